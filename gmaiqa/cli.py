@@ -1,0 +1,86 @@
+"""``gmaiqa <command> [key=value ...]``: one Hydra app per command, configured by ``conf/<command>.yaml``.
+
+User errors (bad data, bad config) print one clear message and exit with status 2; a dataset that
+fails ``check`` exits with status 1.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Callable
+
+from omegaconf import DictConfig
+
+from gmaiqa.errors import GmaiqaError
+
+USAGE = """usage: gmaiqa <command> [key=value ...] [-m]
+
+commands:
+  synth      write a synthetic z-stack dataset        gmaiqa synth out=DIR preset=feces|blood|leucorrhea groups=N seed=S
+  check      validate a dataset and summarise it      gmaiqa check root=DIR
+
+Every command takes Hydra overrides (key=value); `gmaiqa <command> --cfg job` prints its configuration.
+"""
+
+
+def _synth(cfg: DictConfig) -> int:
+    from gmaiqa.commands.synth import run
+
+    return run(cfg)
+
+
+def _check(cfg: DictConfig) -> int:
+    from gmaiqa.commands.check import run
+
+    return run(cfg)
+
+
+COMMANDS: dict[str, Callable[[DictConfig], int]] = {"synth": _synth, "check": _check}
+
+
+def run_command(command: str, overrides: list[str]) -> int:
+    """Run one command through Hydra (config composition, overrides, -m multirun)."""
+    import hydra
+
+    from gmaiqa.paths import conf_dir
+
+    status = {"code": 0}
+
+    @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=command)
+    def app(cfg: DictConfig) -> None:
+        try:
+            status["code"] = COMMANDS[command](cfg) or 0
+        except GmaiqaError as exc:
+            print(f"gmaiqa {command}: error: {exc}", file=sys.stderr)
+            status["code"] = 2
+
+    saved = sys.argv
+    sys.argv = [f"gmaiqa-{command}", *overrides]
+    try:
+        app()
+    finally:
+        sys.argv = saved
+    return status["code"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        close = difflib.get_close_matches(command, COMMANDS, n=1)
+        hint = f" (did you mean `gmaiqa {close[0]}`?)" if close else ""
+        print(f"gmaiqa: unknown command {command!r}{hint}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    return run_command(command, rest)
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

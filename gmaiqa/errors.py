@@ -1,0 +1,19 @@
+"""Errors users see. Each names the file, row, group or config key and says what to do."""
+
+from __future__ import annotations
+
+
+class GmaiqaError(Exception):
+    """Base of every error raised on bad user input (files, manifests, configuration)."""
+
+
+class ImageReadError(GmaiqaError):
+    def __init__(self, path, reason: str, fix: str = "re-export or re-acquire the image, or remove its row"):
+        self.path, self.reason, self.fix = str(path), reason, fix
+        super().__init__(f"{path}: {reason}; {fix}")
+
+
+class ConfigError(GmaiqaError):
+    def __init__(self, key: str, problem: str, fix: str):
+        self.key = key
+        super().__init__(f"config `{key}`: {problem}; {fix}")

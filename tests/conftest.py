@@ -1,0 +1,31 @@
+"""Shared fixtures: tiny synthetic datasets written once per session (CPU, seconds)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+TINY = {"height": 96, "width": 128, "images": (6, 9), "object_scale": 0.25}
+
+
+@pytest.fixture(scope="session")
+def tiny_feces(tmp_path_factory) -> Path:
+    """8 labelled feces groups at 96x128 (never modified by tests: copy it first)."""
+    from gmaiqa.data.synthetic import config_from, generate
+
+    root = tmp_path_factory.mktemp("data") / "feces"
+    generate(config_from(preset="feces", groups=8, seed=0, **TINY), root)
+    return root
+
+
+@pytest.fixture
+def feces_copy(tiny_feces, tmp_path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(tiny_feces, target)
+    return target

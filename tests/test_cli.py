@@ -1,0 +1,55 @@
+"""The console command as users run it."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from gmaiqa.cli import main
+
+
+def test_synth_then_check_through_the_cli(tmp_path, capsys):
+    out = tmp_path / "stacks"
+    assert main(["synth", f"out={out}", "preset=blood", "groups=3", "seed=1", "height=48", "width=64", "images=[4,6]"]) == 0
+    assert main(["check", f"root={out}"]) == 0
+    text = capsys.readouterr().out
+    assert "groups   3" in text and "OK: dataset is valid" in text
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_check_exits_non_zero_naming_each_problem(tiny_feces, tmp_path, capsys):
+    root = tmp_path / "bad"
+    shutil.copytree(tiny_feces, root)
+    lines = (root / "manifest.csv").read_text().splitlines()
+    first, second = lines[1].split(",")[1], lines[2].split(",")[1]
+    (root / first).write_bytes((root / first).read_bytes()[:100])
+    (root / second).unlink()
+    (root / "manifest.csv").write_text("\n".join(lines + [lines[3]]) + "\n")
+    assert main(["check", f"root={root}"]) == 1
+    text = capsys.readouterr().out
+    assert f"{first}: truncated PNG" in text and f"{second}: file not found" in text and "listed twice" in text
+
+
+def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
+    assert main(["synth", f"out={tmp_path / 'x'}", "preset=faeces"]) == 2
+    assert "did you mean 'feces'" in capsys.readouterr().err
+    assert main(["chek"]) == 2
+    assert "did you mean `gmaiqa check`" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_console_script_is_installed(tmp_path):
+    exe = shutil.which("gmaiqa") or str(sys.executable).replace("python", "gmaiqa")
+    result = subprocess.run([exe, "check", f"root={tmp_path / 'missing'}"], capture_output=True, text=True)
+    assert result.returncode == 1 and "dataset folder does not exist" in result.stdout
+
+
+def test_conf_is_found_in_a_checkout_and_in_the_wheel_layout(tmp_path, monkeypatch):
+    import gmaiqa.paths as paths
+
+    assert (paths.conf_dir() / "synth.yaml").is_file()
+    wheel = tmp_path / "gmaiqa"
+    shutil.copytree(paths.conf_dir(), wheel / "conf")
+    monkeypatch.setattr(paths, "PACKAGE_DIR", wheel)
+    assert paths.conf_dir() == wheel / "conf"
