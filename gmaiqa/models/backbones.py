@@ -1,0 +1,165 @@
+"""torchvision backbones split into named stages that carry an attention map alongside the features.
+
+A backbone is a list of stages; stage i returns its last feature map before the next down-sampling
+and reports ``channels`` and ``reduction`` (input pixels per feature pixel) in ``feature_info``.
+Mask attention can be switched on in stages 1..depth (``set_attention_depth``).
+
+* ``vgg16_bn`` (GMANet's choice, §3.2): torchvision's VGG16-BN features with every ReLU replaced by a
+  LeakyReLU; Layer1..Layer5 = the five conv groups, Layer5 without its final max-pool, so a 512x768
+  input gives 32x48x512. Stage reductions 1, 2, 4, 8, 16; channels 64, 128, 256, 512, 512.
+* ``resnet50``: torchvision's ResNet-50 with ReLU -> LeakyReLU and the last stage dilated instead of
+  strided (``replace_stride_with_dilation=[False, False, True]``), so the top features stay at 1/16 as
+  in the VGG model and the same aggregation and heads apply. Stages: stem (conv1, 1/2, 64),
+  layer1 (1/4, 256), layer2 (1/8, 512), layer3 (1/16, 1024), layer4 (1/16, 2048). Mask attention at
+  depth 1 acts on the stem convolution, at depth 2 also on every convolution of layer1.
+
+Weights: ``weights_path`` (a torchvision-format state dict of the full classifier, e.g. the file
+torchvision caches as ``vgg16_bn-6c64b313.pth``), else torchvision's ImageNet download when
+``download=True`` and online, else random init with a warning. One private builder decides.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from gmaiqa.errors import ConfigError
+from gmaiqa.models.mask_attention import MaskAttentionConv, MaskMaxPool
+
+
+def _load_torchvision(name: str, *, weights_path: str | None, download: bool, **kwargs) -> nn.Module:
+    """The one place that decides between a local weights file, torchvision's download and random init."""
+    builder = getattr(torchvision.models, name)
+    if weights_path:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise ConfigError("model.backbone.weights_path", f"{path} does not exist",
+                              "give a torchvision state-dict file, or weights_path=null for download/random init")
+        model = builder(weights=None, **kwargs)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(state, dict) and "state_dict" in state:
+            state = state["state_dict"]
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ConfigError("model.backbone.weights_path", f"{path} is not a torchvision {name} state dict ({str(exc)[:200]})",
+                              f"export it with torch.save(torchvision.models.{name}(...).state_dict(), PATH)") from None
+        return model
+    if download:
+        weights = torchvision.models.get_model_weights(name).DEFAULT
+        try:
+            return builder(weights=weights, **kwargs)
+        except Exception as exc:  # offline, proxy, hub unreachable
+            warnings.warn(f"could not download ImageNet weights for {name} ({type(exc).__name__}); "
+                          "continuing from random init. Set model.backbone.weights_path to a local file.", stacklevel=2)
+            return builder(weights=None, **kwargs)
+    warnings.warn(f"{name} starts from random init (no weights_path, download=false): the paper starts from "
+                  "ImageNet weights; set model.backbone.weights_path to reproduce it.", stacklevel=2)
+    return builder(weights=None, **kwargs)
+
+
+class Backbone(nn.Module):
+    """Stages as ``nn.ModuleList``s of blocks taking (x, mask) and returning (x, mask)."""
+
+    def __init__(self, stages: list[list[nn.Module]], feature_info: list[dict]):
+        super().__init__()
+        self.stages = nn.ModuleList(nn.ModuleList(blocks) for blocks in stages)
+        self.feature_info = feature_info
+        self.attention_depth = 0
+
+    def set_attention_depth(self, depth: int) -> None:
+        if not 0 <= depth <= len(self.stages):
+            raise ConfigError("model.mask_attention_depth", f"{depth} outside 0..{len(self.stages)}", "use 0 (L0), 1 (L1) or 2 (L2)")
+        self.attention_depth = depth
+        for index, stage in enumerate(self.stages):
+            for module in stage.modules():
+                if isinstance(module, MaskAttentionConv):
+                    module.attend = index < depth
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        features = []
+        for index, stage in enumerate(self.stages):
+            # the map only travels as far as some stage still attends to it
+            m = mask if index < self.attention_depth else None
+            for block in stage:
+                x, m = block(x, m)
+            mask = m
+            features.append(x)
+        return features
+
+
+def vgg16_bn(*, weights_path: str | None = None, download: bool = False, negative_slope: float = 0.01) -> Backbone:
+    features = _load_torchvision("vgg16_bn", weights_path=weights_path, download=download).features
+    stages: list[list[nn.Module]] = [[]]
+    layers = list(features)
+    i = 0
+    while i < len(layers):
+        layer = layers[i]
+        if isinstance(layer, nn.MaxPool2d):
+            if i == len(layers) - 1:
+                break  # Layer5 keeps its resolution (§3.2: 32x48 for a 512x768 input)
+            stages.append([MaskMaxPool(layer)])
+            i += 1
+        elif isinstance(layer, nn.Conv2d):
+            stages[-1].append(MaskAttentionConv(layer, layers[i + 1], nn.LeakyReLU(negative_slope)))
+            i += 3  # conv, BN, ReLU
+        else:
+            raise RuntimeError(f"unexpected layer in torchvision vgg16_bn: {layer}")
+    channels = [64, 128, 256, 512, 512]
+    info = [{"stage": f"layer{k + 1}", "channels": c, "reduction": 2**k} for k, c in enumerate(channels)]
+    return Backbone(stages, info)
+
+
+class _ResNetBottleneck(nn.Module):
+    """torchvision's Bottleneck, with its three conv-BN pairs as mask-attention blocks."""
+
+    def __init__(self, block: torchvision.models.resnet.Bottleneck, slope: float):
+        super().__init__()
+        self.c1 = MaskAttentionConv(block.conv1, block.bn1, nn.LeakyReLU(slope))
+        self.c2 = MaskAttentionConv(block.conv2, block.bn2, nn.LeakyReLU(slope))
+        self.c3 = MaskAttentionConv(block.conv3, block.bn3, None)
+        self.downsample = block.downsample
+        self.act = nn.LeakyReLU(slope)
+
+    def forward(self, x, mask):
+        identity = x if self.downsample is None else self.downsample(x)
+        out, m = self.c1(x, mask)
+        out, m = self.c2(out, m)
+        out, m = self.c3(out, m)
+        return self.act(out + identity), m
+
+
+class _Sequential(nn.Module):
+    """A plain module inside a stage: the map passes with the same spatial pooling."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x, mask):
+        return self.module(x), mask
+
+
+def resnet50(*, weights_path: str | None = None, download: bool = False, negative_slope: float = 0.01) -> Backbone:
+    net = _load_torchvision("resnet50", weights_path=weights_path, download=download,
+                            replace_stride_with_dilation=[False, False, True])
+    stem = [MaskAttentionConv(net.conv1, net.bn1, nn.LeakyReLU(negative_slope))]
+    stages = [stem, [MaskMaxPool(net.maxpool)]]
+    stages[1] += [_ResNetBottleneck(b, negative_slope) for b in net.layer1]
+    for layer in (net.layer2, net.layer3, net.layer4):
+        stages.append([_ResNetBottleneck(b, negative_slope) for b in layer])
+    info = [
+        {"stage": "stem", "channels": 64, "reduction": 2},
+        {"stage": "layer1", "channels": 256, "reduction": 4},
+        {"stage": "layer2", "channels": 512, "reduction": 8},
+        {"stage": "layer3", "channels": 1024, "reduction": 16},
+        {"stage": "layer4", "channels": 2048, "reduction": 16},
+    ]
+    return Backbone(stages, info)
+
+
+BACKBONES = {"vgg16_bn": vgg16_bn, "resnet50": resnet50}

@@ -1,0 +1,127 @@
+"""GMANet and its backbones at small inputs (CPU, random init; nothing is downloaded)."""
+
+import warnings
+
+import pytest
+import torch
+import torchvision
+
+from gmaiqa.errors import ConfigError
+from gmaiqa.models import build_gmanet, improved_global_average_pool
+from gmaiqa.models.backbones import resnet50, vgg16_bn
+from gmaiqa.models.mask_attention import MaskAttentionConv
+
+warnings.filterwarnings("ignore", message=".*random init.*")
+
+
+@pytest.fixture(scope="module")
+def x():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(2, 3, 64, 96, generator=g), torch.rand(2, 1, 64, 96, generator=g)
+
+
+@pytest.mark.parametrize("backbone", ["vgg16_bn", "resnet50"])
+@pytest.mark.parametrize("depth", [0, 1, 2])
+@pytest.mark.parametrize("aux", [True, False])
+def test_output_shapes(x, backbone, depth, aux):
+    net = build_gmanet(backbone=backbone, mask_attention_depth=depth, aux_outputs=aux).eval()
+    with torch.no_grad():
+        out = net(*x)
+    assert out["output1"].shape == (2,) and out["score_map"].shape == (2, 1, 4, 6)  # 1/16, as 32x48 for 512x768
+    assert ("output2" in out) == aux and ("output3" in out) == aux
+    assert (out["score_map"] >= 0).all()
+
+
+def test_aggregated_maps_have_the_papers_sizes(x):
+    net = build_gmanet().eval()
+    with torch.no_grad():
+        f = net.forward_features(*x)
+    # 512x768 -> Layer5 32x48x512, Deconv4 64x96x512, Deconv3 128x192x512; here 64x96 -> /8
+    assert f["layer5"].shape == (2, 512, 4, 6)
+    assert f["deconv4"].shape == (2, 512, 8, 12)
+    assert f["deconv3"].shape == (2, 512, 16, 24)
+
+
+@pytest.mark.parametrize("build", [vgg16_bn, resnet50])
+def test_feature_info_matches_real_outputs(build):
+    backbone = build().eval()
+    with torch.no_grad():
+        feats = backbone(torch.randn(1, 3, 64, 96))
+    for info, f in zip(backbone.feature_info, feats):
+        assert f.shape[1] == info["channels"]
+        assert (64 // f.shape[2], 96 // f.shape[3]) == (info["reduction"], info["reduction"])
+
+
+def test_mask_attention_adds_no_parameters_and_l0_loads_strictly_into_l1_l2(x):
+    l0 = build_gmanet(mask_attention_depth=0)
+    for depth in (1, 2):
+        other = build_gmanet(mask_attention_depth=depth)
+        assert other.state_dict().keys() == l0.state_dict().keys()
+        other.load_state_dict(l0.state_dict(), strict=True)
+    l1 = build_gmanet(mask_attention_depth=1).eval()
+    l1.load_state_dict(l0.state_dict(), strict=True)
+    l0.eval()
+    with torch.no_grad():
+        zero_map = torch.zeros_like(x[1])
+        # with M = 0, (1 + M') = 1: L1 reproduces L0 exactly
+        torch.testing.assert_close(l1(x[0], zero_map)["output1"], l0(x[0])["output1"])
+        assert not torch.allclose(l1(*x)["output1"], l0(x[0])["output1"])
+
+
+def test_depth_selects_which_stages_attend():
+    net = build_gmanet(mask_attention_depth=2)
+    attending = [any(m.attend for m in stage.modules() if isinstance(m, MaskAttentionConv)) for stage in net.backbone.stages]
+    assert attending == [True, True, False, False, False]
+    net.set_attention_depth(0)
+    assert not any(m.attend for m in net.modules() if isinstance(m, MaskAttentionConv))
+    with pytest.raises(ConfigError, match="mask_attention_depth"):
+        net.set_attention_depth(3)
+
+
+def test_gma_block_equation_7():
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    torch.nn.init.ones_(conv.weight)
+    bn = torch.nn.BatchNorm2d(1).eval()
+    block = MaskAttentionConv(conv, bn, torch.nn.LeakyReLU(0.1))
+    block.attend = True
+    image = torch.ones(1, 1, 5, 5)
+    mask = torch.zeros(1, 1, 5, 5)
+    mask[..., 2, 2] = 9.0
+    y, m = block(image, mask)
+    # centre: conv of ones = 9, M' = avg of 3x3 around = 1 -> (1 + 1) * 9 = 18 (BN in eval ~ identity)
+    assert y[0, 0, 2, 2].item() == pytest.approx(18.0, rel=1e-4)
+    assert m[0, 0, 2, 2].item() == pytest.approx(1.0)
+    # corner: conv = 4 (zero padding), M' = 0 over its 2x2 window -> 4
+    assert y[0, 0, 0, 0].item() == pytest.approx(4.0, rel=1e-4)
+    neg, _ = block(-image, mask)
+    assert neg[0, 0, 2, 2].item() == pytest.approx(-1.8, rel=1e-4)  # LeakyReLU
+
+
+def test_improved_global_average_pooling():
+    m = torch.tensor([[[[0.0, 2.0], [4.0, 0.0]]], [[[0.0, 0.0], [0.0, 0.0]]]])
+    torch.testing.assert_close(improved_global_average_pool(m), torch.tensor([3.0, 0.0]))
+
+
+def test_weights_from_a_local_torchvision_file(tmp_path):
+    reference = torchvision.models.resnet50(weights=None)
+    path = tmp_path / "resnet50.pth"
+    torch.save(reference.state_dict(), path)
+    net = build_gmanet(backbone="resnet50", weights_path=str(path))
+    torch.testing.assert_close(net.backbone.stages[0][0].conv.weight, reference.conv1.weight)
+    torch.save({"not": torch.zeros(1)}, tmp_path / "bad.pth")
+    with pytest.raises(ConfigError, match="not a torchvision resnet50 state dict"):
+        build_gmanet(backbone="resnet50", weights_path=str(tmp_path / "bad.pth"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_gmanet(weights_path=str(tmp_path / "missing.pth"))
+
+
+def test_random_init_warns_and_unknown_backbone_suggests():
+    with pytest.warns(UserWarning, match="random init"):
+        vgg16_bn()
+    with pytest.raises(ConfigError, match="did you mean 'resnet50'"):
+        build_gmanet(backbone="resnet5")
+
+
+def test_missing_attention_map_is_a_clear_error(x):
+    with pytest.raises(ValueError, match="attention map"):
+        build_gmanet(mask_attention_depth=1)(x[0])
