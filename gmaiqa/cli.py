@@ -19,9 +19,33 @@ USAGE = """usage: gmaiqa <command> [key=value ...] [-m]
 commands:
   synth      write a synthetic z-stack dataset        gmaiqa synth out=DIR preset=feces|blood|leucorrhea groups=N seed=S
   check      validate a dataset and summarise it      gmaiqa check root=DIR
+  train      train GMANet (L0 -> L1 by default)       gmaiqa train [experiment=NAME] [key=value ...] [-m]
+  eval       evaluate a checkpoint (t0, t1, acc, SROCC) gmaiqa eval ckpt=PATH data.root=DIR out=DIR
+  predict    score images, pick the clearest per group gmaiqa predict ckpt=PATH input=DIR out=DIR
 
 Every command takes Hydra overrides (key=value); `gmaiqa <command> --cfg job` prints its configuration.
 """
+
+
+def _train(cfg: DictConfig) -> int:
+    from gmaiqa.train import train
+
+    train(cfg)
+    return 0
+
+
+def _eval(cfg: DictConfig) -> int:
+    from gmaiqa.evaluate import evaluate
+
+    evaluate(cfg)
+    return 0
+
+
+def _predict(cfg: DictConfig) -> int:
+    from gmaiqa.predict import predict
+
+    predict(cfg)
+    return 0
 
 
 def _synth(cfg: DictConfig) -> int:
@@ -36,7 +60,17 @@ def _check(cfg: DictConfig) -> int:
     return run(cfg)
 
 
-COMMANDS: dict[str, Callable[[DictConfig], int]] = {"synth": _synth, "check": _check}
+COMMANDS: dict[str, Callable[[DictConfig], int]] = {"synth": _synth, "check": _check, "train": _train, "eval": _eval, "predict": _predict}
+
+
+def _register_resolvers() -> None:
+    import secrets
+
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("uid"):
+        # a random suffix: two jobs started in the same second still get their own run directory
+        OmegaConf.register_new_resolver("uid", lambda: secrets.token_hex(3), use_cache=True)
 
 
 def run_command(command: str, overrides: list[str]) -> int:
@@ -45,6 +79,7 @@ def run_command(command: str, overrides: list[str]) -> int:
 
     from gmaiqa.paths import conf_dir
 
+    _register_resolvers()
     status = {"code": 0}
 
     @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=command)

@@ -106,13 +106,13 @@ def test_weights_from_a_local_torchvision_file(tmp_path):
     reference = torchvision.models.resnet50(weights=None)
     path = tmp_path / "resnet50.pth"
     torch.save(reference.state_dict(), path)
-    net = build_gmanet(backbone="resnet50", weights_path=str(path))
+    net = build_gmanet(backbone={"name": "resnet50", "weights_path": str(path)})
     torch.testing.assert_close(net.backbone.stages[0][0].conv.weight, reference.conv1.weight)
     torch.save({"not": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(ConfigError, match="not a torchvision resnet50 state dict"):
-        build_gmanet(backbone="resnet50", weights_path=str(tmp_path / "bad.pth"))
+        build_gmanet(backbone={"name": "resnet50", "weights_path": str(tmp_path / "bad.pth")})
     with pytest.raises(ConfigError, match="does not exist"):
-        build_gmanet(weights_path=str(tmp_path / "missing.pth"))
+        build_gmanet(backbone={"name": "vgg16_bn", "weights_path": str(tmp_path / "missing.pth")})
 
 
 def test_random_init_warns_and_unknown_backbone_suggests():

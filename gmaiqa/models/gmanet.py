@@ -129,16 +129,23 @@ class GMANet(nn.Module):
         return self.forward_head(self.forward_features(image, attention))
 
 
-def build_gmanet(*, backbone: str = "vgg16_bn", weights_path: str | None = None, download: bool = False,
-                 mask_attention_depth: int = 1, aux_outputs: bool = True, negative_slope: float = 0.01,
-                 aggregation_channels: int = 512, head_channels: int = 256, init_score: float = 50.0) -> GMANet:
-    if backbone not in BACKBONES:
+def build_gmanet(*, backbone: dict | str = "vgg16_bn", mask_attention_depth: int = 1, aux_outputs: bool = True,
+                 attention_map: dict | None = None, negative_slope: float = 0.01, aggregation_channels: int = 512,
+                 head_channels: int = 256, init_score: float = 50.0) -> GMANet:
+    """``backbone``: a name or {name, weights_path, download}. ``attention_map`` ({kind, block}) is kept on
+    the model (``net.attention_map``) because the maps it was trained on are part of its definition:
+    evaluation and prediction compute the same ones."""
+    spec = {"name": backbone} if isinstance(backbone, str) else dict(backbone)
+    name = spec.pop("name", "vgg16_bn")
+    if name not in BACKBONES:
         import difflib
 
-        close = difflib.get_close_matches(backbone, BACKBONES, n=1)
-        raise ConfigError("model.backbone.name", f"unknown backbone {backbone!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+        close = difflib.get_close_matches(name, BACKBONES, n=1)
+        raise ConfigError("model.backbone.name", f"unknown backbone {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
                           f"choose one of {sorted(BACKBONES)}")
-    trunk = BACKBONES[backbone](weights_path=weights_path, download=download, negative_slope=negative_slope)
-    return GMANet(backbone=trunk, mask_attention_depth=mask_attention_depth, aux_outputs=aux_outputs,
-                  aggregation_channels=aggregation_channels, head_channels=head_channels,
-                  negative_slope=negative_slope, init_score=init_score)
+    trunk = BACKBONES[name](negative_slope=negative_slope, **spec)
+    net = GMANet(backbone=trunk, mask_attention_depth=mask_attention_depth, aux_outputs=aux_outputs,
+                 aggregation_channels=aggregation_channels, head_channels=head_channels,
+                 negative_slope=negative_slope, init_score=init_score)
+    net.attention_map = dict(attention_map or {"kind": "local_max", "block": [32, 32]})
+    return net

@@ -1,0 +1,49 @@
+"""What a reviewer finds in W&B after an evaluation: the metrics, a per-group table, and score curves
+(annotated vs predicted over capture order, the paper's Fig. 7)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def score_curve_figure(row: dict, title: str | None = None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+    predicted = np.asarray(row["predicted_scores"], dtype=float)
+    order = np.arange(1, len(predicted) + 1)
+    if "annotated_scores" in row:
+        ax.plot(order, row["annotated_scores"], "o-", color="tab:blue", label="annotated")
+    ax.plot(order, predicted, "s-", color="tab:green", label="predicted")
+    if "annotated_clearest" in row:
+        ax.axvline(row["annotated_clearest"] + 1, color="tab:blue", ls=":", lw=1)
+        ax.axvline(row["predicted_clearest"] + 1, color="tab:green", ls="--", lw=1)
+    ax.set_xlabel("capture order")
+    ax.set_ylabel("score")
+    srocc = row.get("srocc")
+    ax.set_title(title or f"{row['group']}" + (f"  SROCC {srocc:.3f}" if isinstance(srocc, float) else ""), fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def log_evaluation(loggers, rows: list[dict], metrics: dict, prefix: str = "test", curves: int = 8) -> None:
+    wandb_loggers = [lg for lg in loggers if type(lg).__name__ == "WandbLogger"]
+    if not wandb_loggers:
+        return
+    import matplotlib.pyplot as plt
+    import wandb
+
+    columns = ["group", "predicted_clearest", "annotated_clearest", "offset", "srocc"]
+    table = wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in rows])
+    images = []
+    for row in rows[:curves]:
+        fig = score_curve_figure(row)
+        images.append(wandb.Image(fig, caption=row["group"]))
+        plt.close(fig)
+    for lg in wandb_loggers:
+        lg.experiment.log({f"{prefix}/per_group": table, f"{prefix}/score_curves": images})
+        lg.experiment.summary.update({f"{prefix}/{k}": v for k, v in metrics.items()})

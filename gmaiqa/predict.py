@@ -1,0 +1,46 @@
+"""gmaiqa predict ckpt=PATH input=DIR out=DIR: a score per image and the clearest image per group, for
+labelled datasets and plain folders of folders alike. Writes ``predictions.csv`` (group, image, z,
+score) and ``clearest.csv`` (group, image, z, score)."""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import torch
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from gmaiqa.checkpoints import load_net
+from gmaiqa.data.manifest import load_dataset
+from gmaiqa.evaluate import _prepare_out, inference_of, loader_for, preprocess_of
+from gmaiqa.errors import ConfigError
+from gmaiqa.inference import predict_scores
+
+
+def predict(cfg: DictConfig) -> None:
+    if not cfg.input:
+        raise ConfigError("input", "no input folder", "pass input=DIR (a dataset or a folder of z-stack folders)")
+    out = _prepare_out(cfg.out, cfg.overwrite)
+    net, meta = load_net(cfg.ckpt)
+    device = torch.device("cuda" if cfg.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu")
+    net.to(device)
+    stacks = load_dataset(cfg.input, validate=cfg.validate)
+    inference = inference_of(meta, cfg)
+    patch = tuple(inference["patch"]) if inference.get("patch") else None
+    rows, best = [], []
+    for batch in tqdm(loader_for(stacks, preprocess_of(meta, cfg), cfg.num_workers), total=len(stacks), unit="group", desc="predict"):
+        attention = batch["attention"].to(device) if net.attention_depth > 0 else None
+        scores = predict_scores(net, batch["image"].to(device), attention, patch, tuple(inference.get("step", (256, 256))),
+                                int(inference.get("max_patches", 12))).cpu()
+        stack = next(s for s in stacks if s.group == batch["group_name"])
+        for z, (path, score) in enumerate(zip(stack.paths, scores.tolist())):
+            rows.append([stack.group, os.path.relpath(path, cfg.input), stack.z[z], f"{score:.4f}"])
+        i = int(torch.argmax(scores))
+        best.append([stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(scores[i]):.4f}"])
+    for name, table in (("predictions.csv", rows), ("clearest.csv", best)):
+        with open(out / name, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["group", "image", "z", "score"])
+            writer.writerows(table)
+    print(f"scored {len(rows)} images in {len(best)} groups -> {out / 'predictions.csv'}, {out / 'clearest.csv'}")

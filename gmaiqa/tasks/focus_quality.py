@@ -1,0 +1,121 @@
+"""FocusQualityTask: trains a score network on group batches and evaluates it as the paper does.
+
+* training: the network's outputs on one group batch (clearest + 6 others, 512x768 crops), the GMANet
+  loss summed over outputs (§3.3);
+* validation / test: one whole group per batch, each image scored by the sliding window of §3.4
+  (``gmaiqa.inference``); val/loss_score and val/loss_diff are Eq. 9 and Eq. 11 on those image scores
+  (Output1, the inference output); t0, t1, acc, SROCC and z-error as in §4.2;
+* optimiser: Adam, lr 1e-5, time-based decay lr / (1 + 5e-5 · step) (§3.4: halves near epoch 32 with
+  621 groups an epoch).
+
+Per-group results of the last evaluation are kept in ``group_results[stage]`` for tables and plots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+from torch import nn
+
+from gmaiqa.inference import predict_scores
+from gmaiqa.losses import GMANetLoss
+from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
+
+
+def time_decay(decay: float) -> Callable[[int], float]:
+    """Keras' time-based decay, the schedule the paper's TensorFlow code uses: lr_t = lr / (1 + decay·t)."""
+    return lambda step: 1.0 / (1.0 + decay * step)
+
+
+class FocusQualityTask(L.LightningModule):
+    def __init__(self, net: nn.Module, *, loss: GMANetLoss | None = None,
+                 optimizer: Callable[..., torch.optim.Optimizer] | None = None, lr_decay: float = 5e-5,
+                 inference: dict | None = None, meta: dict | None = None):
+        super().__init__()
+        self.meta = dict(meta or {})
+        self.net = net
+        self.loss = loss or GMANetLoss()
+        self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-5))
+        self.lr_decay = lr_decay
+        inference = dict(inference or {})
+        self.patch = tuple(inference["patch"]) if inference.get("patch") else None
+        self.step = tuple(inference.get("step", (256, 256)))
+        self.max_patches = int(inference.get("max_patches", 12))
+        self.selection = nn.ModuleDict({s: ClearestSelection() for s in ("val", "test")})
+        self.srocc = nn.ModuleDict({s: GroupSROCC() for s in ("val", "test")})
+        self.group_results: dict[str, list[dict]] = {"val": [], "test": []}
+
+    def forward(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return self.net(image, attention)
+
+    def score_images(self, image: torch.Tensor, attention: torch.Tensor | None) -> torch.Tensor:
+        return predict_scores(self.net, image, attention, self.patch, self.step, self.max_patches)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        from gmaiqa.checkpoints import META_KEY
+
+        checkpoint[META_KEY] = self.meta
+
+    # ------------------------------------------------------------------ training
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        outputs = self.net(batch["image"], batch["attention"])
+        terms = self.loss(outputs, batch["score"], batch["clearest"])
+        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, on_step=True, on_epoch=True, batch_size=1)
+        self.log("train/loss", terms["loss"], on_step=True, on_epoch=True, batch_size=1, prog_bar=True)
+        return terms["loss"]
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, time_decay(self.lr_decay))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ------------------------------------------------------------------ evaluation
+    def _evaluate_group(self, batch: dict, stage: str) -> None:
+        scores = self.score_images(batch["image"], batch["attention"])
+        row = {"group": batch["group_name"],
+               "predicted_scores": scores.detach().cpu().tolist()}
+        annotated = batch["score"]
+        if batch["clearest"] >= 0:
+            z_um = batch["z_um"] if not torch.isnan(batch["z_um"]).any() else None
+            self.selection[stage].update(scores.detach(), batch["clearest"], z_um)
+            outcome = group_outcome(scores.detach(), batch["clearest"])
+            row.update(predicted_clearest=outcome.predicted, annotated_clearest=outcome.annotated, offset=outcome.offset)
+        if not torch.isnan(annotated).any():
+            self.srocc[stage].update(scores.detach(), annotated)
+            row["srocc"] = spearman(scores.detach().cpu(), annotated.cpu())
+            row["annotated_scores"] = annotated.cpu().tolist()
+            terms = self.loss({"output1": scores}, annotated, batch["clearest"])
+            self.log(f"{stage}/loss_score", terms["output1/loss_score"], on_epoch=True, batch_size=1, sync_dist=True)
+            self.log(f"{stage}/loss_diff", terms["output1/loss_diff"], on_epoch=True, batch_size=1, sync_dist=True)
+            self.log(f"{stage}/loss", terms["output1/loss"], on_epoch=True, batch_size=1, sync_dist=True)
+        self.group_results[stage].append(row)
+
+    def _epoch_end(self, stage: str) -> None:
+        result = self.selection[stage].compute()
+        for key, value in result.items():
+            self.log(f"{stage}/{key}", value.float(), prog_bar=key == "acc", sync_dist=False)
+        srocc = self.srocc[stage].compute()
+        if not torch.isnan(srocc):
+            self.log(f"{stage}/srocc", srocc.float(), sync_dist=False)
+        self.selection[stage].reset()
+        self.srocc[stage].reset()
+
+    def on_validation_epoch_start(self) -> None:
+        self.group_results["val"] = []
+
+    def on_test_epoch_start(self) -> None:
+        self.group_results["test"] = []
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate_group(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._epoch_end("val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate_group(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._epoch_end("test")

@@ -1,0 +1,165 @@
+"""Every stage experiment composes from the real conf/ and runs a tiny fit + test on CPU; eval and
+predict reuse its checkpoint; the offline W&B run holds the metrics and the per-group table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from gmaiqa.cli import _register_resolvers, main
+from gmaiqa.paths import conf_dir
+
+EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
+
+
+def tiny_overrides(root: Path, run_dir: Path) -> list[str]:
+    return [
+        f"data.root={root}", "data.synthetic=null", "data.resize=[64,96]", "data.crop=[32,48]", "data.batch_size=3",
+        "data.num_workers=0", "data.validate=headers", "model.attention_map.block=[8,8]",
+        "inference.patch=[32,48]", "inference.step=[32,48]", "inference.max_patches=16",
+        "trainer.accelerator=cpu", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+        "trainer.log_every_n_steps=1", f"paths.run_dir={run_dir}",
+        "model.head_channels=32", "model.aggregation_channels=32",
+    ]
+
+
+def compose_train(experiment: str | None, overrides: list[str]):
+    _register_resolvers()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=([f"experiment={experiment}"] if experiment else []) + overrides)
+    with open_dict(cfg):
+        for stage in cfg.stages:
+            stage.max_epochs = 1
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def l0_run(tiny_feces, tmp_path_factory):
+    from gmaiqa.train import train
+
+    run_dir = tmp_path_factory.mktemp("l0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = train(compose_train("gmanet_l0", tiny_overrides(tiny_feces, run_dir)))
+    return summary
+
+
+def test_every_experiment_composes():
+    assert {"gmanet_l0", "gmanet_l1", "gmanet_l2", "gmanet_l1_direct", "quickstart"} <= set(EXPERIMENTS)
+    for name in EXPERIMENTS:
+        cfg = compose_train(name, ["paths.run_dir=/tmp/unused"])
+        assert cfg.stages and all(s.monitor in ("val/loss_diff", "val/loss_score") for s in cfg.stages)
+
+
+def test_paper_defaults():
+    cfg = compose_train(None, ["paths.run_dir=/tmp/unused"])
+    assert [(s.name, s.mask_attention_depth, s.monitor) for s in cfg.stages] == [("l0", 0, "val/loss_diff"), ("l1", 1, "val/loss_score")]
+    assert cfg.task.optimizer.lr == 1e-5 and cfg.task.lr_decay == 5e-5 and list(cfg.task.loss.weights) == [1.0, 0.8, 0.6]
+    assert cfg.data.batch_size == 7 and list(cfg.data.resize) == [1024, 1536] and list(cfg.data.crop) == [512, 768]
+    assert list(cfg.model.attention_map.block) == [32, 32] and cfg.model.backbone.name == "vgg16_bn"
+    assert list(cfg.inference.patch) == [512, 768] and list(cfg.inference.step) == [256, 256]
+
+
+def test_lr_halves_near_epoch_32_with_the_papers_621_groups():
+    from gmaiqa.tasks import time_decay
+
+    assert time_decay(5e-5)(32 * 621) == pytest.approx(0.5, abs=0.01)
+
+
+def test_l0_run_writes_checkpoint_metrics_and_tables(l0_run):
+    run_dir = Path(l0_run["run_dir"])
+    assert Path(l0_run["checkpoint"]).is_file() and (run_dir / "config.yaml").is_file()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {"acc", "t0", "t1", "srocc", "groups"} <= set(metrics) and metrics["groups"] >= 1
+    rows = list(csv.DictReader(open(run_dir / "per_group.csv")))
+    assert len(rows) == metrics["groups"] and {"group", "predicted_clearest", "annotated_clearest", "srocc"} <= set(rows[0])
+    assert (run_dir / "l0" / "csv" / "metrics.csv").is_file()
+
+
+def test_wandb_offline_run_holds_metrics_table_and_run_id(l0_run):
+    import torch
+
+    from gmaiqa.wandb_offline import find_runs, read_run
+
+    runs = find_runs(l0_run["run_dir"])
+    assert len(runs) == 1
+    run = read_run(runs[0])
+    assert "test/acc" in run["summary"] and "test/srocc" in run["summary"]
+    assert any("train/loss_step" in h for h in run["history"])
+    assert any(f.startswith("media/table/test/per_group") for f in run["files"])
+    assert any(f.startswith("media/images/test/score_curves") for f in run["files"])
+    assert "git_commit" in run["config"]
+    assert "config" in run["config"]
+    ckpt = torch.load(l0_run["checkpoint"], map_location="cpu", weights_only=False)
+    assert ckpt["gmaiqa"]["wandb_run_id"] == run["id"]
+
+
+@pytest.mark.parametrize("experiment", ["gmanet_l1", "gmanet_l2"])
+def test_later_stages_start_strictly_from_earlier_weights(experiment, l0_run, tiny_feces, tmp_path):
+    from gmaiqa.errors import ConfigError
+    from gmaiqa.train import train
+
+    overrides = tiny_overrides(tiny_feces, tmp_path / "run")
+    with pytest.raises(ConfigError, match="init_from"):
+        train(compose_train(experiment, overrides))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = train(compose_train(experiment, overrides + [f"init_from={l0_run['checkpoint']}", "logger=none"]))
+    import torch
+
+    meta = torch.load(summary["checkpoint"], map_location="cpu", weights_only=False)["gmaiqa"]
+    assert meta["init_from"] == l0_run["checkpoint"] and meta["model"]["mask_attention_depth"] == int(experiment[-1])
+
+
+def test_l1_direct_and_the_two_stage_protocol(tiny_feces, tmp_path):
+    from gmaiqa.train import train
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        direct = train(compose_train("gmanet_l1_direct", tiny_overrides(tiny_feces, tmp_path / "a") + ["logger=none"]))
+        protocol = train(compose_train("quickstart", tiny_overrides(tiny_feces, tmp_path / "b") + ["logger=none"]))
+    assert [s["stage"] for s in direct["stages"]] == ["l1_direct"]
+    assert [s["stage"] for s in protocol["stages"]] == ["l0", "l1"]
+    import torch
+
+    l1_meta = torch.load(protocol["stages"][1]["checkpoint"], map_location="cpu", weights_only=False)["gmaiqa"]
+    assert l1_meta["init_from"] == protocol["stages"][0]["checkpoint"]
+
+
+def test_eval_reproduces_the_training_test_figures(l0_run, tiny_feces, tmp_path):
+    out = tmp_path / "eval"
+    assert main(["eval", f"ckpt={l0_run['checkpoint']}", f"data.root={tiny_feces}", f"out={out}", "split=test",
+                 "accelerator=cpu", "num_workers=0"]) == 0
+    evaluated = json.loads((out / "metrics.json").read_text())
+    trained = json.loads((Path(l0_run["run_dir"]) / "metrics.json").read_text())
+    for key in ("acc", "t0", "t1", "groups", "srocc"):
+        assert evaluated[key] == pytest.approx(trained[key])
+    assert (out / "per_group.csv").read_text().splitlines()[0].startswith("group,predicted_clearest,annotated_clearest")
+    assert main(["eval", f"ckpt={l0_run['checkpoint']}", f"data.root={tiny_feces}", f"out={out}"]) == 2  # never overwrites
+
+
+def test_predict_on_an_unlabelled_folder_of_folders(l0_run, tiny_feces, tmp_path):
+    import shutil
+
+    from gmaiqa.data.manifest import load_dataset
+
+    plain = tmp_path / "plain"
+    stacks = load_dataset(tiny_feces)[:2]
+    for stack in stacks:
+        (plain / stack.group).mkdir(parents=True)
+        for path in stack.paths:
+            shutil.copy(path, plain / stack.group / path.name)
+    out = tmp_path / "pred"
+    assert main(["predict", f"ckpt={l0_run['checkpoint']}", f"input={plain}", f"out={out}", "accelerator=cpu", "num_workers=0"]) == 0
+    scores = list(csv.DictReader(open(out / "predictions.csv")))
+    best = list(csv.DictReader(open(out / "clearest.csv")))
+    assert len(scores) == sum(len(s) for s in stacks) and len(best) == 2
+    for row in best:
+        group_scores = [float(r["score"]) for r in scores if r["group"] == row["group"]]
+        assert float(row["score"]) == max(group_scores)
