@@ -94,6 +94,7 @@ def test_wandb_offline_run_holds_metrics_table_and_run_id(l0_run):
     assert any("train/loss_step" in h for h in run["history"])
     assert any(f.startswith("media/table/test/per_group") for f in run["files"])
     assert any(f.startswith("media/images/test/score_curves") for f in run["files"])
+    assert any(f.startswith("media/images/test/attention_maps") for f in run["files"])
     assert "git_commit" in run["config"]
     assert "config" in run["config"]
     ckpt = torch.load(l0_run["checkpoint"], map_location="cpu", weights_only=False)
@@ -163,3 +164,12 @@ def test_predict_on_an_unlabelled_folder_of_folders(l0_run, tiny_feces, tmp_path
     for row in best:
         group_scores = [float(r["score"]) for r in scores if r["group"] == row["group"]]
         assert float(row["score"]) == max(group_scores)
+
+
+def test_multirun_gives_each_job_its_own_run_directory(tiny_feces, tmp_path):
+    overrides = [o for o in tiny_overrides(tiny_feces, tmp_path) if not o.startswith("paths.run_dir")]
+    code = main(["train", "-m", "experiment=gmanet_l1_direct", "seed=0,1", "logger=none", f"paths.output_root={tmp_path}",
+                 "stages.0.max_epochs=1", *overrides])
+    assert code == 0
+    metrics = sorted(tmp_path.glob("gmanet_l1_direct-multirun/*/*/metrics.json"))
+    assert len(metrics) == 2 and metrics[0].parent != metrics[1].parent

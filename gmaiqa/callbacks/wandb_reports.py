@@ -30,6 +30,21 @@ def score_curve_figure(row: dict, title: str | None = None):
     return fig
 
 
+def _to_uint8(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    lo, hi = np.percentile(x, 1), np.percentile(x, 99)
+    return (np.clip((x - lo) / max(hi - lo, 1e-6), 0, 1) * 255).astype(np.uint8)
+
+
+def attention_panel(preview: dict) -> np.ndarray:
+    """The (z-scored) clearest image beside its attention map, as one uint8 RGB panel."""
+    import matplotlib
+
+    image = _to_uint8(preview["image"].numpy().transpose(1, 2, 0))
+    heat = (matplotlib.colormaps["inferno"](_to_uint8(preview["attention"].numpy()) / 255.0)[..., :3] * 255).astype(np.uint8)
+    return np.concatenate([image, heat], axis=1)
+
+
 def log_evaluation(loggers, rows: list[dict], metrics: dict, prefix: str = "test", curves: int = 8) -> None:
     wandb_loggers = [lg for lg in loggers if type(lg).__name__ == "WandbLogger"]
     if not wandb_loggers:
@@ -44,6 +59,11 @@ def log_evaluation(loggers, rows: list[dict], metrics: dict, prefix: str = "test
         fig = score_curve_figure(row)
         images.append(wandb.Image(fig, caption=row["group"]))
         plt.close(fig)
+    maps = [wandb.Image(attention_panel(r["preview"]), caption=f"{r['group']}: clearest image | attention map")
+            for r in rows if "preview" in r]
+    payload = {f"{prefix}/per_group": table, f"{prefix}/score_curves": images}
+    if maps:
+        payload[f"{prefix}/attention_maps"] = maps
     for lg in wandb_loggers:
-        lg.experiment.log({f"{prefix}/per_group": table, f"{prefix}/score_curves": images})
+        lg.experiment.log(payload)
         lg.experiment.summary.update({f"{prefix}/{k}": v for k, v in metrics.items()})

@@ -35,6 +35,7 @@ class FocusQualityTask(L.LightningModule):
                  inference: dict | None = None, meta: dict | None = None):
         super().__init__()
         self.meta = dict(meta or {})
+        self.previews = 4
         self.net = net
         self.loss = loss or GMANetLoss()
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-5))
@@ -90,6 +91,10 @@ class FocusQualityTask(L.LightningModule):
             self.log(f"{stage}/loss_score", terms["output1/loss_score"], on_epoch=True, batch_size=1, sync_dist=True)
             self.log(f"{stage}/loss_diff", terms["output1/loss_diff"], on_epoch=True, batch_size=1, sync_dist=True)
             self.log(f"{stage}/loss", terms["output1/loss"], on_epoch=True, batch_size=1, sync_dist=True)
+        if len(self.group_results[stage]) < self.previews and batch["clearest"] >= 0:
+            # what the network attended to on the clearest image, for the W&B report (small copies)
+            c = batch["clearest"]
+            row["preview"] = {"image": batch["image"][c].detach().cpu()[:, ::4, ::4], "attention": batch["attention"][c, 0].detach().cpu()[::4, ::4]}
         self.group_results[stage].append(row)
 
     def _epoch_end(self, stage: str) -> None:
