@@ -99,6 +99,8 @@ def test_wandb_offline_run_holds_metrics_table_and_run_id(l0_run):
     assert "config" in run["config"]
     ckpt = torch.load(l0_run["checkpoint"], map_location="cpu", weights_only=False)
     assert ckpt["gmaiqa"]["wandb_run_id"] == run["id"]
+    sampler = ckpt["FocusStackDataModule"]["sampler"]  # resumable sampling travels with the weights
+    assert sampler["seed"] == 0 and sampler["batches_consumed"] >= 1
 
 
 @pytest.mark.parametrize("experiment", ["gmanet_l1", "gmanet_l2"])

@@ -1,0 +1,217 @@
+"""FocusStackDataModule: the dataset contract turned into GMANet batches.
+
+Training batches are group batches (``GroupBatchSampler``): clearest + (batch_size - 1) others from one
+group, resized, z-scored, with their attention map, cropped jointly (one crop per batch by default)
+and flipped alike. Validation and test batches are whole groups in capture order, uncropped unless
+``eval_crop`` is set (models slide their own window, see ``gmaiqa.inference``).
+
+With ``root=None`` and a ``synthetic`` spec, ``prepare_data`` writes a synthetic dataset once into
+``cache_dir`` (keyed by the spec) and every later run reuses it: the product runs with no data at hand.
+
+Lightning must not wrap the sampler (Trainer(use_distributed_sampler=False)): the group sampler
+shards groups over ranks itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from gmaiqa.data.io import read_image
+from gmaiqa.data.manifest import load_dataset
+from gmaiqa.data.sampling import GroupBatchSampler, SampleKey, WholeGroupSampler
+from gmaiqa.data.splits import split_stacks
+from gmaiqa.data.stack import FocusStack
+from gmaiqa.data.transforms import Preprocess, augment_pair, build_augment, crop_box
+from gmaiqa.errors import ConfigError
+
+
+def _pair(value, key: str) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return (value, value)
+    pair = tuple(int(v) for v in value)
+    if len(pair) != 2 or min(pair) < 1:
+        raise ConfigError(key, f"{list(value)} is not [height, width]", f"write e.g. {key}=[512,768]")
+    return pair
+
+
+class FocusStackDataset(Dataset):
+    """Items are addressed by ``SampleKey`` (group, image, draw seed), not by a flat index."""
+
+    def __init__(self, stacks: Sequence[FocusStack], preprocess: Preprocess, crop: tuple[int, int] | None,
+                 random_crop: bool, augment=None, crop_per_image: bool = False):
+        self.stacks = list(stacks)
+        self.preprocess = preprocess
+        self.crop = crop
+        self.random_crop = random_crop
+        self.augment = augment
+        self.crop_per_image = crop_per_image
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.stacks)
+
+    def __getitem__(self, key: SampleKey) -> dict:
+        stack = self.stacks[key.group]
+        image, amap = self.preprocess(read_image(stack.paths[key.image]))
+        rng = None
+        if self.random_crop:
+            rng = np.random.default_rng([key.draw_seed, key.image] if self.crop_per_image else [key.draw_seed])
+        top, left, h, w = crop_box(image.shape[-2], image.shape[-1], self.crop, rng)
+        image, amap = image[:, top : top + h, left : left + w], amap[:, top : top + h, left : left + w]
+        image, amap = augment_pair(self.augment, image, amap, key.draw_seed)
+        score = float(stack.scores[key.image]) if stack.scores is not None else math.nan
+        z_um = float(stack.z_um[key.image]) if stack.z_um is not None else math.nan
+        return {"image": image.contiguous(), "attention": amap.contiguous(), "score": score, "z_um": z_um,
+                "index": key.image, "group": key.group, "group_name": stack.group, "path": str(stack.paths[key.image]),
+                "is_clearest": key.image == stack.clearest}
+
+
+def collate_group(items: list[dict]) -> dict:
+    """One group per batch; ``clearest`` is the batch position of the clearest image (-1 if absent)."""
+    flags = [it["is_clearest"] for it in items]
+    return {
+        "image": torch.stack([it["image"] for it in items]),
+        "attention": torch.stack([it["attention"] for it in items]),
+        "score": torch.tensor([it["score"] for it in items], dtype=torch.float32),
+        "z_um": torch.tensor([it["z_um"] for it in items], dtype=torch.float64),
+        "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
+        "group": items[0]["group"],
+        "group_name": items[0]["group_name"],
+        "paths": [it["path"] for it in items],
+        "clearest": flags.index(True) if any(flags) else -1,
+    }
+
+
+def synthetic_root(cache_dir: str | Path, spec: dict) -> Path:
+    key = hashlib.sha1(json.dumps(spec, sort_keys=True, default=list).encode()).hexdigest()[:10]
+    return Path(cache_dir) / "synthetic" / f"{spec.get('preset', 'feces')}-{key}"
+
+
+class FocusStackDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        *,
+        root: str | None = None,
+        synthetic: dict | None = None,
+        cache_dir: str = ".gmaiqa_cache",
+        batch_size: int = 7,
+        resize: Sequence[int] | None = (1024, 1536),
+        crop: Sequence[int] | None = (512, 768),
+        eval_crop: Sequence[int] | None = None,
+        attention: str = "local_max",
+        block: Sequence[int] = (32, 32),
+        split_ratios: Sequence[float] = (0.6, 0.2, 0.2),
+        seed: int = 0,
+        num_workers: int = 2,
+        flips: bool = True,
+        rot90: bool = True,
+        crop_per_image: bool = False,
+        validate: str = "full",
+        pin_memory: bool = False,
+    ):
+        super().__init__()
+        if root is None and not synthetic:
+            raise ConfigError("data.root", "no dataset given", "set data.root=DIR (a folder with manifest.csv) or use data=synthetic")
+        self.synthetic = dict(synthetic) if synthetic else None
+        self.root = Path(root) if root is not None else synthetic_root(cache_dir, self.synthetic)
+        self.batch_size = batch_size
+        self.crop = _pair(crop, "data.crop")
+        self.eval_crop = _pair(eval_crop, "data.eval_crop")
+        self.preprocess = Preprocess(_pair(resize, "data.resize"), attention, _pair(block, "data.block"))
+        self.split_ratios = tuple(split_ratios)
+        self.seed = seed
+        self.num_workers = num_workers
+        self.augment = build_augment(flips, rot90, square=self.crop is not None and self.crop[0] == self.crop[1])
+        self.crop_per_image = crop_per_image
+        self.validate = validate
+        self.pin_memory = pin_memory
+        self.splits: dict[str, list[FocusStack]] | None = None
+        self._train_sampler: GroupBatchSampler | None = None
+        self._resume_state: dict | None = None
+
+    # ---------------------------------------------------------------- data preparation
+    def prepare_data(self) -> None:
+        if self.synthetic and not (self.root / "manifest.csv").is_file():
+            from gmaiqa.data.synthetic import config_from, generate
+
+            spec = dict(self.synthetic)
+            workers = spec.pop("workers", -1)
+            generate(config_from(**spec), self.root, workers=workers)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is not None:
+            return
+        stacks = load_dataset(self.root, validate=self.validate)
+        self.splits = split_stacks(stacks, self.split_ratios, self.seed)
+        if stage in (None, "fit"):
+            unlabelled = [s.group for s in self.splits["train"] + self.splits["val"] if not s.has_scores]
+            if unlabelled:
+                raise ConfigError("data.root", f"training/validation groups without scores: {unlabelled[:5]}",
+                                  "training needs the score column; evaluate clearest-only sets with `gmaiqa eval`")
+            for name in ("train", "val"):
+                if not self.splits[name]:
+                    raise ConfigError("data.split_ratios", f"the {name} split of {self.root} is empty",
+                                      "use more groups or other split ratios")
+
+    def dataset(self, split: str, train: bool = False) -> FocusStackDataset:
+        if self.splits is None:
+            self.setup()
+        crop = self.crop if train else self.eval_crop
+        return FocusStackDataset(self.splits[split], self.preprocess, crop, random_crop=train,
+                                 augment=self.augment if train else None, crop_per_image=self.crop_per_image)
+
+    def _loader(self, dataset: FocusStackDataset, sampler) -> DataLoader:
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_group, num_workers=self.num_workers,
+                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
+
+    def _world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def train_dataloader(self) -> DataLoader:
+        dataset = self.dataset("train", train=True)
+        world, rank = self._world()
+        sampler = GroupBatchSampler([len(s) for s in dataset.stacks], [s.clearest for s in dataset.stacks],
+                                    self.batch_size, seed=self.seed, shuffle=True, num_replicas=world, rank=rank)
+        if self._resume_state is not None:
+            sampler.load_state_dict(self._resume_state)
+            self._resume_state = None
+        self._train_sampler = sampler
+        return self._loader(dataset, sampler)
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        dataset = self.dataset(split)
+        world, rank = self._world()
+        return self._loader(dataset, WholeGroupSampler([len(s) for s in dataset.stacks], world, rank))
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    # ---------------------------------------------------------------- resumable sampling
+    def state_dict(self) -> dict:
+        """Saved into every checkpoint: where the training sampler stands."""
+        if self._train_sampler is None:
+            return {}
+        consumed = 0
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:
+            # a checkpoint written from on_train_batch_end has processed the current batch
+            consumed = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"sampler": self._train_sampler.state_dict(consumed)}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("sampler"):
+            self._resume_state = state["sampler"]

@@ -1,0 +1,150 @@
+"""Image reading: PNG / TIFF / JPEG / BMP, 8- or 16-bit, grey / RGB / RGBA -> float32 RGB in [0, 1].
+
+16-bit data is divided by 65535 (not squeezed to 8 bits), so float32 keeps every level. A file that
+cannot be decoded completely raises ``ImageReadError`` naming it; it never becomes a zero image.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+
+from gmaiqa.errors import ImageReadError
+
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"
+
+cv2.setNumThreads(1)  # data loader workers parallelise; nested OpenCV threads only oversubscribe
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _check_complete(path: Path, data: bytes) -> None:
+    """Decoders often return a half-grey image for a truncated file; catch truncation up front."""
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        if not data.startswith(_PNG_SIGNATURE):
+            raise ImageReadError(path, "not a PNG file (bad signature)")
+        if not data.rstrip(b"\x00").endswith(_PNG_END):
+            raise ImageReadError(path, "truncated PNG (no IEND chunk at the end of the file)")
+    elif suffix in (".jpg", ".jpeg"):
+        if not data.startswith(b"\xff\xd8"):
+            raise ImageReadError(path, "not a JPEG file (no SOI marker)")
+        if b"\xff\xd9" not in data[-64:]:
+            raise ImageReadError(path, "truncated JPEG (no end-of-image marker)")
+    elif suffix == ".bmp":
+        if len(data) < 14 or not data.startswith(b"BM"):
+            raise ImageReadError(path, "not a BMP file")
+        declared = struct.unpack_from("<I", data, 2)[0]
+        if declared and len(data) < declared:
+            raise ImageReadError(path, f"truncated BMP ({len(data)} of {declared} bytes)")
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            size = path.stat().st_size
+            for offset, count in zip(page.dataoffsets, page.databytecounts):
+                if offset + count > size:
+                    raise ImageReadError(path, "truncated TIFF (image data runs past the end of the file)")
+            return page.asarray()
+    except ImageReadError:
+        raise
+    except Exception as exc:  # tifffile raises many types for corrupt files
+        raise ImageReadError(path, f"unreadable TIFF ({type(exc).__name__}: {exc})") from exc
+
+
+def read_raw(path: str | Path) -> np.ndarray:
+    """Decode a file to its stored dtype and channels (H, W) or (H, W, C), channels in RGB order."""
+    path = Path(path)
+    if not is_image(path):
+        raise ImageReadError(path, f"unsupported image type {path.suffix!r}",
+                             f"convert it to one of {', '.join(IMAGE_SUFFIXES)}")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found", "check the path in manifest.csv or restore the file") from None
+    except OSError as exc:
+        raise ImageReadError(path, f"cannot be read ({exc.strerror})", "check permissions") from None
+    if not data:
+        raise ImageReadError(path, "empty file (0 bytes)")
+    if path.suffix.lower() in (".tif", ".tiff"):
+        array = _read_tiff(path)
+        if array.ndim == 3 and array.shape[0] in (3, 4) and array.shape[-1] not in (3, 4):
+            array = np.moveaxis(array, 0, -1)  # planar configuration
+        return array
+    _check_complete(path, data)
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise ImageReadError(path, "corrupt or unreadable image data")
+    if array.ndim == 3 and array.shape[2] == 3:
+        array = array[..., ::-1]
+    elif array.ndim == 3 and array.shape[2] == 4:
+        array = array[..., [2, 1, 0, 3]]
+    return np.ascontiguousarray(array)
+
+
+def to_float_rgb(array: np.ndarray, path: str | Path = "<array>") -> np.ndarray:
+    """Stored array -> float32 (H, W, 3) in [0, 1]. Alpha is dropped; grey is repeated."""
+    if array.dtype == np.uint8:
+        scaled = array.astype(np.float32) / 255.0
+    elif array.dtype == np.uint16:
+        scaled = array.astype(np.float32) / 65535.0
+    elif array.dtype in (np.float32, np.float64):
+        scaled = array.astype(np.float32)
+        if scaled.size and (scaled.min() < 0 or scaled.max() > 1):
+            raise ImageReadError(path, "floating-point image with values outside [0, 1]",
+                                 "rescale it to [0, 1] or save it as 8/16-bit")
+    else:
+        raise ImageReadError(path, f"unsupported pixel type {array.dtype}", "save it as 8- or 16-bit")
+    if scaled.ndim == 2:
+        scaled = scaled[..., None]
+    if scaled.ndim != 3 or scaled.shape[2] not in (1, 2, 3, 4):
+        raise ImageReadError(path, f"unsupported image layout {array.shape}", "save it as grey, RGB or RGBA")
+    channels = scaled.shape[2]
+    if channels in (1, 2):  # grey or grey + alpha
+        scaled = np.repeat(scaled[..., :1], 3, axis=2)
+    elif channels == 4:
+        scaled = scaled[..., :3]
+    return np.ascontiguousarray(scaled)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read any supported file as float32 RGB (H, W, 3) in [0, 1]."""
+    return to_float_rgb(read_raw(path), path)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) from the file header without decoding the pixels."""
+    from PIL import Image
+
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            with tifffile.TiffFile(path) as tif:
+                shape = tif.pages.first.shape
+                return (shape[1], shape[2]) if len(shape) == 3 and shape[0] in (3, 4) else (shape[0], shape[1])
+        with Image.open(path) as im:
+            return im.height, im.width
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found", "check the path in manifest.csv or restore the file") from None
+    except Exception as exc:
+        raise ImageReadError(path, f"unreadable image header ({type(exc).__name__})") from exc
+
+
+def write_png(path: str | Path, rgb_u8: np.ndarray) -> None:
+    """Write an 8- or 16-bit RGB / grey array as PNG (RGB order in, RGB order on disk)."""
+    path = Path(path)
+    array = rgb_u8[..., ::-1] if rgb_u8.ndim == 3 and rgb_u8.shape[2] == 3 else rgb_u8
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(array))
+    if not ok:
+        raise ImageReadError(path, "PNG encoding failed")
+    path.write_bytes(encoded.tobytes())

@@ -1,0 +1,517 @@
+"""Synthetic brightfield autofocus z-stacks that reproduce the GMANet paper's problem.
+
+A thick specimen holds objects at different depths: small formed elements (red and white blood cells,
+fungal spores, bacteria; 30-90 px at 1024x1536) near one layer, large objects (food residue, plant
+fibres, epithelial cells) and debris at other depths. One group is one field of view imaged while the
+stage steps through focus, from one defocused side to the other (GMANet §4.1).
+
+Image formation, per colour channel, for a focal plane at z_f::
+
+    OD(x)   = OD_medium + sum over depth slices s of  PSF(z_s - z_f) * OD_s(x)
+    halo(x) = sum over s of  -(z_s - z_f) * k_halo * laplacian(PSF(z_s - z_f) * phase_s)(x)
+    I(x)    = illumination(x) * exp(-OD(x)) * (1 + halo(x))
+
+* absorption (Beer-Lambert) with stain-tinted optical densities per object kind;
+* a defocus PSF per slice: a geometric disk of radius ``blur_px_per_um * |dz|`` convolved with a
+  Gaussian for the in-focus optics (its OTF is jinc x Gaussian, so contrast reverses at large
+  defocus as in real stacks);
+* halos from the transport-of-intensity equation, dI ~ -dz * laplacian(phase): refractile objects
+  (cells, spores) get bright rims on one side of focus and dark rims on the other;
+* uneven (vignetted, tilted, tinted) illumination, Poisson-Gaussian sensor noise, 8-bit output.
+
+Convolutions are products in the Fourier domain: every depth slice is transformed once per group and
+every image costs one inverse FFT per channel. Each group has its own generator seeded by
+``(seed, group index)``, so output is identical whatever the number of worker processes.
+
+Annotation follows the paper's rule (§4.1), driven by the defocus of the formed elements only:
+clearest 100, other images within the depth of field 95-99, blurred images 94 -> 0 by defocus.
+That is the crux: a classical measure is pulled towards sharp large objects at other depths.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import scipy.fft as sfft
+from scipy.ndimage import gaussian_filter
+from scipy.special import j1
+
+from gmaiqa.data.io import write_png
+from gmaiqa.data.manifest import MANIFEST
+from gmaiqa.errors import ConfigError
+
+REFERENCE_SIZE = (1024, 1536)  # object sizes below are pixels at the paper's working resolution
+
+
+# --------------------------------------------------------------------------------------------------
+# Specimen description
+
+
+@dataclass(frozen=True)
+class Kind:
+    """An object species: size in reference pixels, stain colour (relative OD per R, G, B), strength."""
+
+    role: str  # "element" (annotators judge focus by these), "large", "debris"
+    size: tuple[float, float]
+    colour: tuple[float, float, float]
+    od: tuple[float, float]
+    phase: tuple[float, float]
+
+
+KINDS: dict[str, Kind] = {
+    "rbc": Kind("element", (34, 44), (0.25, 1.0, 0.75), (0.25, 0.45), (0.3, 0.5)),
+    "wbc": Kind("element", (52, 86), (0.8, 1.0, 0.45), (0.35, 0.6), (0.5, 0.9)),
+    "spore": Kind("element", (26, 46), (0.6, 0.8, 1.0), (0.5, 0.9), (1.2, 1.8)),
+    "bacterium": Kind("element", (12, 26), (0.8, 0.9, 1.0), (0.35, 0.6), (0.2, 0.4)),
+    "residue": Kind("large", (90, 360), (0.35, 0.7, 1.0), (0.35, 0.95), (0.3, 0.8)),
+    "fibre": Kind("large", (150, 420), (0.45, 0.75, 1.0), (0.5, 1.0), (0.4, 0.8)),
+    "epithelial": Kind("large", (220, 420), (0.6, 0.8, 1.0), (0.08, 0.16), (0.3, 0.6)),
+    "debris": Kind("debris", (3, 14), (0.7, 0.85, 1.0), (0.4, 1.2), (0.2, 0.6)),
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Mirrors one of the paper's three datasets. ``counts`` give (low, high) concentration object
+    counts per reference field of 1024x1536; each group draws low or high concentration."""
+
+    name: str
+    medium_od: tuple[float, float, float]
+    counts: dict[str, tuple[int, int]]
+    element_depth_sd_um: float
+    large_offset_um: tuple[float, float]
+    large_near_focus: float  # share of large objects that lie at the elements' depth
+    debris_depth_um: float
+    description: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    "feces": Preset(
+        "feces", (0.10, 0.16, 0.30),
+        {"spore": (3, 22), "bacterium": (15, 110), "rbc": (0, 5), "wbc": (0, 4),
+         "residue": (4, 12), "fibre": (1, 5), "epithelial": (0, 1), "debris": (40, 180)},
+        element_depth_sd_um=0.35, large_offset_um=(2.0, 7.0), large_near_focus=0.15, debris_depth_um=8.0,
+        description="complex composition: food residue, fibres and debris at many depths around sparse formed elements",
+    ),
+    "blood": Preset(
+        "blood", (0.02, 0.05, 0.04),
+        {"rbc": (140, 320), "wbc": (1, 4), "debris": (0, 12)},
+        element_depth_sd_um=0.12, large_offset_um=(1.0, 3.0), large_near_focus=1.0, debris_depth_um=2.0,
+        description="simple monolayer of red cells with a few white cells",
+    ),
+    "leucorrhea": Preset(
+        "leucorrhea", (0.04, 0.07, 0.10),
+        {"epithelial": (1, 5), "wbc": (6, 40), "spore": (2, 16), "bacterium": (10, 70), "debris": (10, 50)},
+        element_depth_sd_um=0.35, large_offset_um=(1.5, 5.0), large_near_focus=0.3, debris_depth_um=6.0,
+        description="large epithelial cells at other depths plus white cells, spores and bacteria",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    preset: str = "feces"
+    groups: int = 8
+    seed: int = 0
+    height: int = 1200  # the paper's camera frames (§4.1)
+    width: int = 1600
+    images: tuple[int, int] = (10, 30)  # images per group, inclusive range (§5.3.1: 10 to 30)
+    object_scale: float | None = None  # pixels per reference pixel; None: height / 1024
+    step_um: float = 1.0
+    focus_jitter: float = 0.3  # the focal plane misses the elements' layer by up to this share of a step
+    flicker: float = 0.01  # lamp brightness change between frames
+    blur_px_per_um: float = 4.0  # geometric defocus radius growth, reference pixels per µm
+    psf_sigma_px: float = 0.8  # in-focus optics, reference pixels
+    halo_gain: float = 1.0
+    depth_of_field_um: float = 1.0  # "clear" images (95-99) lie within this defocus
+    blur_range_um: float = 12.0  # defocus at which the score reaches 0
+    high_concentration: float = 0.5  # share of groups drawn at high concentration
+    full_well: float = 2500.0  # electrons at full scale: Poisson noise
+    read_noise: float = 0.004  # Gaussian noise, fraction of full scale
+    background_level: float = 0.82  # mean brightness of empty medium
+    split: bool = False  # write a seeded split column instead of leaving the split to training
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            import difflib
+
+            close = difflib.get_close_matches(self.preset, PRESETS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError("preset", f"unknown preset {self.preset!r}{hint}", f"choose one of {sorted(PRESETS)}")
+        lo, hi = self.images
+        if not 2 <= lo <= hi:
+            raise ConfigError("images", f"images per group {list(self.images)} is not a range [min, max] with min >= 2",
+                              "use e.g. images=[10,30]")
+        if self.height < 16 or self.width < 16:
+            raise ConfigError("height/width", f"{self.height}x{self.width} is too small", "use at least 16x16 pixels")
+        if self.groups < 1:
+            raise ConfigError("groups", f"groups={self.groups}", "generate at least one group")
+
+    @property
+    def scale(self) -> float:
+        return self.object_scale if self.object_scale is not None else self.height / REFERENCE_SIZE[0]
+
+
+@dataclass
+class _Object:
+    kind: str
+    depth_um: float
+    y: int  # top-left of the patch in the padded canvas
+    x: int
+    od: np.ndarray  # (h, w, 3)
+    phase: np.ndarray  # (h, w)
+
+
+# --------------------------------------------------------------------------------------------------
+# Object rendering: small patches with soft edges
+
+
+def _grid(h: int, w: int, angle: float):
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    yy -= (h - 1) / 2
+    xx -= (w - 1) / 2
+    c, s = math.cos(angle), math.sin(angle)
+    return c * xx + s * yy, -s * xx + c * yy
+
+
+def _soft_inside(rho: np.ndarray, radius_px: float, edge_px: float = 1.0) -> np.ndarray:
+    """rho: distance normalised to the boundary (1 = edge). Smooth 1 -> 0 across ~edge_px pixels."""
+    return (1.0 / (1.0 + np.exp(np.clip((rho - 1.0) * radius_px / max(edge_px, 0.3), -30, 30)))).astype(np.float32)
+
+
+def _ellipse(ry: float, rx: float, angle: float, wobble: float = 0.0, rng=None, margin: float = 1.15):
+    half = int(math.ceil(max(ry, rx) * margin)) + 2
+    u, v = _grid(2 * half + 1, 2 * half + 1, angle)
+    theta = np.arctan2(v, u)
+    radius = np.ones_like(theta)
+    if wobble and rng is not None:
+        for k in range(2, 7):
+            radius += wobble / k * rng.normal() * np.cos(k * theta + rng.uniform(0, 2 * math.pi))
+    rho = np.sqrt((u / rx) ** 2 + (v / ry) ** 2) / np.clip(radius, 0.4, None)
+    return rho, _soft_inside(rho, min(rx, ry))
+
+
+def _smooth_noise(shape, sigma, rng):
+    n = gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
+    return n / (n.std() + 1e-6)
+
+
+def _render(kind_name: str, size: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(density, phase) patches of one object; density is later tinted by the kind's colour."""
+    angle = rng.uniform(0, math.pi)
+    if kind_name == "rbc":  # biconcave disc: thicker rim, central pallor, strong phase object
+        rho, inside = _ellipse(size / 2, size / 2 * rng.uniform(0.9, 1.0), angle)
+        thickness = inside * (0.55 + 0.45 * np.clip(rho, 0, 1) ** 2)
+        return thickness, thickness
+    if kind_name == "wbc":  # faint granular cytoplasm and a darker lobed nucleus
+        rho, inside = _ellipse(size / 2, size / 2 * rng.uniform(0.85, 1.0), angle, 0.05, rng)
+        grains = np.clip(_smooth_noise(inside.shape, max(size / 40, 0.6), rng), 0, None)
+        nucleus = np.zeros_like(inside)
+        half = inside.shape[0] // 2
+        for _ in range(rng.integers(1, 5)):
+            r = size * rng.uniform(0.14, 0.22)
+            cy, cx = rng.normal(0, size * 0.12, 2)
+            yy, xx = np.mgrid[0 : inside.shape[0], 0 : inside.shape[1]].astype(np.float32)
+            d = np.sqrt((yy - half - cy) ** 2 + (xx - half - cx) ** 2) / r
+            nucleus = np.maximum(nucleus, _soft_inside(d, r))
+        density = inside * (0.3 + 0.15 * grains) + 0.9 * nucleus * inside
+        return density, inside
+    if kind_name == "spore":  # refractile: dark wall, clear bright interior
+        ratio = rng.uniform(0.6, 0.9)
+        rho, inside = _ellipse(size / 2, size / 2 * ratio, angle)
+        interior = _soft_inside(rho / 0.72, size * ratio / 2 * 0.72)
+        wall = np.clip(inside - interior, 0, 1)
+        return wall - 0.6 * interior, inside
+    if kind_name == "bacterium":  # rod: a capsule
+        length, width = size, size * rng.uniform(0.25, 0.4)
+        half = int(length / 2 + width) + 2
+        u, v = _grid(2 * half + 1, 2 * half + 1, angle)
+        d = np.sqrt(np.clip(np.abs(u) - (length - width) / 2, 0, None) ** 2 + v**2) / (width / 2)
+        inside = _soft_inside(d, width / 2, 0.7)
+        return inside, inside
+    if kind_name == "residue":  # irregular plant tissue: cell-wall network, dense and high-contrast
+        ratio = rng.uniform(0.45, 1.0)
+        rho, inside = _ellipse(size / 2, size / 2 * ratio, angle, 0.35, rng)
+        cells = _smooth_noise(inside.shape, rng.uniform(3.0, 7.0) * max(size / 180, 0.3), rng)
+        walls = np.exp(-((cells / 0.25) ** 2))
+        body = 0.35 + 0.25 * _smooth_noise(inside.shape, max(size / 25, 1.0), rng)
+        density = inside * np.clip(body + 0.9 * walls, 0, None)
+        return density, inside * (0.5 + 0.5 * walls)
+    if kind_name == "fibre":  # curved strand drawn with OpenCV, then softened
+        half = int(size / 2) + 8
+        canvas = np.zeros((2 * half + 1, 2 * half + 1), np.float32)
+        t = np.linspace(-0.5, 0.5, 40)
+        bend = rng.normal(0, 0.25)
+        pts = np.stack([t * size, bend * size * (t**2 - 0.25) * 4], 1)
+        c, s = math.cos(angle), math.sin(angle)
+        pts = pts @ np.array([[c, s], [-s, c]], np.float32) + half
+        width = max(1, int(round(size * rng.uniform(0.02, 0.04))))
+        cv2.polylines(canvas, [pts.astype(np.int32).reshape(-1, 1, 2)], False, 1.0, thickness=width, lineType=cv2.LINE_AA)
+        canvas = gaussian_filter(canvas, 0.6)
+        return canvas, canvas
+    if kind_name == "epithelial":  # large flat cell: faint, folded, small nucleus, slightly dark rim
+        rho, inside = _ellipse(size / 2, size / 2 * rng.uniform(0.6, 0.95), angle, 0.12, rng)
+        folds = _smooth_noise(inside.shape, max(size / 30, 1.0), rng)
+        rim = np.exp(-(((rho - 0.97) / 0.03) ** 2))
+        nr = size * rng.uniform(0.05, 0.08)
+        ny, nx = rng.normal(0, size * 0.1, 2)
+        yy, xx = np.mgrid[0 : inside.shape[0], 0 : inside.shape[1]].astype(np.float32)
+        half = inside.shape[0] // 2
+        nucleus = _soft_inside(np.sqrt((yy - half - ny) ** 2 + (xx - half - nx) ** 2) / nr, nr)
+        density = inside * (1.0 + 0.4 * folds + 1.5 * rim) + 4.0 * nucleus
+        return density, inside * (1 + 0.3 * folds)
+    if kind_name == "debris":
+        rho, inside = _ellipse(size / 2, size / 2 * rng.uniform(0.5, 1.0), angle, 0.3, rng)
+        return inside, inside
+    raise KeyError(kind_name)
+
+
+def _specimen(preset: Preset, cfg: SynthConfig, canvas: tuple[int, int], pad: int, rng) -> tuple[list[_Object], dict]:
+    high = rng.random() < cfg.high_concentration
+    area = (cfg.height * cfg.width) / (cfg.scale**2 * REFERENCE_SIZE[0] * REFERENCE_SIZE[1])
+    objects: list[_Object] = []
+    counts = {}
+    for name, (low_n, high_n) in preset.counts.items():
+        kind = KINDS[name]
+        mean = (high_n if high else low_n) * area
+        n = int(rng.poisson(mean)) if mean > 0 else 0
+        counts[name] = n
+        for _ in range(n):
+            size = rng.uniform(*kind.size) * cfg.scale
+            if size < 1.5:
+                continue
+            if kind.role == "element":
+                depth = rng.normal(0.0, preset.element_depth_sd_um)
+            elif kind.role == "large":
+                if rng.random() < preset.large_near_focus:
+                    depth = rng.normal(0.0, preset.element_depth_sd_um)
+                else:
+                    depth = rng.choice([-1, 1]) * rng.uniform(*preset.large_offset_um)
+            else:
+                depth = rng.uniform(-preset.debris_depth_um, preset.debris_depth_um)
+            density, phase = _render(name, size, rng)
+            strength = rng.uniform(*kind.od)
+            tint = np.asarray(kind.colour, np.float32) * rng.uniform(0.85, 1.15, 3).astype(np.float32)
+            od = density[..., None] * strength * tint
+            h, w = density.shape
+            y = int(rng.integers(pad - h // 2, pad + cfg.height - h // 2))
+            x = int(rng.integers(pad - w // 2, pad + cfg.width - w // 2))
+            objects.append(_Object(name, float(depth), y, x, od, phase * rng.uniform(*kind.phase)))
+    return objects, {"concentration": "high" if high else "low", "counts": counts}
+
+
+# --------------------------------------------------------------------------------------------------
+# Image formation
+
+
+class _Optics:
+    """Radial OTF lookup for one FFT size: OTF(|f|) of disk(radius) x Gaussian(sigma)."""
+
+    SAMPLES = 4096
+
+    def __init__(self, shape: tuple[int, int]):
+        fy = sfft.fftfreq(shape[0]).astype(np.float32)
+        fx = sfft.rfftfreq(shape[1]).astype(np.float32)
+        radius = np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
+        self.f = np.linspace(0, math.sqrt(0.5), self.SAMPLES, dtype=np.float64)
+        self.index = np.minimum(np.rint(radius / self.f[-1] * (self.SAMPLES - 1)).astype(np.int32), self.SAMPLES - 1)
+        self.laplacian = (4 * math.pi**2 * radius**2).astype(np.float32)  # -(Fourier symbol of the Laplacian)
+
+    def otf(self, disk_radius: float, sigma: float) -> np.ndarray:
+        arg = 2 * math.pi * disk_radius * self.f
+        with np.errstate(invalid="ignore", divide="ignore"):
+            disk = np.where(arg > 1e-8, 2 * j1(arg) / arg, 1.0)
+        profile = (disk * np.exp(-2 * math.pi**2 * sigma**2 * self.f**2)).astype(np.float32)
+        return profile[self.index]
+
+
+def _illumination(cfg: SynthConfig, rng) -> np.ndarray:
+    yy, xx = np.mgrid[0 : cfg.height, 0 : cfg.width].astype(np.float32)
+    yy = yy / cfg.height - 0.5 + rng.normal(0, 0.08)
+    xx = xx / cfg.width - 0.5 + rng.normal(0, 0.08)
+    vignette = 1 - rng.uniform(0.12, 0.3) * (xx**2 + yy**2) / 0.5
+    tilt = 1 + rng.normal(0, 0.04) * xx + rng.normal(0, 0.04) * yy
+    lamp = np.asarray([1.0, 0.97, 0.92], np.float32) * rng.uniform(0.95, 1.05, 3).astype(np.float32)
+    return (vignette * tilt)[..., None] * lamp
+
+
+def _score(defocus_um: np.ndarray, cfg: SynthConfig) -> np.ndarray:
+    """The paper's annotation rule (§4.1) applied to |defocus| of the formed elements."""
+    d = np.abs(defocus_um)
+    best = int(np.argmin(d))
+    clear = np.clip(np.rint(99 - 4 * d / cfg.depth_of_field_um), 95, 99)
+    blurred = np.rint(94 * np.clip(1 - (d - cfg.depth_of_field_um) / cfg.blur_range_um, 0, 1) ** 1.5)
+    scores = np.where(d <= cfg.depth_of_field_um, clear, blurred)
+    scores[best] = 100
+    return scores.astype(np.float32)
+
+
+def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
+    """One z-stack: the 8-bit RGB images in capture order and their annotation."""
+    preset = PRESETS[cfg.preset]
+    rng = np.random.default_rng([cfg.seed, index])
+    s = cfg.scale
+    n_images = int(rng.integers(cfg.images[0], cfg.images[1] + 1))
+    # in-focus index anywhere but the very ends, so a stack always has both defocused sides
+    lo, hi = max(1, round(0.15 * n_images)), min(n_images - 2, round(0.85 * n_images))
+    best = int(rng.integers(lo, max(lo, hi) + 1))
+    jitter = rng.uniform(-cfg.focus_jitter, cfg.focus_jitter) * cfg.step_um
+    focus_um = (np.arange(n_images) - best) * cfg.step_um + jitter  # focal plane, elements at z = 0
+
+    max_defocus = np.abs(focus_um).max() + max(preset.large_offset_um[1], preset.debris_depth_um)
+    pad = int(math.ceil(cfg.blur_px_per_um * s * min(max_defocus, 12.0) + 4 * cfg.psf_sigma_px * s)) + 4
+    shape = (sfft.next_fast_len(cfg.height + 2 * pad, real=True), sfft.next_fast_len(cfg.width + 2 * pad, real=True))
+    objects, meta = _specimen(preset, cfg, shape, pad, rng)
+
+    # depth slices on a 0.5 µm grid: each transformed once
+    slices: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    for obj in objects:
+        key = round(obj.depth_um * 2) / 2
+        od, phase = slices.setdefault(key, (np.zeros((*shape, 3), np.float32), np.zeros(shape, np.float32)))
+        h, w = obj.phase.shape
+        y0, x0 = max(obj.y, 0), max(obj.x, 0)
+        y1, x1 = min(obj.y + h, shape[0]), min(obj.x + w, shape[1])
+        if y1 <= y0 or x1 <= x0:
+            continue
+        sub = (slice(y0 - obj.y, y1 - obj.y), slice(x0 - obj.x, x1 - obj.x))
+        od[y0:y1, x0:x1] += obj.od[sub]
+        phase[y0:y1, x0:x1] += obj.phase[sub]
+    optics = _Optics(shape)
+    spectra = {k: (sfft.rfft2(od, axes=(0, 1), workers=1), sfft.rfft2(ph, workers=1)) for k, (od, ph) in slices.items()}
+    del slices
+
+    medium = np.asarray(preset.medium_od, np.float32) * (1 + 0.05 * _smooth_noise((cfg.height, cfg.width), 40 * s, rng))[..., None]
+    illumination = _illumination(cfg, rng)
+    exposure = cfg.background_level / float(np.mean(illumination * np.exp(-medium)))
+    halo_gain = cfg.halo_gain * s**2  # objects grow as s, so their laplacian shrinks as 1/s^2
+    crop = (slice(pad, pad + cfg.height), slice(pad, pad + cfg.width))
+
+    images = []
+    for k in range(n_images):
+        od_spec = np.zeros((*optics.index.shape, 3), np.complex64)
+        halo_spec = np.zeros(optics.index.shape, np.complex64)
+        for depth, (od_f, ph_f) in spectra.items():
+            dz = depth - focus_um[k]
+            otf = optics.otf(cfg.blur_px_per_um * s * abs(dz), cfg.psf_sigma_px * s)
+            od_spec += otf[..., None] * od_f
+            halo_spec += (-dz * halo_gain) * otf * optics.laplacian * ph_f
+        od = sfft.irfft2(od_spec, s=shape, axes=(0, 1), workers=1)[crop]
+        halo = sfft.irfft2(halo_spec, s=shape, workers=1)[crop]
+        intensity = illumination * np.exp(-(medium + np.clip(od, -0.5, None))) * np.clip(1 + halo, 0.05, 3)[..., None]
+        intensity *= exposure * (1 + rng.uniform(-cfg.flicker, cfg.flicker))
+        electrons = rng.poisson(np.clip(intensity, 0, 1.2) * cfg.full_well).astype(np.float32) / cfg.full_well
+        electrons += rng.normal(0, cfg.read_noise, electrons.shape).astype(np.float32)
+        images.append(np.clip(np.rint(electrons * 255), 0, 255).astype(np.uint8))
+
+    element_depths = [o.depth_um for o in objects if KINDS[o.kind].role == "element"]
+    element_z = float(np.mean(element_depths)) if element_depths else 0.0
+    defocus = focus_um - element_z
+    scores = _score(defocus, cfg)
+    meta.update(images=n_images, clearest=int(np.argmax(scores)), focus_um=focus_um.round(4).tolist(),
+                element_depth_um=round(element_z, 4), scores=scores.tolist())
+    return images, meta
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing a dataset
+
+
+def _write_group(args: tuple[SynthConfig, int, str]) -> dict:
+    cfg, index, out = args
+    images, meta = render_group(cfg, index)
+    name = f"g{index:04d}"
+    folder = Path(out) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    width = max(2, len(str(len(images) - 1)))
+    meta["group"] = name
+    meta["files"] = []
+    for z, image in enumerate(images):
+        rel = f"{name}/z{z:0{width}d}.png"
+        write_png(Path(out) / rel, image)
+        meta["files"].append(rel)
+    return meta
+
+
+def _check_output(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not (out / "synth.json").is_file():
+            raise ConfigError("out", f"{out} exists and holds files that `gmaiqa synth` did not write",
+                              "choose an empty or new folder (nothing there is overwritten)")
+        if not overwrite:
+            raise ConfigError("out", f"{out} already holds a synthetic dataset",
+                              "pass overwrite=true to regenerate it, or choose another folder")
+
+
+def generate(cfg: SynthConfig, out: str | Path, workers: int = 1, overwrite: bool = False,
+             progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write ``cfg.groups`` z-stacks to ``out`` in the dataset contract (manifest.csv + PNGs)."""
+    out = Path(out)
+    _check_output(out, overwrite)
+    if overwrite and out.exists():
+        import shutil
+
+        previous = json.loads((out / "synth.json").read_text())
+        for meta in previous.get("groups", []):
+            shutil.rmtree(out / meta["group"], ignore_errors=True)
+        (out / MANIFEST).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    workers = (os.cpu_count() or 1) if workers < 0 else max(1, workers)
+    started = time.perf_counter()
+    jobs = [(cfg, i, str(out)) for i in range(cfg.groups)]
+    metas = []
+    if workers == 1 or cfg.groups == 1:
+        for i, job in enumerate(jobs):
+            metas.append(_write_group(job))
+            if progress:
+                progress(i + 1, cfg.groups)
+    else:
+        with ProcessPoolExecutor(max_workers=min(workers, cfg.groups)) as pool:
+            for i, meta in enumerate(pool.map(_write_group, jobs)):
+                metas.append(meta)
+                if progress:
+                    progress(i + 1, cfg.groups)
+
+    split_of = {}
+    if cfg.split:
+        from gmaiqa.data.splits import seeded_split
+
+        for name, groups in seeded_split([m["group"] for m in metas], seed=cfg.seed).items():
+            split_of.update({g: name for g in groups})
+    with open(out / MANIFEST, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["group", "image", "z", "score", "clearest", "split", "z_um"])
+        for meta in metas:
+            for z, rel in enumerate(meta["files"]):
+                writer.writerow([meta["group"], rel, z, f"{meta['scores'][z]:g}", int(z == meta["clearest"]),
+                                 split_of.get(meta["group"], ""), f"{meta['focus_um'][z]:.4f}"])
+    record = {
+        "generator": "gmaiqa.data.synthetic",
+        "config": asdict(cfg),
+        "preset": asdict(PRESETS[cfg.preset]),
+        "seconds": round(time.perf_counter() - started, 2),
+        "groups": [{k: m[k] for k in ("group", "images", "clearest", "concentration", "counts", "element_depth_um")} for m in metas],
+    }
+    (out / "synth.json").write_text(json.dumps(record, indent=1))
+    return out
+
+
+def config_from(**overrides) -> SynthConfig:
+    """SynthConfig from plain values (Hydra gives lists where the dataclass wants tuples)."""
+    known = {f for f in SynthConfig.__dataclass_fields__}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(unknown[0], "not a synth option", f"valid options: {sorted(known)}")
+    if "images" in overrides and overrides["images"] is not None:
+        images = overrides["images"]
+        overrides["images"] = (int(images), int(images)) if isinstance(images, int) else tuple(int(v) for v in images)
+    return replace(SynthConfig(), **overrides)
