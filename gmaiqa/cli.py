@@ -22,6 +22,7 @@ commands:
   train      train GMANet (L0 -> L1 by default)       gmaiqa train [experiment=NAME] [key=value ...] [-m]
   eval       evaluate a checkpoint (t0, t1, acc, SROCC) gmaiqa eval ckpt=PATH data.root=DIR out=DIR
   predict    score images, pick the clearest per group gmaiqa predict ckpt=PATH input=DIR out=DIR
+  benchmark  compare focus measures and checkpoints   gmaiqa benchmark data.root=DIR methods=[TENG,LMG,ckpt:PATH] out=DIR
 
 Every command takes Hydra overrides (key=value); `gmaiqa <command> --cfg job` prints its configuration.
 """
@@ -48,6 +49,13 @@ def _predict(cfg: DictConfig) -> int:
     return 0
 
 
+def _benchmark(cfg: DictConfig) -> int:
+    from gmaiqa.benchmark import benchmark
+
+    benchmark(cfg)
+    return 0
+
+
 def _synth(cfg: DictConfig) -> int:
     from gmaiqa.commands.synth import run
 
@@ -60,7 +68,7 @@ def _check(cfg: DictConfig) -> int:
     return run(cfg)
 
 
-COMMANDS: dict[str, Callable[[DictConfig], int]] = {"synth": _synth, "check": _check, "train": _train, "eval": _eval, "predict": _predict}
+COMMANDS: dict[str, Callable[[DictConfig], int]] = {"synth": _synth, "check": _check, "train": _train, "eval": _eval, "predict": _predict, "benchmark": _benchmark}
 
 
 def _register_resolvers() -> None:

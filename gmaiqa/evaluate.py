@@ -23,11 +23,12 @@ from gmaiqa.reporting import print_metrics, write_per_group
 from gmaiqa.tasks import FocusQualityTask
 
 
-def _prepare_out(out: str | None, overwrite: bool) -> Path:
+def prepare_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
+    """The output folder, refusing to replace results already there unless ``overwrite``."""
     if not out:
         raise ConfigError("out", "no output folder", "pass out=DIR")
     path = Path(out)
-    existing = [p for p in ("metrics.json", "per_group.csv", "predictions.csv", "clearest.csv") if (path / p).exists()]
+    existing = [p for p in files if (path / p).exists()]
     if existing and not overwrite:
         raise ConfigError("out", f"{path} already holds {existing}", "choose another folder or pass overwrite=true")
     path.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,7 @@ def loader_for(stacks, preprocess: Preprocess, num_workers: int) -> DataLoader:
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    out = _prepare_out(cfg.out, cfg.overwrite)
+    out = prepare_out(cfg.out, cfg.overwrite, ("metrics.json", "per_group.csv"))
     net, meta = load_net(cfg.ckpt)
     stacks = load_dataset(cfg.data.root, validate=cfg.data.validate)
     if cfg.split != "all":

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from gmaiqa.checkpoints import load_net
 from gmaiqa.data.manifest import load_dataset
-from gmaiqa.evaluate import _prepare_out, inference_of, loader_for, preprocess_of
+from gmaiqa.evaluate import prepare_out, inference_of, loader_for, preprocess_of
 from gmaiqa.errors import ConfigError
 from gmaiqa.inference import predict_scores
 
@@ -21,7 +21,7 @@ from gmaiqa.inference import predict_scores
 def predict(cfg: DictConfig) -> None:
     if not cfg.input:
         raise ConfigError("input", "no input folder", "pass input=DIR (a dataset or a folder of z-stack folders)")
-    out = _prepare_out(cfg.out, cfg.overwrite)
+    out = prepare_out(cfg.out, cfg.overwrite, ("predictions.csv", "clearest.csv"))
     net, meta = load_net(cfg.ckpt)
     device = torch.device("cuda" if cfg.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu")
     net.to(device)
@@ -33,7 +33,7 @@ def predict(cfg: DictConfig) -> None:
         attention = batch["attention"].to(device) if net.attention_depth > 0 else None
         scores = predict_scores(net, batch["image"].to(device), attention, patch, tuple(inference.get("step", (256, 256))),
                                 int(inference.get("max_patches", 12))).cpu()
-        stack = next(s for s in stacks if s.group == batch["group_name"])
+        stack = stacks[batch["group"]]
         for z, (path, score) in enumerate(zip(stack.paths, scores.tolist())):
             rows.append([stack.group, os.path.relpath(path, cfg.input), stack.z[z], f"{score:.4f}"])
         i = int(torch.argmax(scores))

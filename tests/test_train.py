@@ -175,3 +175,15 @@ def test_multirun_gives_each_job_its_own_run_directory(tiny_feces, tmp_path):
     assert code == 0
     metrics = sorted(tmp_path.glob("gmanet_l1_direct-multirun/*/*/metrics.json"))
     assert len(metrics) == 2 and metrics[0].parent != metrics[1].parent
+
+
+def test_benchmark_ranks_classical_measures_and_checkpoints_with_the_eval_metrics(l0_run, tiny_feces, tmp_path):
+    out = tmp_path / "bench"
+    assert main(["benchmark", f"data.root={tiny_feces}", f"out={out}", "split=test", "accelerator=cpu", "num_workers=0",
+                 f"methods=[TENG,LMG,ckpt:{l0_run['checkpoint']}]"]) == 0
+    rows = {r["method"]: r for r in csv.DictReader(open(out / "benchmark.csv"))}
+    assert set(rows) == {"TENG", "LMG", f"ckpt:{l0_run['checkpoint']}"}
+    trained = json.loads((Path(l0_run["run_dir"]) / "metrics.json").read_text())
+    ours = rows[f"ckpt:{l0_run['checkpoint']}"]
+    assert float(ours["acc"]) == pytest.approx(trained["acc"], abs=1e-4) and int(ours["groups"]) == trained["groups"]
+    assert main(["benchmark", f"data.root={tiny_feces}", f"out={out}", "methods=[TENGG]"]) == 2  # exists + unknown

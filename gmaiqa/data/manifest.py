@@ -22,7 +22,6 @@ import math
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -390,8 +389,3 @@ def format_report(report: Report) -> str:
             lines.append(f"{kind}  {p}")
     lines.append("OK: dataset is valid" if report.ok else f"INVALID: {len(report.errors)} problem(s)")
     return "\n".join(lines)
-
-
-def iter_images(stacks: Iterable[FocusStack]):
-    for stack in stacks:
-        yield from stack.paths

@@ -1,0 +1,111 @@
+"""gmaiqa benchmark data.root=DIR methods=[TENG,LMG,ckpt:PATH] out=DIR [split=all|test]
+
+Scores every image of every group with each method and reports t0, t1, acc, SROCC (z-error with
+``z_um``) with the same metric code as evaluation, plus the time per image. Classical measures see
+the images as stored (float RGB -> luma); a checkpoint sees them with its own training preprocessing
+and sliding window. Writes ``out/benchmark.csv`` and prints a table ranked by acc, then SROCC.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from gmaiqa.data.io import read_image
+from gmaiqa.data.manifest import load_dataset
+from gmaiqa.data.splits import split_stacks
+from gmaiqa.data.stack import FocusStack
+from gmaiqa.errors import ConfigError
+from gmaiqa.focus import get_measure
+from gmaiqa.metrics import ClearestSelection, GroupSROCC
+
+COLUMNS = ("method", "acc", "t0", "t1", "groups", "srocc", "z_error_um", "ms_per_image")
+
+
+def _update(selection: ClearestSelection, srocc: GroupSROCC, stack: FocusStack, clarity: torch.Tensor) -> None:
+    selection.update(clarity, stack.clearest, torch.from_numpy(stack.z_um) if stack.z_um is not None else None)
+    if stack.scores is not None:
+        srocc.update(clarity, torch.from_numpy(stack.scores))
+
+
+def _result(method: str, selection: ClearestSelection, srocc: GroupSROCC, seconds: float, images: int) -> dict:
+    r = {k: float(v) for k, v in selection.compute().items()}
+    s = float(srocc.compute()) if srocc.count > 0 else float("nan")
+    return {"method": method, "acc": r["acc"], "t0": int(r["t0"]), "t1": int(r["t1"]), "groups": int(r["groups"]),
+            "srocc": s, "z_error_um": r.get("z_error_um", float("nan")), "ms_per_image": 1000 * seconds / max(images, 1)}
+
+
+def run_classical(stacks: list[FocusStack], names: list[str], device: torch.device) -> list[dict]:
+    measures = [get_measure(n) for n in names]
+    state = {m.name: (ClearestSelection(), GroupSROCC(), [0.0]) for m in measures}
+    images = 0
+    for stack in tqdm(stacks, unit="group", desc="classical measures"):
+        batch = torch.from_numpy(np.stack([read_image(p) for p in stack.paths])).permute(0, 3, 1, 2).to(device)
+        images += len(stack)
+        for m in measures:
+            selection, srocc, seconds = state[m.name]
+            start = time.perf_counter()
+            clarity = m.clarity(batch)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds[0] += time.perf_counter() - start
+            _update(selection, srocc, stack, clarity.cpu())
+    return [_result(m.name, *state[m.name][:2], state[m.name][2][0], images) for m in measures]
+
+
+def run_checkpoint(stacks: list[FocusStack], path: str, device: torch.device, cfg: DictConfig) -> dict:
+    from gmaiqa.checkpoints import load_net
+    from gmaiqa.evaluate import inference_of, loader_for, preprocess_of
+    from gmaiqa.inference import predict_scores
+
+    net, meta = load_net(path)
+    net.to(device)
+    inference = inference_of(meta, cfg)
+    patch = tuple(inference["patch"]) if inference.get("patch") else None
+    selection, srocc, seconds, images = ClearestSelection(), GroupSROCC(), 0.0, 0
+    for batch in tqdm(loader_for(stacks, preprocess_of(meta, cfg), cfg.num_workers), total=len(stacks), unit="group", desc=f"ckpt {Path(path).name}"):
+        start = time.perf_counter()
+        attention = batch["attention"].to(device) if net.attention_depth > 0 else None
+        scores = predict_scores(net, batch["image"].to(device), attention, patch, tuple(inference.get("step", (256, 256))),
+                                int(inference.get("max_patches", 12))).cpu()
+        seconds += time.perf_counter() - start
+        images += len(scores)
+        _update(selection, srocc, stacks[batch["group"]], scores)
+    return _result(f"ckpt:{path}", selection, srocc, seconds, images)
+
+
+def benchmark(cfg: DictConfig) -> list[dict]:
+    from gmaiqa.evaluate import prepare_out
+
+    out = prepare_out(cfg.out, cfg.overwrite, ("benchmark.csv",))
+    methods = list(OmegaConf.to_container(cfg.methods, resolve=True))
+    if not methods:
+        raise ConfigError("methods", "no method given", "e.g. methods=[TENG,LMG,ckpt:outputs/.../best.ckpt]")
+    stacks = load_dataset(cfg.data.root, validate=cfg.data.validate)
+    if cfg.split != "all":
+        stacks = split_stacks(stacks, tuple(cfg.data.split_ratios), cfg.data.seed)[cfg.split]
+    unlabelled = [s.group for s in stacks if not s.labelled]
+    if unlabelled:
+        raise ConfigError("data.root", f"groups without a clearest image: {unlabelled[:5]}", "benchmarking needs a score or clearest column")
+    device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+    classical = [m for m in methods if not str(m).startswith("ckpt:")]
+    rows = run_classical(stacks, classical, device) if classical else []
+    rows += [run_checkpoint(stacks, str(m)[len("ckpt:"):], device, cfg) for m in methods if str(m).startswith("ckpt:")]
+    rows.sort(key=lambda r: (-r["acc"], -(r["srocc"] if r["srocc"] == r["srocc"] else -2)))
+    with open(out / "benchmark.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, COLUMNS)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
+    print(f"\n{cfg.data.root} ({cfg.split}, {rows[0]['groups']} groups)")
+    print("  ".join(f"{c:>12}" for c in COLUMNS))
+    for r in rows:
+        print("  ".join(f"{(f'{r[c]:.4f}' if isinstance(r[c], float) else str(r[c]))[-12:]:>12}" for c in COLUMNS))
+    print(f"-> {out / 'benchmark.csv'}")
+    return rows
