@@ -343,7 +343,7 @@ def inspect_dataset(root: str | Path, validate: str = "full", workers: int | Non
     if not root.is_dir():
         problems.append(Problem(str(root), "dataset folder does not exist",
                                 "point root= / data.root= at a folder with manifest.csv (or make one with `gmaiqa synth`)"))
-        return Report(root, None, problems)
+        return Report(root, None, problems, has_manifest=False)
     has_manifest = (root / MANIFEST).is_file()
     rows = _read_rows(root, problems) if has_manifest else _rows_from_folders(root, problems)
     if rows is None:
@@ -374,7 +374,8 @@ def load_dataset(root: str | Path, validate: str = "full", workers: int | None =
 
 def format_report(report: Report) -> str:
     s = report.summary()
-    lines = [f"dataset  {s['root']}  ({'manifest.csv' if report.has_manifest else 'folder of folders'})"]
+    layout = "" if report.stacks is None and not report.has_manifest else f"  ({'manifest.csv' if report.has_manifest else 'folder of folders'})"
+    lines = [f"dataset  {s['root']}{layout}"]
     if report.stacks is not None:
         ipg = s["images_per_group"]
         lines += [
