@@ -93,8 +93,8 @@ class FocusQualityTask(L.LightningModule):
             self.log(f"{stage}/loss", terms["output1/loss"], on_epoch=True, batch_size=1, sync_dist=True)
         if len(self.group_results[stage]) < self.previews and batch["clearest"] >= 0:
             # what the network attended to on the clearest image, for the W&B report (small copies)
-            c = batch["clearest"]
-            row["preview"] = {"image": batch["image"][c].detach().cpu()[:, ::4, ::4], "attention": batch["attention"][c, 0].detach().cpu()[::4, ::4]}
+            c, s = batch["clearest"], max(1, batch["image"].shape[-2] // 256)
+            row["preview"] = {"image": batch["image"][c].detach().cpu()[:, ::s, ::s], "attention": batch["attention"][c, 0].detach().cpu()[::s, ::s]}
         self.group_results[stage].append(row)
 
     def _epoch_end(self, stage: str) -> None:
