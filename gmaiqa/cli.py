@@ -28,47 +28,22 @@ Every command takes Hydra overrides (key=value); `gmaiqa <command> --cfg job` pr
 """
 
 
-def _train(cfg: DictConfig) -> int:
-    from gmaiqa.train import train
-
-    train(cfg)
-    return 0
-
-
-def _eval(cfg: DictConfig) -> int:
-    from gmaiqa.evaluate import evaluate
-
-    evaluate(cfg)
-    return 0
+# command -> "module:function"; imported only when that command runs, so `gmaiqa check` stays light
+COMMANDS: dict[str, str] = {
+    "synth": "gmaiqa.commands.synth:run",
+    "check": "gmaiqa.commands.check:run",
+    "train": "gmaiqa.train:train",
+    "eval": "gmaiqa.evaluate:evaluate",
+    "predict": "gmaiqa.predict:predict",
+    "benchmark": "gmaiqa.benchmark:benchmark",
+}
 
 
-def _predict(cfg: DictConfig) -> int:
-    from gmaiqa.predict import predict
+def _command(name: str) -> Callable[[DictConfig], object]:
+    import importlib
 
-    predict(cfg)
-    return 0
-
-
-def _benchmark(cfg: DictConfig) -> int:
-    from gmaiqa.benchmark import benchmark
-
-    benchmark(cfg)
-    return 0
-
-
-def _synth(cfg: DictConfig) -> int:
-    from gmaiqa.commands.synth import run
-
-    return run(cfg)
-
-
-def _check(cfg: DictConfig) -> int:
-    from gmaiqa.commands.check import run
-
-    return run(cfg)
-
-
-COMMANDS: dict[str, Callable[[DictConfig], int]] = {"synth": _synth, "check": _check, "train": _train, "eval": _eval, "predict": _predict, "benchmark": _benchmark}
+    module, function = COMMANDS[name].split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def _register_resolvers() -> None:
@@ -93,7 +68,8 @@ def run_command(command: str, overrides: list[str]) -> int:
     @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=command)
     def app(cfg: DictConfig) -> None:
         try:
-            status["code"] = COMMANDS[command](cfg) or 0
+            result = _command(command)(cfg)
+            status["code"] = result if isinstance(result, int) else 0
         except GmaiqaError as exc:
             print(f"gmaiqa {command}: error: {exc}", file=sys.stderr)
             status["code"] = 2
