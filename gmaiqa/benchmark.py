@@ -103,9 +103,16 @@ def benchmark(cfg: DictConfig) -> list[dict]:
         writer.writeheader()
         for r in rows:
             writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
+    def shown(row: dict, column: str) -> str:
+        value = row[column]
+        if column == "method" and str(value).startswith("ckpt:"):
+            return "ckpt:" + "/".join(Path(value[len("ckpt:"):]).parts[-3:])  # stage/checkpoints/file
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    width = max(len(shown(r, "method")) for r in rows)
     print(f"\n{cfg.data.root} ({cfg.split}, {rows[0]['groups']} groups)")
-    print("  ".join(f"{c:>12}" for c in COLUMNS))
+    print(f"{'method':<{width}}  " + "  ".join(f"{c:>12}" for c in COLUMNS[1:]))
     for r in rows:
-        print("  ".join(f"{(f'{r[c]:.4f}' if isinstance(r[c], float) else str(r[c]))[-12:]:>12}" for c in COLUMNS))
+        print(f"{shown(r, 'method'):<{width}}  " + "  ".join(f"{shown(r, c):>12}" for c in COLUMNS[1:]))
     print(f"-> {out / 'benchmark.csv'}")
     return rows
