@@ -4,6 +4,10 @@ Scores every image of every group with each method and reports t0, t1, acc, SROC
 ``z_um``) with the same metric code as evaluation, plus the time per image. Classical measures see
 the images as stored (float RGB -> luma); a checkpoint sees them with its own training preprocessing
 and sliding window. Writes ``out/benchmark.csv`` and prints a table ranked by acc, then SROCC.
+
+``ms_per_image``: for a classical measure, the measure alone on decoded images; for a checkpoint,
+reading, resizing, the attention map (part of the method's cost, as in the paper's Table 3) and the
+sliding-window forward passes together.
 """
 
 from __future__ import annotations
@@ -61,22 +65,16 @@ def run_classical(stacks: list[FocusStack], names: list[str], device: torch.devi
 
 def run_checkpoint(stacks: list[FocusStack], path: str, device: torch.device, cfg: DictConfig) -> dict:
     from gmaiqa.checkpoints import load_net
-    from gmaiqa.evaluate import inference_of, loader_for, preprocess_of
-    from gmaiqa.inference import predict_scores
+    from gmaiqa.evaluate import score_groups
 
     net, meta = load_net(path)
     net.to(device)
-    inference = inference_of(meta, cfg)
-    patch = tuple(inference["patch"]) if inference.get("patch") else None
     selection, srocc, seconds, images = ClearestSelection(), GroupSROCC(), 0.0, 0
-    for batch in tqdm(loader_for(stacks, preprocess_of(meta, cfg), cfg.num_workers), total=len(stacks), unit="group", desc=f"ckpt {Path(path).name}"):
-        start = time.perf_counter()
-        attention = batch["attention"].to(device) if net.attention_depth > 0 else None
-        scores = predict_scores(net, batch["image"].to(device), attention, patch, tuple(inference.get("step", (256, 256))),
-                                int(inference.get("max_patches", 12))).cpu()
-        seconds += time.perf_counter() - start
+    start = time.perf_counter()
+    for index, scores in score_groups(net, meta, stacks, cfg, device, desc=f"ckpt {Path(path).name}"):
         images += len(scores)
-        _update(selection, srocc, stacks[batch["group"]], scores)
+        _update(selection, srocc, stacks[index], scores)
+    seconds = time.perf_counter() - start
     return _result(f"ckpt:{path}", selection, srocc, seconds, images)
 
 

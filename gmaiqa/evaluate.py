@@ -56,6 +56,24 @@ def loader_for(stacks, preprocess: Preprocess, num_workers: int) -> DataLoader:
                       num_workers=num_workers)
 
 
+def score_groups(net, meta: dict, stacks, cfg: DictConfig, device, desc: str = "score"):
+    """Yield (group index, image scores) for every group, with the checkpoint's preprocessing and
+    sliding window (overridable by cfg.resize / cfg.inference); a progress bar shows the groups."""
+    import torch
+    from tqdm import tqdm
+
+    from gmaiqa.inference import predict_scores
+
+    inference = inference_of(meta, cfg)
+    patch = tuple(inference["patch"]) if inference.get("patch") else None
+    step = tuple(inference.get("step", (256, 256)))
+    for batch in tqdm(loader_for(stacks, preprocess_of(meta, cfg), cfg.num_workers), total=len(stacks), unit="group", desc=desc):
+        attention = batch["attention"].to(device) if net.attention_depth > 0 else None
+        with torch.no_grad():
+            scores = predict_scores(net, batch["image"].to(device), attention, patch, step, int(inference.get("max_patches", 12)))
+        yield batch["group"], scores.cpu()
+
+
 def evaluate(cfg: DictConfig) -> dict:
     out = prepare_out(cfg.out, cfg.overwrite, ("metrics.json", "per_group.csv"))
     net, meta = load_net(cfg.ckpt)

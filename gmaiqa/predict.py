@@ -9,13 +9,11 @@ import os
 
 import torch
 from omegaconf import DictConfig
-from tqdm import tqdm
 
 from gmaiqa.checkpoints import load_net
 from gmaiqa.data.manifest import load_dataset
-from gmaiqa.evaluate import prepare_out, inference_of, loader_for, preprocess_of
 from gmaiqa.errors import ConfigError
-from gmaiqa.inference import predict_scores
+from gmaiqa.evaluate import prepare_out, score_groups
 
 
 def predict(cfg: DictConfig) -> None:
@@ -26,14 +24,9 @@ def predict(cfg: DictConfig) -> None:
     device = torch.device("cuda" if cfg.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu")
     net.to(device)
     stacks = load_dataset(cfg.input, validate=cfg.validate)
-    inference = inference_of(meta, cfg)
-    patch = tuple(inference["patch"]) if inference.get("patch") else None
     rows, best = [], []
-    for batch in tqdm(loader_for(stacks, preprocess_of(meta, cfg), cfg.num_workers), total=len(stacks), unit="group", desc="predict"):
-        attention = batch["attention"].to(device) if net.attention_depth > 0 else None
-        scores = predict_scores(net, batch["image"].to(device), attention, patch, tuple(inference.get("step", (256, 256))),
-                                int(inference.get("max_patches", 12))).cpu()
-        stack = stacks[batch["group"]]
+    for index, scores in score_groups(net, meta, stacks, cfg, device, desc="predict"):
+        stack = stacks[index]
         for z, (path, score) in enumerate(zip(stack.paths, scores.tolist())):
             rows.append([stack.group, os.path.relpath(path, cfg.input), stack.z[z], f"{score:.4f}"])
         i = int(torch.argmax(scores))
