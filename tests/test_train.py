@@ -145,6 +145,11 @@ def test_eval_reproduces_the_training_test_figures(l0_run, tiny_feces, tmp_path)
         assert evaluated[key] == pytest.approx(trained[key])
     assert (out / "per_group.csv").read_text().splitlines()[0].startswith("group,predicted_clearest,annotated_clearest")
     assert main(["eval", f"ckpt={l0_run['checkpoint']}", f"data.root={tiny_feces}", f"out={out}"]) == 2  # never overwrites
+    # the paper's cross-dataset setting: another resize and block size at evaluation time
+    other = tmp_path / "eval_other"
+    assert main(["eval", f"ckpt={l0_run['checkpoint']}", f"data.root={tiny_feces}", f"out={other}", "resize=[48,72]",
+                 "block=[4,4]", "inference.patch=[48,72]", "accelerator=cpu", "num_workers=0"]) == 0
+    assert json.loads((other / "metrics.json").read_text())["groups"] == 8
 
 
 def test_predict_on_an_unlabelled_folder_of_folders(l0_run, tiny_feces, tmp_path):
