@@ -22,8 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from gmaiqa.data.io import read_image
-from gmaiqa.data.manifest import load_dataset
-from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.errors import ConfigError
 from gmaiqa.focus import get_measure
@@ -79,19 +77,14 @@ def run_checkpoint(stacks: list[FocusStack], path: str, device: torch.device, cf
 
 
 def benchmark(cfg: DictConfig) -> list[dict]:
-    from gmaiqa.evaluate import prepare_out
+    from gmaiqa.evaluate import device_for, labelled_stacks, prepare_out
 
     out = prepare_out(cfg.out, cfg.overwrite, ("benchmark.csv",))
     methods = list(OmegaConf.to_container(cfg.methods, resolve=True))
     if not methods:
         raise ConfigError("methods", "no method given", "e.g. methods=[TENG,LMG,ckpt:outputs/.../best.ckpt]")
-    stacks = load_dataset(cfg.data.root, validate=cfg.data.validate)
-    if cfg.split != "all":
-        stacks = split_stacks(stacks, tuple(cfg.data.split_ratios), cfg.data.seed)[cfg.split]
-    unlabelled = [s.group for s in stacks if not s.labelled]
-    if unlabelled:
-        raise ConfigError("data.root", f"groups without a clearest image: {unlabelled[:5]}", "benchmarking needs a score or clearest column")
-    device = torch.device("cuda" if cfg.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+    stacks = labelled_stacks(cfg.data.root, cfg.data.validate, cfg.split, cfg.data.split_ratios, cfg.data.seed)
+    device = device_for(cfg.accelerator)
     classical = [m for m in methods if not str(m).startswith("ckpt:")]
     rows = run_classical(stacks, classical, device) if classical else []
     rows += [run_checkpoint(stacks, str(m)[len("ckpt:"):], device, cfg) for m in methods if str(m).startswith("ckpt:")]

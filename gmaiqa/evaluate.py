@@ -75,19 +75,32 @@ def score_groups(net, meta: dict, stacks, cfg: DictConfig, device, desc: str = "
         yield batch["group"], scores.cpu()
 
 
-def evaluate(cfg: DictConfig) -> dict:
-    out = prepare_out(cfg.out, cfg.overwrite, ("metrics.json", "per_group.csv"))
-    net, meta = load_net(cfg.ckpt)
-    stacks = load_dataset(cfg.data.root, validate=cfg.data.validate)
-    if cfg.split != "all":
-        stacks = split_stacks(stacks, tuple(meta["data"].get("split_ratios", (0.6, 0.2, 0.2))), cfg.data.seed
-                              if cfg.data.seed is not None else meta["data"].get("seed", 0))[cfg.split]
+def device_for(accelerator: str):
+    """The torch device a command runs on: CUDA when asked for (or auto) and present, else CPU."""
+    import torch
+
+    return torch.device("cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+
+
+def labelled_stacks(root, validate: str, split: str, ratios, seed: int):
+    """The labelled groups of a dataset (all, or one split made as in training) for scoring methods."""
+    stacks = load_dataset(root, validate=validate)
+    if split != "all":
+        stacks = split_stacks(stacks, tuple(ratios), seed)[split]
     unlabelled = [s.group for s in stacks if not s.labelled]
     if unlabelled:
         raise ConfigError("data.root", f"groups without a clearest image: {unlabelled[:5]}",
-                          "evaluation needs labels (score or clearest column); use `gmaiqa predict` for unlabelled stacks")
+                          "scoring needs labels (score or clearest column); use `gmaiqa predict` for unlabelled stacks")
     if not stacks:
-        raise ConfigError("split", f"no groups in split {cfg.split!r}", "use split=all or another split")
+        raise ConfigError("split", f"no groups in split {split!r}", "use split=all or another split")
+    return stacks
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    out = prepare_out(cfg.out, cfg.overwrite, ("metrics.json", "per_group.csv"))
+    net, meta = load_net(cfg.ckpt)
+    seed = cfg.data.seed if cfg.data.seed is not None else meta["data"].get("seed", 0)
+    stacks = labelled_stacks(cfg.data.root, cfg.data.validate, cfg.split, meta["data"].get("split_ratios", (0.6, 0.2, 0.2)), seed)
     task = FocusQualityTask(net, inference=inference_of(meta, cfg))
     trainer = L.Trainer(accelerator=cfg.accelerator, devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=True, enable_model_summary=False)

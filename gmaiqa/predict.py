@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 from gmaiqa.checkpoints import load_net
 from gmaiqa.data.manifest import load_dataset
 from gmaiqa.errors import ConfigError
-from gmaiqa.evaluate import prepare_out, score_groups
+from gmaiqa.evaluate import device_for, prepare_out, score_groups
 
 
 def predict(cfg: DictConfig) -> None:
@@ -21,7 +21,7 @@ def predict(cfg: DictConfig) -> None:
         raise ConfigError("input", "no input folder", "pass input=DIR (a dataset or a folder of z-stack folders)")
     out = prepare_out(cfg.out, cfg.overwrite, ("predictions.csv", "clearest.csv"))
     net, meta = load_net(cfg.ckpt)
-    device = torch.device("cuda" if cfg.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu")
+    device = device_for(cfg.accelerator)
     net.to(device)
     stacks = load_dataset(cfg.input, validate=cfg.validate)
     rows, best = [], []

@@ -87,9 +87,17 @@ def test_tenengrad_attention_by_config(tiny_feces):
 def test_refuses_invalid_or_unlabelled_data(feces_copy):
     import csv
 
+    from gmaiqa.data.manifest import DatasetError
+
     rows = list(csv.DictReader(open(feces_copy / "manifest.csv")))
+    with open(feces_copy / "manifest.csv", "w", newline="") as handle:  # clearest flags only, no scores
+        writer = csv.DictWriter(handle, ["group", "image", "z", "clearest"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(ConfigError, match="without scores"):
+        _dm(feces_copy).setup("fit")
     (feces_copy / rows[0]["image"]).write_bytes(b"\x89PNG\r\n\x1a\nbroken")
-    with pytest.raises(Exception, match="not a PNG|corrupt|truncated"):
+    with pytest.raises(DatasetError, match=rf"{rows[0]['image']}: .*(corrupt|truncated)"):
         _dm(feces_copy).setup("fit")
     with pytest.raises(ConfigError, match="data.root"):
         FocusStackDataModule()

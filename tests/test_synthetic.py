@@ -55,7 +55,7 @@ def test_defocus_halos_differ_on_either_side_of_focus(monkeypatch):
     the phase) changes sign with dz, so with halos they differ, and by opposite amounts around focus."""
     import gmaiqa.data.synthetic as synthetic
 
-    def one_spore(preset, cfg, shape, pad, rng):
+    def one_spore(preset, cfg, pad, rng):
         density, phase = synthetic._render("spore", 30.0, rng)
         h, w = density.shape
         od = density[..., None] * np.float32(0.7) * np.ones(3, np.float32)

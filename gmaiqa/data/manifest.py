@@ -302,9 +302,7 @@ def _build_stacks(root: Path, rows: list[dict], problems: list[Problem]) -> list
 def _probe(path: Path, level: str) -> tuple[int, int]:
     if level == "full":
         return read_raw(path).shape[:2]
-    if not path.exists():
-        raise ImageReadError(path, "file not found", "check the path in manifest.csv or restore the file")
-    return image_size(path)
+    return image_size(path)  # raises ImageReadError("file not found") itself
 
 
 def _check_files(root: Path, stacks: list[FocusStack], level: str, workers: int, problems: list[Problem]) -> dict:

@@ -276,7 +276,7 @@ def _render(kind_name: str, size: float, rng) -> tuple[np.ndarray, np.ndarray]:
     raise KeyError(kind_name)
 
 
-def _specimen(preset: Preset, cfg: SynthConfig, canvas: tuple[int, int], pad: int, rng) -> tuple[list[_Object], dict]:
+def _specimen(preset: Preset, cfg: SynthConfig, pad: int, rng) -> tuple[list[_Object], dict]:
     high = rng.random() < cfg.high_concentration
     area = (cfg.height * cfg.width) / (cfg.scale**2 * REFERENCE_SIZE[0] * REFERENCE_SIZE[1])
     objects: list[_Object] = []
@@ -371,7 +371,7 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
     max_defocus = np.abs(focus_um).max() + max(preset.large_offset_um[1], preset.debris_depth_um)
     pad = int(math.ceil(cfg.blur_px_per_um * s * min(max_defocus, 12.0) + 4 * cfg.psf_sigma_px * s)) + 4
     shape = (sfft.next_fast_len(cfg.height + 2 * pad, real=True), sfft.next_fast_len(cfg.width + 2 * pad, real=True))
-    objects, meta = _specimen(preset, cfg, shape, pad, rng)
+    objects, meta = _specimen(preset, cfg, pad, rng)
 
     # depth slices on a 0.5 µm grid: each transformed once
     slices: dict[float, tuple[np.ndarray, np.ndarray]] = {}
