@@ -57,3 +57,30 @@ def init_weights_from(net: nn.Module, path: str | Path) -> dict:
         raise ConfigError("init_from", f"{path} does not fit this model ({str(exc)[:300]})",
                           "init_from needs a checkpoint of the same backbone and auxiliary outputs") from None
     return ckpt[META_KEY]
+
+
+def resolve_init_from(path: str | Path | None, seed: int) -> str | None:
+    """``init_from`` may name a checkpoint, a finished run directory (its final best checkpoint) or a
+    finished multirun directory, where the job with the same ``seed`` is taken - so a sweep over seeds
+    reuses the L0 of its own round, as the paper's ablations do."""
+    import json
+
+    if not path:
+        return None
+    path = Path(path)
+    if path.is_file():
+        return str(path)
+    if not path.is_dir():
+        raise ConfigError("init_from", f"{path} does not exist", "pass a .ckpt, a finished run directory or a multirun directory")
+    if (path / "done.json").is_file():
+        return json.loads((path / "done.json").read_text())["checkpoint"]
+    jobs = {d: json.loads((d / "done.json").read_text()) for d in sorted(path.iterdir()) if (d / "done.json").is_file()}
+    same_seed = [(d, job) for d, job in jobs.items() if job.get("seed") == seed]
+    if len(same_seed) == 1:
+        return same_seed[0][1]["checkpoint"]
+    if not same_seed:
+        seeds = sorted({job.get("seed") for job in jobs.values()})
+        raise ConfigError("init_from", f"no finished job with seed {seed} in {path} (finished seeds: {seeds})",
+                          "finish that job first, or pass the checkpoint itself")
+    raise ConfigError("init_from", f"{len(same_seed)} finished jobs with seed {seed} in {path}: {[d.name for d, _ in same_seed]}",
+                      "pass the run directory or checkpoint of the one to start from")

@@ -12,7 +12,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from gmaiqa.checkpoints import load_net
+from gmaiqa.checkpoints import META_KEY, load_net, read_checkpoint
 from gmaiqa.data.datamodule import FocusStackDataset, collate_group
 from gmaiqa.data.manifest import load_dataset
 from gmaiqa.data.sampling import WholeGroupSampler
@@ -96,20 +96,29 @@ def labelled_stacks(root, validate: str, split: str, ratios, seed: int):
     return stacks
 
 
-def evaluate(cfg: DictConfig) -> dict:
-    out = prepare_out(cfg.out, cfg.overwrite, ("metrics.json", "per_group.csv"))
-    net, meta = load_net(cfg.ckpt)
-    seed = cfg.data.seed if cfg.data.seed is not None else meta["data"].get("seed", 0)
-    stacks = labelled_stacks(cfg.data.root, cfg.data.validate, cfg.split, meta["data"].get("split_ratios", (0.6, 0.2, 0.2)), seed)
-    task = FocusQualityTask(net, inference=inference_of(meta, cfg))
-    trainer = L.Trainer(accelerator=cfg.accelerator, devices=1, logger=False, enable_checkpointing=False,
+def test_checkpoint(ckpt: str | Path, stacks, options: DictConfig) -> tuple[dict, list[dict]]:
+    """The checkpoint's test figures (t0, t1, acc, SROCC, ...) and per-group rows on ``stacks``, with the
+    checkpoint's preprocessing unless ``options`` (resize, block, inference, accelerator, num_workers)
+    override it. One device; the same FocusQualityTask test loop as training."""
+    net, meta = load_net(ckpt)
+    task = FocusQualityTask(net, inference=inference_of(meta, options))
+    trainer = L.Trainer(accelerator=options.accelerator, devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=True, enable_model_summary=False)
-    trainer.test(task, dataloaders=loader_for(stacks, preprocess_of(meta, cfg), cfg.num_workers), verbose=False)
+    trainer.test(task, dataloaders=loader_for(stacks, preprocess_of(meta, options), options.num_workers), verbose=False)
     metrics = {k.split("/", 1)[1]: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     metrics["groups"] = int(metrics.get("groups", 0))
+    return metrics, task.group_results["test"]
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    out = prepare_out(cfg.out, cfg.overwrite, ("metrics.json", "per_group.csv"))
+    meta = read_checkpoint(cfg.ckpt)[META_KEY]
+    seed = cfg.data.seed if cfg.data.seed is not None else meta["data"].get("seed", 0)
+    stacks = labelled_stacks(cfg.data.root, cfg.data.validate, cfg.split, meta["data"].get("split_ratios", (0.6, 0.2, 0.2)), seed)
+    metrics, rows = test_checkpoint(cfg.ckpt, stacks, cfg)
     record = {"checkpoint": str(cfg.ckpt), "data": str(cfg.data.root), "split": cfg.split, "stage": meta.get("stage"), **metrics}
     (out / "metrics.json").write_text(json.dumps(record, indent=1))
-    write_per_group(out / "per_group.csv", task.group_results["test"])
+    write_per_group(out / "per_group.csv", rows)
     print_metrics(f"{cfg.data.root} ({cfg.split}, {metrics['groups']} groups)", metrics)
     print(f"-> {out / 'metrics.json'}, {out / 'per_group.csv'}")
     return record

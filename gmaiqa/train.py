@@ -1,15 +1,34 @@
-"""gmaiqa train: read top to bottom - data, model, task, trainer; fit each stage; test; finish.
+"""gmaiqa train: read top to bottom - claim the run directory, then per stage: data, model, task,
+trainer; fit; test. Then the cross-dataset evaluations and the done marker.
 
 A job runs ``stages`` in order (the paper's protocol is L0 -> L1, §3.4), each in its own sub-folder
 of the run directory with its own checkpoint monitor; stage k+1 starts from stage k's best
-checkpoint, the first from ``init_from`` when given. After the last stage the best checkpoint is
-evaluated on the test groups and the run directory receives ``metrics.json`` and ``per_group.csv``.
+checkpoint, the first from ``init_from`` when given. After each stage its best checkpoint is
+evaluated on the test groups, and on every dataset of ``eval_datasets`` without further training
+(the paper's Table 1 columns).
+
+Files of a run directory (every one written by rank 0 only)::
+
+    job.json          the job's overrides, seed, git commit, package versions (written once)
+    config.yaml       the resolved configuration
+    <stage>/checkpoints/best-EEE.ckpt, last.ckpt     (both written atomically)
+    <stage>/done.json                                 the stage finished: checkpoint + test metrics
+    <stage>/metrics.json, per_group.csv, csv/, wandb/
+    <stage>/eval/<dataset>/metrics.json, per_group.csv
+    metrics.json, per_group.csv                       the last stage's figures
+    done.json                                         the job finished (with its final figures)
+
+``resume=auto`` (the default) makes a relaunch idempotent: a finished job is skipped, a finished
+stage is not trained again, an unfinished stage continues from ``last.ckpt`` (weights, optimiser,
+LR schedule, epoch and step, sampler position, random state) under the same W&B run id.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import time
 import warnings
 from pathlib import Path
 
@@ -17,10 +36,20 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gmaiqa.checkpoints import init_weights_from
+from gmaiqa.checkpoints import init_weights_from, resolve_init_from
+from gmaiqa.distributed import is_rank_zero, job_scope
 from gmaiqa.errors import ConfigError
 from gmaiqa.reporting import print_metrics, write_per_group
 from gmaiqa.tasks import FocusQualityTask
+
+DONE = "done.json"
+JOB = "job.json"
+RESUME_MODES = ("auto", "never")
+# overrides that choose how a job runs, not what it computes: a relaunch may change them
+_RUNTIME_KEYS = ("resume", "trainer.devices", "trainer.num_nodes", "trainer.accelerator", "data.num_workers",
+                 "trainer.enable_progress_bar", "checkpoint.", "hydra/launcher", "hydra.")
+PACKAGES = ("torch", "torchvision", "lightning", "hydra-core", "omegaconf", "torchmetrics", "albumentations",
+            "numpy", "wandb", "gmaiqa")
 
 
 def git_commit() -> str | None:
@@ -32,35 +61,131 @@ def git_commit() -> str | None:
         return None
 
 
-def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str):
+def environment() -> dict:
+    """What a reader needs to reproduce the run: commit, package versions, Python, platform, devices."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return {"git_commit": git_commit(), "python": platform.python_version(), "platform": platform.platform(),
+            "packages": versions, "cuda": torch.version.cuda,
+            "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
+
+
+def job_overrides() -> list[str] | None:
+    """This job's command-line overrides (sweep values included) that decide what it computes."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return sorted(o.lstrip("+~") for o in HydraConfig.get().overrides.task
+                  if not o.lstrip("+~").startswith(_RUNTIME_KEYS))
+
+
+def claim_run_dir(cfg: DictConfig, run_dir: Path) -> dict | None:
+    """Make ``run_dir`` this job's, or find it already is. Returns the finished job's summary when
+    there is nothing left to do."""
+    if cfg.resume not in RESUME_MODES:
+        raise ConfigError("resume", f"unknown mode {cfg.resume!r}", f"use one of {list(RESUME_MODES)}")
+    job_file = run_dir / JOB
+    overrides = job_overrides()
+    if job_file.is_file():
+        if cfg.resume == "never":
+            raise ConfigError("resume", f"{run_dir} already holds a job",
+                              "use resume=auto to continue or skip it, or another run_id / hydra.sweep.dir")
+        earlier = json.loads(job_file.read_text()).get("overrides")
+        if overrides is not None and earlier is not None and earlier != overrides:
+            raise ConfigError("resume", f"{run_dir} holds a different job (its overrides {earlier}, now {overrides})",
+                              "relaunch with the same overrides, or give this job its own run_id / hydra.sweep.dir")
+        if (run_dir / DONE).is_file():
+            return json.loads((run_dir / DONE).read_text())
+        return None
+    if is_rank_zero():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        record = {"overrides": overrides, "seed": int(cfg.seed), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                  **environment()}
+        (run_dir / JOB).write_text(json.dumps(record, indent=1))
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return None
+
+
+def job_label(cfg: DictConfig, run_dir: Path) -> str:
+    """The job's name in W&B (its group; stages and the evaluation are runs in it): the run directory
+    relative to paths.output_root, e.g. ``ablation_backbone-multirun/2026-11-22_10-00-00-1a2b3c/3``."""
+    try:
+        return str(run_dir.resolve().relative_to(Path(cfg.paths.output_root).resolve()))
+    except ValueError:
+        return f"{cfg.run_name}/{run_dir.name}"
+
+
+def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming: bool):
     loggers = []
     if cfg.logger.csv:
         from lightning.pytorch.loggers import CSVLogger
 
-        loggers.append(CSVLogger(stage_dir, name="csv", version=""))
+        # a resumed stage logs beside the first attempt's metrics.csv (Lightning would delete it)
+        version = f"resumed-{len(list((stage_dir / 'csv').glob('resumed-*')))}" if resuming else ""
+        loggers.append(CSVLogger(stage_dir, name="csv", version=version))
     if cfg.logger.wandb.enabled:
         from lightning.pytorch.loggers import WandbLogger
 
         w = cfg.logger.wandb
-        loggers.append(WandbLogger(project=w.project, entity=w.entity, group=group, name=f"{group}/{stage}",
-                                   save_dir=str(stage_dir), offline=w.mode == "offline", tags=list(w.tags or []),
-                                   job_type=stage))
+        id_file = stage_dir / "wandb_id"
+        run_id = id_file.read_text().strip() if id_file.is_file() else None
+        logger = WandbLogger(project=w.project, entity=w.entity, group=group, name=f"{group}/{stage}",
+                             save_dir=str(stage_dir), offline=w.mode == "offline",
+                             tags=[cfg.run_name, f"seed{cfg.seed}", *(w.tags or [])],
+                             job_type=stage, id=run_id, resume="allow" if run_id else None)
+        if is_rank_zero() and run_id is None:
+            id_file.write_text(logger.experiment.id)
+        loggers.append(logger)
     return loggers
+
+
+def _callbacks(cfg: DictConfig, stage: DictConfig, stage_dir: Path, logging: bool):
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    from gmaiqa.callbacks.checkpointing import AtomicModelCheckpoint, RandomState, ResumeCheckpoint
+
+    best = AtomicModelCheckpoint(dirpath=stage_dir / "checkpoints", filename="best-{epoch:03d}", monitor=stage.monitor,
+                                 mode="min", save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
+    # Lightning runs checkpoint callbacks last, in this order: last.ckpt already knows the new best
+    callbacks = [RandomState(), best, ResumeCheckpoint(stage_dir / "checkpoints", cfg.checkpoint.every_n_train_steps)]
+    if logging:
+        callbacks.insert(0, LearningRateMonitor(logging_interval="step"))
+    for extra in (cfg.get("callbacks") or {}).values():
+        if extra is not None:
+            callbacks.append(instantiate(extra))
+    return best, callbacks
 
 
 def run_stage(cfg: DictConfig, stage: DictConfig, run_dir: Path, init_from: str | None, datamodule) -> dict:
     stage_dir = run_dir / stage.name
-    stage_dir.mkdir(parents=True, exist_ok=True)
+    if (stage_dir / DONE).is_file():
+        result = json.loads((stage_dir / DONE).read_text())
+        print(f"stage {stage.name}: finished earlier ({result['checkpoint']})")
+        return result
+    last = stage_dir / "checkpoints" / "last.ckpt"
+    resume_from = str(last) if last.is_file() else None
+    if is_rank_zero():
+        stage_dir.mkdir(parents=True, exist_ok=True)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model_cfg["mask_attention_depth"] = int(stage.mask_attention_depth)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore" if init_from else "default", UserWarning)  # init_from replaces ImageNet
+        # earlier weights (init_from or the checkpoint resumed) replace ImageNet's
+        warnings.simplefilter("ignore" if init_from or resume_from else "default", UserWarning)
         net = instantiate(model_cfg)
-    if init_from:
+    if init_from and not resume_from:
         init_weights_from(net, init_from)
-    group = cfg.run_name
-    loggers = _loggers(cfg, stage_dir, stage.name, group)
-    wandb_id = next((lg.experiment.id for lg in loggers if type(lg).__name__ == "WandbLogger"), None)
+    loggers = _loggers(cfg, stage_dir, stage.name, job_label(cfg, run_dir), resuming=resume_from is not None)
+    wandb_id = next((lg.experiment.id for lg in loggers if type(lg).__name__ == "WandbLogger" and is_rank_zero()), None)
     meta = {
         "model": model_cfg,
         "data": OmegaConf.to_container(cfg.data, resolve=True),
@@ -68,76 +193,140 @@ def run_stage(cfg: DictConfig, stage: DictConfig, run_dir: Path, init_from: str 
         "stage": stage.name,
         "monitor": stage.monitor,
         "init_from": init_from,
+        "seed": int(cfg.seed),
         "wandb_run_id": wandb_id,
         "git_commit": git_commit(),
     }
-    task = FocusQualityTask(
-        net,
-        loss=instantiate(cfg.task.loss),
-        optimizer=instantiate(cfg.task.optimizer),
-        lr_decay=cfg.task.lr_decay,
-        inference=meta["inference"],
-        meta=meta,
-    )
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-
-    checkpoint = ModelCheckpoint(dirpath=stage_dir / "checkpoints", filename="best-{epoch:03d}", monitor=stage.monitor,
-                                 mode="min", save_last=True, save_top_k=1, auto_insert_metric_name=False)
-    callbacks = [checkpoint]
-    if loggers:
-        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    task = FocusQualityTask(net, loss=instantiate(cfg.task.loss), optimizer=instantiate(cfg.task.optimizer),
+                            lr_decay=cfg.task.lr_decay, inference=meta["inference"], meta=meta)
+    best, callbacks = _callbacks(cfg, stage, stage_dir, logging=bool(loggers))
     trainer = instantiate(cfg.trainer, max_epochs=stage.max_epochs, logger=loggers or False, callbacks=callbacks,
                           default_root_dir=str(stage_dir), use_distributed_sampler=False)
-    for lg in loggers:
-        lg.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True), "stage": stage.name, "git_commit": meta["git_commit"]})
+    if resume_from:
+        print(f"stage {stage.name}: resuming from {resume_from}")
+    else:
+        for lg in loggers:
+            lg.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True), "stage": stage.name,
+                                "environment": environment()})
     try:
-        trainer.fit(task, datamodule=datamodule)
-        best = checkpoint.best_model_path or checkpoint.last_model_path
+        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+        checkpoint = best.best_model_path or str(last)
         metrics = {}
         if cfg.evaluate:
-            trainer.test(task, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+            trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
             metrics = {k.split("/", 1)[1]: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
             metrics["groups"] = int(metrics.get("groups", 0))
-            (stage_dir / "metrics.json").write_text(json.dumps({"stage": stage.name, "checkpoint": best, **metrics}, indent=1))
-            write_per_group(stage_dir / "per_group.csv", task.group_results["test"])
-            from gmaiqa.callbacks.wandb_reports import log_evaluation
+        result = {"stage": stage.name, "checkpoint": checkpoint, "metrics": metrics, "dir": str(stage_dir),
+                  "wandb_run_id": wandb_id}
+        if trainer.is_global_zero:
+            if cfg.evaluate:
+                (stage_dir / "metrics.json").write_text(json.dumps({"stage": stage.name, "checkpoint": checkpoint, **metrics}, indent=1))
+                write_per_group(stage_dir / "per_group.csv", task.group_results["test"])
+                from gmaiqa.callbacks.wandb_reports import log_evaluation
 
-            log_evaluation(loggers, task.group_results["test"], metrics, prefix="test")
-        return {"stage": stage.name, "checkpoint": best, "metrics": metrics, "dir": str(stage_dir)}
+                log_evaluation(loggers, task.group_results["test"], metrics, prefix="test")
+            (stage_dir / DONE).write_text(json.dumps(result, indent=1))
+        return result
     finally:
-        for lg in loggers:
-            if type(lg).__name__ == "WandbLogger":
-                import wandb
+        if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
+            import wandb
 
-                wandb.finish()
+            wandb.finish()
+
+
+def eval_dataset_stacks(name: str, spec: DictConfig, cfg: DictConfig):
+    from gmaiqa.data.datamodule import dataset_root
+    from gmaiqa.evaluate import labelled_stacks
+
+    synthetic = OmegaConf.to_container(spec.synthetic, resolve=True) if spec.get("synthetic") else None
+    if spec.get("root") is None and not synthetic:
+        raise ConfigError(f"eval_datasets.{name}", "neither root nor synthetic is set", f"set eval_datasets.{name}.root=DIR")
+    root = dataset_root(spec.get("root"), synthetic, cfg.paths.cache_dir)
+    split_ratios = spec.get("split_ratios") or cfg.data.split_ratios
+    return labelled_stacks(root, spec.get("validate", "full"), spec.get("split", "all"), split_ratios, int(cfg.seed))
+
+
+def evaluate_elsewhere(cfg: DictConfig, results: list[dict]) -> dict[str, dict[str, dict]]:
+    """Each stage's best checkpoint on every dataset of ``eval_datasets``, without further training."""
+    from gmaiqa.evaluate import test_checkpoint
+
+    datasets = dict(cfg.get("eval_datasets") or {})
+    table: dict[str, dict[str, dict]] = {}
+    for name, spec in datasets.items():
+        if spec is None:
+            continue
+        stacks = None
+        options = OmegaConf.create({"accelerator": cfg.trainer.accelerator, "num_workers": cfg.data.num_workers,
+                                    "resize": spec.get("resize"), "block": spec.get("block"),
+                                    "inference": {"patch": None, "step": None, "max_patches": None, **(spec.get("inference") or {})}})
+        for result in results:
+            out = Path(result["dir"]) / "eval" / name
+            if (out / "metrics.json").is_file():
+                metrics = json.loads((out / "metrics.json").read_text())
+            else:
+                stacks = stacks if stacks is not None else eval_dataset_stacks(name, spec, cfg)
+                metrics, rows = test_checkpoint(result["checkpoint"], stacks, options)
+                out.mkdir(parents=True, exist_ok=True)
+                write_per_group(out / "per_group.csv", rows)
+                (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+            table.setdefault(result["stage"], {})[name] = metrics
+    return table
+
+
+def _log_eval_table(cfg: DictConfig, run_dir: Path, table: dict) -> None:
+    if not table or not cfg.logger.wandb.enabled:
+        return
+    import wandb
+
+    w = cfg.logger.wandb
+    group = job_label(cfg, run_dir)
+    run = wandb.init(project=w.project, entity=w.entity, group=group, name=f"{group}/eval",
+                     job_type="eval", dir=str(run_dir), mode=w.mode, config={"eval_datasets": list(cfg.eval_datasets)})
+    columns = ["stage", "dataset", "acc", "t0", "t1", "srocc", "groups"]
+    rows = [[stage, name] + [m.get(c) for c in columns[2:]] for stage, per in table.items() for name, m in per.items()]
+    run.log({"eval/datasets": wandb.Table(columns=columns, data=rows)})
+    run.summary.update({f"{stage}/{name}/{k}": v for stage, per in table.items() for name, m in per.items()
+                        for k, v in m.items()})
+    run.finish()
 
 
 def train(cfg: DictConfig) -> dict:
-    L.seed_everything(cfg.seed, workers=True)
     run_dir = Path(cfg.paths.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    finished = claim_run_dir(cfg, run_dir)
+    if finished is not None:
+        print(f"{run_dir}: finished earlier, skipped (remove {run_dir / DONE} to run it again)")
+        return finished
     stages = list(cfg.stages)
     if not stages:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
-    init_from = cfg.init_from
+    init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
     if stages[0].get("requires_init", False) and not init_from:
         raise ConfigError("init_from", f"stage {stages[0].name} starts from earlier weights (the paper's two-stage training)",
-                          "pass init_from=PATH/TO/L0.ckpt, or run the whole protocol with experiment=gmanet_paper")
-    datamodule = instantiate(cfg.data)
-    results = []
-    for stage in stages:
-        result = run_stage(cfg, stage, run_dir, init_from, datamodule)
-        results.append(result)
-        init_from = result["checkpoint"]
+                          "pass init_from=PATH/TO/L0.ckpt (or its run or multirun directory), or run the whole protocol")
+    L.seed_everything(cfg.seed, workers=True)
+    with job_scope():
+        datamodule = instantiate(cfg.data)
+        results = []
+        for stage in stages:
+            result = run_stage(cfg, stage, run_dir, init_from, datamodule)
+            results.append(result)
+            init_from = result["checkpoint"]
+    if not is_rank_zero():
+        return {"stages": results}
+    table = evaluate_elsewhere(cfg, results) if cfg.evaluate else {}
+    for result in results:
+        result["eval"] = table.get(result["stage"], {})
     final = results[-1]
-    summary = {"run_dir": str(run_dir), "stages": results, "checkpoint": final["checkpoint"], **final["metrics"]}
+    summary = {"run_dir": str(run_dir), "seed": int(cfg.seed), "stages": results, "checkpoint": final["checkpoint"],
+               **final["metrics"]}
     (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
     if cfg.evaluate:
-        import shutil
-
         shutil.copy(Path(final["dir"]) / "per_group.csv", run_dir / "per_group.csv")
         for result in results:
             print_metrics(f"{result['stage']}: test groups", result["metrics"])
+            for name, metrics in result["eval"].items():
+                print_metrics(f"{result['stage']}: {name} (no transfer)", metrics)
+        _log_eval_table(cfg, run_dir, table)
+    (run_dir / DONE).write_text(json.dumps({**summary, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
     print(f"run directory: {run_dir}")
     return summary

@@ -24,6 +24,17 @@ def tiny_feces(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def feces_12(tmp_path_factory) -> Path:
+    """12 labelled feces groups at 96x128 (7 train / 2 val / 3 test): enough for every split to give
+    each of 2 DDP ranks at least one group."""
+    from gmaiqa.data.synthetic import config_from, generate
+
+    root = tmp_path_factory.mktemp("data12") / "feces"
+    generate(config_from(preset="feces", groups=12, seed=0, **TINY), root)
+    return root
+
+
 @pytest.fixture
 def feces_copy(tiny_feces, tmp_path) -> Path:
     target = tmp_path / "copy"

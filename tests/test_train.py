@@ -95,7 +95,8 @@ def test_wandb_offline_run_holds_metrics_table_and_run_id(l0_run):
     assert any(f.startswith("media/table/test/per_group") for f in run["files"])
     assert any(f.startswith("media/images/test/score_curves") for f in run["files"])
     assert any(f.startswith("media/images/test/attention_maps") for f in run["files"])
-    assert "git_commit" in run["config"]
+    environment = run["config"]["environment"]  # reproducibility: commit and package versions
+    assert "git_commit" in environment and environment["packages"]["torch"] and environment["packages"]["lightning"]
     assert "config" in run["config"]
     ckpt = torch.load(l0_run["checkpoint"], map_location="cpu", weights_only=False)
     assert ckpt["gmaiqa"]["wandb_run_id"] == run["id"]

@@ -97,6 +97,34 @@ def synthetic_root(cache_dir: str | Path, spec: dict) -> Path:
     return Path(cache_dir) / "synthetic" / f"{spec.get('preset', 'feces')}-{key}"
 
 
+def dataset_root(root: str | Path | None, synthetic: dict | None, cache_dir: str | Path, generate_now: bool = True) -> Path:
+    """The folder a data config points at: ``root``, or the synthetic set of ``synthetic`` (generated into
+    the cache on first use, reused afterwards)."""
+    if root is not None:
+        return Path(root)
+    if not synthetic:
+        raise ConfigError("data.root", "no dataset given", "set data.root=DIR (a folder with manifest.csv) or use data=synthetic")
+    path = synthetic_root(cache_dir, dict(synthetic))
+    if generate_now and not (path / "manifest.csv").is_file():
+        import os
+        import shutil
+
+        from gmaiqa.data.synthetic import config_from, generate
+
+        spec = dict(synthetic)
+        workers = spec.pop("workers", -1)
+        # parallel jobs of a multirun may all find the cache empty: each writes its own copy and the
+        # first rename wins, so no job ever reads a half-written set
+        partial = path.parent / f".{path.name}.{os.getpid()}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        generate(config_from(**spec), partial, workers=workers)
+        try:
+            os.rename(partial, path)
+        except OSError:
+            shutil.rmtree(partial, ignore_errors=True)
+    return path
+
+
 class FocusStackDataModule(L.LightningDataModule):
     def __init__(
         self,
@@ -120,10 +148,9 @@ class FocusStackDataModule(L.LightningDataModule):
         pin_memory: bool = False,
     ):
         super().__init__()
-        if root is None and not synthetic:
-            raise ConfigError("data.root", "no dataset given", "set data.root=DIR (a folder with manifest.csv) or use data=synthetic")
         self.synthetic = dict(synthetic) if synthetic else None
-        self.root = Path(root) if root is not None else synthetic_root(cache_dir, self.synthetic)
+        self.cache_dir = cache_dir
+        self.root = dataset_root(root, self.synthetic, cache_dir, generate_now=False)
         self.batch_size = batch_size
         self.crop = _pair(crop, "data.crop")
         self.eval_crop = _pair(eval_crop, "data.eval_crop")
@@ -141,12 +168,8 @@ class FocusStackDataModule(L.LightningDataModule):
 
     # ---------------------------------------------------------------- data preparation
     def prepare_data(self) -> None:
-        if self.synthetic and not (self.root / "manifest.csv").is_file():
-            from gmaiqa.data.synthetic import config_from, generate
-
-            spec = dict(self.synthetic)
-            workers = spec.pop("workers", -1)
-            generate(config_from(**spec), self.root, workers=workers)
+        if self.synthetic:
+            dataset_root(None, self.synthetic, self.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:
@@ -192,6 +215,9 @@ class FocusStackDataModule(L.LightningDataModule):
     def _eval_loader(self, split: str) -> DataLoader:
         dataset = self.dataset(split)
         world, rank = self._world()
+        if len(dataset.stacks) < world:
+            raise ConfigError("trainer.devices", f"the {split} split of {self.root} has {len(dataset.stacks)} groups for {world} processes",
+                              "every process needs at least one group: use fewer devices, more groups or other split_ratios")
         return self._loader(dataset, WholeGroupSampler([len(s) for s in dataset.stacks], world, rank))
 
     def val_dataloader(self) -> DataLoader:

@@ -97,7 +97,18 @@ class FocusQualityTask(L.LightningModule):
             row["preview"] = {"image": batch["image"][c].detach().cpu()[:, ::s, ::s], "attention": batch["attention"][c, 0].detach().cpu()[::s, ::s]}
         self.group_results[stage].append(row)
 
+    def _gather_group_results(self, stage: str) -> None:
+        """Each rank scored its share of the groups; every rank ends with all rows, in group order."""
+        if self.trainer.world_size <= 1:
+            return
+        import torch.distributed as dist
+
+        shares: list[list[dict]] = [[] for _ in range(self.trainer.world_size)]
+        dist.all_gather_object(shares, self.group_results[stage])
+        self.group_results[stage] = sorted((row for share in shares for row in share), key=lambda row: row["group"])
+
     def _epoch_end(self, stage: str) -> None:
+        self._gather_group_results(stage)
         result = self.selection[stage].compute()
         for key, value in result.items():
             self.log(f"{stage}/{key}", value.float(), prog_bar=key == "acc", sync_dist=False)

@@ -1,0 +1,127 @@
+"""Long runs survive interruption: a 2-process DDP job (gloo, CPU) killed with SIGKILL mid-epoch and
+relaunched with resume=auto ends with the same weights and metrics as an uninterrupted run; a killed
+multirun relaunched skips its finished jobs and resumes the unfinished one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+HELPERS = Path(__file__).parent / "helpers"
+
+
+def job_overrides(root: Path) -> list[str]:
+    return [
+        "experiment=gmanet_l0", f"data.root={root}", "data.synthetic=null", "data.resize=[64,96]", "data.crop=[32,48]",
+        "data.batch_size=3", "data.num_workers=0", "data.validate=headers", "model.attention_map.block=[8,8]",
+        "model.head_channels=32", "model.aggregation_channels=32", "inference.patch=[32,48]", "inference.step=[32,48]",
+        "inference.max_patches=16", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false", "stages.0.max_epochs=2", "checkpoint.every_n_train_steps=1",
+        "+callbacks.stall._target_=stall.StallAtStep",
+    ]
+
+
+def launch(args: list[str], stall_at: int | None = None, marker: Path | None = None, seed: int | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")]),
+           "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    for key in ("GMAIQA_TEST_STALL_AT", "GMAIQA_TEST_STALL_SEED"):
+        env.pop(key, None)
+    if stall_at is not None:
+        env.update(GMAIQA_TEST_STALL_AT=str(stall_at), GMAIQA_TEST_STALL_MARKER=str(marker))
+    if seed is not None:
+        env["GMAIQA_TEST_STALL_SEED"] = str(seed)
+    # a session of its own: SIGKILL to the group takes every rank down at once, as a pre-emption does
+    return subprocess.Popen([sys.executable, "-m", "gmaiqa.cli", "train", *args], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 400) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def kill_when(proc: subprocess.Popen, marker: Path, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while not marker.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"the job ended before it stalled:\n{proc.stdout.read()[-4000:]}")
+        if time.time() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("the job never reached the stall step")
+        time.sleep(0.2)
+    time.sleep(0.5)  # let every rank reach the stall
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def weights(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def test_ddp_job_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(feces_12, tmp_path):
+    from gmaiqa.wandb_offline import find_runs, read_run
+
+    ddp = ["trainer=ddp", "trainer.devices=2"]
+    reference, resumed, marker = tmp_path / "reference", tmp_path / "resumed", tmp_path / "stalled"
+    base = job_overrides(feces_12) + ddp
+    finish(launch(base + [f"hydra.run.dir={reference}", "logger=none"]))
+
+    args = base + [f"hydra.run.dir={resumed}"]
+    proc = launch(args, stall_at=4, marker=marker)  # 3 steps per epoch: killed after batch 1 of epoch 2
+    kill_when(proc, marker)
+    last = resumed / "l0" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, map_location="cpu", weights_only=True)["global_step"] == 4
+    assert not (resumed / "done.json").exists() and not list(last.parent.glob("*.tmp"))
+    out = finish(launch(args))
+    assert "resuming from" in out
+
+    final_ref, final_res = weights(reference / "l0/checkpoints/last.ckpt"), weights(last)
+    assert final_ref.keys() == final_res.keys()
+    for key in final_ref:
+        torch.testing.assert_close(final_res[key], final_ref[key], rtol=1e-4, atol=1e-6, msg=key)
+    ref_metrics = json.loads((reference / "metrics.json").read_text())
+    res_metrics = json.loads((resumed / "metrics.json").read_text())
+    for key in ("acc", "t0", "t1", "groups", "srocc", "loss_score"):
+        assert res_metrics[key] == pytest.approx(ref_metrics[key], rel=1e-4, abs=1e-6), key
+    # metrics are over all test groups, not one rank's share
+    per_group = (resumed / "per_group.csv").read_text().strip().splitlines()[1:]
+    assert len(per_group) == res_metrics["groups"] == ref_metrics["groups"]
+    # the resumed attempt logs into the same W&B run (same id), beside the first attempt's files
+    runs = find_runs(resumed / "l0")
+    assert len(runs) == 2 and len({read_run(r)["id"] for r in runs}) == 1
+    assert (resumed / "l0" / "csv" / "metrics.csv").is_file() and (resumed / "l0" / "csv" / "resumed-0" / "metrics.csv").is_file()
+
+
+def test_killed_multirun_relaunch_skips_finished_jobs_and_resumes_the_rest(feces_12, tmp_path):
+    marker = tmp_path / "stalled"
+    args = ["-m", "seed=0,1", "logger=none", f"paths.output_root={tmp_path}", "run_id=sweep",
+            "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", *job_overrides(feces_12)]
+    # seed 0 runs its 4 steps and finishes; seed 1 stalls after 3
+    proc = launch(args, stall_at=3, marker=marker, seed=1)
+    kill_when(proc, marker)
+    sweep = tmp_path / "gmanet_l0-multirun" / "sweep"
+    first, second = sweep / "0", sweep / "1"
+    assert (first / "done.json").is_file() and not (second / "done.json").exists()
+    finished_before = (first / "done.json").read_text()
+
+    out = finish(launch(args))
+    assert f"{first}: finished earlier, skipped" in out and "resuming from" in out
+    assert (first / "done.json").read_text() == finished_before
+    assert json.loads((second / "done.json").read_text())["seed"] == 1
+    # a different job cannot take over a directory by accident
+    bad = finish_code(launch([*args[:1], "seed=0", *args[2:], "model.head_channels=16"]))
+    assert bad[0] != 0 and "holds a different job" in bad[1]
+
+
+def finish_code(proc: subprocess.Popen) -> tuple[int, str]:
+    out, _ = proc.communicate(timeout=300)
+    return proc.returncode, out
