@@ -23,8 +23,9 @@ commands:
   eval       evaluate a checkpoint (t0, t1, acc, SROCC) gmaiqa eval ckpt=PATH data.root=DIR out=DIR
   predict    score images, pick the clearest per group gmaiqa predict ckpt=PATH input=DIR out=DIR
   benchmark  compare focus measures and checkpoints   gmaiqa benchmark data.root=DIR methods=[TENG,LMG,ckpt:PATH] out=DIR
+  summarize  Table 1 of a multirun (mean ± std)      gmaiqa summarize DIR [--wandb offline|online|disabled]
 
-Every command takes Hydra overrides (key=value); `gmaiqa <command> --cfg job` prints its configuration.
+Every command but summarize takes Hydra overrides (key=value); `gmaiqa <command> --cfg job` prints its configuration.
 """
 
 
@@ -54,6 +55,10 @@ def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("uid"):
         # a random suffix: two jobs started in the same second still get their own run directory
         OmegaConf.register_new_resolver("uid", lambda: secrets.token_hex(3), use_cache=True)
+
+
+# at import too: joblib workers of a parallel multirun import this module before composing their job
+_register_resolvers()
 
 
 def run_command(command: str, overrides: list[str]) -> int:
@@ -89,8 +94,16 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
+    if command == "summarize":  # a plain command on a folder, not a Hydra app
+        from gmaiqa.summarize import main as summarize_main
+
+        try:
+            return summarize_main(rest)
+        except GmaiqaError as exc:
+            print(f"gmaiqa summarize: error: {exc}", file=sys.stderr)
+            return 2
     if command not in COMMANDS:
-        close = difflib.get_close_matches(command, COMMANDS, n=1)
+        close = difflib.get_close_matches(command, [*COMMANDS, "summarize"], n=1)
         hint = f" (did you mean `gmaiqa {close[0]}`?)" if close else ""
         print(f"gmaiqa: unknown command {command!r}{hint}\n\n{USAGE}", file=sys.stderr)
         return 2

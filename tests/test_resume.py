@@ -14,19 +14,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.tiny import tiny_data
 
 HELPERS = Path(__file__).parent / "helpers"
 
 
 def job_overrides(root: Path) -> list[str]:
-    return [
-        "experiment=gmanet_l0", f"data.root={root}", "data.synthetic=null", "data.resize=[64,96]", "data.crop=[32,48]",
-        "data.batch_size=3", "data.num_workers=0", "data.validate=headers", "model.attention_map.block=[8,8]",
-        "model.head_channels=32", "model.aggregation_channels=32", "inference.patch=[32,48]", "inference.step=[32,48]",
-        "inference.max_patches=16", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1",
-        "trainer.enable_progress_bar=false", "stages.0.max_epochs=2", "checkpoint.every_n_train_steps=1",
-        "+callbacks.stall._target_=stall.StallAtStep",
-    ]
+    return ["experiment=gmanet_l0", *tiny_data(root), "stages.0.max_epochs=2", "checkpoint.every_n_train_steps=1",
+            "+callbacks.stall._target_=stall.StallAtStep"]
 
 
 def launch(args: list[str], stall_at: int | None = None, marker: Path | None = None, seed: int | None = None) -> subprocess.Popen:

@@ -9,34 +9,12 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
+from helpers.tiny import compose_train, tiny_overrides
 
-from gmaiqa.cli import _register_resolvers, main
+from gmaiqa.cli import main
 from gmaiqa.paths import conf_dir
 
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
-
-
-def tiny_overrides(root: Path, run_dir: Path) -> list[str]:
-    return [
-        f"data.root={root}", "data.synthetic=null", "data.resize=[64,96]", "data.crop=[32,48]", "data.batch_size=3",
-        "data.num_workers=0", "data.validate=headers", "model.attention_map.block=[8,8]",
-        "inference.patch=[32,48]", "inference.step=[32,48]", "inference.max_patches=16",
-        "trainer.accelerator=cpu", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-        "trainer.log_every_n_steps=1", f"paths.run_dir={run_dir}",
-        "model.head_channels=32", "model.aggregation_channels=32",
-    ]
-
-
-def compose_train(experiment: str | None, overrides: list[str]):
-    _register_resolvers()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=([f"experiment={experiment}"] if experiment else []) + overrides)
-    with open_dict(cfg):
-        for stage in cfg.stages:
-            stage.max_epochs = 1
-    return cfg
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,44 @@
+"""Overrides that shrink any training job to seconds on a 2-core CPU, and composition of train configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from omegaconf import open_dict
+
+from gmaiqa.cli import _register_resolvers
+from gmaiqa.paths import conf_dir
+
+
+def tiny_data(root: Path) -> list[str]:
+    return [
+        f"data.root={root}", "data.synthetic=null", "data.resize=[64,96]", "data.crop=[32,48]", "data.batch_size=3",
+        "data.num_workers=0", "data.validate=headers", "model.attention_map.block=[8,8]",
+        "inference.patch=[32,48]", "inference.step=[32,48]", "inference.max_patches=16",
+        "trainer.accelerator=cpu", "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false",
+        "model.head_channels=32", "model.aggregation_channels=32",
+    ]
+
+
+def tiny_overrides(root: Path, run_dir: Path) -> list[str]:
+    """Two training batches and one validation group per epoch."""
+    return tiny_data(root) + ["+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", f"paths.run_dir={run_dir}"]
+
+
+def one_step(root: Path) -> list[str]:
+    """A fast dev run for any experiment, whatever its number of stages: one step and one validation
+    group per stage."""
+    return tiny_data(root) + ["+trainer.max_steps=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
+                              "logger=none"]
+
+
+def compose_train(experiment: str | None, overrides: list[str], one_epoch: bool = True):
+    _register_resolvers()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=([f"experiment={experiment}"] if experiment else []) + overrides)
+    if one_epoch:
+        with open_dict(cfg):
+            for stage in cfg.stages:
+                stage.max_epochs = 1
+    return cfg

@@ -1,0 +1,141 @@
+"""Every sweep and experiment composes and runs a fast dev run; a real (tiny) multirun with
+cross-dataset evaluation is summarised as the paper's Table 1; the parallel launcher runs jobs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import warnings
+from pathlib import Path
+
+import pytest
+from helpers.tiny import compose_train, one_step
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from gmaiqa.cli import _register_resolvers, main
+from gmaiqa.paths import conf_dir
+
+SWEEPS = sorted(p.stem for p in (conf_dir() / "sweep").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
+
+
+def sweep_jobs(name: str, extra: list[str] = ()) -> list[list[str]]:
+    """The override list of every job `gmaiqa train -m sweep=NAME` launches (Hydra's own expansion)."""
+    _register_resolvers()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=[f"sweep={name}"], return_hydra_config=True)
+    params = [f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()] + list(extra)
+    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(params), None)
+    return batches[0]
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_every_job_of_every_sweep_composes(name):
+    jobs = sweep_jobs(name)
+    seeds = [o for job in jobs for o in job if o.startswith("seed=")]
+    assert sorted(set(seeds)) == [f"seed={i}" for i in range(5)]  # the paper's five rounds
+    assert len(jobs) == (5 if name == "seeds" else 10)
+    for job in jobs:
+        cfg = compose_train(None, [f"sweep={name}", *job, "paths.run_dir=/tmp/unused"])
+        assert cfg.stages and cfg.seed in range(5)
+
+
+def test_the_ablation_sweeps_vary_what_the_paper_varies():
+    variants = {name: {o for job in sweep_jobs(name) for o in job if not o.startswith("seed=")} for name in SWEEPS}
+    assert variants["mask_depth"] == {"experiment=gmanet_paper_l2", "experiment=gmanet_l1_direct"}
+    assert variants["attention_map"] == {"model/attention_map=local_max", "model/attention_map=tenengrad"}
+    assert variants["aux_outputs"] == {"experiment=gmanet_paper", "experiment=gmanet_no_aux"}
+    assert variants["backbone"] == {"model/backbone=vgg16_bn", "model/backbone=resnet50"}
+    no_aux = compose_train("gmanet_no_aux", ["paths.run_dir=/tmp/unused"], one_epoch=False)
+    assert no_aux.model.aux_outputs is False and no_aux.stages[0].max_epochs == 100  # §5.1.3
+    l2 = compose_train("gmanet_paper_l2", ["paths.run_dir=/tmp/unused"], one_epoch=False)
+    assert [s.mask_attention_depth for s in l2.stages] == [0, 1, 2]
+    tenengrad = compose_train("quickstart", ["model/attention_map=tenengrad", "paths.run_dir=/tmp/unused"])
+    assert tenengrad.model.attention_map.kind == "tenengrad"  # experiments leave the sweepable choice alone
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_every_sweep_runs_a_fast_dev_run(name, tiny_feces, tmp_path):
+    code = main(["train", "-m", f"sweep={name}", "seed=0", *one_step(tiny_feces), f"paths.output_root={tmp_path}",
+                 "run_id=dev"])
+    assert code == 0
+    done = sorted(tmp_path.glob("*-multirun/dev/*/done.json"))
+    assert len(done) == len(sweep_jobs(name, ["seed=0"]))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_experiment_runs_a_fast_dev_run(name, tiny_feces, tmp_path):
+    from gmaiqa.train import train
+
+    cfg = compose_train(name, one_step(tiny_feces) + [f"paths.run_dir={tmp_path / 'run'}"], one_epoch=False)
+    if cfg.stages[0].get("requires_init"):
+        first = train(compose_train("gmanet_l0", one_step(tiny_feces) + [f"paths.run_dir={tmp_path / 'l0'}"]))
+        cfg = compose_train(name, one_step(tiny_feces) + [f"paths.run_dir={tmp_path / 'run'}", f"init_from={tmp_path / 'l0'}"],
+                            one_epoch=False)
+        assert first["checkpoint"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = train(cfg)
+    assert [s["stage"] for s in summary["stages"]] == [s.name for s in cfg.stages]
+    assert (tmp_path / "run" / "done.json").is_file()
+
+
+def tiny_eval_datasets() -> list[str]:
+    out = ["eval_datasets=synthetic_presets"]
+    for name in ("leucorrhea", "blood"):
+        out += [f"eval_datasets.{name}.synthetic.height=96", f"eval_datasets.{name}.synthetic.width=128",
+                f"eval_datasets.{name}.synthetic.groups=3", f"eval_datasets.{name}.synthetic.images=[4,5]",
+                f"eval_datasets.{name}.synthetic.workers=1"]
+    return out
+
+
+def test_summarize_a_multirun_as_table_1(tiny_feces, tmp_path):
+    from gmaiqa.wandb_offline import find_runs, read_run
+
+    args = ["train", "-m", "sweep=aux_outputs", "seed=0,1", *one_step(tiny_feces), *tiny_eval_datasets(),
+            f"paths.output_root={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}", "run_id=table1"]
+    assert main(args) == 0
+    sweep = tmp_path / "ablation_aux_outputs-multirun" / "table1"
+    jobs = sorted(p.parent for p in sweep.glob("*/done.json"))
+    assert len(jobs) == 4
+    # each stage was evaluated on both extra datasets, every group of them
+    stage_eval = json.loads((jobs[0] / "l1" / "eval" / "blood" / "metrics.json").read_text())
+    assert stage_eval["groups"] == 3
+
+    assert main(["summarize", str(sweep)]) == 0
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert {r["variant"] for r in rows} == {"experiment=gmanet_paper", "experiment=gmanet_no_aux"}
+    assert {r["dataset"] for r in rows} == {"test", "leucorrhea", "blood"} and {r["stage"] for r in rows} == {"l0", "l1"}
+    # recompute one cell from the jobs' own files
+    row = next(r for r in rows if r["variant"] == "experiment=gmanet_no_aux" and r["stage"] == "l1"
+               and r["dataset"] == "leucorrhea" and r["metric"] == "acc")
+    values = []
+    for job in jobs:
+        if "experiment=gmanet_no_aux" in json.loads((job / "job.json").read_text())["overrides"]:
+            values.append(json.loads((job / "l1" / "eval" / "leucorrhea" / "metrics.json").read_text())["acc"])
+    mean = sum(values) / 2
+    std = math.sqrt(sum((v - mean) ** 2 for v in values))
+    assert int(row["n"]) == 2 and float(row["mean"]) == pytest.approx(mean) and float(row["std"]) == pytest.approx(std)
+    table = (sweep / "summary.md").read_text()
+    assert "| variant | stage | seeds | test acc | test t0 | test t1 | test srocc | leucorrhea acc" in table
+    runs = [read_run(r) for r in find_runs(sweep / "wandb")]
+    assert any(any(f.startswith("media/table/summary/table") for f in run["files"]) for run in runs)
+    assert main(["summarize", str(tmp_path / "nothing-here")]) == 2
+
+
+def test_parallel_launcher_runs_the_jobs(tiny_feces, tmp_path):
+    code = main(["train", "-m", "sweep=seeds", "seed=0,1", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2",
+                 *one_step(tiny_feces), f"paths.output_root={tmp_path}", "run_id=parallel"])
+    assert code == 0
+    assert len(list(tmp_path.glob("gmanet-multirun/parallel/*/done.json"))) == 2
+
+
+def test_slurm_launcher_composes():
+    _register_resolvers()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=["hydra/launcher=slurm", "trainer=ddp", "sweep=backbone"], return_hydra_config=True)
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.max_num_timeout >= 1
+    assert cfg.trainer.strategy._target_ == "gmaiqa.distributed.JobDDPStrategy"
