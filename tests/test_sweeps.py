@@ -7,7 +7,6 @@ import csv
 import json
 import math
 import warnings
-from pathlib import Path
 
 import pytest
 from helpers.tiny import compose_train, one_step
