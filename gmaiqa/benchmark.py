@@ -1,4 +1,5 @@
 """gmaiqa benchmark data.root=DIR methods=[TENG,LMG,ckpt:PATH] out=DIR [split=all|test]
+(``methods=all_classical``: every classical measure of the registry)
 
 Scores every image of every group with each method and reports t0, t1, acc, SROCC (z-error with
 ``z_um``) with the same metric code as evaluation, plus the time per image. Classical measures see
@@ -13,6 +14,7 @@ sliding-window forward passes together.
 from __future__ import annotations
 
 import csv
+import math
 import time
 from pathlib import Path
 
@@ -43,11 +45,14 @@ def _result(method: str, selection: ClearestSelection, srocc: GroupSROCC, second
             "srocc": s, "z_error_um": r.get("z_error_um", float("nan")), "ms_per_image": 1000 * seconds / max(images, 1)}
 
 
-def run_classical(stacks: list[FocusStack], names: list[str], device: torch.device) -> list[dict]:
+def run_classical(stacks: list[FocusStack], names: list[str], device: torch.device,
+                  curves: dict[str, dict[int, np.ndarray]] | None = None, curve_of: frozenset[int] = frozenset()) -> list[dict]:
+    """Every measure on every group; ``curves`` (method -> group index -> clarity per image) receives
+    the score curves of the groups in ``curve_of``."""
     measures = [get_measure(n) for n in names]
     state = {m.name: (ClearestSelection(), GroupSROCC(), [0.0]) for m in measures}
     images = 0
-    for stack in tqdm(stacks, unit="group", desc="classical measures"):
+    for index, stack in enumerate(tqdm(stacks, unit="group", desc="classical measures")):
         batch = torch.from_numpy(np.stack([read_image(p) for p in stack.paths])).permute(0, 3, 1, 2).to(device)
         images += len(stack)
         for m in measures:
@@ -58,10 +63,13 @@ def run_classical(stacks: list[FocusStack], names: list[str], device: torch.devi
                 torch.cuda.synchronize()
             seconds[0] += time.perf_counter() - start
             _update(selection, srocc, stack, clarity.cpu())
+            if curves is not None and index in curve_of:
+                curves.setdefault(m.name, {})[index] = clarity.cpu().numpy()
     return [_result(m.name, *state[m.name][:2], state[m.name][2][0], images) for m in measures]
 
 
-def run_checkpoint(stacks: list[FocusStack], path: str, device: torch.device, cfg: DictConfig) -> dict:
+def run_checkpoint(stacks: list[FocusStack], path: str, device: torch.device, cfg: DictConfig,
+                   curves: dict[str, dict[int, np.ndarray]] | None = None, curve_of: frozenset[int] = frozenset()) -> dict:
     from gmaiqa.checkpoints import load_net
     from gmaiqa.evaluate import score_groups
 
@@ -72,28 +80,123 @@ def run_checkpoint(stacks: list[FocusStack], path: str, device: torch.device, cf
     for index, scores in score_groups(net, meta, stacks, cfg, device, desc=f"ckpt {Path(path).name}"):
         images += len(scores)
         _update(selection, srocc, stacks[index], scores)
+        if curves is not None and index in curve_of:
+            curves.setdefault(f"ckpt:{path}", {})[index] = scores.numpy()
     seconds = time.perf_counter() - start
     return _result(f"ckpt:{path}", selection, srocc, seconds, images)
+
+
+def expand_methods(methods) -> list[str]:
+    """``methods=all_classical`` (alone or in a list) stands for every registered classical measure."""
+    from gmaiqa.focus import ALL_CLASSICAL, classical_names
+
+    listed = [methods] if isinstance(methods, str) else list(OmegaConf.to_container(methods, resolve=True))
+    expanded: list[str] = []
+    for method in listed:
+        for name in classical_names() if str(method).lower() == ALL_CLASSICAL else [str(method)]:
+            if name not in expanded:
+                expanded.append(name)
+    return expanded
+
+
+def curve_groups(stacks: list[FocusStack], curves) -> list[int]:
+    """``curves``: how many groups get a score-curve figure (the first N), or a list of group names."""
+    if curves is None or curves == 0:
+        return []
+    if isinstance(curves, int):
+        return list(range(min(curves, len(stacks))))
+    names = [str(c) for c in curves]
+    index = {s.group: i for i, s in enumerate(stacks)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise ConfigError("curves", f"groups {missing} are not in the scored set", f"pick from {list(index)[:10]}...")
+    return [index[n] for n in names]
+
+
+def write_curves(folder: Path, stacks: list[FocusStack], groups: list[int], curves: dict, rows: list[dict],
+                 chosen) -> list[Path]:
+    """One PNG per group: each method's clarity normalised to [0, 1] over capture order, the annotated
+    clearest marked (the paper's Fig. 7 style). Several peaks show a measure torn between clear and
+    blurred regions. Methods: ``chosen`` or the five best by acc plus every checkpoint."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not groups:
+        return []
+    ranked = [r["method"] for r in rows]
+    methods = [m for m in (list(chosen) if chosen else ranked[:5] + [m for m in ranked[5:] if m.startswith("ckpt:")])
+               if m in curves]
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index in groups:
+        stack = stacks[index]
+        fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+        order = np.arange(1, len(stack) + 1)
+        if stack.scores is not None:
+            ax.plot(order, stack.scores / max(stack.scores.max(), 1e-9), "k:", lw=1, label="annotated score")
+        for method in methods:
+            values = curves[method][index].astype(float)
+            span = values.max() - values.min()
+            label = "ckpt:" + Path(method[5:]).parent.parent.name if method.startswith("ckpt:") else method
+            ax.plot(order, (values - values.min()) / span if span > 0 else values * 0, "o-", ms=3, lw=1, label=label)
+        ax.axvline(stack.clearest + 1, color="k", ls="--", lw=1, label="annotated clearest")
+        ax.set_xlabel("capture order")
+        ax.set_ylabel("normalised score")
+        ax.set_title(stack.group, fontsize=9)
+        ax.legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        path = folder / f"{stack.group}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Path] = ()) -> None:
+    """The ranked table as a W&B run (offline files under ``out/wandb`` unless wandb.mode=online)."""
+    if cfg.wandb.mode == "disabled":
+        return
+    import wandb
+
+    run = wandb.init(project=cfg.wandb.project, entity=cfg.wandb.entity, dir=str(out), mode=cfg.wandb.mode,
+                     job_type="benchmark", name=f"benchmark/{Path(str(cfg.data.root)).name}",
+                     config={"data": str(cfg.data.root), "split": cfg.split, "methods": [r["method"] for r in rows]})
+    table = wandb.Table(columns=list(COLUMNS), data=[[r[c] for c in COLUMNS] for r in rows])
+    payload = {"benchmark/ranking": table}
+    if figures:
+        payload["benchmark/score_curves"] = [wandb.Image(str(p), caption=p.stem) for p in figures]
+    run.log(payload)
+    run.summary.update({f"{r['method']}/acc": r["acc"] for r in rows})
+    run.finish()
 
 
 def benchmark(cfg: DictConfig) -> list[dict]:
     from gmaiqa.evaluate import device_for, labelled_stacks, prepare_out
 
     out = prepare_out(cfg.out, cfg.overwrite, ("benchmark.csv",))
-    methods = list(OmegaConf.to_container(cfg.methods, resolve=True))
+    methods = expand_methods(cfg.methods)
     if not methods:
         raise ConfigError("methods", "no method given", "e.g. methods=[TENG,LMG,ckpt:outputs/.../best.ckpt]")
     stacks = labelled_stacks(cfg.data.root, cfg.data.validate, cfg.split, cfg.data.split_ratios, cfg.data.seed)
     device = device_for(cfg.accelerator)
     classical = [m for m in methods if not str(m).startswith("ckpt:")]
-    rows = run_classical(stacks, classical, device) if classical else []
-    rows += [run_checkpoint(stacks, str(m)[len("ckpt:"):], device, cfg) for m in methods if str(m).startswith("ckpt:")]
+    groups = curve_groups(stacks, cfg.curves)
+    curves: dict[str, dict[int, np.ndarray]] = {}
+    rows = run_classical(stacks, classical, device, curves, frozenset(groups)) if classical else []
+    rows += [run_checkpoint(stacks, str(m)[len("ckpt:"):], device, cfg, curves, frozenset(groups))
+             for m in methods if str(m).startswith("ckpt:")]
     rows.sort(key=lambda r: (-r["acc"], -(r["srocc"] if r["srocc"] == r["srocc"] else -2)))
     with open(out / "benchmark.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, COLUMNS)
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()})
+            # no scores (clearest flag only) or no z_um: the column stays empty rather than "nan"
+            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else f"{v:.4f}" if isinstance(v, float) else v)
+                             for k, v in r.items()})
+    figures = write_curves(out / "curves", stacks, groups, curves, rows, cfg.curve_methods)
+    log_to_wandb(cfg, out, rows, figures)
     def shown(row: dict, column: str) -> str:
         value = row[column]
         if column == "method" and str(value).startswith("ckpt:"):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 
 from gmaiqa.errors import GmaiqaError
-from gmaiqa.focus.measures import FocusMeasure, local_max_gradient, tenengrad
+from gmaiqa.focus.measures import FocusMeasure, local_max_gradient
+from gmaiqa.focus.pertuz import PERTUZ
 
 FOCUS_MEASURES: dict[str, FocusMeasure] = {}
 
@@ -30,7 +31,14 @@ def get_measure(name: str) -> FocusMeasure:
     raise GmaiqaError(f"unknown focus measure {name!r}{hint} (known: {', '.join(sorted(FOCUS_MEASURES))})")
 
 
-register(FocusMeasure("TENG", tenengrad, True, "Krotkov 1988; Pertuz et al. 2013"))
+for _name, (_fn, _source) in PERTUZ.items():
+    register(FocusMeasure(_name, _fn, True, f"{_source}; Pertuz et al. 2013"))
 register(FocusMeasure("LMG", local_max_gradient, True, "GMANet §3.1, Eq. 1-6"))
+# what `methods=all_classical` runs: the whole registry, in registration order
+ALL_CLASSICAL = "all_classical"
 
-__all__ = ["FOCUS_MEASURES", "FocusMeasure", "get_measure", "register"]
+
+def classical_names() -> list[str]:
+    return list(FOCUS_MEASURES)
+
+__all__ = ["ALL_CLASSICAL", "FOCUS_MEASURES", "FocusMeasure", "classical_names", "get_measure", "register"]

@@ -1,4 +1,4 @@
-"""Focus measures: one score per image, batched over (B, 3, H, W) float RGB in [0, 1].
+"""Focus measures (the Pertuz et al. 2013 operators are in ``pertuz.py``): one score per image, batched over (B, 3, H, W) float RGB in [0, 1].
 
 Each measure works on the luma of the image in [0, 1] (no per-image normalisation: dividing by each
 image's own contrast would erase the very differences a focus measure ranks) and states whether a
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gmaiqa.focus.gradient import local_max_gradient_blocks, tenengrad_map, to_gray
+from gmaiqa.focus.gradient import local_max_gradient_blocks, to_gray
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,6 @@ class FocusMeasure:
         """Values oriented so that higher = clearer (what the metrics expect)."""
         values = self(rgb)
         return values if self.higher_is_better else -values
-
-
-def tenengrad(gray: torch.Tensor) -> torch.Tensor:
-    """TENG: mean of Gx² + Gy² of the Sobel derivatives (Krotkov 1988; Pertuz et al. 2013, Table A)."""
-    return tenengrad_map(gray, squared=True).mean(dim=(1, 2, 3))
 
 
 def local_max_gradient(gray: torch.Tensor, block: int = 32) -> torch.Tensor:
