@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.tiny import tiny_data
+from helpers.tiny import SMALL_GMANET, tiny_data
 
 HELPERS = Path(__file__).parent / "helpers"
 
 
 def job_overrides(root: Path) -> list[str]:
-    return ["experiment=gmanet_l0", *tiny_data(root), "stages.0.max_epochs=2", "checkpoint.every_n_train_steps=1",
+    return ["experiment=gmanet_l0", *tiny_data(root), *SMALL_GMANET, "stages.0.max_epochs=2", "checkpoint.every_n_train_steps=1",
             "+callbacks.stall._target_=stall.StallAtStep"]
 
 

@@ -36,7 +36,8 @@ def test_every_job_of_every_sweep_composes(name):
     jobs = sweep_jobs(name)
     seeds = [o for job in jobs for o in job if o.startswith("seed=")]
     assert sorted(set(seeds)) == [f"seed={i}" for i in range(5)]  # the paper's five rounds
-    assert len(jobs) == (5 if name == "seeds" else 10)
+    variants = {tuple(o for o in job if not o.startswith("seed=")) for job in jobs}
+    assert len(jobs) == 5 * len(variants) and len(variants) == {"seeds": 1, "baselines": 3}.get(name, 2)
     for job in jobs:
         cfg = compose_train(None, [f"sweep={name}", *job, "paths.run_dir=/tmp/unused"])
         assert cfg.stages and cfg.seed in range(5)
@@ -48,6 +49,7 @@ def test_the_ablation_sweeps_vary_what_the_paper_varies():
     assert variants["attention_map"] == {"model/attention_map=local_max", "model/attention_map=tenengrad"}
     assert variants["aux_outputs"] == {"experiment=gmanet_paper", "experiment=gmanet_no_aux"}
     assert variants["backbone"] == {"model/backbone=vgg16_bn", "model/backbone=resnet50"}
+    assert variants["baselines"] == {f"experiment=baseline_{m}" for m in ("wadiqam_nr", "wadiqam_fr", "twostream_iqa")}
     no_aux = compose_train("gmanet_no_aux", ["paths.run_dir=/tmp/unused"], one_epoch=False)
     assert no_aux.model.aux_outputs is False and no_aux.stages[0].max_epochs == 100  # §5.1.3
     l2 = compose_train("gmanet_paper_l2", ["paths.run_dir=/tmp/unused"], one_epoch=False)
@@ -94,27 +96,28 @@ def tiny_eval_datasets() -> list[str]:
 def test_summarize_a_multirun_as_table_1(tiny_feces, tmp_path):
     from gmaiqa.wandb_offline import find_runs, read_run
 
-    args = ["train", "-m", "sweep=aux_outputs", "seed=0,1", *one_step(tiny_feces), *tiny_eval_datasets(),
+    # two variants x two seeds, one stage each (L1* keeps it short)
+    args = ["train", "-m", "sweep=attention_map", "experiment=gmanet_l1_direct", "seed=0,1", *one_step(tiny_feces), *tiny_eval_datasets(),
             f"paths.output_root={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}", "run_id=table1"]
     assert main(args) == 0
-    sweep = tmp_path / "ablation_aux_outputs-multirun" / "table1"
+    sweep = tmp_path / "ablation_attention_map-multirun" / "table1"
     jobs = sorted(p.parent for p in sweep.glob("*/done.json"))
     assert len(jobs) == 4
     # each stage was evaluated on both extra datasets, every group of them
-    stage_eval = json.loads((jobs[0] / "l1" / "eval" / "blood" / "metrics.json").read_text())
+    stage_eval = json.loads((jobs[0] / "l1_direct" / "eval" / "blood" / "metrics.json").read_text())
     assert stage_eval["groups"] == 3
 
     assert main(["summarize", str(sweep)]) == 0
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
-    assert {r["variant"] for r in rows} == {"experiment=gmanet_paper", "experiment=gmanet_no_aux"}
-    assert {r["dataset"] for r in rows} == {"test", "leucorrhea", "blood"} and {r["stage"] for r in rows} == {"l0", "l1"}
+    assert {r["variant"] for r in rows} == {"model/attention_map=local_max", "model/attention_map=tenengrad"}
+    assert {r["dataset"] for r in rows} == {"test", "leucorrhea", "blood"} and {r["stage"] for r in rows} == {"l1_direct"}
     # recompute one cell from the jobs' own files
-    row = next(r for r in rows if r["variant"] == "experiment=gmanet_no_aux" and r["stage"] == "l1"
-               and r["dataset"] == "leucorrhea" and r["metric"] == "acc")
+    row = next(r for r in rows if r["variant"] == "model/attention_map=tenengrad" and r["dataset"] == "leucorrhea"
+               and r["metric"] == "t0")
     values = []
     for job in jobs:
-        if "experiment=gmanet_no_aux" in json.loads((job / "job.json").read_text())["overrides"]:
-            values.append(json.loads((job / "l1" / "eval" / "leucorrhea" / "metrics.json").read_text())["acc"])
+        if "model/attention_map=tenengrad" in json.loads((job / "job.json").read_text())["overrides"]:
+            values.append(json.loads((job / "l1_direct" / "eval" / "leucorrhea" / "metrics.json").read_text())["t0"])
     mean = sum(values) / 2
     std = math.sqrt(sum((v - mean) ** 2 for v in values))
     assert int(row["n"]) == 2 and float(row["mean"]) == pytest.approx(mean) and float(row["std"]) == pytest.approx(std)

@@ -17,17 +17,20 @@ def tiny_data(root: Path) -> list[str]:
         "data.num_workers=0", "data.validate=headers", "model.attention_map.block=[8,8]",
         "inference.patch=[32,48]", "inference.step=[32,48]", "inference.max_patches=16",
         "trainer.accelerator=cpu", "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false",
-        "model.head_channels=32", "model.aggregation_channels=32",
     ]
 
 
+SMALL_GMANET = ["model.head_channels=32", "model.aggregation_channels=32"]
+
+
 def tiny_overrides(root: Path, run_dir: Path) -> list[str]:
-    """Two training batches and one validation group per epoch."""
-    return tiny_data(root) + ["+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", f"paths.run_dir={run_dir}"]
+    """GMANet with small heads; two training batches and one validation group per epoch."""
+    return tiny_data(root) + SMALL_GMANET + ["+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+                                             f"paths.run_dir={run_dir}"]
 
 
 def one_step(root: Path) -> list[str]:
-    """A fast dev run for any experiment, whatever its number of stages: one step and one validation
+    """A fast dev run for any experiment (any model, any number of stages): one step and one validation
     group per stage."""
     return tiny_data(root) + ["+trainer.max_steps=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
                               "logger=none"]
