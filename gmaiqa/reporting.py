@@ -9,7 +9,7 @@ METRIC_ORDER = ("acc", "t0", "t1", "groups", "srocc", "z_error_um", "loss_score"
 
 
 def print_metrics(title: str, metrics: dict) -> None:
-    keys = [k for k in METRIC_ORDER if k in metrics]
+    keys = [k for k in METRIC_ORDER if k in metrics] + sorted(k for k in metrics if k not in METRIC_ORDER)
     print(f"\n{title}")
     print("  ".join(f"{k:>10}" for k in keys))
     print("  ".join(f"{_fmt(metrics[k]):>10}" for k in keys))

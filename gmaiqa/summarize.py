@@ -19,7 +19,9 @@ from pathlib import Path
 
 from gmaiqa.errors import ConfigError
 
-METRICS = ("acc", "t0", "t1", "srocc")
+# what a table row reports, in this order: GMANet's clearest-image metrics, then correlations with MOS
+# (SAQM: per domain) and the defocus regressor's fit quality
+METRICS = ("acc", "t0", "t1", "srocc", "plcc", "krocc", "r2", "mae", "within_1")
 OWN_TEST = "test"
 # overrides that say where or how a job ran, never what it is
 _IGNORED = ("seed", "paths.", "run_id", "resume", "hydra", "trainer.devices", "trainer.accelerator", "data.num_workers")
@@ -61,7 +63,8 @@ def collect(root: Path) -> tuple[dict, list[str], list[Path]]:
             unfinished.append(job)
             continue
         for stage in json.loads((job / "done.json").read_text())["stages"]:
-            per_dataset = {OWN_TEST: stage.get("metrics") or {}, **(stage.get("eval") or {})}
+            per_dataset = split_by_dataset(stage.get("metrics") or {})
+            per_dataset.update(stage.get("eval") or {})
             for name, metrics in per_dataset.items():
                 if name not in datasets:
                     datasets.append(name)
@@ -70,6 +73,16 @@ def collect(root: Path) -> tuple[dict, list[str], list[Path]]:
                     if value is not None and not (isinstance(value, float) and math.isnan(value)):
                         table[(labels[job], stage["stage"])][name][metric].append((seed, float(value)))
     return table, datasets, unfinished
+
+
+def split_by_dataset(metrics: dict) -> dict[str, dict]:
+    """Test metrics keyed ``DOMAIN/metric`` (SAQM reports per domain) become datasets of their own;
+    plain keys belong to the run's own test split."""
+    out: dict[str, dict] = {}
+    for key, value in metrics.items():
+        dataset, _, metric = key.rpartition("/")
+        out.setdefault(dataset or OWN_TEST, {})[metric] = value
+    return out
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -83,16 +96,18 @@ def _cell(pairs: list[tuple], metric: str) -> str:
     if not pairs:
         return ""
     mean, std = mean_std([v for _, v in pairs])
-    digits = 3 if metric in ("acc", "srocc") else 1
+    digits = 1 if metric in ("t0", "t1") else 3
     return f"{mean:.{digits}f}" + ("" if math.isnan(std) else f" ± {std:.{digits}f}")
 
 
 def markdown(table: dict, datasets: list[str]) -> str:
-    header = ["variant", "stage", "seeds"] + [f"{d} {m}" for d in datasets for m in METRICS]
+    present = {(d, m) for per in table.values() for d, metrics in per.items() for m, pairs in metrics.items() if pairs}
+    columns = [(d, m) for d in datasets for m in METRICS if (d, m) in present]
+    header = ["variant", "stage", "seeds"] + [f"{d} {m}" for d, m in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (variant, stage), per in sorted(table.items()):
         seeds = sorted({s for d in per.values() for pairs in d.values() for s, _ in pairs}, key=str)
-        cells = [variant, stage, str(len(seeds))] + [_cell(per.get(d, {}).get(m, []), m) for d in datasets for m in METRICS]
+        cells = [variant, stage, str(len(seeds))] + [_cell(per.get(d, {}).get(m, []), m) for d, m in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

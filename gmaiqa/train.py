@@ -40,7 +40,6 @@ from gmaiqa.checkpoints import init_weights_from, resolve_init_from
 from gmaiqa.distributed import is_rank_zero, job_scope
 from gmaiqa.errors import ConfigError
 from gmaiqa.reporting import print_metrics, write_per_group
-from gmaiqa.tasks import FocusQualityTask
 
 DONE = "done.json"
 JOB = "job.json"
@@ -196,9 +195,10 @@ def run_stage(cfg: DictConfig, stage: DictConfig, run_dir: Path, init_from: str 
         "seed": int(cfg.seed),
         "wandb_run_id": wandb_id,
         "git_commit": git_commit(),
+        "task": cfg.task._target_,
     }
-    task = FocusQualityTask(net, loss=instantiate(cfg.task.loss), optimizer=instantiate(cfg.task.optimizer),
-                            lr_decay=cfg.task.lr_decay, inference=meta["inference"], meta=meta)
+    # conf/task/*.yaml: a partial LightningModule (loss, optimiser, ...) completed with the network
+    task = instantiate(cfg.task)(net, inference=meta["inference"], meta=meta)
     best, callbacks = _callbacks(cfg, stage, stage_dir, logging=bool(loggers))
     trainer = instantiate(cfg.trainer, max_epochs=stage.max_epochs, logger=loggers or False, callbacks=callbacks,
                           default_root_dir=str(stage_dir), use_distributed_sampler=False)
@@ -215,16 +215,14 @@ def run_stage(cfg: DictConfig, stage: DictConfig, run_dir: Path, init_from: str 
         if cfg.evaluate:
             trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
             metrics = {k.split("/", 1)[1]: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
-            metrics["groups"] = int(metrics.get("groups", 0))
+            if "groups" in metrics:
+                metrics["groups"] = int(metrics["groups"])
         result = {"stage": stage.name, "checkpoint": checkpoint, "metrics": metrics, "dir": str(stage_dir),
                   "wandb_run_id": wandb_id}
         if trainer.is_global_zero:
             if cfg.evaluate:
                 (stage_dir / "metrics.json").write_text(json.dumps({"stage": stage.name, "checkpoint": checkpoint, **metrics}, indent=1))
-                write_per_group(stage_dir / "per_group.csv", task.group_results["test"])
-                from gmaiqa.callbacks.wandb_reports import log_evaluation
-
-                log_evaluation(loggers, task.group_results["test"], metrics, prefix="test")
+                task.write_test_outputs(stage_dir, loggers, metrics)
             (stage_dir / DONE).write_text(json.dumps(result, indent=1))
         return result
     finally:
@@ -321,9 +319,11 @@ def train(cfg: DictConfig) -> dict:
                **final["metrics"]}
     (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
     if cfg.evaluate:
-        shutil.copy(Path(final["dir"]) / "per_group.csv", run_dir / "per_group.csv")
+        for table_name in ("per_group.csv", "per_image.csv"):
+            if (Path(final["dir"]) / table_name).is_file():
+                shutil.copy(Path(final["dir"]) / table_name, run_dir / table_name)
         for result in results:
-            print_metrics(f"{result['stage']}: test groups", result["metrics"])
+            print_metrics(f"{result['stage']}: test split", result["metrics"])
             for name, metrics in result["eval"].items():
                 print_metrics(f"{result['stage']}: {name} (no transfer)", metrics)
         _log_eval_table(cfg, run_dir, table)

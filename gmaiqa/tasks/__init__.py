@@ -1,5 +1,6 @@
 """LightningModules: losses, optimiser, metrics around an injected network."""
 
 from gmaiqa.tasks.focus_quality import FocusQualityTask, time_decay
+from gmaiqa.tasks.quality_metric import SAQMTask
 
-__all__ = ["FocusQualityTask", "time_decay"]
+__all__ = ["FocusQualityTask", "SAQMTask", "time_decay"]

@@ -135,3 +135,11 @@ class FocusQualityTask(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._epoch_end("test")
+
+    def write_test_outputs(self, stage_dir, loggers, metrics: dict) -> None:
+        """per_group.csv and the W&B evaluation report (table, score curves, attention maps)."""
+        from gmaiqa.callbacks.wandb_reports import log_evaluation
+        from gmaiqa.reporting import write_per_group
+
+        write_per_group(stage_dir / "per_group.csv", self.group_results["test"])
+        log_evaluation(loggers, self.group_results["test"], metrics, prefix="test")

@@ -1,0 +1,111 @@
+"""SAQM, the self-attention quality metric (seed paper 002: "shallow self-attention ... trained with
+domain adaptation from natural to medical images").
+
+Per 32x32 patch (its Table 1): conv3x3 3→128, 128→256, 256→256, 256→256, max-pool, 256→512, 512→512,
+512→512, max-pool (8x8 = N feature locations), then 1x1 convolutions to Value (C = 512 channels) and
+to Query / Key (C/8). The table gives one trunk and says Q, K and V "have similar architecture"; we
+read that as one shared trunk with three 1x1 projections (the usual self-attention block, a third of
+the parameters of three trunks) - our choice, the paper does not say.
+
+    S_lj  = Query[l]ᵀ · Key[j]                          (Eq. 1)
+    A_jl  = softmax_j(S_lj)                             (Eq. 2)
+    Out   = γ · Value·A + Value,  γ learnable, γ0 = 0   (Eq. 3: the attention branch is off at init)
+
+then global max pooling over the N locations and a small MLP (C → 256 → 1) giving the patch quality
+logit; sigmoid gives the patch score in [0, 1] (trained with BCE against the normalised MOS, §2.3). The
+image score is the mean over sliding patches. Domain adaptation (§2.2, Eq. 4-5, Ganin et al. 2016): a
+domain classifier (C → 256 → 1) behind a gradient reversal layer on the pooled features.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gmaiqa.errors import ConfigError
+
+PATCH = 32
+
+
+class _ReverseGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return -ctx.scale * grad, None
+
+
+def reverse_gradient(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """GRL: identity forward (Eq. 4), gradient multiplied by -scale backward (Eq. 5)."""
+    return _ReverseGradient.apply(x, scale)
+
+
+def _trunk() -> nn.Sequential:
+    widths = [(3, 128), (128, 256), (256, 256), (256, 256), "pool", (256, 512), (512, 512), (512, 512), "pool"]
+    layers: list[nn.Module] = []
+    for w in widths:
+        layers += [nn.MaxPool2d(2)] if w == "pool" else [nn.Conv2d(w[0], w[1], 3, padding=1), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, channels: int = 512):
+        super().__init__()
+        self.query = nn.Sequential(nn.Conv2d(512, channels // 8, 1), nn.ReLU(inplace=True))
+        self.key = nn.Sequential(nn.Conv2d(512, channels // 8, 1), nn.ReLU(inplace=True))
+        self.value = nn.Sequential(nn.Conv2d(512, channels, 1), nn.ReLU(inplace=True))
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, _, h, w = x.shape
+        q, k, v = self.query(x).flatten(2), self.key(x).flatten(2), self.value(x).flatten(2)  # (B, C', N)
+        s = torch.bmm(q.transpose(1, 2), k)          # S[l, j] = Query[l]ᵀ Key[j]       (B, N, N)
+        a = F.softmax(s, dim=-1).transpose(1, 2)     # A[j, l] = softmax_j S[l, j]
+        out = self.gamma * torch.bmm(v, a) + v       # (Value·A)[:, l] = Σ_j Value[:, j] A[j, l]
+        return out.view(b, -1, h, w), a
+
+
+class SAQM(nn.Module):
+    attention_depth = 0  # no GMANet mask attention; stages may pass mask_attention_depth=0
+
+    def __init__(self, *, channels: int = 512, hidden: int = 256, domain_classifier: bool = True,
+                 reversal_scale: float = 1.0, patch_step: int = PATCH, mask_attention_depth: int = 0):
+        super().__init__()
+        if mask_attention_depth != 0:
+            raise ConfigError("stages.mask_attention_depth", "SAQM has no mask attention", "use 0")
+        self.trunk = _trunk()
+        self.attention = SelfAttention(channels)
+        self.regressor = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
+        self.domain = (nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
+                       if domain_classifier else None)
+        self.reversal_scale = reversal_scale
+        self.patch_step = patch_step
+
+    def forward_patches(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(P, 3, 32, 32) -> quality logits (P,), domain logits (P,) behind the GRL, pooled features."""
+        if patches.shape[-2:] != (PATCH, PATCH):
+            raise ValueError(f"SAQM scores {PATCH}x{PATCH} patches, got {tuple(patches.shape[-2:])}")
+        features, attention = self.attention(self.trunk(patches))
+        pooled = features.amax(dim=(2, 3))
+        out = {"quality_logit": self.regressor(pooled).squeeze(1), "features": pooled, "attention": attention}
+        if self.domain is not None:
+            out["domain_logit"] = self.domain(reverse_gradient(pooled, self.reversal_scale)).squeeze(1)
+        return out
+
+    def image_scores(self, image: torch.Tensor, max_patches: int = 256) -> torch.Tensor:
+        """Mean patch score (sigmoid) over sliding 32x32 windows: (B, 3, H, W) -> (B,) in [0, 1]."""
+        from gmaiqa.inference import extract_patches
+
+        patches = extract_patches(image, (PATCH, PATCH), (self.patch_step, self.patch_step))
+        b, p = patches.shape[:2]
+        flat = patches.flatten(0, 1)
+        logits = torch.cat([self.forward_patches(flat[i:i + max_patches])["quality_logit"]
+                            for i in range(0, flat.shape[0], max_patches)])
+        return torch.sigmoid(logits).view(b, p).mean(1)
+
+    def forward(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return {"output1": self.image_scores(image)}

@@ -1,0 +1,133 @@
+"""SAQMTask: trains a patch quality metric with optional domain adaptation (seed paper 002).
+
+* training: BCE between the patch quality logits and the normalised MOS of the labelled patches (§2.3);
+  in the DA modes, plus ``domain_weight`` x BCE of the domain classifier (source 0, target 1) on every
+  patch, behind the gradient reversal layer (§2.2);
+* validation / test: each image scored whole (mean of its sliding 32x32 patch scores); per domain PLCC,
+  SROCC and KROCC against the MOS; ``val/loss`` is the BCE of image scores on the domains whose labels
+  the mode may use (checkpoint selection never peeks at labels the mode must not see).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from gmaiqa.metrics import correlations
+
+
+class SAQMTask(L.LightningModule):
+    def __init__(self, net, *, optimizer: Callable | None = None, domain_weight: float = 1.0,
+                 inference: dict | None = None, meta: dict | None = None):
+        super().__init__()
+        self.net = net
+        self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=5e-4))
+        self.domain_weight = domain_weight
+        self.meta = dict(meta or {})
+        self.rows: dict[str, list[dict]] = {"val": [], "test": []}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        from gmaiqa.checkpoints import META_KEY
+
+        checkpoint[META_KEY] = self.meta
+
+    def _data(self):
+        return self.trainer.datamodule
+
+    def configure_optimizers(self):
+        return self.optimizer_factory(self.parameters())
+
+    def on_train_epoch_start(self) -> None:
+        if hasattr(self._data(), "set_epoch"):
+            self._data().set_epoch(self.current_epoch)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        out = self.net.forward_patches(batch["patches"])
+        labelled = batch["labelled"]
+        loss = out["quality_logit"].new_zeros(())
+        if labelled.any():
+            quality = F.binary_cross_entropy_with_logits(out["quality_logit"][labelled], batch["target"][labelled])
+            loss = loss + quality
+            self.log("train/loss_quality", quality, on_step=True, on_epoch=True, batch_size=int(labelled.sum()))
+        if self._data().mode.endswith("_da") and "domain_logit" in out:
+            domain = F.binary_cross_entropy_with_logits(out["domain_logit"], batch["domain"])
+            loss = loss + self.domain_weight * domain
+            self.log("train/loss_domain", domain, on_step=True, on_epoch=True, batch_size=len(labelled))
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(labelled))
+        self.log("train/gamma", self.net.attention.gamma.detach(), on_step=True, batch_size=1)
+        return loss
+
+    def _evaluate(self, batch: dict, stage: str) -> None:
+        score = float(self.net.image_scores(batch["image"])[0])
+        self.rows[stage].append({"image": batch["name"], "domain": batch["domain"], "mos": float(batch["mos"]),
+                                 "target": float(batch["target"]), "predicted": score})
+
+    def _epoch_end(self, stage: str) -> None:
+        rows = self.rows[stage]
+        if self.trainer.world_size > 1:
+            import torch.distributed as dist
+
+            shares: list[list[dict]] = [[] for _ in range(self.trainer.world_size)]
+            dist.all_gather_object(shares, rows)
+            rows = self.rows[stage] = [r for share in shares for r in share]
+        data = self._data()
+        from gmaiqa.data.mos_datamodule import label_domains
+
+        used = label_domains(data.mode, data.source, data.target)
+        chosen = [r for r in rows if r["domain"] in used]
+        if chosen:
+            predicted = torch.tensor([r["predicted"] for r in chosen]).clamp(1e-6, 1 - 1e-6)
+            target = torch.tensor([r["target"] for r in chosen])
+            self.log(f"{stage}/loss", F.binary_cross_entropy(predicted, target), sync_dist=False)
+        for domain in sorted({r["domain"] for r in rows}):
+            mine = [r for r in rows if r["domain"] == domain]
+            if len(mine) >= 2:
+                for name, value in correlations([r["predicted"] for r in mine], [r["mos"] for r in mine]).items():
+                    self.log(f"{stage}/{domain}/{name}", float(value), sync_dist=False)
+
+    def on_validation_epoch_start(self) -> None:
+        self.rows["val"] = []
+
+    def on_test_epoch_start(self) -> None:
+        self.rows["test"] = []
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._epoch_end("val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._epoch_end("test")
+
+    def write_test_outputs(self, stage_dir, loggers, metrics: dict) -> None:
+        """per_image.csv (image, domain, MOS, prediction) and, in W&B, the per-domain correlations and a
+        predicted-vs-MOS scatter per domain."""
+        import csv
+
+        rows = self.rows["test"]
+        with open(stage_dir / "per_image.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, ["image", "domain", "mos", "target", "predicted"])
+            writer.writeheader()
+            writer.writerows(rows)
+        wandb_loggers = [lg for lg in loggers if type(lg).__name__ == "WandbLogger"]
+        if not wandb_loggers:
+            return
+        import wandb
+
+        domains = sorted({r["domain"] for r in rows})
+        table = wandb.Table(columns=["domain", "plcc", "srocc", "krocc"],
+                            data=[[d] + [metrics.get(f"{d}/{m}") for m in ("plcc", "srocc", "krocc")] for d in domains])
+        payload = {"test/correlations": table}
+        for d in domains:
+            points = wandb.Table(columns=["mos", "predicted"], data=[[r["mos"], r["predicted"]] for r in rows if r["domain"] == d])
+            payload[f"test/{d}/scatter"] = wandb.plot.scatter(points, "mos", "predicted", title=f"{d}: predicted vs MOS")
+        for lg in wandb_loggers:
+            lg.experiment.log(payload)
+            lg.experiment.summary.update({f"test/{k}": v for k, v in metrics.items()})

@@ -1,0 +1,175 @@
+"""SAQM (seed paper 002): gradient reversal, γ = 0 at init, Eq. 1-3, shapes; the MOS contract and the
+synthetic domain pair; PLCC/SROCC/KROCC against scipy; a short fit + test of each DA configuration."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from helpers.tiny import compose_train
+from scipy import stats
+
+from gmaiqa.data.manifest import DatasetError
+from gmaiqa.data.mos import load_mos_dataset, split_rated
+from gmaiqa.data.mos_datamodule import MODES, MOSDataModule
+from gmaiqa.data.synthetic_mos import generate_mos_pair
+from gmaiqa.metrics import correlations
+from gmaiqa.models.saqm import SAQM, reverse_gradient
+
+
+@pytest.fixture(scope="module")
+def mos_pair(tmp_path_factory):
+    return generate_mos_pair(tmp_path_factory.mktemp("mos") / "pair", references=5, distortions=4, size=64, seed=0)
+
+
+def test_gradient_reversal_flips_the_sign_only_through_the_layer():
+    x = torch.randn(5, requires_grad=True)
+    w = torch.randn(5)
+    (reverse_gradient(x) * w).sum().backward()
+    torch.testing.assert_close(x.grad, -w)
+    assert torch.equal(reverse_gradient(x.detach()), x.detach())  # identity forward (Eq. 4)
+
+    torch.manual_seed(0)
+    net = SAQM(channels=64, hidden=16)
+    patches = torch.randn(4, 3, 32, 32)
+    grads = {}
+    for scale in (1.0, -1.0):  # -1: the same branch without reversal
+        net.zero_grad()
+        net.reversal_scale = scale
+        net.forward_patches(patches)["domain_logit"].sum().backward()
+        grads[scale] = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+    trunk = [n for n in grads[1.0] if n.startswith("trunk.")]
+    assert trunk and all(torch.allclose(grads[1.0][n], -grads[-1.0][n]) for n in trunk)  # feature extractor: reversed
+    head = [n for n in grads[1.0] if n.startswith("domain.")]
+    assert all(torch.allclose(grads[1.0][n], grads[-1.0][n]) for n in head)  # the classifier itself: unchanged
+    assert not any(n.startswith("regressor.") for n in grads[1.0])  # the quality branch is untouched
+
+
+def test_gamma_starts_at_zero_so_attention_is_off_at_init():
+    torch.manual_seed(0)
+    net = SAQM(channels=64, hidden=16).eval()
+    assert net.attention.gamma.item() == 0
+    patches = torch.randn(3, 3, 32, 32)
+    before = net.forward_patches(patches)["quality_logit"]
+    with torch.no_grad():
+        for p in list(net.attention.query.parameters()) + list(net.attention.key.parameters()):
+            p.add_(torch.randn_like(p))
+    torch.testing.assert_close(net.forward_patches(patches)["quality_logit"], before)
+
+
+def test_attention_follows_eq_1_to_3():
+    torch.manual_seed(0)
+    attention = SAQM(channels=64, hidden=16).attention.eval()
+    with torch.no_grad():
+        attention.gamma.fill_(0.5)
+    x = torch.randn(2, 512, 8, 8)
+    out, a = attention(x)
+    q, k, v = attention.query(x).flatten(2), attention.key(x).flatten(2), attention.value(x).flatten(2)
+    s = torch.einsum("bcl,bcj->blj", q, k)                      # S[l, j]
+    expected_a = torch.softmax(s, dim=2).transpose(1, 2)        # A[j, l], normalised over j
+    torch.testing.assert_close(a, expected_a)
+    torch.testing.assert_close(a.sum(dim=1), torch.ones(2, 64))
+    expected = 0.5 * torch.einsum("bcj,bjl->bcl", v, expected_a) + v
+    torch.testing.assert_close(out.flatten(2), expected)
+
+
+def test_shapes_and_image_score():
+    net = SAQM(channels=64, hidden=16).eval()
+    out = net.forward_patches(torch.randn(6, 3, 32, 32))
+    assert out["quality_logit"].shape == (6,) and out["domain_logit"].shape == (6,) and out["features"].shape == (6, 64)
+    scores = net(torch.rand(2, 3, 64, 96))["output1"]
+    assert scores.shape == (2,) and ((scores > 0) & (scores < 1)).all()
+    with pytest.raises(ValueError, match="32x32"):
+        net.forward_patches(torch.randn(1, 3, 16, 16))
+
+
+def test_correlations_match_scipy():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=30)
+    b = a + rng.normal(size=30)
+    b[:5] = b[5]  # ties
+    ours = correlations(a, b)
+    assert ours["plcc"] == pytest.approx(stats.pearsonr(a, b)[0])
+    assert ours["srocc"] == pytest.approx(stats.spearmanr(a, b)[0])
+    assert ours["krocc"] == pytest.approx(stats.kendalltau(a, b)[0])
+
+
+def test_synthetic_pair_has_two_domains_and_mos_falls_with_distortion(mos_pair):
+    items = load_mos_dataset(mos_pair)
+    assert {i.domain for i in items} == {"natural", "ultrasound"} and len(items) == 2 * 5 * 4
+    for domain in ("natural", "ultrasound"):
+        mine = [i for i in items if i.domain == domain]
+        strength = [int(i.path.stem.rsplit("_d", 1)[1]) for i in mine]
+        assert stats.spearmanr(strength, [i.mos for i in mine])[0] < -0.7
+    assert max(i.mos for i in items if i.domain == "natural") <= 9  # TID-like scale
+    again = generate_mos_pair(mos_pair.parent / "again", references=5, distortions=4, size=64, seed=0)
+    assert (again / "manifest.csv").read_text() == (mos_pair / "manifest.csv").read_text()
+    with pytest.raises(FileExistsError):
+        generate_mos_pair(mos_pair)
+
+
+def test_distortions_of_one_reference_stay_in_one_split(mos_pair):
+    splits = split_rated(load_mos_dataset(mos_pair), seed=3)
+    where = {}
+    for split, items in splits.items():
+        for item in items:
+            assert where.setdefault(item.reference, split) == split
+
+
+def test_mos_contract_reports_every_problem(tmp_path, mos_pair):
+    import shutil
+
+    root = tmp_path / "bad"
+    shutil.copytree(mos_pair, root)
+    rows = list(csv.DictReader(open(root / "manifest.csv")))
+    rows[0]["mos"] = "excellent"
+    rows[1]["image"] = "natural/missing.png"
+    rows.append(dict(rows[2]))
+    rows[3]["split"] = "training"
+    with open(root / "manifest.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["image", "mos", "domian", "reference", "split"])
+        writer.writeheader()
+        writer.writerows({"domian" if k == "domain" else k: v for k, v in r.items()} for r in rows)  # a mistyped column
+    with pytest.raises(DatasetError) as caught:
+        load_mos_dataset(root)
+    text = str(caught.value)
+    assert "line 2" in text and "not a number" in text and "missing.png" in text
+    assert "listed twice" in text and "'training'" in text
+    (root / "manifest.csv").write_text("picture,mos\n")
+    with pytest.raises(DatasetError, match="missing column"):
+        load_mos_dataset(root)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_training_items_per_mode(mode, mos_pair):
+    dm = MOSDataModule(root=str(mos_pair), mode=mode, target_label_fraction=0.5, seed=0)
+    dm.setup()
+    items, labelled = dm.training_items()
+    domains = {i.domain for i in items}
+    target_labels = sum(l for i, l in zip(items, labelled) if i.domain == "ultrasound")
+    target_count = sum(i.domain == "ultrasound" for i in items)
+    expected = {"target_only": ({"ultrasound"}, target_count), "source_only": ({"natural"}, 0),
+                "unsupervised_da": ({"natural", "ultrasound"}, 0),
+                "semi_supervised_da": ({"natural", "ultrasound"}, round(0.5 * target_count))}[mode]
+    assert (domains, target_labels) == expected
+    assert all(l for i, l in zip(items, labelled) if i.domain == "natural")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_short_fit_and_test_of_each_configuration(mode, mos_pair, tmp_path):
+    from gmaiqa.train import train
+
+    overrides = [f"data.root={mos_pair}", "data.synthetic=null", "data.patches_per_image=2", "data.batch_size=4",
+                 "data.num_workers=0", "model.channels=64", "model.hidden=16", "trainer.accelerator=cpu",
+                 "+trainer.limit_train_batches=2", "logger=none", "trainer.enable_progress_bar=false",
+                 f"paths.run_dir={tmp_path / 'run'}"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = train(compose_train(f"saqm_{mode}", overrides))
+    for domain in ("natural", "ultrasound"):
+        assert {f"{domain}/plcc", f"{domain}/srocc", f"{domain}/krocc"} <= set(summary)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "per_image.csv")))
+    assert rows and {r["domain"] for r in rows} == {"natural", "ultrasound"}
