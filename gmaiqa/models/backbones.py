@@ -31,13 +31,14 @@ from gmaiqa.errors import ConfigError
 from gmaiqa.models.mask_attention import MaskAttentionConv, MaskMaxPool
 
 
-def _load_torchvision(name: str, *, weights_path: str | None, download: bool, **kwargs) -> nn.Module:
+def _load_torchvision(name: str, *, weights_path: str | None, download: bool, key: str = "model.backbone.weights_path",
+                      **kwargs) -> nn.Module:
     """The one place that decides between a local weights file, torchvision's download and random init."""
     builder = getattr(torchvision.models, name)
     if weights_path:
         path = Path(weights_path).expanduser()
         if not path.is_file():
-            raise ConfigError("model.backbone.weights_path", f"{path} does not exist",
+            raise ConfigError(key, f"{path} does not exist",
                               "give a torchvision state-dict file, or weights_path=null for download/random init")
         model = builder(weights=None, **kwargs)
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -46,7 +47,7 @@ def _load_torchvision(name: str, *, weights_path: str | None, download: bool, **
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            raise ConfigError("model.backbone.weights_path", f"{path} is not a torchvision {name} state dict ({str(exc)[:200]})",
+            raise ConfigError(key, f"{path} is not a torchvision {name} state dict ({str(exc)[:200]})",
                               f"export it with torch.save(torchvision.models.{name}(...).state_dict(), PATH)") from None
         return model
     if download:
@@ -55,10 +56,10 @@ def _load_torchvision(name: str, *, weights_path: str | None, download: bool, **
             return builder(weights=weights, **kwargs)
         except Exception as exc:  # offline, proxy, hub unreachable
             warnings.warn(f"could not download ImageNet weights for {name} ({type(exc).__name__}); "
-                          "continuing from random init. Set model.backbone.weights_path to a local file.", stacklevel=2)
+                          f"continuing from random init. Set {key} to a local file.", stacklevel=2)
             return builder(weights=None, **kwargs)
     warnings.warn(f"{name} starts from random init (no weights_path, download=false): the paper starts from "
-                  "ImageNet weights; set model.backbone.weights_path to reproduce it.", stacklevel=2)
+                  f"ImageNet weights; set {key} to reproduce it.", stacklevel=2)
     return builder(weights=None, **kwargs)
 
 
