@@ -73,11 +73,17 @@ def run_checkpoint(stacks: list[FocusStack], path: str, device: torch.device, cf
     from gmaiqa.checkpoints import load_net
     from gmaiqa.evaluate import score_groups
 
+    from gmaiqa.defocus_maps import is_defocus_checkpoint, stack_defocus
+
     net, meta = load_net(path)
     net.to(device)
     selection, srocc, seconds, images = ClearestSelection(), GroupSROCC(), 0.0, 0
     start = time.perf_counter()
-    for index, scores in score_groups(net, meta, stacks, cfg, device, desc=f"ckpt {Path(path).name}"):
+    if is_defocus_checkpoint(meta):  # a defocus regressor: lower = clearer
+        scored = ((i, -stack_defocus(net, meta, s.paths, device)[1]) for i, s in enumerate(tqdm(stacks, unit="group", desc="defocus")))
+    else:
+        scored = score_groups(net, meta, stacks, cfg, device, desc=f"ckpt {Path(path).name}")
+    for index, scores in scored:
         images += len(scores)
         _update(selection, srocc, stacks[index], scores)
         if curves is not None and index in curve_of:

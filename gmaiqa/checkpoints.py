@@ -41,6 +41,8 @@ def load_net(path: str | Path) -> tuple[nn.Module, dict]:
     model_cfg = dict(meta["model"])
     if isinstance(model_cfg.get("backbone"), dict):
         model_cfg["backbone"] = {**model_cfg["backbone"], "weights_path": None, "download": False}
+    if "weights_path" in model_cfg:  # an encoder built directly (the defocus regressor)
+        model_cfg.update(weights_path=None, download=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # weights come from the checkpoint, not ImageNet
         net = instantiate(model_cfg)

@@ -1,6 +1,7 @@
 """gmaiqa predict ckpt=PATH input=DIR out=DIR: a score per image and the clearest image per group, for
 labelled datasets and plain folders of folders alike. Writes ``predictions.csv`` (group, image, z,
-score) and ``clearest.csv`` (group, image, z, score)."""
+score) and ``clearest.csv`` (group, image, z, score). A defocus-regressor checkpoint writes its
+defocus (lower = clearer) instead, and a per-tile defocus map of every image."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def predict(cfg: DictConfig) -> None:
     device = device_for(cfg.accelerator)
     net.to(device)
     stacks = load_dataset(cfg.input, validate=cfg.validate)
+    from gmaiqa.defocus_maps import is_defocus_checkpoint
+
+    if is_defocus_checkpoint(meta):
+        return predict_defocus(net, meta, stacks, cfg, out, device)
     rows, best = [], []
     for index, scores in score_groups(net, meta, stacks, cfg, device, desc="predict"):
         stack = stacks[index]
@@ -37,3 +42,29 @@ def predict(cfg: DictConfig) -> None:
             writer.writerow(["group", "image", "z", "score"])
             writer.writerows(table)
     print(f"scored {len(rows)} images in {len(best)} groups -> {out / 'predictions.csv'}, {out / 'clearest.csv'}")
+
+
+def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> None:
+    """A defocus regressor: per image its defocus (mean over tiles; lower = clearer) in predictions.csv,
+    the least defocused image per group in clearest.csv, and the per-tile map of every image as
+    ``defocus_maps/<group>/<image>.csv`` and ``.png``."""
+    from tqdm import tqdm
+
+    from gmaiqa.defocus_maps import save_map, stack_defocus
+
+    rows, best = [], []
+    for stack in tqdm(stacks, unit="group", desc="defocus"):
+        maps, defocus = stack_defocus(net, meta, stack.paths, device)
+        folder = out / "defocus_maps" / stack.group
+        folder.mkdir(parents=True, exist_ok=True)
+        for z, (path, values, value) in enumerate(zip(stack.paths, maps, defocus.tolist())):
+            rows.append([stack.group, os.path.relpath(path, cfg.input), stack.z[z], f"{value:.4f}"])
+            save_map(folder / path.stem, values, f"{stack.group}/{path.name}: mean {value:.2f}")
+        i = int(torch.argmin(defocus))
+        best.append([stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(defocus[i]):.4f}"])
+    for name, table in (("predictions.csv", rows), ("clearest.csv", best)):
+        with open(out / name, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["group", "image", "z", "defocus"])
+            writer.writerows(table)
+    print(f"defocus of {len(rows)} images in {len(best)} groups -> {out / 'predictions.csv'}, maps in {out / 'defocus_maps'}")

@@ -35,6 +35,14 @@ def feces_12(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def mos_pair(tmp_path_factory) -> Path:
+    """The synthetic natural / ultrasound MOS pair, 5 references x 4 distortions per domain at 64x64."""
+    from gmaiqa.data.synthetic_mos import generate_mos_pair
+
+    return generate_mos_pair(tmp_path_factory.mktemp("mos") / "pair", references=5, distortions=4, size=64, seed=0)
+
+
 @pytest.fixture
 def feces_copy(tiny_feces, tmp_path) -> Path:
     target = tmp_path / "copy"

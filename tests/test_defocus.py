@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,3 +108,21 @@ def test_short_fit_and_test(tiny_feces, tmp_path):
     assert (tmp_path / "run" / "regressor" / "predicted_vs_true.png").is_file()
     rows = list(csv.DictReader(open(tmp_path / "run" / "regressor" / "per_patch.csv")))
     assert rows and {float(r["level"]) for r in rows} == {0.0, 1.0, 2.0}  # level indices of the schedule
+
+    # the same checkpoint maps defocus over whole images and serves as a focus measure (lower = clearer)
+    from gmaiqa.cli import main
+
+    out = tmp_path / "pred"
+    assert main(["predict", f"ckpt={summary['checkpoint']}", f"input={tiny_feces}", f"out={out}", "accelerator=cpu"]) == 0
+    predictions = list(csv.DictReader(open(out / "predictions.csv")))
+    assert predictions and "defocus" in predictions[0]
+    first = predictions[0]
+    grid = np.loadtxt(out / "defocus_maps" / first["group"] / (Path(first["image"]).stem + ".csv"), delimiter=",", ndmin=2)
+    assert grid.shape == (1, 1) and float(first["defocus"]) == pytest.approx(grid.mean(), abs=1e-3)  # 96x128 -> one 80 px tile
+    clearest = {r["group"]: r for r in csv.DictReader(open(out / "clearest.csv"))}
+    group = [float(r["defocus"]) for r in predictions if r["group"] == first["group"]]
+    assert float(clearest[first["group"]]["defocus"]) == pytest.approx(min(group), abs=1e-4)
+    bench = tmp_path / "bench"
+    assert main(["benchmark", f"data.root={tiny_feces}", f"out={bench}", f"methods=[TENG,ckpt:{summary['checkpoint']}]",
+                 "accelerator=cpu", "wandb.mode=disabled", "curves=0"]) == 0
+    assert len(list(csv.DictReader(open(bench / "benchmark.csv")))) == 2

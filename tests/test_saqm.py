@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers.tiny import compose_train
+from helpers.tiny import compose_train, tiny_saqm
 from scipy import stats
 
 from gmaiqa.data.manifest import DatasetError
@@ -18,11 +18,6 @@ from gmaiqa.data.mos_datamodule import MODES, MOSDataModule
 from gmaiqa.data.synthetic_mos import generate_mos_pair
 from gmaiqa.metrics import correlations
 from gmaiqa.models.saqm import SAQM, reverse_gradient
-
-
-@pytest.fixture(scope="module")
-def mos_pair(tmp_path_factory):
-    return generate_mos_pair(tmp_path_factory.mktemp("mos") / "pair", references=5, distortions=4, size=64, seed=0)
 
 
 def test_gradient_reversal_flips_the_sign_only_through_the_layer():
@@ -162,10 +157,7 @@ def test_training_items_per_mode(mode, mos_pair):
 def test_short_fit_and_test_of_each_configuration(mode, mos_pair, tmp_path):
     from gmaiqa.train import train
 
-    overrides = [f"data.root={mos_pair}", "data.synthetic=null", "data.patches_per_image=2", "data.batch_size=4",
-                 "data.num_workers=0", "model.channels=64", "model.hidden=16", "trainer.accelerator=cpu",
-                 "+trainer.limit_train_batches=2", "logger=none", "trainer.enable_progress_bar=false",
-                 f"paths.run_dir={tmp_path / 'run'}"]
+    overrides = tiny_saqm(mos_pair) + ["+trainer.limit_train_batches=2", f"paths.run_dir={tmp_path / 'run'}"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         summary = train(compose_train(f"saqm_{mode}", overrides))

@@ -7,9 +7,10 @@ import csv
 import json
 import math
 import warnings
+from pathlib import Path
 
 import pytest
-from helpers.tiny import compose_train, one_step
+from helpers.tiny import compose_train, one_step, tiny_saqm
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -37,7 +38,7 @@ def test_every_job_of_every_sweep_composes(name):
     seeds = [o for job in jobs for o in job if o.startswith("seed=")]
     assert sorted(set(seeds)) == [f"seed={i}" for i in range(5)]  # the paper's five rounds
     variants = {tuple(o for o in job if not o.startswith("seed=")) for job in jobs}
-    assert len(jobs) == 5 * len(variants) and len(variants) == {"seeds": 1, "baselines": 3}.get(name, 2)
+    assert len(jobs) == 5 * len(variants) and len(variants) == {"seeds": 1, "baselines": 3, "saqm_da": 4}.get(name, 2)
     for job in jobs:
         cfg = compose_train(None, [f"sweep={name}", *job, "paths.run_dir=/tmp/unused"])
         assert cfg.stages and cfg.seed in range(5)
@@ -59,15 +60,35 @@ def test_the_ablation_sweeps_vary_what_the_paper_varies():
 
 
 @pytest.mark.parametrize("name", SWEEPS)
-def test_every_sweep_runs_a_fast_dev_run(name, tiny_feces, tmp_path):
-    code = main(["train", "-m", f"sweep={name}", "seed=0", *one_step(tiny_feces), f"paths.output_root={tmp_path}",
-                 "run_id=dev"])
+def test_every_sweep_runs_a_fast_dev_run(name, tiny_feces, mos_pair, tmp_path):
+    # the launch composes the overrides before the sweep picks the experiment: force-add SAQM-only keys
+    saqm = [("++" + o) if o.startswith(("data.patches", "model.")) else o for o in tiny_saqm(mos_pair)]
+    fast = saqm + ["+trainer.max_steps=1", "+trainer.limit_val_batches=2"] if name == "saqm_da" else one_step(tiny_feces)
+    code = main(["train", "-m", f"sweep={name}", "seed=0", *fast, f"paths.output_root={tmp_path}", "run_id=dev"])
     assert code == 0
     done = sorted(tmp_path.glob("*-multirun/dev/*/done.json"))
     assert len(done) == len(sweep_jobs(name, ["seed=0"]))
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+# experiments with a dedicated fit + test elsewhere (their own data contract and overrides)
+RUN_ELSEWHERE = {
+    **{f"baseline_{m}": "test_baselines.py::test_short_fit_and_eval" for m in ("wadiqam_nr", "wadiqam_fr", "twostream_iqa")},
+    **{f"saqm_{m}": "test_saqm.py::test_short_fit_and_test_of_each_configuration"
+       for m in ("target_only", "source_only", "unsupervised_da", "semi_supervised_da")},
+    "defocus_regressor": "test_defocus.py::test_short_fit_and_test",
+}
+
+
+def test_every_experiment_is_run_by_some_test():
+    assert set(RUN_ELSEWHERE) <= set(EXPERIMENTS)
+    here = Path(__file__).parent
+    for name, where in RUN_ELSEWHERE.items():
+        module, test = where.split("::")
+        source = (here / module).read_text()
+        assert f"def {test}(" in source, where
+
+
+@pytest.mark.parametrize("name", [e for e in EXPERIMENTS if e not in RUN_ELSEWHERE])
 def test_every_experiment_runs_a_fast_dev_run(name, tiny_feces, tmp_path):
     from gmaiqa.train import train
 

@@ -45,3 +45,10 @@ def compose_train(experiment: str | None, overrides: list[str], one_epoch: bool 
             for stage in cfg.stages:
                 stage.max_epochs = 1
     return cfg
+
+
+def tiny_saqm(root: Path) -> list[str]:
+    """SAQM on a small MOS pair (see the mos_pair fixture) with a narrow attention block."""
+    return [f"data.root={root}", "data.synthetic=null", "data.patches_per_image=2", "data.batch_size=4",
+            "data.num_workers=0", "model.channels=64", "model.hidden=16", "trainer.accelerator=cpu", "logger=none",
+            "trainer.enable_progress_bar=false"]
