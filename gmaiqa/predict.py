@@ -17,6 +17,14 @@ from gmaiqa.errors import ConfigError
 from gmaiqa.evaluate import device_for, prepare_out, score_groups
 
 
+def write_tables(out, value: str, rows: list, best: list) -> None:
+    for name, table in (("predictions.csv", rows), ("clearest.csv", best)):
+        with open(out / name, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["group", "image", "z", value])
+            writer.writerows(table)
+
+
 def predict(cfg: DictConfig) -> None:
     if not cfg.input:
         raise ConfigError("input", "no input folder", "pass input=DIR (a dataset or a folder of z-stack folders)")
@@ -36,11 +44,7 @@ def predict(cfg: DictConfig) -> None:
             rows.append([stack.group, os.path.relpath(path, cfg.input), stack.z[z], f"{score:.4f}"])
         i = int(torch.argmax(scores))
         best.append([stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(scores[i]):.4f}"])
-    for name, table in (("predictions.csv", rows), ("clearest.csv", best)):
-        with open(out / name, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["group", "image", "z", "score"])
-            writer.writerows(table)
+    write_tables(out, "score", rows, best)
     print(f"scored {len(rows)} images in {len(best)} groups -> {out / 'predictions.csv'}, {out / 'clearest.csv'}")
 
 
@@ -62,9 +66,5 @@ def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> No
             save_map(folder / path.stem, values, f"{stack.group}/{path.name}: mean {value:.2f}")
         i = int(torch.argmin(defocus))
         best.append([stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(defocus[i]):.4f}"])
-    for name, table in (("predictions.csv", rows), ("clearest.csv", best)):
-        with open(out / name, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["group", "image", "z", "defocus"])
-            writer.writerows(table)
+    write_tables(out, "defocus", rows, best)
     print(f"defocus of {len(rows)} images in {len(best)} groups -> {out / 'predictions.csv'}, maps in {out / 'defocus_maps'}")

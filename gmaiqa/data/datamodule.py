@@ -105,23 +105,13 @@ def dataset_root(root: str | Path | None, synthetic: dict | None, cache_dir: str
     if not synthetic:
         raise ConfigError("data.root", "no dataset given", "set data.root=DIR (a folder with manifest.csv) or use data=synthetic")
     path = synthetic_root(cache_dir, dict(synthetic))
-    if generate_now and not (path / "manifest.csv").is_file():
-        import os
-        import shutil
-
+    if generate_now:
+        from gmaiqa.data.cache import build_once
         from gmaiqa.data.synthetic import config_from, generate
 
         spec = dict(synthetic)
         workers = spec.pop("workers", -1)
-        # parallel jobs of a multirun may all find the cache empty: each writes its own copy and the
-        # first rename wins, so no job ever reads a half-written set
-        partial = path.parent / f".{path.name}.{os.getpid()}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        generate(config_from(**spec), partial, workers=workers)
-        try:
-            os.rename(partial, path)
-        except OSError:
-            shutil.rmtree(partial, ignore_errors=True)
+        build_once(path, lambda folder: generate(config_from(**spec), folder, workers=workers))
     return path
 
 

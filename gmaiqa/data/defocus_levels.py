@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -165,16 +163,11 @@ class DefocusLevelDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         if (self.root / "manifest.csv").is_file() or self.stacks_root is None and not self.stacks_synthetic:
             return
+        from gmaiqa.data.cache import build_once
         from gmaiqa.data.datamodule import dataset_root
 
         stacks = dataset_root(self.stacks_root, self.stacks_synthetic, self.cache_dir)
-        partial = self.root.parent / f".{self.root.name}.{os.getpid()}.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        build_levels(stacks, partial, self.spec, self.validate)
-        try:
-            os.rename(partial, self.root)
-        except OSError:
-            shutil.rmtree(partial, ignore_errors=True)
+        build_once(self.root, lambda folder: build_levels(stacks, folder, self.spec, self.validate))
 
     def setup(self, stage: str | None = None) -> None:
         if self.rows is not None:

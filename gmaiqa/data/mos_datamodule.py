@@ -111,19 +111,11 @@ class MOSDataModule(L.LightningDataModule):
         return Path(cache_dir) / "synthetic" / f"mos-{key}"
 
     def prepare_data(self) -> None:
-        if self.synthetic and not (self.root / "manifest.csv").is_file():
-            import os
-            import shutil
-
+        if self.synthetic:
+            from gmaiqa.data.cache import build_once
             from gmaiqa.data.synthetic_mos import generate_mos_pair
 
-            partial = self.root.parent / f".{self.root.name}.{os.getpid()}.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            generate_mos_pair(partial, **self.synthetic)
-            try:
-                os.rename(partial, self.root)
-            except OSError:
-                shutil.rmtree(partial, ignore_errors=True)
+            build_once(self.root, lambda folder: generate_mos_pair(folder, **self.synthetic))
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:

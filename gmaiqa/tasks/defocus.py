@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import lightning as L
 import torch
 import torch.nn.functional as F
+
+from gmaiqa.tasks.row_evaluation import RowEvaluatedTask
 
 
 def fit_quality(predicted, true) -> dict[str, float]:
@@ -29,21 +30,11 @@ def fit_quality(predicted, true) -> dict[str, float]:
             "within_1": float((error <= 1).double().mean())}
 
 
-class DefocusTask(L.LightningModule):
+class DefocusTask(RowEvaluatedTask):
+    default_lr = 1e-5  # the seed's rate
+
     def __init__(self, net, *, optimizer: Callable | None = None, inference: dict | None = None, meta: dict | None = None):
-        super().__init__()
-        self.net = net
-        self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-5))
-        self.meta = dict(meta or {})
-        self.rows: dict[str, list[dict]] = {"val": [], "test": []}
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from gmaiqa.checkpoints import META_KEY
-
-        checkpoint[META_KEY] = self.meta
-
-    def configure_optimizers(self):
-        return self.optimizer_factory(self.parameters())
+        super().__init__(net, optimizer=optimizer, meta=meta)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         predicted = self.net(batch["image"])["output1"]
@@ -51,44 +42,17 @@ class DefocusTask(L.LightningModule):
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(predicted))
         return loss
 
-    def _evaluate(self, batch: dict, stage: str) -> None:
+    def evaluate_batch(self, batch: dict) -> list[dict]:
         predicted = self.net(batch["image"])["output1"].detach().cpu()
-        for p, t, g in zip(predicted.tolist(), batch["level"].tolist(), batch["group"]):
-            self.rows[stage].append({"group": g, "level": float(t), "predicted": float(p)})
+        return [{"group": g, "level": float(t), "predicted": float(p)}
+                for p, t, g in zip(predicted.tolist(), batch["level"].tolist(), batch["group"])]
 
-    def _epoch_end(self, stage: str) -> None:
-        rows = self.rows[stage]
-        if self.trainer.world_size > 1:
-            import torch.distributed as dist
-
-            shares: list[list[dict]] = [[] for _ in range(self.trainer.world_size)]
-            dist.all_gather_object(shares, rows)
-            rows = self.rows[stage] = [r for share in shares for r in share]
-        if not rows:
-            return
+    def report(self, stage: str, rows: list[dict]) -> None:
         p, t = [r["predicted"] for r in rows], [r["level"] for r in rows]
         self.log(f"{stage}/loss", F.mse_loss(torch.tensor(p), torch.tensor(t)), sync_dist=False)
         if len(rows) >= 2:
             for key, value in fit_quality(p, t).items():
                 self.log(f"{stage}/{key}", value, sync_dist=False)
-
-    def on_validation_epoch_start(self) -> None:
-        self.rows["val"] = []
-
-    def on_test_epoch_start(self) -> None:
-        self.rows["test"] = []
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._epoch_end("val")
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._epoch_end("test")
 
     def write_test_outputs(self, stage_dir, loggers, metrics: dict) -> None:
         """per_patch.csv and the predicted-vs-true scatter with its fitted line (PNG and W&B)."""

@@ -12,33 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 
 from gmaiqa.metrics import correlations
+from gmaiqa.tasks.row_evaluation import RowEvaluatedTask
 
 
-class SAQMTask(L.LightningModule):
+class SAQMTask(RowEvaluatedTask):
+    default_lr = 5e-4  # §2.3
+
     def __init__(self, net, *, optimizer: Callable | None = None, domain_weight: float = 1.0,
                  inference: dict | None = None, meta: dict | None = None):
-        super().__init__()
-        self.net = net
-        self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=5e-4))
+        super().__init__(net, optimizer=optimizer, meta=meta)
         self.domain_weight = domain_weight
-        self.meta = dict(meta or {})
-        self.rows: dict[str, list[dict]] = {"val": [], "test": []}
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from gmaiqa.checkpoints import META_KEY
-
-        checkpoint[META_KEY] = self.meta
 
     def _data(self):
         return self.trainer.datamodule
-
-    def configure_optimizers(self):
-        return self.optimizer_factory(self.parameters())
 
     def on_train_epoch_start(self) -> None:
         if hasattr(self._data(), "set_epoch"):
@@ -60,22 +50,15 @@ class SAQMTask(L.LightningModule):
         self.log("train/gamma", self.net.attention.gamma.detach(), on_step=True, batch_size=1)
         return loss
 
-    def _evaluate(self, batch: dict, stage: str) -> None:
+    def evaluate_batch(self, batch: dict) -> list[dict]:
         score = float(self.net.image_scores(batch["image"])[0])
-        self.rows[stage].append({"image": batch["name"], "domain": batch["domain"], "mos": float(batch["mos"]),
-                                 "target": float(batch["target"]), "predicted": score})
+        return [{"image": batch["name"], "domain": batch["domain"], "mos": float(batch["mos"]),
+                 "target": float(batch["target"]), "predicted": score}]
 
-    def _epoch_end(self, stage: str) -> None:
-        rows = self.rows[stage]
-        if self.trainer.world_size > 1:
-            import torch.distributed as dist
-
-            shares: list[list[dict]] = [[] for _ in range(self.trainer.world_size)]
-            dist.all_gather_object(shares, rows)
-            rows = self.rows[stage] = [r for share in shares for r in share]
-        data = self._data()
+    def report(self, stage: str, rows: list[dict]) -> None:
         from gmaiqa.data.mos_datamodule import label_domains
 
+        data = self._data()
         used = label_domains(data.mode, data.source, data.target)
         chosen = [r for r in rows if r["domain"] in used]
         if chosen:
@@ -87,24 +70,6 @@ class SAQMTask(L.LightningModule):
             if len(mine) >= 2:
                 for name, value in correlations([r["predicted"] for r in mine], [r["mos"] for r in mine]).items():
                     self.log(f"{stage}/{domain}/{name}", float(value), sync_dist=False)
-
-    def on_validation_epoch_start(self) -> None:
-        self.rows["val"] = []
-
-    def on_test_epoch_start(self) -> None:
-        self.rows["test"] = []
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._epoch_end("val")
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._evaluate(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._epoch_end("test")
 
     def write_test_outputs(self, stage_dir, loggers, metrics: dict) -> None:
         """per_image.csv (image, domain, MOS, prediction) and, in W&B, the per-domain correlations and a
