@@ -133,6 +133,9 @@ def test_mos_contract_reports_every_problem(tmp_path, mos_pair):
     text = str(caught.value)
     assert "line 2" in text and "not a number" in text and "missing.png" in text
     assert "listed twice" in text and "'training'" in text
+    from gmaiqa.cli import main
+
+    assert main(["check", f"root={root}"]) == 1 and main(["check", f"root={mos_pair}"]) == 0  # gmaiqa check knows it
     (root / "manifest.csv").write_text("picture,mos\n")
     with pytest.raises(DatasetError, match="missing column"):
         load_mos_dataset(root)

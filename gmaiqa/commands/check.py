@@ -1,4 +1,5 @@
-"""gmaiqa check root=DIR [validate=full|headers] - exit 0 when the dataset is valid, 1 otherwise."""
+"""gmaiqa check root=DIR [validate=full|headers] - exit 0 when the dataset is valid, 1 otherwise.
+A manifest with a ``mos`` column and no ``group`` column is checked against the MOS contract."""
 
 from __future__ import annotations
 
@@ -13,8 +14,42 @@ from gmaiqa.errors import ConfigError
 def run(cfg: DictConfig) -> int:
     if not cfg.root:
         raise ConfigError("root", "no dataset folder", "pass root=DIR")
+    if is_mos_dataset(cfg.root):
+        return check_mos(cfg.root, cfg.validate)
     report = inspect_dataset(cfg.root, validate=cfg.validate, workers=cfg.workers)
     print(format_report(report))
     if cfg.json:
         print(json.dumps(report.summary(), indent=1, default=list))
     return 0 if report.ok else 1
+
+
+def is_mos_dataset(root) -> bool:
+    import csv
+    from pathlib import Path
+
+    manifest = Path(root) / "manifest.csv"
+    if not manifest.is_file():
+        return False
+    with open(manifest, newline="", encoding="utf-8-sig") as handle:
+        header = [c.strip() for c in next(csv.reader(handle), [])]
+    return "mos" in header and "group" not in header
+
+
+def check_mos(root, validate: str) -> int:
+    from collections import Counter
+
+    from gmaiqa.data.manifest import DatasetError
+    from gmaiqa.data.mos import load_mos_dataset
+
+    try:
+        items = load_mos_dataset(root, validate=validate)
+    except DatasetError as exc:
+        print(exc)
+        return 1
+    domains = Counter(i.domain for i in items)
+    print(f"{root}: MOS dataset, {len(items)} rated images; domains " + ", ".join(f"{d} {n}" for d, n in sorted(domains.items())))
+    for domain in sorted(domains):
+        scores = [i.mos for i in items if i.domain == domain]
+        print(f"  {domain}: MOS {min(scores):g} .. {max(scores):g}")
+    print("OK: dataset is valid")
+    return 0
