@@ -76,6 +76,11 @@ RUN_ELSEWHERE = {
     **{f"saqm_{m}": "test_saqm.py::test_short_fit_and_test_of_each_configuration"
        for m in ("target_only", "source_only", "unsupervised_da", "semi_supervised_da")},
     "defocus_regressor": "test_defocus.py::test_short_fit_and_test",
+    "gmanet_l0": "test_train.py::test_l0_run_writes_checkpoint_metrics_and_tables",
+    "gmanet_l1": "test_train.py::test_later_stages_start_strictly_from_earlier_weights",
+    "gmanet_l2": "test_train.py::test_later_stages_start_strictly_from_earlier_weights",
+    "gmanet_l1_direct": "test_train.py::test_l1_direct_and_the_two_stage_protocol",
+    "quickstart": "test_train.py::test_l1_direct_and_the_two_stage_protocol",
 }
 
 
@@ -93,11 +98,6 @@ def test_every_experiment_runs_a_fast_dev_run(name, tiny_feces, tmp_path):
     from gmaiqa.train import train
 
     cfg = compose_train(name, one_step(tiny_feces) + [f"paths.run_dir={tmp_path / 'run'}"], one_epoch=False)
-    if cfg.stages[0].get("requires_init"):
-        first = train(compose_train("gmanet_l0", one_step(tiny_feces) + [f"paths.run_dir={tmp_path / 'l0'}"]))
-        cfg = compose_train(name, one_step(tiny_feces) + [f"paths.run_dir={tmp_path / 'run'}", f"init_from={tmp_path / 'l0'}"],
-                            one_epoch=False)
-        assert first["checkpoint"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         summary = train(cfg)
