@@ -74,10 +74,12 @@ def run_command(command: str, overrides: list[str]) -> int:
     def app(cfg: DictConfig) -> None:
         try:
             result = _command(command)(cfg)
-            status["code"] = result if isinstance(result, int) else 0
+            code = result if isinstance(result, int) else 0
         except GmaiqaError as exc:
             print(f"gmaiqa {command}: error: {exc}", file=sys.stderr)
-            status["code"] = 2
+            code = 2
+        # a multirun runs every job; it exits with the worst status so scripts notice a failed job
+        status["code"] = max(status["code"], code)
 
     saved = sys.argv
     sys.argv = [f"gmaiqa-{command}", *overrides]

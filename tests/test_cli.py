@@ -53,3 +53,9 @@ def test_conf_is_found_in_a_checkout_and_in_the_wheel_layout(tmp_path, monkeypat
     shutil.copytree(paths.conf_dir(), wheel / "conf")
     monkeypatch.setattr(paths, "PACKAGE_DIR", wheel)
     assert paths.conf_dir() == wheel / "conf"
+
+
+def test_a_multirun_exits_with_its_worst_job_status(tiny_feces, tmp_path):
+    # the valid dataset last: its 0 must not hide the failure before it
+    assert main(["check", "-m", f"root={tmp_path / 'missing'},{tiny_feces}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]) != 0
+    assert main(["check", "-m", f"root={tiny_feces},{tiny_feces}", f"hydra.sweep.dir={tmp_path / 'sweep2'}"]) == 0
