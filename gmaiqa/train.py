@@ -138,14 +138,37 @@ def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming:
         w = cfg.logger.wandb
         id_file = stage_dir / "wandb_id"
         run_id = id_file.read_text().strip() if id_file.is_file() else None
-        logger = WandbLogger(project=w.project, entity=w.entity, group=group, name=f"{group}/{stage}",
-                             save_dir=str(stage_dir), offline=w.mode == "offline",
-                             tags=[cfg.run_name, f"seed{cfg.seed}", *(w.tags or [])],
-                             job_type=stage, id=run_id, resume="allow" if run_id else None)
-        if is_rank_zero() and run_id is None:
-            id_file.write_text(logger.experiment.id)
+        def make(run_id):
+            return WandbLogger(project=w.project, entity=w.entity, group=group, name=f"{group}/{stage}",
+                               save_dir=str(stage_dir), offline=w.mode == "offline",
+                               tags=[cfg.run_name, f"seed{cfg.seed}", *(w.tags or [])],
+                               job_type=stage, id=run_id, resume="allow" if run_id else None)
+
+        logger = make(run_id)
+        if is_rank_zero():
+            logger = _attach(logger, make, run_id)
+            if run_id is None:
+                id_file.write_text(logger.experiment.id)
         loggers.append(logger)
     return loggers
+
+
+def _attach(logger, make, run_id: str | None, attempts: int = 12, wait_s: float = 5.0):
+    """Start the W&B run. Right after a kill, the killed attempt's W&B service may still hold the run id
+    ("run ID ... is in use") for a while: wait for it, then continue under a new id rather than fail."""
+    for attempt in range(attempts if run_id else 1):
+        try:
+            logger.experiment
+            return logger
+        except Exception as exc:
+            if not run_id or "in use" not in str(exc):
+                raise
+            time.sleep(wait_s)
+            logger = make(run_id)
+    warnings.warn(f"W&B run {run_id} is still held by an earlier attempt; this attempt logs to a new run", stacklevel=2)
+    fresh = make(None)
+    fresh.experiment
+    return fresh
 
 
 def _callbacks(cfg: DictConfig, stage: DictConfig, stage_dir: Path, logging: bool):

@@ -27,7 +27,9 @@ def job_overrides(root: Path) -> list[str]:
 def launch(args: list[str], stall_at: int | None = None, marker: Path | None = None, seed: int | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")]),
            "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    for key in ("GMAIQA_TEST_STALL_AT", "GMAIQA_TEST_STALL_SEED"):
+    # WANDB_SERVICE: set once this pytest process has used W&B; a relaunch from a fresh shell has its own
+    # service, a shared one would still hold the killed attempt's run id
+    for key in ("GMAIQA_TEST_STALL_AT", "GMAIQA_TEST_STALL_SEED", "WANDB_SERVICE"):
         env.pop(key, None)
     if stall_at is not None:
         env.update(GMAIQA_TEST_STALL_AT=str(stall_at), GMAIQA_TEST_STALL_MARKER=str(marker))
