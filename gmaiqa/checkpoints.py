@@ -67,6 +67,8 @@ def resolve_init_from(path: str | Path | None, seed: int) -> str | None:
     reuses the L0 of its own round, as the paper's ablations do."""
     import json
 
+    from gmaiqa.job import DONE
+
     if not path:
         return None
     path = Path(path)
@@ -74,9 +76,9 @@ def resolve_init_from(path: str | Path | None, seed: int) -> str | None:
         return str(path)
     if not path.is_dir():
         raise ConfigError("init_from", f"{path} does not exist", "pass a .ckpt, a finished run directory or a multirun directory")
-    if (path / "done.json").is_file():
-        return json.loads((path / "done.json").read_text())["checkpoint"]
-    jobs = {d: json.loads((d / "done.json").read_text()) for d in sorted(path.iterdir()) if (d / "done.json").is_file()}
+    if (path / DONE).is_file():
+        return json.loads((path / DONE).read_text())["checkpoint"]
+    jobs = {d: json.loads((d / DONE).read_text()) for d in sorted(path.iterdir()) if (d / DONE).is_file()}
     same_seed = [(d, job) for d, job in jobs.items() if job.get("seed") == seed]
     if len(same_seed) == 1:
         return same_seed[0][1]["checkpoint"]

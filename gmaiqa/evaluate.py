@@ -12,7 +12,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from gmaiqa.checkpoints import META_KEY, load_net, read_checkpoint
+from gmaiqa.checkpoints import load_net
 from gmaiqa.data.datamodule import FocusStackDataset, collate_group
 from gmaiqa.data.manifest import load_dataset
 from gmaiqa.data.sampling import WholeGroupSampler
@@ -96,11 +96,10 @@ def labelled_stacks(root, validate: str, split: str, ratios, seed: int):
     return stacks
 
 
-def test_checkpoint(ckpt: str | Path, stacks, options: DictConfig) -> tuple[dict, list[dict]]:
-    """The checkpoint's test figures (t0, t1, acc, SROCC, ...) and per-group rows on ``stacks``, with the
-    checkpoint's preprocessing unless ``options`` (resize, block, inference, accelerator, num_workers)
-    override it. One device; the same FocusQualityTask test loop as training."""
-    net, meta = load_net(ckpt)
+def test_checkpoint(net, meta: dict, stacks, options: DictConfig) -> tuple[dict, list[dict]]:
+    """A loaded checkpoint's (``load_net``) test figures (t0, t1, acc, SROCC, ...) and per-group rows on
+    ``stacks``, with its preprocessing unless ``options`` (resize, block, inference, accelerator,
+    num_workers) override it. One device; the same FocusQualityTask test loop as training."""
     task = FocusQualityTask(net, inference=inference_of(meta, options))
     trainer = L.Trainer(accelerator=options.accelerator, devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=True, enable_model_summary=False)
@@ -112,10 +111,10 @@ def test_checkpoint(ckpt: str | Path, stacks, options: DictConfig) -> tuple[dict
 
 def evaluate(cfg: DictConfig) -> dict:
     out = prepare_out(cfg.out, cfg.overwrite, ("metrics.json", "per_group.csv"))
-    meta = read_checkpoint(cfg.ckpt)[META_KEY]
+    net, meta = load_net(cfg.ckpt)
     seed = cfg.data.seed if cfg.data.seed is not None else meta["data"].get("seed", 0)
     stacks = labelled_stacks(cfg.data.root, cfg.data.validate, cfg.split, meta["data"].get("split_ratios", (0.6, 0.2, 0.2)), seed)
-    metrics, rows = test_checkpoint(cfg.ckpt, stacks, cfg)
+    metrics, rows = test_checkpoint(net, meta, stacks, cfg)
     record = {"checkpoint": str(cfg.ckpt), "data": str(cfg.data.root), "split": cfg.split, "stage": meta.get("stage"), **metrics}
     (out / "metrics.json").write_text(json.dumps(record, indent=1))
     write_per_group(out / "per_group.csv", rows)

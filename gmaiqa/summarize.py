@@ -18,28 +18,29 @@ from collections import defaultdict
 from pathlib import Path
 
 from gmaiqa.errors import ConfigError
+from gmaiqa.job import DONE, JOB, RUNTIME_OVERRIDES
 
 # what a table row reports, in this order: GMANet's clearest-image metrics, then correlations with MOS
 # (SAQM: per domain) and the defocus regressor's fit quality
 METRICS = ("acc", "t0", "t1", "srocc", "plcc", "krocc", "r2", "mae", "within_1")
 OWN_TEST = "test"
-# overrides that say where or how a job ran, never what it is
-_IGNORED = ("seed", "paths.", "run_id", "resume", "hydra", "trainer.devices", "trainer.accelerator", "data.num_workers")
+# besides how a job ran (already left out of job.json): the seed and where it wrote, never a variant
+_IGNORED = ("seed", "paths.", "run_id", *RUNTIME_OVERRIDES)
 
 
-def find_jobs(root: Path) -> list[Path]:
-    return sorted(p.parent for p in root.rglob("job.json"))
+def find_jobs(root: Path) -> dict[Path, dict]:
+    """Every job folder under ``root`` with its job.json record."""
+    return {p.parent: json.loads(p.read_text()) for p in sorted(root.rglob(JOB))}
 
 
-def _overrides(job: Path) -> dict[str, str]:
-    record = json.loads((job / "job.json").read_text())
+def _overrides(record: dict) -> dict[str, str]:
     pairs = [o.split("=", 1) for o in record.get("overrides") or [] if "=" in o]
     return {k: v for k, v in pairs if not k.startswith(_IGNORED)}
 
 
-def variant_labels(jobs: list[Path]) -> dict[Path, str]:
+def variant_labels(jobs: dict[Path, dict]) -> dict[Path, str]:
     """A job's variant: the overrides whose values differ between the jobs (seed excluded)."""
-    overrides = {job: _overrides(job) for job in jobs}
+    overrides = {job: _overrides(record) for job, record in jobs.items()}
     keys = sorted({k for o in overrides.values() for k in o})
     varying = [k for k in keys if len({o.get(k) for o in overrides.values()}) > 1]
     labels = {}
@@ -57,12 +58,12 @@ def collect(root: Path) -> tuple[dict, list[str], list[Path]]:
     table: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     datasets: list[str] = []
     unfinished = []
-    for job in jobs:
-        seed = json.loads((job / "job.json").read_text()).get("seed")
-        if not (job / "done.json").is_file():
+    for job, record in jobs.items():
+        seed = record.get("seed")
+        if not (job / DONE).is_file():
             unfinished.append(job)
             continue
-        for stage in json.loads((job / "done.json").read_text())["stages"]:
+        for stage in json.loads((job / DONE).read_text())["stages"]:
             per_dataset = split_by_dataset(stage.get("metrics") or {})
             per_dataset.update(stage.get("eval") or {})
             for name, metrics in per_dataset.items():

@@ -25,6 +25,7 @@ LR schedule, epoch and step, sampler position, random state) under the same W&B 
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -39,14 +40,10 @@ from omegaconf import DictConfig, OmegaConf
 from gmaiqa.checkpoints import init_weights_from, resolve_init_from
 from gmaiqa.distributed import is_rank_zero, job_scope
 from gmaiqa.errors import ConfigError
+from gmaiqa.job import DONE, JOB, RUNTIME_OVERRIDES
 from gmaiqa.reporting import print_metrics, write_per_group
 
-DONE = "done.json"
-JOB = "job.json"
 RESUME_MODES = ("auto", "never")
-# overrides that choose how a job runs, not what it computes: a relaunch may change them
-_RUNTIME_KEYS = ("resume", "trainer.devices", "trainer.num_nodes", "trainer.accelerator", "data.num_workers",
-                 "trainer.enable_progress_bar", "checkpoint.", "hydra/launcher", "hydra.")
 PACKAGES = ("torch", "torchvision", "lightning", "hydra-core", "omegaconf", "torchmetrics", "albumentations",
             "numpy", "wandb", "gmaiqa")
 
@@ -60,8 +57,10 @@ def git_commit() -> str | None:
         return None
 
 
+@functools.cache
 def environment() -> dict:
-    """What a reader needs to reproduce the run: commit, package versions, Python, platform, devices."""
+    """What a reader needs to reproduce the run: commit, package versions, Python, platform, devices
+    (a fact of the process: computed once, recorded in job.json, W&B and every checkpoint)."""
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
@@ -85,7 +84,7 @@ def job_overrides() -> list[str] | None:
     if not HydraConfig.initialized():
         return None
     return sorted(o.lstrip("+~") for o in HydraConfig.get().overrides.task
-                  if not o.lstrip("+~").startswith(_RUNTIME_KEYS))
+                  if not o.lstrip("+~").startswith(RUNTIME_OVERRIDES))
 
 
 def claim_run_dir(cfg: DictConfig, run_dir: Path) -> dict | None:
@@ -138,37 +137,14 @@ def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming:
         w = cfg.logger.wandb
         id_file = stage_dir / "wandb_id"
         run_id = id_file.read_text().strip() if id_file.is_file() else None
-        def make(run_id):
-            return WandbLogger(project=w.project, entity=w.entity, group=group, name=f"{group}/{stage}",
-                               save_dir=str(stage_dir), offline=w.mode == "offline",
-                               tags=[cfg.run_name, f"seed{cfg.seed}", *(w.tags or [])],
-                               job_type=stage, id=run_id, resume="allow" if run_id else None)
-
-        logger = make(run_id)
-        if is_rank_zero():
-            logger = _attach(logger, make, run_id)
-            if run_id is None:
-                id_file.write_text(logger.experiment.id)
+        logger = WandbLogger(project=w.project, entity=w.entity, group=group, name=f"{group}/{stage}",
+                             save_dir=str(stage_dir), offline=w.mode == "offline",
+                             tags=[cfg.run_name, f"seed{cfg.seed}", *(w.tags or [])],
+                             job_type=stage, id=run_id, resume="allow" if run_id else None)
+        if is_rank_zero() and run_id is None:
+            id_file.write_text(logger.experiment.id)
         loggers.append(logger)
     return loggers
-
-
-def _attach(logger, make, run_id: str | None, attempts: int = 12, wait_s: float = 5.0):
-    """Start the W&B run. Right after a kill, the killed attempt's W&B service may still hold the run id
-    ("run ID ... is in use") for a while: wait for it, then continue under a new id rather than fail."""
-    for attempt in range(attempts if run_id else 1):
-        try:
-            logger.experiment
-            return logger
-        except Exception as exc:
-            if not run_id or "in use" not in str(exc):
-                raise
-            time.sleep(wait_s)
-            logger = make(run_id)
-    warnings.warn(f"W&B run {run_id} is still held by an earlier attempt; this attempt logs to a new run", stacklevel=2)
-    fresh = make(None)
-    fresh.experiment
-    return fresh
 
 
 def _callbacks(cfg: DictConfig, stage: DictConfig, stage_dir: Path, logging: bool):
@@ -217,7 +193,7 @@ def run_stage(cfg: DictConfig, stage: DictConfig, run_dir: Path, init_from: str 
         "init_from": init_from,
         "seed": int(cfg.seed),
         "wandb_run_id": wandb_id,
-        "git_commit": git_commit(),
+        "git_commit": environment()["git_commit"],
         "task": cfg.task._target_,
     }
     # conf/task/*.yaml: a partial LightningModule (loss, optimiser, ...) completed with the network
@@ -268,25 +244,29 @@ def eval_dataset_stacks(name: str, spec: DictConfig, cfg: DictConfig):
 
 
 def evaluate_elsewhere(cfg: DictConfig, results: list[dict]) -> dict[str, dict[str, dict]]:
-    """Each stage's best checkpoint on every dataset of ``eval_datasets``, without further training."""
+    """Each stage's best checkpoint on every dataset of ``eval_datasets``, without further training.
+    Each checkpoint is loaded once and each dataset read once; figures already written are reused."""
+    from gmaiqa.checkpoints import load_net
     from gmaiqa.evaluate import test_checkpoint
 
-    datasets = dict(cfg.get("eval_datasets") or {})
+    datasets = {name: spec for name, spec in (cfg.get("eval_datasets") or {}).items() if spec is not None}
+    stacks: dict[str, list] = {}
     table: dict[str, dict[str, dict]] = {}
-    for name, spec in datasets.items():
-        if spec is None:
-            continue
-        stacks = None
-        options = OmegaConf.create({"accelerator": cfg.trainer.accelerator, "num_workers": cfg.data.num_workers,
-                                    "resize": spec.get("resize"), "block": spec.get("block"),
-                                    "inference": {"patch": None, "step": None, "max_patches": None, **(spec.get("inference") or {})}})
-        for result in results:
+    for result in results:
+        loaded = None
+        for name, spec in datasets.items():
             out = Path(result["dir"]) / "eval" / name
             if (out / "metrics.json").is_file():
                 metrics = json.loads((out / "metrics.json").read_text())
             else:
-                stacks = stacks if stacks is not None else eval_dataset_stacks(name, spec, cfg)
-                metrics, rows = test_checkpoint(result["checkpoint"], stacks, options)
+                if name not in stacks:
+                    stacks[name] = eval_dataset_stacks(name, spec, cfg)
+                loaded = loaded or load_net(result["checkpoint"])
+                options = OmegaConf.create({"accelerator": cfg.trainer.accelerator, "num_workers": cfg.data.num_workers,
+                                            "resize": spec.get("resize"), "block": spec.get("block"),
+                                            "inference": {"patch": None, "step": None, "max_patches": None,
+                                                          **(spec.get("inference") or {})}})
+                metrics, rows = test_checkpoint(*loaded, stacks[name], options)
                 out.mkdir(parents=True, exist_ok=True)
                 write_per_group(out / "per_group.csv", rows)
                 (out / "metrics.json").write_text(json.dumps(metrics, indent=1))

@@ -3,7 +3,7 @@
 #   experiments/other-systems/run.sh [OUT]
 # 1. SAQM's Table 2: the four domain-adaptation configurations on the synthetic natural -> ultrasound
 #    pair (8 references x 5 distortions per domain, 64x64; 4 random patches per image per epoch), 5 epochs
-#    each (paper: 100), lr 5e-4. The Table-1 trunk costs ~3 GFLOP per 32x32 patch: a CPU trains it slowly.
+#    each (paper: 100), lr 5e-4. A forward pass costs 6.1 GFLOP per 32x32 patch (torch.utils.flop_counter): a CPU trains it slowly.
 # 2. The absolute-defocus regressor on level patches built from 12 synthetic feces stacks (600x800):
 #    sharpest slice by standard deviation, 320 px tiles, ten blur levels (σ = 0..9 px), resized to
 #    128 px for the CPU (seed: 320), 5 epochs with batch 16 at lr 1e-4 (seed: lr 1e-5, batch 200,

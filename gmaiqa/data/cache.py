@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+
+
+def cached_dir(cache_dir: str | Path, kind: str, name: str, spec: dict) -> Path:
+    """``cache_dir/kind/name-KEY``, KEY a hash of ``spec``: one folder per distinct generation recipe."""
+    key = hashlib.sha1(json.dumps(spec, sort_keys=True, default=list).encode()).hexdigest()[:10]
+    return Path(cache_dir) / kind / f"{name}-{key}"
 
 
 def build_once(path: Path, build: Callable[[Path], object]) -> Path:

@@ -14,8 +14,6 @@ shards groups over ranks itself.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,8 +91,9 @@ def collate_group(items: list[dict]) -> dict:
 
 
 def synthetic_root(cache_dir: str | Path, spec: dict) -> Path:
-    key = hashlib.sha1(json.dumps(spec, sort_keys=True, default=list).encode()).hexdigest()[:10]
-    return Path(cache_dir) / "synthetic" / f"{spec.get('preset', 'feces')}-{key}"
+    from gmaiqa.data.cache import cached_dir
+
+    return cached_dir(cache_dir, "synthetic", spec.get("preset", "feces"), spec)
 
 
 def dataset_root(root: str | Path | None, synthetic: dict | None, cache_dir: str | Path, generate_now: bool = True) -> Path:

@@ -154,11 +154,10 @@ class DefocusLevelDataModule(L.LightningDataModule):
         self.rows: dict[str, list[dict]] | None = None
 
     def _cached_root(self) -> Path:
-        import hashlib
+        from gmaiqa.data.cache import cached_dir
 
-        key = json.dumps({"stacks": self.stacks_root, "synthetic": self.stacks_synthetic, "spec": asdict(self.spec)},
-                         sort_keys=True, default=list)
-        return Path(self.cache_dir) / "defocus_levels" / hashlib.sha1(key.encode()).hexdigest()[:10]
+        recipe = {"stacks": self.stacks_root, "synthetic": self.stacks_synthetic, "spec": asdict(self.spec)}
+        return cached_dir(self.cache_dir, "defocus_levels", "levels", recipe)
 
     def prepare_data(self) -> None:
         if (self.root / "manifest.csv").is_file() or self.stacks_root is None and not self.stacks_synthetic:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from gmaiqa.data.cache import cached_dir
 from gmaiqa.data.io import read_image
 from gmaiqa.data.mos import RatedImage, load_mos_dataset, normalise_mos, split_rated
 from gmaiqa.errors import ConfigError
@@ -94,7 +95,7 @@ class MOSDataModule(L.LightningDataModule):
         if root is None and not synthetic:
             raise ConfigError("data.root", "no dataset given", "set data.root=DIR (manifest.csv with image,mos,domain) or use data=mos_synthetic")
         self.synthetic = dict(synthetic) if synthetic else None
-        self.root = Path(root) if root is not None else self._synthetic_root(cache_dir)
+        self.root = Path(root) if root is not None else cached_dir(cache_dir, "synthetic", "mos", self.synthetic)
         self.source, self.target, self.mode = source, target, mode
         self.target_label_fraction = target_label_fraction
         self.patches_per_image, self.batch_size = patches_per_image, batch_size
@@ -102,13 +103,6 @@ class MOSDataModule(L.LightningDataModule):
         self.splits: dict[str, list[RatedImage]] | None = None
         self.ranges: dict[str, tuple[float, float]] = {}
         self._train: PatchSet | None = None
-
-    def _synthetic_root(self, cache_dir: str) -> Path:
-        import hashlib
-        import json
-
-        key = hashlib.sha1(json.dumps(self.synthetic, sort_keys=True).encode()).hexdigest()[:10]
-        return Path(cache_dir) / "synthetic" / f"mos-{key}"
 
     def prepare_data(self) -> None:
         if self.synthetic:
