@@ -16,6 +16,7 @@ from gmaiqa.data.manifest import DatasetError
 from gmaiqa.data.mos import load_mos_dataset, split_rated
 from gmaiqa.data.mos_datamodule import MODES, MOSDataModule
 from gmaiqa.data.synthetic_mos import generate_mos_pair
+from gmaiqa.errors import ConfigError
 from gmaiqa.metrics import correlations
 from gmaiqa.models.saqm import SAQM, reverse_gradient
 
@@ -79,6 +80,19 @@ def test_shapes_and_image_score():
     assert scores.shape == (2,) and ((scores > 0) & (scores < 1)).all()
     with pytest.raises(ValueError, match="32x32"):
         net.forward_patches(torch.randn(1, 3, 16, 16))
+
+
+def test_default_trunk_is_table_1_and_width_scales_every_layer():
+    def conv_widths(net):
+        return [m.out_channels for m in net.trunk if isinstance(m, torch.nn.Conv2d)]
+
+    assert conv_widths(SAQM()) == [128, 256, 256, 256, 512, 512, 512]  # Table 1
+    assert conv_widths(SAQM(width=0.25, channels=128)) == [32, 64, 64, 64, 128, 128, 128]
+    narrow = SAQM(width=0.25, channels=128).eval()
+    assert narrow.attention.value[0].in_channels == 128
+    assert narrow.forward_patches(torch.randn(2, 3, 32, 32))["features"].shape == (2, 128)
+    with pytest.raises(ConfigError, match="model.width"):
+        SAQM(width=0)
 
 
 def test_correlations_match_scipy():

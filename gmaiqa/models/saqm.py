@@ -15,6 +15,10 @@ then global max pooling over the N locations and a small MLP (C → 256 → 1) g
 logit; sigmoid gives the patch score in [0, 1] (trained with BCE against the normalised MOS, §2.3). The
 image score is the mean over sliding patches. Domain adaptation (§2.2, Eq. 4-5, Ganin et al. 2016): a
 domain classifier (C → 256 → 1) behind a gradient reversal layer on the pooled features.
+
+``width`` scales every trunk width (1.0, the default, is Table 1: 6.1 GFLOP per patch forward). It
+exists for CPU demonstrations only: at 0.25 (with ``channels`` 128) a patch costs 1/16 of that, which
+is what lets the synthetic Table 2 run train for thousands of steps on two cores.
 """
 
 from __future__ import annotations
@@ -44,20 +48,30 @@ def reverse_gradient(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     return _ReverseGradient.apply(x, scale)
 
 
-def _trunk() -> nn.Sequential:
-    widths = [(3, 128), (128, 256), (256, 256), (256, 256), "pool", (256, 512), (512, 512), (512, 512), "pool"]
+TABLE1_WIDTHS = (128, 256, 256, 256, "pool", 512, 512, 512, "pool")
+
+
+def _trunk(width: float) -> tuple[nn.Sequential, int]:
+    """Table 1's convolutions with every width scaled by ``width`` (1.0 = the paper); returns the trunk
+    and its output channels."""
     layers: list[nn.Module] = []
-    for w in widths:
-        layers += [nn.MaxPool2d(2)] if w == "pool" else [nn.Conv2d(w[0], w[1], 3, padding=1), nn.ReLU(inplace=True)]
-    return nn.Sequential(*layers)
+    previous = 3
+    for w in TABLE1_WIDTHS:
+        if w == "pool":
+            layers.append(nn.MaxPool2d(2))
+            continue
+        scaled = max(8, round(w * width))
+        layers += [nn.Conv2d(previous, scaled, 3, padding=1), nn.ReLU(inplace=True)]
+        previous = scaled
+    return nn.Sequential(*layers), previous
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, channels: int = 512):
+    def __init__(self, channels: int = 512, in_channels: int = 512):
         super().__init__()
-        self.query = nn.Sequential(nn.Conv2d(512, channels // 8, 1), nn.ReLU(inplace=True))
-        self.key = nn.Sequential(nn.Conv2d(512, channels // 8, 1), nn.ReLU(inplace=True))
-        self.value = nn.Sequential(nn.Conv2d(512, channels, 1), nn.ReLU(inplace=True))
+        self.query = nn.Sequential(nn.Conv2d(in_channels, channels // 8, 1), nn.ReLU(inplace=True))
+        self.key = nn.Sequential(nn.Conv2d(in_channels, channels // 8, 1), nn.ReLU(inplace=True))
+        self.value = nn.Sequential(nn.Conv2d(in_channels, channels, 1), nn.ReLU(inplace=True))
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,12 +87,17 @@ class SAQM(nn.Module):
     attention_depth = 0  # no GMANet mask attention; stages may pass mask_attention_depth=0
 
     def __init__(self, *, channels: int = 512, hidden: int = 256, domain_classifier: bool = True,
-                 reversal_scale: float = 1.0, patch_step: int = PATCH, mask_attention_depth: int = 0):
+                 reversal_scale: float = 1.0, patch_step: int = PATCH, mask_attention_depth: int = 0,
+                 width: float = 1.0):
         super().__init__()
         if mask_attention_depth != 0:
             raise ConfigError("stages.mask_attention_depth", "SAQM has no mask attention", "use 0")
-        self.trunk = _trunk()
-        self.attention = SelfAttention(channels)
+        if not 0 < width <= 4:
+            raise ConfigError("model.width", f"{width}", "use a width multiplier in (0, 4]; 1.0 is the paper's Table 1")
+        if channels < 8:
+            raise ConfigError("model.channels", f"{channels}", "use at least 8 (Query/Key have channels/8)")
+        self.trunk, trunk_channels = _trunk(width)
+        self.attention = SelfAttention(channels, trunk_channels)
         self.regressor = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
         self.domain = (nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
                        if domain_classifier else None)

@@ -48,7 +48,7 @@ def compose_train(experiment: str | None, overrides: list[str], one_epoch: bool 
 
 
 def tiny_saqm(root: Path) -> list[str]:
-    """SAQM on a small MOS pair (see the mos_pair fixture) with a narrow attention block."""
+    """SAQM on a small MOS pair (see the mos_pair fixture), its trunk and attention block narrowed."""
     return [f"data.root={root}", "data.synthetic=null", "data.patches_per_image=2", "data.batch_size=4",
-            "data.num_workers=0", "model.channels=64", "model.hidden=16", "trainer.accelerator=cpu", "logger=none",
-            "trainer.enable_progress_bar=false"]
+            "data.num_workers=0", "model.channels=64", "model.hidden=16", "model.width=0.25", "trainer.accelerator=cpu",
+            "logger=none", "trainer.enable_progress_bar=false"]
