@@ -173,3 +173,25 @@ def test_benchmark_ranks_classical_measures_and_checkpoints_with_the_eval_metric
     ours = rows[f"ckpt:{l0_run['checkpoint']}"]
     assert float(ours["acc"]) == pytest.approx(trained["acc"], abs=1e-4) and int(ours["groups"]) == trained["groups"]
     assert main(["benchmark", f"data.root={tiny_feces}", f"out={out}", "methods=[TENGG]"]) == 2  # exists + unknown
+
+
+def test_browse_runs_notebook_reads_a_finished_job(l0_run, monkeypatch):
+    """notebooks/browse_runs.ipynb, its code cells run in order as Jupyter would, on the L0 run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    notebook = Path(__file__).parents[1] / "notebooks" / "browse_runs.ipynb"
+    monkeypatch.setenv("GMAIQA_RUN", l0_run["run_dir"])
+    namespace: dict = {}
+    plt.close("all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Agg's "non-interactive, cannot show"
+        for cell in json.loads(notebook.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                exec(compile("".join(cell["source"]), f"{notebook.name}:{cell['id']}", "exec"), namespace)
+    assert [stage["stage"] for _, stage in namespace["STAGES"]] == ["l0"]
+    assert namespace["epoch_series"](Path(namespace["STAGES"][0][1]["dir"]))  # the CSV logger's curves were found
+    assert len(plt.get_fignums()) == 2  # learning curves and the per-group score curves
+    plt.close("all")
