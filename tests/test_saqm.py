@@ -182,3 +182,31 @@ def test_short_fit_and_test_of_each_configuration(mode, mos_pair, tmp_path):
         assert {f"{domain}/plcc", f"{domain}/srocc", f"{domain}/krocc"} <= set(summary)
     rows = list(csv.DictReader(open(tmp_path / "run" / "per_image.csv")))
     assert rows and {r["domain"] for r in rows} == {"natural", "ultrasound"}
+
+
+def test_reversal_ramps_up_as_ganin_et_al_unless_constant():
+    from types import SimpleNamespace
+
+    from gmaiqa.tasks.quality_metric import SAQMTask, ganin_ramp
+
+    assert ganin_ramp(0.0) == 0.0 and ganin_ramp(0.5) == pytest.approx(0.9866, abs=1e-4)
+    assert ganin_ramp(1.0) == pytest.approx(1.0, abs=1e-4) and ganin_ramp(2.0) == ganin_ramp(1.0)
+    ramp = [ganin_ramp(p / 10) for p in range(11)]
+    assert ramp == sorted(ramp)
+    net = SAQM(channels=64, hidden=16, width=0.25, reversal_scale=0.5)
+    for schedule, expected in (("ganin", [0.0, 0.5 * ganin_ramp(0.25), 0.5 * ganin_ramp(1.0)]), ("constant", [0.5] * 3)):
+        task = SAQMTask(net, reversal_schedule=schedule)
+        scales = []
+        for step in (0, 25, 100):
+            task._trainer = SimpleNamespace(global_step=step, estimated_stepping_batches=100)
+            scales.append(task.reversal_scale())
+        assert scales == pytest.approx(expected), schedule
+    with pytest.raises(ConfigError, match="task.reversal_schedule"):
+        SAQMTask(net, reversal_schedule="linear")
+
+
+def test_domain_classifier_is_blind_to_the_feature_scale():
+    """Its LayerNorm input: the reversed gradient can only make the domains alike, not inflate features."""
+    net = SAQM(channels=64, hidden=16, width=0.25).eval()
+    features = torch.rand(5, 64) + 0.1
+    torch.testing.assert_close(net.domain(features * 30.0), net.domain(features), rtol=1e-4, atol=1e-4)

@@ -3,6 +3,13 @@
 * training: BCE between the patch quality logits and the normalised MOS of the labelled patches (§2.3);
   in the DA modes, plus ``domain_weight`` x BCE of the domain classifier (source 0, target 1) on every
   patch, behind the gradient reversal layer (§2.2);
+* the reversal's strength: Eq. 5 multiplies the gradient by -1 and the paper gives no schedule. With
+  -1 from the first step our runs diverged (the unnormalised ReLU trunk can raise the domain loss
+  without bound by scaling its features: training loss 1.4 -> 150 by epoch 6, constant predictions).
+  ``reversal_schedule=ganin`` (the default) ramps the scale as Ganin et al. (2016, §5.2.2) - whose GRL
+  the paper uses - do: λ_p = 2 / (1 + exp(-10 p)) - 1 over the training progress p in [0, 1], times
+  ``model.reversal_scale`` (1, Eq. 5's value, reached by the end); ``constant`` applies Eq. 5 from
+  step 0;
 * validation / test: each image scored whole (mean of its sliding 32x32 patch scores); per domain PLCC,
   SROCC and KROCC against the MOS; ``val/loss`` is the BCE of image scores on the domains whose labels
   the mode may use (checkpoint selection never peeks at labels the mode must not see).
@@ -10,22 +17,36 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
+from gmaiqa.errors import ConfigError
 from gmaiqa.metrics import correlations
 from gmaiqa.tasks.row_evaluation import RowEvaluatedTask
+
+
+REVERSAL_SCHEDULES = ("ganin", "constant")
+
+
+def ganin_ramp(progress: float, gamma: float = 10.0) -> float:
+    """λ_p = 2 / (1 + exp(-γ p)) - 1 (Ganin et al. 2016, §5.2.2): 0 at the start, 0.987 at p = 0.5."""
+    return 2.0 / (1.0 + math.exp(-gamma * min(max(progress, 0.0), 1.0))) - 1.0
 
 
 class SAQMTask(RowEvaluatedTask):
     default_lr = 5e-4  # §2.3
 
     def __init__(self, net, *, optimizer: Callable | None = None, domain_weight: float = 1.0,
-                 inference: dict | None = None, meta: dict | None = None):
+                 reversal_schedule: str = "ganin", inference: dict | None = None, meta: dict | None = None):
         super().__init__(net, optimizer=optimizer, meta=meta)
+        if reversal_schedule not in REVERSAL_SCHEDULES:
+            raise ConfigError("task.reversal_schedule", f"unknown schedule {reversal_schedule!r}", f"use one of {list(REVERSAL_SCHEDULES)}")
         self.domain_weight = domain_weight
+        self.reversal_schedule = reversal_schedule
+        self.full_reversal = float(getattr(net, "reversal_scale", 1.0))  # Eq. 5's factor, reached at the end
 
     def _data(self):
         return self.trainer.datamodule
@@ -34,7 +55,17 @@ class SAQMTask(RowEvaluatedTask):
         if hasattr(self._data(), "set_epoch"):
             self._data().set_epoch(self.current_epoch)
 
+    def reversal_scale(self) -> float:
+        if self.reversal_schedule == "constant":
+            return self.full_reversal
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        return self.full_reversal * ganin_ramp(self.global_step / total)
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        domain_adaptation = self._data().mode.endswith("_da")
+        if domain_adaptation:
+            self.net.reversal_scale = self.reversal_scale()
+            self.log("train/reversal_scale", self.net.reversal_scale, on_step=True, batch_size=1)
         out = self.net.forward_patches(batch["patches"])
         labelled = batch["labelled"]
         loss = out["quality_logit"].new_zeros(())
@@ -42,7 +73,7 @@ class SAQMTask(RowEvaluatedTask):
             quality = F.binary_cross_entropy_with_logits(out["quality_logit"][labelled], batch["target"][labelled])
             loss = loss + quality
             self.log("train/loss_quality", quality, on_step=True, on_epoch=True, batch_size=int(labelled.sum()))
-        if self._data().mode.endswith("_da") and "domain_logit" in out:
+        if domain_adaptation and "domain_logit" in out:
             domain = F.binary_cross_entropy_with_logits(out["domain_logit"], batch["domain"])
             loss = loss + self.domain_weight * domain
             self.log("train/loss_domain", domain, on_step=True, on_epoch=True, batch_size=len(labelled))
