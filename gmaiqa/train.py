@@ -123,6 +123,17 @@ def job_label(cfg: DictConfig, run_dir: Path) -> str:
         return f"{cfg.run_name}/{run_dir.name}"
 
 
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+def wandb_active(cfg: DictConfig) -> bool:
+    """logger.wandb.enabled and a mode other than disabled (W&B's own word for off)."""
+    w = cfg.logger.wandb
+    if w.mode not in WANDB_MODES:
+        raise ConfigError("logger.wandb.mode", f"unknown mode {w.mode!r}", f"use one of {list(WANDB_MODES)}")
+    return bool(w.enabled) and w.mode != "disabled"
+
+
 def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming: bool):
     loggers = []
     if cfg.logger.csv:
@@ -131,7 +142,7 @@ def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming:
         # a resumed stage logs beside the first attempt's metrics.csv (Lightning would delete it)
         version = f"resumed-{len(list((stage_dir / 'csv').glob('resumed-*')))}" if resuming else ""
         loggers.append(CSVLogger(stage_dir, name="csv", version=version))
-    if cfg.logger.wandb.enabled:
+    if wandb_active(cfg):
         from lightning.pytorch.loggers import WandbLogger
 
         w = cfg.logger.wandb
@@ -275,7 +286,7 @@ def evaluate_elsewhere(cfg: DictConfig, results: list[dict]) -> dict[str, dict[s
 
 
 def _log_eval_table(cfg: DictConfig, run_dir: Path, table: dict) -> None:
-    if not table or not cfg.logger.wandb.enabled:
+    if not table or not wandb_active(cfg):
         return
     import wandb
 

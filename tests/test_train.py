@@ -195,3 +195,13 @@ def test_browse_runs_notebook_reads_a_finished_job(l0_run, monkeypatch):
     assert namespace["epoch_series"](Path(namespace["STAGES"][0][1]["dir"]))  # the CSV logger's curves were found
     assert len(plt.get_fignums()) == 2  # learning curves and the per-group score curves
     plt.close("all")
+
+
+def test_wandb_mode_disabled_turns_the_logger_off_and_a_typo_is_named():
+    from gmaiqa.errors import ConfigError
+    from gmaiqa.train import wandb_active
+
+    assert wandb_active(compose_train(None, ["paths.run_dir=/tmp/unused"]))  # offline by default
+    assert not wandb_active(compose_train(None, ["paths.run_dir=/tmp/unused", "logger.wandb.mode=disabled"]))
+    with pytest.raises(ConfigError, match="logger.wandb.mode"):
+        wandb_active(compose_train(None, ["paths.run_dir=/tmp/unused", "logger.wandb.mode=ofline"]))
