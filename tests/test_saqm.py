@@ -95,6 +95,23 @@ def test_default_trunk_is_table_1_and_width_scales_every_layer():
         SAQM(width=0)
 
 
+def test_he_init_keeps_the_activation_scale_so_patches_score_differently_at_init():
+    """With PyTorch's default init the last trunk layer's activations were ~20x smaller than the first's
+    and the pooled features of different patches differed by ~1e-4, so training started on a plateau."""
+    torch.manual_seed(0)
+    net = SAQM(width=0.25, channels=128).eval()
+    activation_std, h = [], torch.rand(64, 3, 32, 32)
+    with torch.no_grad():
+        for layer in net.trunk:
+            h = layer(h)
+            if isinstance(layer, torch.nn.ReLU):
+                activation_std.append(h.std().item())
+        out = net.forward_patches(torch.rand(64, 3, 32, 32))
+    assert activation_std[-1] > 0.5 * activation_std[0]
+    assert out["features"].std(0).mean() > 1e-2
+    assert all(m.bias.abs().max() == 0 for m in net.trunk if isinstance(m, torch.nn.Conv2d))
+
+
 def test_correlations_match_scipy():
     rng = np.random.default_rng(0)
     a = rng.normal(size=30)

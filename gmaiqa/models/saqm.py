@@ -107,6 +107,18 @@ class SAQM(nn.Module):
                        if domain_classifier else None)
         self.reversal_scale = reversal_scale
         self.patch_step = patch_step
+        self._he_init_convolutions()
+
+    def _he_init_convolutions(self) -> None:
+        """He (2015) initialisation of every convolution. The paper does not name one; PyTorch's default
+        (uniform, gain 1/sqrt(3)) shrinks the activations about 20x over Table 1's seven plain ReLU layers,
+        so at init the pooled features of different patches differ by ~1e-4, every image gets the same
+        score, and the BCE sits at its constant-guess plateau for hundreds of steps - in our synthetic
+        Table 2 run three of four configurations never left it in 100 epochs."""
+        for module in [*self.trunk.modules(), *self.attention.modules()]:
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
 
     def forward_patches(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
         """(P, 3, 32, 32) -> quality logits (P,), domain logits (P,) behind the GRL, pooled features."""
