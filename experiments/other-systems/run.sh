@@ -15,7 +15,7 @@ set -euo pipefail
 out=${1:-outputs/other-systems}
 common=(paths.output_root="$out" paths.cache_dir="$out/cache" seed=0 trainer.accelerator=cpu trainer.enable_progress_bar=false)
 
-uv run gmaiqa train -m sweep=saqm_da seed=0 run_id=table2 "${common[@]}" ++model.width=0.25 ++model.channels=128 \
+uv run gmaiqa train -m sweep=saqm_da run_id=table2 "${common[@]}" ++model.width=0.25 ++model.channels=128 \
     ++data.synthetic.references=24 ++data.synthetic.size=64 ++data.patches_per_image=8 \
     hydra/launcher=local_parallel data.num_workers=0
 uv run gmaiqa summarize "$out/saqm_da-multirun/table2"
