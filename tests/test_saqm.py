@@ -201,7 +201,7 @@ def test_short_fit_and_test_of_each_configuration(mode, mos_pair, tmp_path):
     assert rows and {r["domain"] for r in rows} == {"natural", "ultrasound"}
 
 
-def test_reversal_ramps_up_as_ganin_et_al_unless_constant():
+def test_reversal_waits_for_its_start_then_ramps_up_as_ganin_et_al_unless_constant():
     from types import SimpleNamespace
 
     from gmaiqa.tasks.quality_metric import SAQMTask, ganin_ramp
@@ -211,15 +211,22 @@ def test_reversal_ramps_up_as_ganin_et_al_unless_constant():
     ramp = [ganin_ramp(p / 10) for p in range(11)]
     assert ramp == sorted(ramp)
     net = SAQM(channels=64, hidden=16, width=0.25, reversal_scale=0.5)
-    for schedule, expected in (("ganin", [0.0, 0.5 * ganin_ramp(0.25), 0.5 * ganin_ramp(1.0)]), ("constant", [0.5] * 3)):
-        task = SAQMTask(net, reversal_schedule=schedule)
+    steps = (0, 25, 39, 40, 55, 100)  # of 100, reversal_start 0.4: off until step 40, then the ramp over 60 steps
+    cases = {("ganin", 0.0): [0.5 * ganin_ramp(s / 100) for s in steps],
+             ("constant", 0.0): [0.5] * 6,
+             ("ganin", 0.4): [0, 0, 0, 0.0, 0.5 * ganin_ramp(15 / 60), 0.5 * ganin_ramp(1.0)],
+             ("constant", 0.4): [0, 0, 0, 0.5, 0.5, 0.5]}
+    for (schedule, start), expected in cases.items():
+        task = SAQMTask(net, reversal_schedule=schedule, reversal_start=start)
         scales = []
-        for step in (0, 25, 100):
+        for step in steps:
             task._trainer = SimpleNamespace(global_step=step, estimated_stepping_batches=100)
             scales.append(task.reversal_scale())
-        assert scales == pytest.approx(expected), schedule
+        assert scales == pytest.approx(expected), (schedule, start)
     with pytest.raises(ConfigError, match="task.reversal_schedule"):
         SAQMTask(net, reversal_schedule="linear")
+    with pytest.raises(ConfigError, match="task.reversal_start"):
+        SAQMTask(net, reversal_start=1.0)
 
 
 def test_domain_classifier_is_blind_to_the_feature_scale():
