@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The two other published systems on synthetic data, CPU-sized (measured side by side on
-# 2 cores: 94 min for the four SAQM jobs, 98 min for the regressor; results in README.md here):
+# The two other published systems on synthetic data, CPU-sized (measured on 2 cores: 44 min for the
+# four SAQM jobs on their own, 98 min for the regressor beside an SAQM sweep; results in README.md here):
 #   experiments/other-systems/run.sh [OUT]
 # 1. SAQM's Table 2: the four domain-adaptation configurations on the synthetic natural -> ultrasound
 #    pair (24 references x 5 distortions per domain, 64x64; 8 random patches per image per epoch),
