@@ -129,9 +129,10 @@ class FocusStackDataModule(L.LightningDataModule):
         block: Sequence[int] = (32, 32),
         split_ratios: Sequence[float] = (0.6, 0.2, 0.2),
         seed: int = 0,
+        split_seed: int = 0,
         num_workers: int = 2,
-        flips: bool = True,
-        rot90: bool = True,
+        flips: bool = False,
+        rot90: bool = False,
         crop_per_image: bool = False,
         validate: str = "full",
         pin_memory: bool = False,
@@ -146,6 +147,7 @@ class FocusStackDataModule(L.LightningDataModule):
         self.preprocess = Preprocess(_pair(resize, "data.resize"), attention, _pair(block, "data.block"))
         self.split_ratios = tuple(split_ratios)
         self.seed = seed
+        self.split_seed = split_seed
         self.num_workers = num_workers
         self.augment = build_augment(flips, rot90, square=self.crop is not None and self.crop[0] == self.crop[1])
         self.crop_per_image = crop_per_image
@@ -164,7 +166,7 @@ class FocusStackDataModule(L.LightningDataModule):
         if self.splits is not None:
             return
         stacks = load_dataset(self.root, validate=self.validate)
-        self.splits = split_stacks(stacks, self.split_ratios, self.seed)
+        self.splits = split_stacks(stacks, self.split_ratios, self.split_seed)
         if stage in (None, "fit"):
             unlabelled = [s.group for s in self.splits["train"] + self.splits["val"] if not s.has_scores]
             if unlabelled:
@@ -216,6 +218,11 @@ class FocusStackDataModule(L.LightningDataModule):
         return self._eval_loader("test")
 
     # ---------------------------------------------------------------- resumable sampling
+    def set_epoch(self, epoch: int) -> None:
+        """New group order, companions and crops every epoch (called by ``gmaiqa.callbacks.data_epoch``)."""
+        if self._train_sampler is not None:
+            self._train_sampler.set_epoch(epoch)
+
     def state_dict(self) -> dict:
         """Saved into every checkpoint: where the training sampler stands."""
         if self._train_sampler is None:
@@ -228,5 +235,10 @@ class FocusStackDataModule(L.LightningDataModule):
         return {"sampler": self._train_sampler.state_dict(consumed)}
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get("sampler"):
-            self._resume_state = state["sampler"]
+        """Only a fit that resumes restores the sampler position. Lightning also calls this when
+        ``trainer.test(ckpt_path=...)`` or ``validate`` restores a checkpoint; taking the state then
+        would make the next stage (which shares this DataModule) skip the batches the earlier stage
+        had consumed, and start at its epoch."""
+        trainer = getattr(self, "trainer", None)
+        fitting = trainer is not None and trainer.state.fn == "fit"
+        self._resume_state = state.get("sampler") if fitting else None

@@ -64,10 +64,6 @@ class SAQMTask(RowEvaluatedTask):
     def _data(self):
         return self.trainer.datamodule
 
-    def on_train_epoch_start(self) -> None:
-        if hasattr(self._data(), "set_epoch"):
-            self._data().set_epoch(self.current_epoch)
-
     def reversal_scale(self) -> float:
         total = max(1, int(self.trainer.estimated_stepping_batches))
         progress = self.global_step / total
