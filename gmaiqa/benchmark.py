@@ -6,6 +6,9 @@ Scores every image of every group with each method and reports t0, t1, acc, SROC
 the images as stored (float RGB -> luma); a checkpoint sees them with its own training preprocessing
 and sliding window. Writes ``out/benchmark.csv`` and prints a table ranked by acc, then SROCC.
 
+A checkpoint is scored its own way and in its own score direction (``gmaiqa.scoring``: a defocus
+regressor's lower = clearer is turned around there).
+
 ``ms_per_image``: for a classical measure, the measure alone on decoded images; for a checkpoint,
 reading, resizing, the attention map (part of the method's cost, as in the paper's Table 3) and the
 sliding-window forward passes together.
@@ -27,22 +30,16 @@ from gmaiqa.data.io import read_image
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.errors import ConfigError
 from gmaiqa.focus import get_measure
-from gmaiqa.metrics import ClearestSelection, GroupSROCC
+from gmaiqa.scoring import GroupMetrics, clarity, device_for, labelled_stacks, prepare_out, score_groups, split_seed_of
 
 COLUMNS = ("method", "acc", "t0", "t1", "groups", "srocc", "z_error_um", "ms_per_image")
 
 
-def _update(selection: ClearestSelection, srocc: GroupSROCC, stack: FocusStack, clarity: torch.Tensor) -> None:
-    selection.update(clarity, stack.clearest, torch.from_numpy(stack.z_um) if stack.z_um is not None else None)
-    if stack.scores is not None:
-        srocc.update(clarity, torch.from_numpy(stack.scores))
-
-
-def _result(method: str, selection: ClearestSelection, srocc: GroupSROCC, seconds: float, images: int) -> dict:
-    r = {k: float(v) for k, v in selection.compute().items()}
-    s = float(srocc.compute()) if srocc.count > 0 else float("nan")
-    return {"method": method, "acc": r["acc"], "t0": int(r["t0"]), "t1": int(r["t1"]), "groups": int(r["groups"]),
-            "srocc": s, "z_error_um": r.get("z_error_um", float("nan")), "ms_per_image": 1000 * seconds / max(images, 1)}
+def _result(method: str, metrics: GroupMetrics, seconds: float, images: int) -> dict:
+    r = metrics.compute()
+    return {"method": method, "acc": r["acc"], "t0": r["t0"], "t1": r["t1"], "groups": r["groups"],
+            "srocc": r.get("srocc", float("nan")), "z_error_um": r.get("z_error_um", float("nan")),
+            "ms_per_image": 1000 * seconds / max(images, 1)}
 
 
 def run_classical(stacks: list[FocusStack], names: list[str], device: torch.device,
@@ -50,46 +47,40 @@ def run_classical(stacks: list[FocusStack], names: list[str], device: torch.devi
     """Every measure on every group; ``curves`` (method -> group index -> clarity per image) receives
     the score curves of the groups in ``curve_of``."""
     measures = [get_measure(n) for n in names]
-    state = {m.name: (ClearestSelection(), GroupSROCC(), [0.0]) for m in measures}
+    state = {m.name: (GroupMetrics(), [0.0]) for m in measures}
     images = 0
     for index, stack in enumerate(tqdm(stacks, unit="group", desc="classical measures")):
         batch = torch.from_numpy(np.stack([read_image(p) for p in stack.paths])).permute(0, 3, 1, 2).to(device)
         images += len(stack)
         for m in measures:
-            selection, srocc, seconds = state[m.name]
+            metrics, seconds = state[m.name]
             start = time.perf_counter()
             clarity = m.clarity(batch)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             seconds[0] += time.perf_counter() - start
-            _update(selection, srocc, stack, clarity.cpu())
+            metrics.update(stack, clarity.cpu())
             if curves is not None and index in curve_of:
                 curves.setdefault(m.name, {})[index] = clarity.cpu().numpy()
-    return [_result(m.name, *state[m.name][:2], state[m.name][2][0], images) for m in measures]
+    return [_result(m.name, state[m.name][0], state[m.name][1][0], images) for m in measures]
 
 
 def run_checkpoint(stacks: list[FocusStack], path: str, device: torch.device, cfg: DictConfig,
                    curves: dict[str, dict[int, np.ndarray]] | None = None, curve_of: frozenset[int] = frozenset()) -> dict:
     from gmaiqa.checkpoints import load_net
-    from gmaiqa.evaluate import score_groups
-
-    from gmaiqa.defocus_maps import is_defocus_checkpoint, stack_defocus
 
     net, meta = load_net(path)
     net.to(device)
-    selection, srocc, seconds, images = ClearestSelection(), GroupSROCC(), 0.0, 0
+    metrics, images = GroupMetrics(), 0
     start = time.perf_counter()
-    if is_defocus_checkpoint(meta):  # a defocus regressor: lower = clearer
-        scored = ((i, -stack_defocus(net, meta, s.paths, device)[1]) for i, s in enumerate(tqdm(stacks, unit="group", desc="defocus")))
-    else:
-        scored = score_groups(net, meta, stacks, cfg, device, desc=f"ckpt {Path(path).name}")
-    for index, scores in scored:
-        images += len(scores)
-        _update(selection, srocc, stacks[index], scores)
+    for index, raw in score_groups(net, meta, stacks, cfg, device, desc=f"ckpt {Path(path).name}"):
+        images += len(raw)
+        clear = clarity(raw, meta)
+        metrics.update(stacks[index], clear)
         if curves is not None and index in curve_of:
-            curves.setdefault(f"ckpt:{path}", {})[index] = scores.numpy()
+            curves.setdefault(f"ckpt:{path}", {})[index] = clear.numpy()
     seconds = time.perf_counter() - start
-    return _result(f"ckpt:{path}", selection, srocc, seconds, images)
+    return _result(f"ckpt:{path}", metrics, seconds, images)
 
 
 def expand_methods(methods) -> list[str]:
@@ -179,13 +170,11 @@ def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Pat
 
 
 def benchmark(cfg: DictConfig) -> list[dict]:
-    from gmaiqa.evaluate import device_for, labelled_stacks, prepare_out
-
     out = prepare_out(cfg.out, cfg.overwrite, ("benchmark.csv",))
     methods = expand_methods(cfg.methods)
     if not methods:
         raise ConfigError("methods", "no method given", "e.g. methods=[TENG,LMG,ckpt:outputs/.../best.ckpt]")
-    stacks = labelled_stacks(cfg.data.root, cfg.data.validate, cfg.split, cfg.data.split_ratios, cfg.data.seed)
+    stacks = labelled_stacks(cfg.data.root, cfg.data.validate, cfg.split, cfg.data.split_ratios, split_seed_of(cfg.data, 0))
     device = device_for(cfg.accelerator)
     classical = [m for m in methods if not str(m).startswith("ckpt:")]
     groups = curve_groups(stacks, cfg.curves)

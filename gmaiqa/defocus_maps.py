@@ -11,10 +11,6 @@ import torch.nn.functional as F
 from gmaiqa.data.io import read_image
 
 
-def is_defocus_checkpoint(meta: dict) -> bool:
-    return str(meta.get("task", "")).endswith("DefocusTask")
-
-
 def tile_geometry(meta: dict) -> tuple[int, int]:
     data = meta.get("data") or {}
     return int((data.get("levels") or {}).get("patch", 320)), int(data.get("input_size", 320))

@@ -2,7 +2,8 @@
 
 The image is resized to 1024x1536 and cut into 512x768 patches with a step of 256 in both directions
 (3 x 4 = 12 patches, §5.3.1); the image score is the mean of the patches' Output1. The step is
-configurable (the paper uses 384 for its leucorrhea set). When the last step does not reach the
+configurable: §4.3 steps 384 in both directions over its leucorrhea set (768x1152) and 256 over its
+blood set (1024x1536), as conf/eval_datasets/paper.yaml reads it. When the last step does not reach the
 border, one more window is placed flush with it so every pixel is scored. Patches go through the
 network in chunks of ``max_patches`` to bound memory.
 """

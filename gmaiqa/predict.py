@@ -1,7 +1,8 @@
 """gmaiqa predict ckpt=PATH input=DIR out=DIR: a score per image and the clearest image per group, for
 labelled datasets and plain folders of folders alike. Writes ``predictions.csv`` (group, image, z,
 score) and ``clearest.csv`` (group, image, z, score). A defocus-regressor checkpoint writes its
-defocus (lower = clearer) instead, and a per-tile defocus map of every image."""
+defocus instead, and a per-tile defocus map of every image. The clearest image follows the
+checkpoint's score direction (``gmaiqa.scoring.clarity``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from omegaconf import DictConfig
 from gmaiqa.checkpoints import load_net
 from gmaiqa.data.manifest import load_dataset
 from gmaiqa.errors import ConfigError
-from gmaiqa.evaluate import device_for, prepare_out, score_groups
+from gmaiqa.scoring import clarity, device_for, prepare_out, score_groups, scoring_of
 
 
 def write_tables(out, value: str, rows: list, best: list) -> None:
@@ -33,16 +34,14 @@ def predict(cfg: DictConfig) -> None:
     device = device_for(cfg.accelerator)
     net.to(device)
     stacks = load_dataset(cfg.input, validate=cfg.validate)
-    from gmaiqa.defocus_maps import is_defocus_checkpoint
-
-    if is_defocus_checkpoint(meta):
+    if scoring_of(meta) == "defocus_tiles":
         return predict_defocus(net, meta, stacks, cfg, out, device)
     rows, best = [], []
     for index, scores in score_groups(net, meta, stacks, cfg, device, desc="predict"):
         stack = stacks[index]
         for z, (path, score) in enumerate(zip(stack.paths, scores.tolist())):
             rows.append([stack.group, os.path.relpath(path, cfg.input), stack.z[z], f"{score:.4f}"])
-        i = int(torch.argmax(scores))
+        i = int(torch.argmax(clarity(scores, meta)))
         best.append([stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(scores[i]):.4f}"])
     write_tables(out, "score", rows, best)
     print(f"scored {len(rows)} images in {len(best)} groups -> {out / 'predictions.csv'}, {out / 'clearest.csv'}")
@@ -64,7 +63,7 @@ def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> No
         for z, (path, values, value) in enumerate(zip(stack.paths, maps, defocus.tolist())):
             rows.append([stack.group, os.path.relpath(path, cfg.input), stack.z[z], f"{value:.4f}"])
             save_map(folder / path.stem, values, f"{stack.group}/{path.name}: mean {value:.2f}")
-        i = int(torch.argmin(defocus))
+        i = int(torch.argmax(clarity(defocus, meta)))
         best.append([stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(defocus[i]):.4f}"])
     write_tables(out, "defocus", rows, best)
     print(f"defocus of {len(rows)} images in {len(best)} groups -> {out / 'predictions.csv'}, maps in {out / 'defocus_maps'}")

@@ -49,8 +49,9 @@ def variant_labels(jobs: dict[Path, dict]) -> dict[Path, str]:
     return labels
 
 
-def collect(root: Path) -> tuple[dict, list[str], list[Path]]:
-    """(variant, stage) -> dataset -> metric -> [(seed, value)], the dataset names, unfinished jobs."""
+def collect(root: Path) -> tuple[dict, list[str], list[Path], dict]:
+    """(variant, stage) -> dataset -> metric -> [(seed, value)], the dataset names, unfinished jobs, and
+    (variant, stage) -> [(seed, selection status, selected epoch)]."""
     jobs = find_jobs(root)
     if not jobs:
         raise ConfigError("DIR", f"no runs under {root} (no job.json)", "pass a run or multirun directory written by `gmaiqa train`")
@@ -58,12 +59,15 @@ def collect(root: Path) -> tuple[dict, list[str], list[Path]]:
     table: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     datasets: list[str] = []
     unfinished = []
+    selections: dict = defaultdict(list)
     for job, record in jobs.items():
         seed = record.get("seed")
         if not (job / DONE).is_file():
             unfinished.append(job)
             continue
         for stage in json.loads((job / DONE).read_text())["stages"]:
+            chosen = stage.get("selection") or {}
+            selections[(labels[job], stage["stage"])].append((seed, chosen.get("status", "unrecorded"), chosen.get("epoch")))
             per_dataset = split_by_dataset(stage.get("metrics") or {})
             per_dataset.update(stage.get("eval") or {})
             for name, metrics in per_dataset.items():
@@ -73,7 +77,37 @@ def collect(root: Path) -> tuple[dict, list[str], list[Path]]:
                     value = metrics.get(metric)
                     if value is not None and not (isinstance(value, float) and math.isnan(value)):
                         table[(labels[job], stage["stage"])][name][metric].append((seed, float(value)))
-    return table, datasets, unfinished
+    return table, datasets, unfinished, selections
+
+
+def selection_cell(picks: list[tuple]) -> str:
+    """How the rows' checkpoints were chosen: e.g. ``4 constrained, 1 fallback (seed 3)``."""
+    by_status: dict[str, list] = defaultdict(list)
+    for seed, status, _ in picks:
+        by_status[status].append(seed)
+    parts = []
+    for status, seeds in sorted(by_status.items()):
+        named = f" (seed {', '.join(str(s) for s in sorted(seeds, key=str))})" if status == "fallback" else ""
+        parts.append(f"{len(seeds)} {status}{named}")
+    return ", ".join(parts)
+
+
+def split_statement(root: Path) -> str:
+    """Whether the rounds shared one train/val/test split (the paper) or drew one each."""
+    from omegaconf import OmegaConf
+
+    seeds = {}
+    for job in find_jobs(root):
+        config = job / "config.yaml"
+        if config.is_file():
+            data = OmegaConf.load(config).get("data") or {}
+            seeds[job] = data.get("split_seed", data.get("seed"))
+    values = sorted({str(v) for v in seeds.values()})
+    if not values:
+        return "Splits: not recorded."
+    if len(values) == 1:
+        return f"Splits: one train/val/test split for every round (data.split_seed={values[0]}), as the paper's five rounds."
+    return f"Splits: each round drew its own train/val/test split (data.split_seed in {{{', '.join(values)}}})."
 
 
 def split_by_dataset(metrics: dict) -> dict[str, dict]:
@@ -101,14 +135,15 @@ def _cell(pairs: list[tuple], metric: str) -> str:
     return f"{mean:.{digits}f}" + ("" if math.isnan(std) else f" ± {std:.{digits}f}")
 
 
-def markdown(table: dict, datasets: list[str]) -> str:
+def markdown(table: dict, datasets: list[str], selections: dict | None = None) -> str:
     present = {(d, m) for per in table.values() for d, metrics in per.items() for m, pairs in metrics.items() if pairs}
     columns = [(d, m) for d in datasets for m in METRICS if (d, m) in present]
-    header = ["variant", "stage", "seeds"] + [f"{d} {m}" for d, m in columns]
+    header = ["variant", "stage", "seeds", "selection"] + [f"{d} {m}" for d, m in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (variant, stage), per in sorted(table.items()):
         seeds = sorted({s for d in per.values() for pairs in d.values() for s, _ in pairs}, key=str)
-        cells = [variant, stage, str(len(seeds))] + [_cell(per.get(d, {}).get(m, []), m) for d, m in columns]
+        chosen = selection_cell((selections or {}).get((variant, stage), []))
+        cells = [variant, stage, str(len(seeds)), chosen] + [_cell(per.get(d, {}).get(m, []), m) for d, m in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -141,21 +176,26 @@ def summarize(root: str | Path, wandb_mode: str = "offline", project: str = "gma
     root = Path(root)
     if not root.is_dir():
         raise ConfigError("DIR", f"{root} is not a directory", "pass the multirun directory printed by `gmaiqa train -m`")
-    table, datasets, unfinished = collect(root)
-    text = markdown(table, datasets)
+    table, datasets, unfinished, selections = collect(root)
+    text = markdown(table, datasets, selections)
     rows = long_rows(table)
-    (root / "summary.md").write_text(f"# {root}\n\nmean ± std across seeds\n\n{text}\n")
+    splits = split_statement(root)
+    fallbacks = sum(status == "fallback" for picks in selections.values() for _, status, _ in picks)
+    note = (f"\n\n{fallbacks} stage checkpoint(s) were kept as a fallback: no epoch met the selection constraints "
+            "(see each stage's done.json)") if fallbacks else ""
+    (root / "summary.md").write_text(f"# {root}\n\nmean ± std across seeds. {splits}{note}\n\n{text}\n")
     with open(root / "summary.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, ["variant", "stage", "dataset", "metric", "n", "mean", "std", "values"])
         writer.writeheader()
         writer.writerows(rows)
-    print(text)
+    print(f"{splits}{note}\n\n{text}")
     if unfinished:
         print(f"\n{len(unfinished)} unfinished job(s), not counted: " + ", ".join(str(j) for j in unfinished)
               + "\n(relaunch the same command with resume=auto to finish them)")
     wandb_id = log_to_wandb(root, rows, wandb_mode, project) if wandb_mode != "disabled" and rows else None
     print(f"-> {root / 'summary.md'}, {root / 'summary.csv'}")
-    return {"rows": rows, "datasets": datasets, "unfinished": [str(j) for j in unfinished], "wandb_run_id": wandb_id}
+    return {"rows": rows, "datasets": datasets, "unfinished": [str(j) for j in unfinished], "wandb_run_id": wandb_id,
+            "splits": splits, "selections": {f"{v} {s}": selection_cell(p) for (v, s), p in selections.items()}}
 
 
 def main(argv: list[str]) -> int:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from gmaiqa.checkpoints import init_weights_from, resolve_init_from
@@ -158,24 +159,44 @@ def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming:
     return loggers
 
 
-def _callbacks(cfg: DictConfig, stage: DictConfig, stage_dir: Path, logging: bool):
+def _callbacks(cfg: DictConfig, rule, stage_dir: Path, logging: bool):
     from lightning.pytorch.callbacks import LearningRateMonitor
 
-    from gmaiqa.callbacks.checkpointing import AtomicModelCheckpoint, RandomState, ResumeCheckpoint
+    from gmaiqa.callbacks.checkpointing import RandomState, ResumeCheckpoint
+    from gmaiqa.callbacks.data_epoch import DataEpoch
+    from gmaiqa.callbacks.selection import SelectCheckpoint
 
-    best = AtomicModelCheckpoint(dirpath=stage_dir / "checkpoints", filename="best-{epoch:03d}", monitor=stage.monitor,
-                                 mode="min", save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False)
-    # Lightning runs checkpoint callbacks last, in this order: last.ckpt already knows the new best
-    callbacks = [RandomState(), best, ResumeCheckpoint(stage_dir / "checkpoints", cfg.checkpoint.every_n_train_steps)]
+    selector = SelectCheckpoint(stage_dir / "checkpoints", rule)
+    # Lightning runs checkpoint callbacks last, in this order: last.ckpt already knows the new selection
+    callbacks = [DataEpoch(), RandomState(), selector, ResumeCheckpoint(stage_dir / "checkpoints", cfg.checkpoint.every_n_train_steps)]
     if logging:
         callbacks.insert(0, LearningRateMonitor(logging_interval="step"))
     for extra in (cfg.get("callbacks") or {}).values():
         if extra is not None:
             callbacks.append(instantiate(extra))
-    return best, callbacks
+    return selector, callbacks
 
 
-def run_stage(cfg: DictConfig, stage: DictConfig, run_dir: Path, init_from: str | None, datamodule) -> dict:
+def stage_rules(stages) -> list:
+    """Every stage's checkpoint selection rule, checked before anything runs."""
+    from gmaiqa.callbacks.selection import rule_from_config
+
+    return [rule_from_config(stage, f"stages.{i}.selection") for i, stage in enumerate(stages)]
+
+
+def report_selection(stage: str, outcome: dict) -> None:
+    if outcome["status"] == "fallback":
+        print(f"stage {stage}: WARNING no epoch of {outcome['epochs_validated']} met the selection constraints "
+              f"({outcome['rule_text']}); kept epoch {outcome['epoch']}, the best {outcome['rule']['monitor']} "
+              "without them (selection: fallback)")
+    elif outcome["status"] == "none":
+        print(f"stage {stage}: {outcome['rule']['monitor']} was never logged; kept the last checkpoint")
+    else:
+        print(f"stage {stage}: selected epoch {outcome['epoch']} ({outcome['rule_text']}; "
+              f"{outcome['epochs_meeting_constraints']} of {outcome['epochs_validated']} epochs qualified)")
+
+
+def run_stage(cfg: DictConfig, stage: DictConfig, rule, run_dir: Path, init_from: str | None, datamodule) -> dict:
     stage_dir = run_dir / stage.name
     if (stage_dir / DONE).is_file():
         result = json.loads((stage_dir / DONE).read_text())
@@ -194,13 +215,13 @@ def run_stage(cfg: DictConfig, stage: DictConfig, run_dir: Path, init_from: str 
     if init_from and not resume_from:
         init_weights_from(net, init_from)
     loggers = _loggers(cfg, stage_dir, stage.name, job_label(cfg, run_dir), resuming=resume_from is not None)
-    wandb_id = next((lg.experiment.id for lg in loggers if type(lg).__name__ == "WandbLogger" and is_rank_zero()), None)
+    wandb_id = next((lg.experiment.id for lg in loggers if isinstance(lg, WandbLogger) and is_rank_zero()), None)
     meta = {
         "model": model_cfg,
         "data": OmegaConf.to_container(cfg.data, resolve=True),
         "inference": OmegaConf.to_container(cfg.inference, resolve=True),
         "stage": stage.name,
-        "monitor": stage.monitor,
+        "selection": rule.as_dict(),
         "init_from": init_from,
         "seed": int(cfg.seed),
         "wandb_run_id": wandb_id,
@@ -209,7 +230,7 @@ def run_stage(cfg: DictConfig, stage: DictConfig, run_dir: Path, init_from: str 
     }
     # conf/task/*.yaml: a partial LightningModule (loss, optimiser, ...) completed with the network
     task = instantiate(cfg.task)(net, inference=meta["inference"], meta=meta)
-    best, callbacks = _callbacks(cfg, stage, stage_dir, logging=bool(loggers))
+    selector, callbacks = _callbacks(cfg, rule, stage_dir, logging=bool(loggers))
     trainer = instantiate(cfg.trainer, max_epochs=stage.max_epochs, logger=loggers or False, callbacks=callbacks,
                           default_root_dir=str(stage_dir), use_distributed_sampler=False)
     if resume_from:
@@ -220,7 +241,13 @@ def run_stage(cfg: DictConfig, stage: DictConfig, run_dir: Path, init_from: str 
                                 "environment": environment()})
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
-        checkpoint = best.best_model_path or str(last)
+        # read before testing: restoring the selected checkpoint for the test also restores the selector's
+        # state as it was when that checkpoint was written
+        outcome, history = selector.outcome(), list(selector.history)
+        checkpoint = outcome.get("checkpoint") or str(last)
+        selection = {k: v for k, v in outcome.items() if k != "checkpoint"}
+        if trainer.is_global_zero:
+            report_selection(stage.name, outcome)
         metrics = {}
         if cfg.evaluate:
             trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
@@ -228,15 +255,20 @@ def run_stage(cfg: DictConfig, stage: DictConfig, run_dir: Path, init_from: str 
             if "groups" in metrics:
                 metrics["groups"] = int(metrics["groups"])
         result = {"stage": stage.name, "checkpoint": checkpoint, "metrics": metrics, "dir": str(stage_dir),
-                  "wandb_run_id": wandb_id}
+                  "wandb_run_id": wandb_id, "selection": {**selection, "history": history}}
         if trainer.is_global_zero:
             if cfg.evaluate:
-                (stage_dir / "metrics.json").write_text(json.dumps({"stage": stage.name, "checkpoint": checkpoint, **metrics}, indent=1))
+                (stage_dir / "metrics.json").write_text(json.dumps({"stage": stage.name, "checkpoint": checkpoint, **metrics,
+                                                                    "selection": selection}, indent=1))
                 task.write_test_outputs(stage_dir, loggers, metrics)
+            for lg in loggers:
+                if isinstance(lg, WandbLogger):
+                    lg.experiment.summary.update({f"selection/{k}": v for k, v in selection.items()
+                                                  if k in ("status", "epoch", "value", "rule_text")})
             (stage_dir / DONE).write_text(json.dumps(result, indent=1))
         return result
     finally:
-        if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
+        if any(isinstance(lg, WandbLogger) for lg in loggers):
             import wandb
 
             wandb.finish()
@@ -244,21 +276,22 @@ def run_stage(cfg: DictConfig, stage: DictConfig, run_dir: Path, init_from: str 
 
 def eval_dataset_stacks(name: str, spec: DictConfig, cfg: DictConfig):
     from gmaiqa.data.datamodule import dataset_root
-    from gmaiqa.evaluate import labelled_stacks
+    from gmaiqa.scoring import labelled_stacks
 
     synthetic = OmegaConf.to_container(spec.synthetic, resolve=True) if spec.get("synthetic") else None
     if spec.get("root") is None and not synthetic:
         raise ConfigError(f"eval_datasets.{name}", "neither root nor synthetic is set", f"set eval_datasets.{name}.root=DIR")
     root = dataset_root(spec.get("root"), synthetic, cfg.paths.cache_dir)
     split_ratios = spec.get("split_ratios") or cfg.data.split_ratios
-    return labelled_stacks(root, spec.get("validate", "full"), spec.get("split", "all"), split_ratios, int(cfg.seed))
+    split_seed = cfg.data.get("split_seed", cfg.seed)  # a split of another set is drawn as the training set's
+    return labelled_stacks(root, spec.get("validate", "full"), spec.get("split", "all"), split_ratios, int(split_seed))
 
 
 def evaluate_elsewhere(cfg: DictConfig, results: list[dict]) -> dict[str, dict[str, dict]]:
     """Each stage's best checkpoint on every dataset of ``eval_datasets``, without further training.
     Each checkpoint is loaded once and each dataset read once; figures already written are reused."""
     from gmaiqa.checkpoints import load_net
-    from gmaiqa.evaluate import test_checkpoint
+    from gmaiqa.scoring import test_checkpoint
 
     datasets = {name: spec for name, spec in (cfg.get("eval_datasets") or {}).items() if spec is not None}
     stacks: dict[str, list] = {}
@@ -304,13 +337,14 @@ def _log_eval_table(cfg: DictConfig, run_dir: Path, table: dict) -> None:
 
 def train(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.paths.run_dir)
+    stages = list(cfg.stages)
+    if not stages:
+        raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
+    rules = stage_rules(stages)
     finished = claim_run_dir(cfg, run_dir)
     if finished is not None:
         print(f"{run_dir}: finished earlier, skipped (remove {run_dir / DONE} to run it again)")
         return finished
-    stages = list(cfg.stages)
-    if not stages:
-        raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
     init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
     if stages[0].get("requires_init", False) and not init_from:
         raise ConfigError("init_from", f"stage {stages[0].name} starts from earlier weights (the paper's two-stage training)",
@@ -319,8 +353,8 @@ def train(cfg: DictConfig) -> dict:
     with job_scope():
         datamodule = instantiate(cfg.data)
         results = []
-        for stage in stages:
-            result = run_stage(cfg, stage, run_dir, init_from, datamodule)
+        for stage, rule in zip(stages, rules):
+            result = run_stage(cfg, stage, rule, run_dir, init_from, datamodule)
             results.append(result)
             init_from = result["checkpoint"]
     if not is_rank_zero():

@@ -143,7 +143,10 @@ def test_summarize_a_multirun_as_table_1(tiny_feces, tmp_path):
     std = math.sqrt(sum((v - mean) ** 2 for v in values))
     assert int(row["n"]) == 2 and float(row["mean"]) == pytest.approx(mean) and float(row["std"]) == pytest.approx(std)
     table = (sweep / "summary.md").read_text()
-    assert "| variant | stage | seeds | test acc | test t0 | test t1 | test srocc | leucorrhea acc" in table
+    assert "| variant | stage | seeds | selection | test acc | test t0 | test t1 | test srocc | leucorrhea acc" in table
+    statuses = [json.loads((job / "done.json").read_text())["stages"][0]["selection"]["status"] for job in jobs]
+    assert set(statuses) <= {"constrained", "fallback"}  # how each row's checkpoints were chosen, per job
+    assert "one train/val/test split for every round (data.split_seed=0)" in table
     runs = [read_run(r) for r in find_runs(sweep / "wandb")]
     assert any(any(f.startswith("media/table/summary/table") for f in run["files"]) for run in runs)
     assert main(["summarize", str(tmp_path / "nothing-here")]) == 2

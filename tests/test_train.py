@@ -34,12 +34,13 @@ def test_every_experiment_composes():
         cfg = compose_train(name, ["paths.run_dir=/tmp/unused"])
         # GMANet-family stages select on the paper's validation losses; SAQM and the regressor on val/loss
         monitors = ("val/loss_diff", "val/loss_score") if cfg.task._target_.endswith("FocusQualityTask") else ("val/loss",)
-        assert cfg.stages and all(s.monitor in monitors for s in cfg.stages), name
+        assert cfg.stages and all(s.selection.monitor in monitors for s in cfg.stages), name
 
 
 def test_paper_defaults():
     cfg = compose_train(None, ["paths.run_dir=/tmp/unused"])
-    assert [(s.name, s.mask_attention_depth, s.monitor) for s in cfg.stages] == [("l0", 0, "val/loss_diff"), ("l1", 1, "val/loss_score")]
+    assert [(s.name, s.mask_attention_depth, s.selection.monitor) for s in cfg.stages] == [
+        ("l0", 0, "val/loss_diff"), ("l1", 1, "val/loss_score")]
     assert cfg.task.optimizer.lr == 1e-5 and cfg.task.lr_decay == 5e-5 and list(cfg.task.loss.weights) == [1.0, 0.8, 0.6]
     assert cfg.data.batch_size == 7 and list(cfg.data.resize) == [1024, 1536] and list(cfg.data.crop) == [512, 768]
     assert list(cfg.model.attention_map.block) == [32, 32] and cfg.model.backbone.name == "vgg16_bn"

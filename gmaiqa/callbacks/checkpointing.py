@@ -1,8 +1,8 @@
 """Checkpoints a killed job can resume from.
 
-* :class:`AtomicModelCheckpoint` - Lightning's ModelCheckpoint (best by the stage's monitor), but a
-  file appears under its final name only once complete: written to ``NAME.tmp``, then renamed
-  (``os.replace`` is atomic on POSIX). A kill during a write leaves the previous file intact.
+* :func:`save_atomically` - a file appears under its final name only once complete: written to
+  ``NAME.tmp``, then renamed (``os.replace`` is atomic on POSIX). A kill during a write leaves the
+  previous file intact. The selected checkpoint (``gmaiqa.callbacks.selection``) is written this way.
 * :class:`ResumeCheckpoint` - ``last.ckpt``, written the same way every ``every_n_train_steps``
   optimiser steps and at the end of every epoch. It holds everything ``resume=auto`` restores: weights,
   optimiser, LR schedule, loop counters (epoch, step, batches done), the sampler position (the
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, Checkpoint, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, Checkpoint
 
 LAST = "last.ckpt"
 
@@ -31,16 +31,6 @@ def save_atomically(trainer, path: str | Path, weights_only: bool = False) -> No
     if trainer.is_global_zero:
         os.replace(tmp, path)
     trainer.strategy.barrier("gmaiqa.save_atomically")
-
-
-class AtomicModelCheckpoint(ModelCheckpoint):
-    def _save_checkpoint(self, trainer, filepath: str) -> None:
-        save_atomically(trainer, filepath, self.save_weights_only)
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.after_save_checkpoint(self)
 
 
 class ResumeCheckpoint(Checkpoint):
@@ -79,7 +69,8 @@ class RandomState(Callback):
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         from lightning.fabric.utilities.seed import _set_rng_states
 
-        if "rng_states" in checkpoint:
+        # only a resumed fit continues the generators; testing a checkpoint leaves them alone
+        if "rng_states" in checkpoint and trainer.state.fn == "fit":
             states = dict(checkpoint["rng_states"])
             name, keys, pos, has_gauss, cached = states["numpy"]
             states["numpy"] = (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached)

@@ -32,6 +32,8 @@ def fit_quality(predicted, true) -> dict[str, float]:
 
 class DefocusTask(RowEvaluatedTask):
     default_lr = 1e-5  # the seed's rate
+    higher_is_better = False  # the output is defocus: 0 = in focus
+    scoring = "defocus_tiles"  # tiles of the training patch size, each resized to the input (gmaiqa.defocus_maps)
 
     def __init__(self, net, *, optimizer: Callable | None = None, inference: dict | None = None, meta: dict | None = None):
         super().__init__(net, optimizer=optimizer, meta=meta)

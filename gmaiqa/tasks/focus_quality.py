@@ -30,11 +30,16 @@ def time_decay(decay: float) -> Callable[[int], float]:
 
 
 class FocusQualityTask(L.LightningModule):
+    # recorded in every checkpoint (gmaiqa.scoring reads them): a higher score is a clearer image, and a
+    # whole image is scored by the sliding window of gmaiqa.inference
+    higher_is_better = True
+    scoring = "window"
+
     def __init__(self, net: nn.Module, *, loss: GMANetLoss | None = None,
                  optimizer: Callable[..., torch.optim.Optimizer] | None = None, lr_decay: float = 5e-5,
                  inference: dict | None = None, meta: dict | None = None):
         super().__init__()
-        self.meta = dict(meta or {})
+        self.meta = {**(meta or {}), "higher_is_better": self.higher_is_better, "scoring": self.scoring}
         self.previews = 4
         self.net = net
         self.loss = loss or GMANetLoss()

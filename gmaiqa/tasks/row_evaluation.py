@@ -12,12 +12,16 @@ import torch
 
 class RowEvaluatedTask(L.LightningModule):
     default_lr = 1e-4
+    # recorded in every checkpoint (gmaiqa.scoring reads them): which way the network's output points,
+    # and how a whole image is scored
+    higher_is_better = True
+    scoring = "window"
 
     def __init__(self, net, *, optimizer: Callable | None = None, meta: dict | None = None):
         super().__init__()
         self.net = net
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=self.default_lr))
-        self.meta = dict(meta or {})
+        self.meta = {**(meta or {}), "higher_is_better": self.higher_is_better, "scoring": self.scoring}
         self.rows: dict[str, list[dict]] = {"val": [], "test": []}
 
     # ---- what a subclass provides

@@ -1,0 +1,190 @@
+"""Scoring z-stacks with a trained checkpoint: one module for every command that does it (``eval``,
+``predict``, ``benchmark``) and for the cross-dataset evaluation after training.
+
+Two facts about a checkpoint come from its metadata, written by the task that trained it:
+
+* ``higher_is_better`` - the score direction. A focus-quality network (GMANet, the IQA baselines, SAQM)
+  gives higher scores to clearer images; the defocus regressor gives its defocus, lower = clearer.
+  :func:`clarity` turns a checkpoint's raw output into "higher = clearer", the only direction the
+  metrics (``gmaiqa.metrics.focus``) and the choice of the clearest image know.
+* ``scoring`` - how a whole image is scored: ``window`` (the training preprocessing, then the sliding
+  window of ``gmaiqa.inference``) or ``defocus_tiles`` (``gmaiqa.defocus_maps``).
+
+Checkpoints written before these were recorded are read as before (direction and scoring guessed from
+the task's name), with a warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+
+from gmaiqa.data.datamodule import FocusStackDataset, collate_group
+from gmaiqa.data.manifest import load_dataset
+from gmaiqa.data.sampling import WholeGroupSampler
+from gmaiqa.data.splits import split_stacks
+from gmaiqa.data.stack import FocusStack
+from gmaiqa.data.transforms import Preprocess
+from gmaiqa.errors import ConfigError
+from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
+
+SCORINGS = ("window", "defocus_tiles")
+
+
+def _legacy_defocus(meta: dict) -> bool:
+    return str(meta.get("task", "")).endswith("DefocusTask")
+
+
+def higher_is_better(meta: dict) -> bool:
+    if "higher_is_better" in meta:
+        return bool(meta["higher_is_better"])
+    legacy = not _legacy_defocus(meta)
+    warnings.warn(f"this checkpoint does not record its score direction (written before it was recorded); "
+                  f"taking higher_is_better={legacy} from its task {meta.get('task')!r}", UserWarning, stacklevel=2)
+    return legacy
+
+
+def scoring_of(meta: dict) -> str:
+    kind = meta.get("scoring") or ("defocus_tiles" if _legacy_defocus(meta) else "window")
+    if kind not in SCORINGS:
+        raise ConfigError("ckpt", f"the checkpoint asks for scoring {kind!r}, which this gmaiqa does not know",
+                          f"use a gmaiqa version that scores {kind!r} images (known: {list(SCORINGS)})")
+    return kind
+
+
+def clarity(raw: torch.Tensor, meta: dict) -> torch.Tensor:
+    """A checkpoint's raw scores as clarity: higher = clearer."""
+    return raw if higher_is_better(meta) else -raw
+
+
+def prepare_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
+    """The output folder, refusing to replace results already there unless ``overwrite``."""
+    if not out:
+        raise ConfigError("out", "no output folder", "pass out=DIR")
+    path = Path(out)
+    existing = [p for p in files if (path / p).exists()]
+    if existing and not overwrite:
+        raise ConfigError("out", f"{path} already holds {existing}", "choose another folder or pass overwrite=true")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def device_for(accelerator: str) -> torch.device:
+    """The torch device a command runs on: CUDA when asked for (or auto) and present, else CPU."""
+    return torch.device("cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+
+
+def split_seed_of(data: DictConfig, default: int) -> int:
+    """``data.split_seed``, or the old ``data.seed`` (read for one more release, with a message)."""
+    if data.get("seed") is not None:
+        warnings.warn("data.seed is deprecated for choosing the split and will be removed in the next release: "
+                      "use data.split_seed", FutureWarning, stacklevel=2)
+        if data.get("split_seed") is None:
+            return int(data.seed)
+    return int(data.split_seed) if data.get("split_seed") is not None else int(default)
+
+
+def labelled_stacks(root, validate: str, split: str, ratios, split_seed: int) -> list[FocusStack]:
+    """The labelled groups of a dataset (all, or one split made as in training) for scoring methods."""
+    stacks = load_dataset(root, validate=validate)
+    if split != "all":
+        stacks = split_stacks(stacks, tuple(ratios), split_seed)[split]
+    unlabelled = [s.group for s in stacks if not s.labelled]
+    if unlabelled:
+        raise ConfigError("data.root", f"groups without a clearest image: {unlabelled[:5]}",
+                          "scoring needs labels (score or clearest column); use `gmaiqa predict` for unlabelled stacks")
+    if not stacks:
+        raise ConfigError("split", f"no groups in split {split!r}", "use split=all or another split")
+    return stacks
+
+
+def preprocess_of(meta: dict, cfg: DictConfig) -> Preprocess:
+    data = meta["data"]
+    resize = cfg.get("resize") or data.get("resize")
+    amap = meta["model"].get("attention_map") or {"kind": "local_max", "block": [32, 32]}
+    block = cfg.get("block") or amap["block"]  # the paper evaluates leucorrhea at 768x1152 with φ 8x8 (§4.3)
+    return Preprocess(tuple(resize) if resize else None, amap["kind"], tuple(block))
+
+
+def inference_of(meta: dict, cfg: DictConfig) -> dict:
+    inference = dict(meta.get("inference") or {})
+    for key in ("patch", "step", "max_patches"):
+        if cfg.inference.get(key) is not None:
+            inference[key] = OmegaConf.to_container(cfg.inference[key]) if key != "max_patches" else cfg.inference[key]
+    return inference
+
+
+def loader_for(stacks, preprocess: Preprocess, num_workers: int) -> DataLoader:
+    dataset = FocusStackDataset(stacks, preprocess, crop=None, random_crop=False)
+    return DataLoader(dataset, batch_sampler=WholeGroupSampler([len(s) for s in stacks]), collate_fn=collate_group,
+                      num_workers=num_workers)
+
+
+def score_groups(net, meta: dict, stacks, cfg: DictConfig, device, desc: str = "score") -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield (group index, the checkpoint's raw image scores) for every group, scored the checkpoint's
+    way (``window``: its preprocessing and sliding window, overridable by cfg.resize / cfg.block /
+    cfg.inference; ``defocus_tiles``: its tile geometry); a progress bar shows the groups."""
+    from tqdm import tqdm
+
+    if scoring_of(meta) == "defocus_tiles":
+        from gmaiqa.defocus_maps import stack_defocus
+
+        for index, stack in enumerate(tqdm(stacks, unit="group", desc=desc)):
+            yield index, stack_defocus(net, meta, stack.paths, device)[1]
+        return
+
+    from gmaiqa.inference import predict_scores
+
+    inference = inference_of(meta, cfg)
+    patch = tuple(inference["patch"]) if inference.get("patch") else None
+    step = tuple(inference.get("step", (256, 256)))
+    for batch in tqdm(loader_for(stacks, preprocess_of(meta, cfg), cfg.num_workers), total=len(stacks), unit="group", desc=desc):
+        attention = batch["attention"].to(device) if net.attention_depth > 0 else None
+        with torch.no_grad():
+            scores = predict_scores(net, batch["image"].to(device), attention, patch, step, int(inference.get("max_patches", 12)))
+        yield batch["group"], scores.cpu()
+
+
+class GroupMetrics:
+    """t0, t1, acc, SROCC and z-error over scored groups (GMANet §4.2), from clarity (higher = clearer),
+    with the same metric code as training; keeps one row per group for per_group.csv."""
+
+    def __init__(self):
+        self.selection, self.srocc, self.rows = ClearestSelection(), GroupSROCC(), []
+
+    def update(self, stack: FocusStack, clear: torch.Tensor, raw: torch.Tensor | None = None) -> None:
+        clear = clear.detach().cpu().double()
+        self.selection.update(clear, stack.clearest, torch.from_numpy(stack.z_um) if stack.z_um is not None else None)
+        outcome = group_outcome(clear, stack.clearest)
+        row = {"group": stack.group, "predicted_scores": (clear if raw is None else raw.detach().cpu()).tolist(),
+               "predicted_clearest": outcome.predicted, "annotated_clearest": outcome.annotated, "offset": outcome.offset}
+        if stack.scores is not None:
+            annotated = torch.from_numpy(stack.scores).double()
+            self.srocc.update(clear, annotated)
+            row.update(srocc=spearman(clear, annotated), annotated_scores=annotated.tolist())
+        self.rows.append(row)
+
+    def compute(self) -> dict:
+        metrics = {k: float(v) for k, v in self.selection.compute().items()}
+        for key in ("t0", "t1", "groups"):
+            metrics[key] = int(metrics[key])
+        if self.srocc.count > 0:
+            metrics["srocc"] = float(self.srocc.compute())
+        return metrics
+
+
+def test_checkpoint(net, meta: dict, stacks, options: DictConfig) -> tuple[dict, list[dict]]:
+    """A loaded checkpoint's (``load_net``) test figures (t0, t1, acc, SROCC, z-error) and per-group rows
+    on ``stacks``, scored its way (:func:`score_groups`) in its direction (:func:`clarity`); ``options``
+    (accelerator, num_workers, resize, block, inference) may override its preprocessing."""
+    device = device_for(options.accelerator)
+    net.to(device)
+    metrics = GroupMetrics()
+    for index, raw in score_groups(net, meta, stacks, options, device, desc="evaluate"):
+        metrics.update(stacks[index], clarity(raw, meta), raw)
+    return metrics.compute(), metrics.rows
