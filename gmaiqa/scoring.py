@@ -104,11 +104,14 @@ def labelled_stacks(root, validate: str, split: str, ratios, split_seed: int) ->
 
 
 def preprocess_of(meta: dict, cfg: DictConfig) -> Preprocess:
+    """The training run's preprocessing, from the checkpoint's data config (older checkpoints kept the
+    attention map's kind and φ in their model config)."""
     data = meta["data"]
     resize = cfg.get("resize") or data.get("resize")
     amap = meta["model"].get("attention_map") or {"kind": "local_max", "block": [32, 32]}
-    block = cfg.get("block") or amap["block"]  # the paper evaluates leucorrhea at 768x1152 with φ 8x8 (§4.3)
-    return Preprocess(tuple(resize) if resize else None, amap["kind"], tuple(block))
+    kind, block = data.get("attention") or amap["kind"], data.get("block") or amap["block"]
+    block = cfg.get("block") or block  # the paper evaluates leucorrhea at 768x1152 with φ 8x8 (§4.3)
+    return Preprocess(tuple(resize) if resize else None, kind, tuple(block))
 
 
 def inference_of(meta: dict, cfg: DictConfig) -> dict:
@@ -144,7 +147,7 @@ def score_groups(net, meta: dict, stacks, cfg: DictConfig, device, desc: str = "
     patch = tuple(inference["patch"]) if inference.get("patch") else None
     step = tuple(inference.get("step", (256, 256)))
     for batch in tqdm(loader_for(stacks, preprocess_of(meta, cfg), cfg.num_workers), total=len(stacks), unit="group", desc=desc):
-        attention = batch["attention"].to(device) if net.attention_depth > 0 else None
+        attention = batch["attention"].to(device) if net.uses_attention_map else None
         with torch.no_grad():
             scores = predict_scores(net, batch["image"].to(device), attention, patch, step, int(inference.get("max_patches", 12)))
         yield batch["group"], scores.cpu()

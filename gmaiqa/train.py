@@ -196,6 +196,22 @@ def report_selection(stage: str, outcome: dict) -> None:
               f"{outcome['epochs_meeting_constraints']} of {outcome['epochs_validated']} epochs qualified)")
 
 
+def stage_model(cfg: DictConfig, stage: DictConfig) -> dict:
+    """The job's model config with the stage's own overrides (``stages[i].model``: e.g. GMANet's
+    ``mask_attention_depth``, 0 in L0 and 1 in L1, §3.4)."""
+    overrides = OmegaConf.to_container(stage.model, resolve=True) if stage.get("model") else {}
+    if stage.get("mask_attention_depth") is not None:  # the key before stages carried model overrides
+        warnings.warn(f"stage {stage.name}: mask_attention_depth on a stage is deprecated and will be removed in the "
+                      "next release: use model: {mask_attention_depth: N} on the stage", FutureWarning, stacklevel=2)
+        overrides.setdefault("mask_attention_depth", int(stage.mask_attention_depth))
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    unknown = sorted(set(overrides) - set(model))
+    if unknown:
+        raise ConfigError(f"stages.{stage.name}.model.{unknown[0]}", f"the model ({model.get('_target_')}) has no such key",
+                          f"a stage may override the model's own keys: {sorted(k for k in model if not k.startswith('_'))}")
+    return {**model, **overrides}
+
+
 def run_stage(cfg: DictConfig, stage: DictConfig, rule, run_dir: Path, init_from: str | None, datamodule) -> dict:
     stage_dir = run_dir / stage.name
     if (stage_dir / DONE).is_file():
@@ -206,8 +222,7 @@ def run_stage(cfg: DictConfig, stage: DictConfig, rule, run_dir: Path, init_from
     resume_from = str(last) if last.is_file() else None
     if is_rank_zero():
         stage_dir.mkdir(parents=True, exist_ok=True)
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    model_cfg["mask_attention_depth"] = int(stage.mask_attention_depth)
+    model_cfg = stage_model(cfg, stage)
     with warnings.catch_warnings():
         # earlier weights (init_from or the checkpoint resumed) replace ImageNet's
         warnings.simplefilter("ignore" if init_from or resume_from else "default", UserWarning)

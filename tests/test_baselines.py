@@ -58,11 +58,6 @@ def test_twostream_sees_a_normalised_gradient_image():
     torch.testing.assert_close(out["output1"], out["patch_scores"].mean(1))
 
 
-def test_baselines_refuse_mask_attention():
-    with pytest.raises(ConfigError, match="no mask attention"):
-        WaDIQaM(mask_attention_depth=1)
-
-
 @pytest.mark.parametrize("model", ["wadiqam_nr", "wadiqam_fr", "twostream_iqa"])
 def test_short_fit_and_eval(model, tiny_feces, tmp_path):
     from gmaiqa.train import train

@@ -106,7 +106,7 @@ def test_the_paper_rules_are_the_default_of_every_gmanet_experiment():
         cfg = compose_train(name, ["paths.run_dir=/tmp/unused"])
         for i, stage in enumerate(cfg.stages):
             rule = rule_from_config(stage, f"stages.{i}.selection")
-            if stage.mask_attention_depth == 0:  # L0: §3.4 + §4.3
+            if stage.model.mask_attention_depth == 0:  # L0: §3.4 + §4.3
                 assert rule.monitor == "val/loss_diff" and rule.mode == "min"
                 assert {(c.metric, c.above, c.below, c.at_least, c.at_most, c.of_groups) for c in rule.constraints} == {
                     ("val/acc", 0.98, 0.99, None, None, None), ("val/t0", None, None, 120, 129, 207)}

@@ -54,7 +54,7 @@ def test_the_ablation_sweeps_vary_what_the_paper_varies():
     no_aux = compose_train("gmanet_no_aux", ["paths.run_dir=/tmp/unused"], one_epoch=False)
     assert no_aux.model.aux_outputs is False and no_aux.stages[0].max_epochs == 100  # §5.1.3
     l2 = compose_train("gmanet_paper_l2", ["paths.run_dir=/tmp/unused"], one_epoch=False)
-    assert [s.mask_attention_depth for s in l2.stages] == [0, 1, 2]
+    assert [s.model.mask_attention_depth for s in l2.stages] == [0, 1, 2]
     tenengrad = compose_train("quickstart", ["model/attention_map=tenengrad", "paths.run_dir=/tmp/unused"])
     assert tenengrad.model.attention_map.kind == "tenengrad"  # experiments leave the sweepable choice alone
 

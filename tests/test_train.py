@@ -39,7 +39,7 @@ def test_every_experiment_composes():
 
 def test_paper_defaults():
     cfg = compose_train(None, ["paths.run_dir=/tmp/unused"])
-    assert [(s.name, s.mask_attention_depth, s.selection.monitor) for s in cfg.stages] == [
+    assert [(s.name, s.model.mask_attention_depth, s.selection.monitor) for s in cfg.stages] == [
         ("l0", 0, "val/loss_diff"), ("l1", 1, "val/loss_score")]
     assert cfg.task.optimizer.lr == 1e-5 and cfg.task.lr_decay == 5e-5 and list(cfg.task.loss.weights) == [1.0, 0.8, 0.6]
     assert cfg.data.batch_size == 7 and list(cfg.data.resize) == [1024, 1536] and list(cfg.data.crop) == [512, 768]

@@ -10,7 +10,7 @@ out=${1:-outputs/baselines-synthetic}
 common=(paths.output_root="$out" paths.cache_dir="$out/cache" run_id=seed0 seed=0 trainer.accelerator=cpu
         trainer.enable_progress_bar=false logger.wandb.tags=[baselines-synthetic]
         "data.synthetic={preset: feces, groups: 24, seed: 0, height: 384, width: 512, images: [8, 12], workers: -1}"
-        data.resize=[192,256] data.crop=[96,128] model.attention_map.block=[8,8] task.optimizer.lr=1e-4)
+        data.resize=[192,256] data.crop=[96,128] data.block=[8,8] task.optimizer.lr=1e-4)
 
 uv run gmaiqa train experiment=gmanet_paper "${common[@]}" stages.0.max_epochs=4 stages.1.max_epochs=3 \
     inference.patch=[96,128] inference.step=[96,128] inference.max_patches=80

@@ -18,13 +18,11 @@ WIDTHS = (2048, 1024, 512, 256, 128, 64, 1)
 
 
 class DefocusRegressor(nn.Module):
-    attention_depth = 0
+    uses_attention_map = False
 
     def __init__(self, *, weights_path: str | None = None, download: bool = False, widths=WIDTHS,
-                 dropout: float = 0.0, mask_attention_depth: int = 0):
+                 dropout: float = 0.0):
         super().__init__()
-        if mask_attention_depth != 0:
-            raise ConfigError("stages.mask_attention_depth", "the defocus regressor has no mask attention", "use 0")
         if len(widths) != 7 or widths[0] != 2048 or widths[-1] != 1:
             raise ConfigError("model.widths", f"{list(widths)}", "six linear layers from 2048 features to 1 value: 7 widths")
         # ImageNet files hold the auxiliary classifier: load with it, then drop it

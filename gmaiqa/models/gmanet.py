@@ -100,6 +100,11 @@ class GMANet(nn.Module):
     def attention_depth(self) -> int:
         return self.backbone.attention_depth
 
+    @property
+    def uses_attention_map(self) -> bool:
+        """L0 (depth 0) ignores the map; L1/L2 need it (gmaiqa.models.contract)."""
+        return self.attention_depth > 0
+
     def set_attention_depth(self, depth: int) -> None:
         if depth not in (0, 1, 2):
             raise ConfigError("model.mask_attention_depth", f"{depth}", "use 0 (L0: no MA), 1 (L1) or 2 (L2)")
@@ -132,9 +137,9 @@ class GMANet(nn.Module):
 def build_gmanet(*, backbone: dict | str = "vgg16_bn", mask_attention_depth: int = 1, aux_outputs: bool = True,
                  attention_map: dict | None = None, negative_slope: float = 0.01, aggregation_channels: int = 512,
                  head_channels: int = 256, init_score: float = 50.0) -> GMANet:
-    """``backbone``: a name or {name, weights_path, download}. ``attention_map`` ({kind, block}) is kept on
-    the model (``net.attention_map``) because the maps it was trained on are part of its definition:
-    evaluation and prediction compute the same ones."""
+    """``backbone``: a name or {name, weights_path, download}. ``attention_map`` ({kind, block}) is the
+    map GMANet attends to; the data pipeline computes it (``data.attention`` / ``data.block`` follow this
+    choice, and checkpoints record them with the data config), so the network itself keeps nothing of it."""
     spec = {"name": backbone} if isinstance(backbone, str) else dict(backbone)
     name = spec.pop("name", "vgg16_bn")
     if name not in BACKBONES:
@@ -147,5 +152,4 @@ def build_gmanet(*, backbone: dict | str = "vgg16_bn", mask_attention_depth: int
     net = GMANet(backbone=trunk, mask_attention_depth=mask_attention_depth, aux_outputs=aux_outputs,
                  aggregation_channels=aggregation_channels, head_channels=head_channels,
                  negative_slope=negative_slope, init_score=init_score)
-    net.attention_map = dict(attention_map or {"kind": "local_max", "block": [32, 32]})
     return net

@@ -21,7 +21,7 @@ selection method" and gives nothing more, so we keep every other part of the pro
   advance", §5.2); the two 512-feature vectors are concatenated and regressed (FC 1024-512-1); the
   image score is the mean over patches.
 
-None uses mask attention: ``mask_attention_depth`` must be 0 (stages may pass it).
+None uses the attention map (``uses_attention_map = False``); none has mask attention.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gmaiqa.errors import ConfigError
 
 PATCH = 32
 
@@ -82,27 +81,18 @@ def gradient_image(image: torch.Tensor) -> torch.Tensor:
     return ((g - mean) / (std + 1e-6)).expand(-1, 3, -1, -1)
 
 
-class _NoMaskAttention(nn.Module):
-    attention_depth = 0
+class WaDIQaM(nn.Module):
+    uses_attention_map = False
 
-    def set_attention_depth(self, depth: int) -> None:
-        if depth != 0:
-            raise ConfigError("stages.mask_attention_depth", f"{type(self).__name__} has no mask attention (got {depth})",
-                              "use stages with mask_attention_depth: 0 (the baseline experiments do)")
-
-
-class WaDIQaM(_NoMaskAttention):
     def __init__(self, *, full_reference: bool = False, blur_kernel: int = 21, blur_sigma: float = 3.5,
-                 init_score: float = 50.0, mask_attention_depth: int = 0, attention_map: dict | None = None):
+                 init_score: float = 50.0):
         super().__init__()
-        self.set_attention_depth(mask_attention_depth)
         self.full_reference = full_reference
         self.blur = (blur_kernel, blur_sigma)
         self.features = patch_features_net()
         width = 512 * 3 if full_reference else 512
         self.score = _regressor(width, init_score)
         self.weight = _regressor(width, 1.0)
-        self.attention_map = dict(attention_map or {"kind": "local_max", "block": [32, 32]})
 
     def forward(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         b = image.shape[0]
@@ -117,14 +107,14 @@ class WaDIQaM(_NoMaskAttention):
         return {"output1": (weights * scores).sum(1) / weights.sum(1), "patch_scores": scores, "patch_weights": weights}
 
 
-class TwoStreamIQA(_NoMaskAttention):
-    def __init__(self, *, init_score: float = 50.0, mask_attention_depth: int = 0, attention_map: dict | None = None):
+class TwoStreamIQA(nn.Module):
+    uses_attention_map = False  # its gradient stream computes its own Sobel image
+
+    def __init__(self, *, init_score: float = 50.0):
         super().__init__()
-        self.set_attention_depth(mask_attention_depth)
         self.image_stream = patch_features_net()
         self.gradient_stream = patch_features_net()
         self.score = _regressor(1024, init_score)
-        self.attention_map = dict(attention_map or {"kind": "local_max", "block": [32, 32]})
 
     def forward(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         b = image.shape[0]

@@ -84,14 +84,11 @@ class SelfAttention(nn.Module):
 
 
 class SAQM(nn.Module):
-    attention_depth = 0  # no GMANet mask attention; stages may pass mask_attention_depth=0
+    uses_attention_map = False
 
     def __init__(self, *, channels: int = 512, hidden: int = 256, domain_classifier: bool = True,
-                 reversal_scale: float = 1.0, patch_step: int = PATCH, mask_attention_depth: int = 0,
-                 width: float = 1.0):
+                 reversal_scale: float = 1.0, patch_step: int = PATCH, width: float = 1.0):
         super().__init__()
-        if mask_attention_depth != 0:
-            raise ConfigError("stages.mask_attention_depth", "SAQM has no mask attention", "use 0")
         if not 0 < width <= 4:
             raise ConfigError("model.width", f"{width}", "use a width multiplier in (0, 4]; 1.0 is the paper's Table 1")
         if channels < 8:

@@ -14,7 +14,7 @@ from gmaiqa.paths import conf_dir
 def tiny_data(root: Path) -> list[str]:
     return [
         f"data.root={root}", "data.synthetic=null", "data.resize=[64,96]", "data.crop=[32,48]", "data.batch_size=3",
-        "data.num_workers=0", "data.validate=headers", "model.attention_map.block=[8,8]",
+        "data.num_workers=0", "data.validate=headers", "data.block=[8,8]",
         "inference.patch=[32,48]", "inference.step=[32,48]", "inference.max_patches=16",
         "trainer.accelerator=cpu", "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false",
     ]
