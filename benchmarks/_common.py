@@ -33,9 +33,15 @@ def report(name: str, rows: list[dict], out: str | Path) -> None:
     print("  ".join(k.ljust(widths[k]) for k in keys))
     for r in rows:
         print("  ".join(_fmt(r[k]).ljust(widths[k]) for k in keys))
-    record = {"benchmark": name, "machine": platform.platform(), "processor": platform.processor(),
-              "torch": torch.__version__, "threads": torch.get_num_threads(),
-              "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "rows": rows}
+    record = {
+        "benchmark": name,
+        "machine": platform.platform(),
+        "processor": platform.processor(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "rows": rows,
+    }
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(record, indent=1))
     print(f"-> {out}")

@@ -27,8 +27,12 @@ from gmaiqa.focus.gradient import local_max_gradient_map  # noqa: E402
 
 def numpy_local_max(f: np.ndarray, h: int = 32, w: int = 32) -> np.ndarray:
     """The straightforward reading of Eq. 1-6: patch gradients, then a max over every centred block."""
-    g = (np.abs(f[:-1, 1:] - f[:-1, :-1]) + np.abs(f[1:, :-1] - f[:-1, :-1])
-         + np.abs(f[1:, 1:] - f[1:, :-1]) + np.abs(f[1:, 1:] - f[:-1, 1:])) / 4
+    g = (
+        np.abs(f[:-1, 1:] - f[:-1, :-1])
+        + np.abs(f[1:, :-1] - f[:-1, :-1])
+        + np.abs(f[1:, 1:] - f[1:, :-1])
+        + np.abs(f[1:, 1:] - f[:-1, 1:])
+    ) / 4
     top, left = (h - 1) // 2, (w - 1) // 2
     g = np.pad(g, ((top, h - 1 - top), (left, w - 1 - left)))
     windows = np.lib.stride_tricks.sliding_window_view(g, (h - 1, w - 1))
@@ -36,7 +40,9 @@ def numpy_local_max(f: np.ndarray, h: int = 32, w: int = 32) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="benchmarks/results/bench_data.json")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     args = parser.parse_args()
@@ -47,26 +53,67 @@ def main() -> None:
     t = torch.from_numpy(f)[None, None]
     ours = best_of(lambda: local_max_gradient_map(t, (32, 32)), repeats=5)
     ref = best_of(lambda: numpy_local_max(f), repeats=1, warmup=0)
-    np.testing.assert_allclose(local_max_gradient_map(t, (32, 32))[0, 0].numpy(), numpy_local_max(f), rtol=1e-6)
-    rows.append({"what": f"local-max map {h}x{w}, phi 32x32 (torch, separable)", "seconds": ours, "per_second": 1 / ours, "ratio": ref / ours})
-    rows.append({"what": f"local-max map {h}x{w}, phi 32x32 (numpy reference)", "seconds": ref, "per_second": 1 / ref, "ratio": 1.0})
+    np.testing.assert_allclose(
+        local_max_gradient_map(t, (32, 32))[0, 0].numpy(), numpy_local_max(f), rtol=1e-6
+    )
+    rows.append(
+        {
+            "what": f"local-max map {h}x{w}, phi 32x32 (torch, separable)",
+            "seconds": ours,
+            "per_second": 1 / ours,
+            "ratio": ref / ours,
+        }
+    )
+    rows.append(
+        {
+            "what": f"local-max map {h}x{w}, phi 32x32 (numpy reference)",
+            "seconds": ref,
+            "per_second": 1 / ref,
+            "ratio": 1.0,
+        }
+    )
     if torch.cuda.is_available():
         tc = t.cuda()
         gpu = best_of(lambda: local_max_gradient_map(tc, (32, 32)), repeats=20)
-        rows.append({"what": f"local-max map {h}x{w} on {torch.cuda.get_device_name(0)}", "seconds": gpu, "per_second": 1 / gpu, "ratio": ref / gpu})
+        rows.append(
+            {
+                "what": f"local-max map {h}x{w} on {torch.cuda.get_device_name(0)}",
+                "seconds": gpu,
+                "per_second": 1 / gpu,
+                "ratio": ref / gpu,
+            }
+        )
 
     sh, sw = (300, 400) if args.quick else (1200, 1600)
     cfg = SynthConfig(preset="feces", height=sh, width=sw, images=(10, 10))
     start = time.perf_counter()
     images, _ = render_group(cfg, 0)
     synth = time.perf_counter() - start
-    rows.append({"what": f"synthetic feces images {sh}x{sw} (one process)", "seconds": synth / len(images), "per_second": len(images) / synth, "ratio": float("nan")})
+    rows.append(
+        {
+            "what": f"synthetic feces images {sh}x{sw} (one process)",
+            "seconds": synth / len(images),
+            "per_second": len(images) / synth,
+            "ratio": float("nan"),
+        }
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         groups = 4 if args.quick else 6
-        root = generate(config_from(preset="feces", groups=groups, height=sh, width=sw, images=(10, 12), seed=0), Path(tmp) / "d", workers=-1)
+        root = generate(
+            config_from(preset="feces", groups=groups, height=sh, width=sw, images=(10, 12), seed=0),
+            Path(tmp) / "d",
+            workers=-1,
+        )
         resize, crop = ((256, 384), (128, 192)) if args.quick else ((1024, 1536), (512, 768))
-        dm = FocusStackDataModule(root=str(root), batch_size=7, resize=resize, crop=crop, num_workers=2, split_ratios=(1.0, 0.0, 0.0))
+        dm = FocusStackDataModule(
+            root=str(root),
+            batch_size=7,
+            resize=resize,
+            crop=crop,
+            num_workers=2,
+            split_ratios=(1.0, 0.0, 0.0),
+        )
         dm.setup("train")
         loader = dm.train_dataloader()
         batches, start = 0, time.perf_counter()
@@ -75,7 +122,14 @@ def main() -> None:
             for _ in loader:
                 batches += 1
         elapsed = time.perf_counter() - start
-        rows.append({"what": f"training batches of 7 ({resize[0]}x{resize[1]} -> {crop[0]}x{crop[1]}), 2 workers", "seconds": elapsed / batches, "per_second": batches / elapsed, "ratio": float("nan")})
+        rows.append(
+            {
+                "what": f"training batches of 7 ({resize[0]}x{resize[1]} -> {crop[0]}x{crop[1]}), 2 workers",
+                "seconds": elapsed / batches,
+                "per_second": batches / elapsed,
+                "ratio": float("nan"),
+            }
+        )
     report("bench_data", rows, args.out)
 
 

@@ -21,7 +21,9 @@ from gmaiqa.focus import FOCUS_MEASURES  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", default="benchmarks/results/bench_measures.json")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, nargs=2, default=(1024, 1536))
@@ -33,10 +35,19 @@ def main() -> None:
     rows = []
     for device in devices:
         x = images.to(device)
-        timings = {name: best_of(lambda m=m: m(x), repeats=args.repeats) / batch for name, m in FOCUS_MEASURES.items()}
+        timings = {
+            name: best_of(lambda m=m: m(x), repeats=args.repeats) / batch
+            for name, m in FOCUS_MEASURES.items()
+        }
         for name, seconds in timings.items():
-            rows.append({"device": device.type, "measure": name, "ms_per_image": 1000 * seconds,
-                         "x_TENG": seconds / timings["TENG"]})
+            rows.append(
+                {
+                    "device": device.type,
+                    "measure": name,
+                    "ms_per_image": 1000 * seconds,
+                    "x_TENG": seconds / timings["TENG"],
+                }
+            )
     report("bench_measures", rows, args.out)
 
 

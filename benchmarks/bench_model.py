@@ -24,7 +24,9 @@ from gmaiqa.models import build_gmanet  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="quarter-size inputs (smoke run)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/results/bench_model.json")
@@ -45,6 +47,7 @@ def main() -> None:
         one = (image[..., : patch[0], : patch[1]], amap[..., : patch[0], : patch[1]])
         modes = [("fp32", None)] + ([("bf16", torch.bfloat16)] if device == "cuda" else [])
         for mode, dtype in modes:
+
             def run_patch():
                 with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=dtype is not None):
                     model(*one)
@@ -60,9 +63,17 @@ def main() -> None:
             t_image = best_of(run_image, args.repeats)
             t_map = best_of(run_map, args.repeats)
             name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
-            rows.append({"device": name, "precision": mode, "patch": f"{patch[0]}x{patch[1]}",
-                         "ms_per_patch": 1000 * t_patch, "ms_per_image_12_patches": 1000 * t_image,
-                         "ms_attention_map": 1000 * t_map, "threads": torch.get_num_threads()})
+            rows.append(
+                {
+                    "device": name,
+                    "precision": mode,
+                    "patch": f"{patch[0]}x{patch[1]}",
+                    "ms_per_patch": 1000 * t_patch,
+                    "ms_per_image_12_patches": 1000 * t_image,
+                    "ms_attention_map": 1000 * t_map,
+                    "threads": torch.get_num_threads(),
+                }
+            )
     report("bench_model", rows, args.out)
 
 

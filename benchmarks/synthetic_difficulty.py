@@ -36,7 +36,9 @@ def _score_group(job):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--groups", type=int, default=40)
     parser.add_argument("--height", type=int, default=600)
     parser.add_argument("--width", type=int, default=800)
@@ -55,8 +57,17 @@ def main() -> None:
                 selection.update(values[measure], meta["clearest"])
                 srocc.update(values[measure], torch.tensor(meta["scores"]))
             r = selection.compute()
-            rows.append({"preset": preset, "measure": measure, "groups": int(r["groups"]), "t0": int(r["t0"]),
-                         "t1": int(r["t1"]), "acc": float(r["acc"]), "srocc": float(srocc.compute())})
+            rows.append(
+                {
+                    "preset": preset,
+                    "measure": measure,
+                    "groups": int(r["groups"]),
+                    "t0": int(r["t0"]),
+                    "t1": int(r["t1"]),
+                    "acc": float(r["acc"]),
+                    "srocc": float(srocc.compute()),
+                }
+            )
     report("synthetic_difficulty", rows, args.out)
 
 

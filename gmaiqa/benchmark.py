@@ -30,27 +30,49 @@ from gmaiqa.data.io import read_image
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.errors import ConfigError
 from gmaiqa.focus import get_measure
-from gmaiqa.scoring import GroupMetrics, clarity, device_for, labelled_stacks, prepare_out, score_groups, split_seed_of
+from gmaiqa.scoring import (
+    GroupMetrics,
+    clarity,
+    device_for,
+    labelled_stacks,
+    prepare_out,
+    score_groups,
+    split_seed_of,
+)
 
 COLUMNS = ("method", "acc", "t0", "t1", "groups", "srocc", "z_error_um", "ms_per_image")
 
 
 def _result(method: str, metrics: GroupMetrics, seconds: float, images: int) -> dict:
     r = metrics.compute()
-    return {"method": method, "acc": r["acc"], "t0": r["t0"], "t1": r["t1"], "groups": r["groups"],
-            "srocc": r.get("srocc", float("nan")), "z_error_um": r.get("z_error_um", float("nan")),
-            "ms_per_image": 1000 * seconds / max(images, 1)}
+    return {
+        "method": method,
+        "acc": r["acc"],
+        "t0": r["t0"],
+        "t1": r["t1"],
+        "groups": r["groups"],
+        "srocc": r.get("srocc", float("nan")),
+        "z_error_um": r.get("z_error_um", float("nan")),
+        "ms_per_image": 1000 * seconds / max(images, 1),
+    }
 
 
-def run_classical(stacks: list[FocusStack], names: list[str], device: torch.device,
-                  curves: dict[str, dict[int, np.ndarray]] | None = None, curve_of: frozenset[int] = frozenset()) -> list[dict]:
+def run_classical(
+    stacks: list[FocusStack],
+    names: list[str],
+    device: torch.device,
+    curves: dict[str, dict[int, np.ndarray]] | None = None,
+    curve_of: frozenset[int] = frozenset(),
+) -> list[dict]:
     """Every measure on every group; ``curves`` (method -> group index -> clarity per image) receives
     the score curves of the groups in ``curve_of``."""
     measures = [get_measure(n) for n in names]
     state = {m.name: (GroupMetrics(), [0.0]) for m in measures}
     images = 0
     for index, stack in enumerate(tqdm(stacks, unit="group", desc="classical measures")):
-        batch = torch.from_numpy(np.stack([read_image(p) for p in stack.paths])).permute(0, 3, 1, 2).to(device)
+        batch = (
+            torch.from_numpy(np.stack([read_image(p) for p in stack.paths])).permute(0, 3, 1, 2).to(device)
+        )
         images += len(stack)
         for m in measures:
             metrics, seconds = state[m.name]
@@ -65,8 +87,14 @@ def run_classical(stacks: list[FocusStack], names: list[str], device: torch.devi
     return [_result(m.name, state[m.name][0], state[m.name][1][0], images) for m in measures]
 
 
-def run_checkpoint(stacks: list[FocusStack], path: str, device: torch.device, cfg: DictConfig,
-                   curves: dict[str, dict[int, np.ndarray]] | None = None, curve_of: frozenset[int] = frozenset()) -> dict:
+def run_checkpoint(
+    stacks: list[FocusStack],
+    path: str,
+    device: torch.device,
+    cfg: DictConfig,
+    curves: dict[str, dict[int, np.ndarray]] | None = None,
+    curve_of: frozenset[int] = frozenset(),
+) -> dict:
     from gmaiqa.checkpoints import load_net
 
     net, meta = load_net(path)
@@ -106,12 +134,15 @@ def curve_groups(stacks: list[FocusStack], curves) -> list[int]:
     index = {s.group: i for i, s in enumerate(stacks)}
     missing = [n for n in names if n not in index]
     if missing:
-        raise ConfigError("curves", f"groups {missing} are not in the scored set", f"pick from {list(index)[:10]}...")
+        raise ConfigError(
+            "curves", f"groups {missing} are not in the scored set", f"pick from {list(index)[:10]}..."
+        )
     return [index[n] for n in names]
 
 
-def write_curves(folder: Path, stacks: list[FocusStack], groups: list[int], curves: dict, rows: list[dict],
-                 chosen) -> list[Path]:
+def write_curves(
+    folder: Path, stacks: list[FocusStack], groups: list[int], curves: dict, rows: list[dict], chosen
+) -> list[Path]:
     """One PNG per group: each method's clarity normalised to [0, 1] over capture order, the annotated
     clearest marked (the paper's Fig. 7 style). Several peaks show a measure torn between clear and
     blurred regions. Methods: ``chosen`` or the five best by acc plus every checkpoint."""
@@ -123,8 +154,11 @@ def write_curves(folder: Path, stacks: list[FocusStack], groups: list[int], curv
     if not groups:
         return []
     ranked = [r["method"] for r in rows]
-    methods = [m for m in (list(chosen) if chosen else ranked[:5] + [m for m in ranked[5:] if m.startswith("ckpt:")])
-               if m in curves]
+    methods = [
+        m
+        for m in (list(chosen) if chosen else ranked[:5] + [m for m in ranked[5:] if m.startswith("ckpt:")])
+        if m in curves
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for index in groups:
@@ -137,7 +171,14 @@ def write_curves(folder: Path, stacks: list[FocusStack], groups: list[int], curv
             values = curves[method][index].astype(float)
             span = values.max() - values.min()
             label = "ckpt:" + Path(method[5:]).parent.parent.name if method.startswith("ckpt:") else method
-            ax.plot(order, (values - values.min()) / span if span > 0 else values * 0, "o-", ms=3, lw=1, label=label)
+            ax.plot(
+                order,
+                (values - values.min()) / span if span > 0 else values * 0,
+                "o-",
+                ms=3,
+                lw=1,
+                label=label,
+            )
         ax.axvline(stack.clearest + 1, color="k", ls="--", lw=1, label="annotated clearest")
         ax.set_xlabel("capture order")
         ax.set_ylabel("normalised score")
@@ -157,9 +198,15 @@ def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Pat
         return
     import wandb
 
-    run = wandb.init(project=cfg.wandb.project, entity=cfg.wandb.entity, dir=str(out), mode=cfg.wandb.mode,
-                     job_type="benchmark", name=f"benchmark/{Path(str(cfg.data.root)).name}",
-                     config={"data": str(cfg.data.root), "split": cfg.split, "methods": [r["method"] for r in rows]})
+    run = wandb.init(
+        project=cfg.wandb.project,
+        entity=cfg.wandb.entity,
+        dir=str(out),
+        mode=cfg.wandb.mode,
+        job_type="benchmark",
+        name=f"benchmark/{Path(str(cfg.data.root)).name}",
+        config={"data": str(cfg.data.root), "split": cfg.split, "methods": [r["method"] for r in rows]},
+    )
     table = wandb.Table(columns=list(COLUMNS), data=[[r[c] for c in COLUMNS] for r in rows])
     payload = {"benchmark/ranking": table}
     if figures:
@@ -174,28 +221,44 @@ def benchmark(cfg: DictConfig) -> list[dict]:
     methods = expand_methods(cfg.methods)
     if not methods:
         raise ConfigError("methods", "no method given", "e.g. methods=[TENG,LMG,ckpt:outputs/.../best.ckpt]")
-    stacks = labelled_stacks(cfg.data.root, cfg.data.validate, cfg.split, cfg.data.split_ratios, split_seed_of(cfg.data, 0))
+    stacks = labelled_stacks(
+        cfg.data.root, cfg.data.validate, cfg.split, cfg.data.split_ratios, split_seed_of(cfg.data, 0)
+    )
     device = device_for(cfg.accelerator)
     classical = [m for m in methods if not str(m).startswith("ckpt:")]
     groups = curve_groups(stacks, cfg.curves)
     curves: dict[str, dict[int, np.ndarray]] = {}
     rows = run_classical(stacks, classical, device, curves, frozenset(groups)) if classical else []
-    rows += [run_checkpoint(stacks, str(m)[len("ckpt:"):], device, cfg, curves, frozenset(groups))
-             for m in methods if str(m).startswith("ckpt:")]
+    rows += [
+        run_checkpoint(stacks, str(m)[len("ckpt:") :], device, cfg, curves, frozenset(groups))
+        for m in methods
+        if str(m).startswith("ckpt:")
+    ]
     rows.sort(key=lambda r: (-r["acc"], -(r["srocc"] if r["srocc"] == r["srocc"] else -2)))
     with open(out / "benchmark.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, COLUMNS)
         writer.writeheader()
         for r in rows:
             # no scores (clearest flag only) or no z_um: the column stays empty rather than "nan"
-            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else f"{v:.4f}" if isinstance(v, float) else v)
-                             for k, v in r.items()})
+            writer.writerow(
+                {
+                    k: (
+                        ""
+                        if isinstance(v, float) and math.isnan(v)
+                        else f"{v:.4f}"
+                        if isinstance(v, float)
+                        else v
+                    )
+                    for k, v in r.items()
+                }
+            )
     figures = write_curves(out / "curves", stacks, groups, curves, rows, cfg.curve_methods)
     log_to_wandb(cfg, out, rows, figures)
+
     def shown(row: dict, column: str) -> str:
         value = row[column]
         if column == "method" and str(value).startswith("ckpt:"):
-            return "ckpt:" + "/".join(Path(value[len("ckpt:"):]).parts[-3:])  # stage/checkpoints/file
+            return "ckpt:" + "/".join(Path(value[len("ckpt:") :]).parts[-3:])  # stage/checkpoints/file
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
     width = max(len(shown(r, "method")) for r in rows)

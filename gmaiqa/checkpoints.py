@@ -18,18 +18,26 @@ META_KEY = "gmaiqa"
 def read_checkpoint(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
-        raise ConfigError("ckpt", f"{path} does not exist", "pass ckpt=PATH to a .ckpt written by `gmaiqa train`")
+        raise ConfigError(
+            "ckpt", f"{path} does not exist", "pass ckpt=PATH to a .ckpt written by `gmaiqa train`"
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
-        raise ConfigError("ckpt", f"{path} is not a readable checkpoint ({type(exc).__name__})", "point at a .ckpt file") from None
+        raise ConfigError(
+            "ckpt", f"{path} is not a readable checkpoint ({type(exc).__name__})", "point at a .ckpt file"
+        ) from None
     if META_KEY not in ckpt:
-        raise ConfigError("ckpt", f"{path} was not written by `gmaiqa train` (no '{META_KEY}' entry)", "use a gmaiqa checkpoint")
+        raise ConfigError(
+            "ckpt",
+            f"{path} was not written by `gmaiqa train` (no '{META_KEY}' entry)",
+            "use a gmaiqa checkpoint",
+        )
     return ckpt
 
 
 def net_state(ckpt: dict) -> dict:
-    return {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    return {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
 
 
 def load_net(path: str | Path) -> tuple[nn.Module, dict]:
@@ -56,8 +64,11 @@ def init_weights_from(net: nn.Module, path: str | Path) -> dict:
     try:
         net.load_state_dict(net_state(ckpt), strict=True)
     except RuntimeError as exc:
-        raise ConfigError("init_from", f"{path} does not fit this model ({str(exc)[:300]})",
-                          "init_from needs a checkpoint of the same backbone and auxiliary outputs") from None
+        raise ConfigError(
+            "init_from",
+            f"{path} does not fit this model ({str(exc)[:300]})",
+            "init_from needs a checkpoint of the same backbone and auxiliary outputs",
+        ) from None
     return ckpt[META_KEY]
 
 
@@ -75,7 +86,11 @@ def resolve_init_from(path: str | Path | None, seed: int) -> str | None:
     if path.is_file():
         return str(path)
     if not path.is_dir():
-        raise ConfigError("init_from", f"{path} does not exist", "pass a .ckpt, a finished run directory or a multirun directory")
+        raise ConfigError(
+            "init_from",
+            f"{path} does not exist",
+            "pass a .ckpt, a finished run directory or a multirun directory",
+        )
     if (path / DONE).is_file():
         return json.loads((path / DONE).read_text())["checkpoint"]
     jobs = {d: json.loads((d / DONE).read_text()) for d in sorted(path.iterdir()) if (d / DONE).is_file()}
@@ -84,7 +99,13 @@ def resolve_init_from(path: str | Path | None, seed: int) -> str | None:
         return same_seed[0][1]["checkpoint"]
     if not same_seed:
         seeds = sorted({job.get("seed") for job in jobs.values()})
-        raise ConfigError("init_from", f"no finished job with seed {seed} in {path} (finished seeds: {seeds})",
-                          "finish that job first, or pass the checkpoint itself")
-    raise ConfigError("init_from", f"{len(same_seed)} finished jobs with seed {seed} in {path}: {[d.name for d, _ in same_seed]}",
-                      "pass the run directory or checkpoint of the one to start from")
+        raise ConfigError(
+            "init_from",
+            f"no finished job with seed {seed} in {path} (finished seeds: {seeds})",
+            "finish that job first, or pass the checkpoint itself",
+        )
+    raise ConfigError(
+        "init_from",
+        f"{len(same_seed)} finished jobs with seed {seed} in {path}: {[d.name for d, _ in same_seed]}",
+        "pass the run directory or checkpoint of the one to start from",
+    )

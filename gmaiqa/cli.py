@@ -17,15 +17,23 @@ from gmaiqa.errors import GmaiqaError
 USAGE = """usage: gmaiqa <command> [key=value ...] [-m]
 
 commands:
-  synth      write a synthetic z-stack dataset        gmaiqa synth out=DIR preset=feces|blood|leucorrhea groups=N seed=S
-  check      validate a dataset and summarise it      gmaiqa check root=DIR
-  train      train GMANet (L0 -> L1 by default)       gmaiqa train [experiment=NAME] [key=value ...] [-m]
-  eval       evaluate a checkpoint (t0, t1, acc, SROCC) gmaiqa eval ckpt=PATH data.root=DIR out=DIR
-  predict    score images, pick the clearest per group gmaiqa predict ckpt=PATH input=DIR out=DIR
-  benchmark  compare focus measures and checkpoints   gmaiqa benchmark data.root=DIR methods=[TENG,LMG,ckpt:PATH] out=DIR
-  summarize  Table 1 of a multirun (mean ± std)      gmaiqa summarize DIR [--wandb offline|online|disabled]
+  synth      write a synthetic z-stack dataset
+             gmaiqa synth out=DIR preset=feces|blood|leucorrhea groups=N seed=S
+  check      validate a dataset and summarise it
+             gmaiqa check root=DIR
+  train      train GMANet (L0 -> L1 by default)
+             gmaiqa train [experiment=NAME] [key=value ...] [-m]
+  eval       evaluate a checkpoint (t0, t1, acc, SROCC)
+             gmaiqa eval ckpt=PATH data.root=DIR out=DIR
+  predict    score images, pick the clearest per group
+             gmaiqa predict ckpt=PATH input=DIR out=DIR
+  benchmark  compare focus measures and checkpoints
+             gmaiqa benchmark data.root=DIR methods=[TENG,LMG,ckpt:PATH] out=DIR
+  summarize  Table 1 of a multirun (mean ± std)
+             gmaiqa summarize DIR [--wandb offline|online|disabled]
 
-Every command but summarize takes Hydra overrides (key=value); `gmaiqa <command> --cfg job` prints its configuration.
+Every command but summarize takes Hydra overrides (key=value);
+`gmaiqa <command> --cfg job` prints its configuration.
 """
 
 

@@ -17,16 +17,20 @@ def tile_geometry(meta: dict) -> tuple[int, int]:
 
 
 @torch.no_grad()
-def defocus_map(net, image: np.ndarray, tile: int, input_size: int, device, max_batch: int = 32) -> np.ndarray:
+def defocus_map(
+    net, image: np.ndarray, tile: int, input_size: int, device, max_batch: int = 32
+) -> np.ndarray:
     """(H, W, 3) float image -> (rows, cols) predicted defocus per non-overlapping tile (an image smaller
     than one tile is one tile)."""
     x = torch.from_numpy(image).permute(2, 0, 1)[None].to(device)
     h, w = x.shape[-2:]
     rows, cols = max(1, h // tile), max(1, w // tile)
     th, tw = min(tile, h), min(tile, w)
-    tiles = torch.cat([x[..., r * th:(r + 1) * th, c * tw:(c + 1) * tw] for r in range(rows) for c in range(cols)])
+    tiles = torch.cat(
+        [x[..., r * th : (r + 1) * th, c * tw : (c + 1) * tw] for r in range(rows) for c in range(cols)]
+    )
     tiles = F.interpolate(tiles, size=(input_size, input_size), mode="bilinear", align_corners=False)
-    values = torch.cat([net(tiles[i:i + max_batch])["output1"] for i in range(0, len(tiles), max_batch)])
+    values = torch.cat([net(tiles[i : i + max_batch])["output1"] for i in range(0, len(tiles), max_batch)])
     return values.view(rows, cols).cpu().numpy()
 
 

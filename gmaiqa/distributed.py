@@ -47,9 +47,16 @@ def job_command(local_rank: int) -> list[str]:
 
     hydra_cfg = HydraConfig.get()
     overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("hydra.run.dir=")]
-    return [sys.executable, "-m", "gmaiqa.cli", "train", *overrides,
-            f'hydra.run.dir="{hydra_cfg.runtime.output_dir}"', "hydra.output_subdir=null",
-            f"hydra.job.name=rank{local_rank}"]
+    return [
+        sys.executable,
+        "-m",
+        "gmaiqa.cli",
+        "train",
+        *overrides,
+        f'hydra.run.dir="{hydra_cfg.runtime.output_dir}"',
+        "hydra.output_subdir=null",
+        f"hydra.job.name=rank{local_rank}",
+    ]
 
 
 class JobScriptLauncher(_SubprocessScriptLauncher):

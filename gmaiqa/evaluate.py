@@ -20,11 +20,17 @@ def evaluate(cfg: DictConfig) -> dict:
     net, meta = load_net(cfg.ckpt)
     trained = meta["data"]
     split_seed = split_seed_of(cfg.data, trained.get("split_seed", trained.get("seed", 0)))
-    stacks = labelled_stacks(cfg.data.root, cfg.data.validate, cfg.split, trained.get("split_ratios", (0.6, 0.2, 0.2)),
-                             split_seed)
+    stacks = labelled_stacks(
+        cfg.data.root, cfg.data.validate, cfg.split, trained.get("split_ratios", (0.6, 0.2, 0.2)), split_seed
+    )
     metrics, rows = test_checkpoint(net, meta, stacks, cfg)
-    record = {"checkpoint": str(cfg.ckpt), "data": str(cfg.data.root), "split": cfg.split, "stage": meta.get("stage"),
-              **metrics}
+    record = {
+        "checkpoint": str(cfg.ckpt),
+        "data": str(cfg.data.root),
+        "split": cfg.split,
+        "stage": meta.get("stage"),
+        **metrics,
+    }
     (out / "metrics.json").write_text(json.dumps(record, indent=1))
     write_per_group(out / "per_group.csv", rows)
     print_metrics(f"{cfg.data.root} ({cfg.split}, {metrics['groups']} groups)", metrics)

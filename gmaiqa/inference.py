@@ -16,7 +16,10 @@ from torch import nn
 
 def window_starts(length: int, window: int, step: int) -> list[int]:
     if window > length:
-        raise ValueError(f"patch of {window} px does not fit an image of {length} px; lower inference.patch or raise data.resize")
+        raise ValueError(
+            f"patch of {window} px does not fit an image of {length} px; "
+            "lower inference.patch or raise data.resize"
+        )
     starts = list(range(0, length - window + 1, step))
     if starts[-1] != length - window:
         starts.append(length - window)
@@ -28,13 +31,18 @@ def extract_patches(tensor: torch.Tensor, patch: tuple[int, int], step: tuple[in
     ph, pw = patch
     tops = window_starts(tensor.shape[-2], ph, step[0])
     lefts = window_starts(tensor.shape[-1], pw, step[1])
-    return torch.stack([tensor[..., t : t + ph, l : l + pw] for t in tops for l in lefts], dim=1)
+    return torch.stack([tensor[..., t : t + ph, left : left + pw] for t in tops for left in lefts], dim=1)
 
 
 @torch.no_grad()
-def predict_scores(model: nn.Module, image: torch.Tensor, attention: torch.Tensor | None,
-                   patch: tuple[int, int] | None = (512, 768), step: tuple[int, int] = (256, 256),
-                   max_patches: int = 12) -> torch.Tensor:
+def predict_scores(
+    model: nn.Module,
+    image: torch.Tensor,
+    attention: torch.Tensor | None,
+    patch: tuple[int, int] | None = (512, 768),
+    step: tuple[int, int] = (256, 256),
+    max_patches: int = 12,
+) -> torch.Tensor:
     """Mean patch Output1 per image: (N, 3, H, W) [+ (N, 1, H, W)] -> (N,). ``patch=None`` scores the
     whole image in one pass."""
     if patch is None:

@@ -12,4 +12,6 @@ def conf_dir() -> Path:
     for candidate in (PACKAGE_DIR / "conf", PACKAGE_DIR.parent / "conf"):
         if (candidate / "synth.yaml").is_file():
             return candidate
-    raise FileNotFoundError(f"gmaiqa's conf/ folder was not found next to {PACKAGE_DIR}; reinstall the package")
+    raise FileNotFoundError(
+        f"gmaiqa's conf/ folder was not found next to {PACKAGE_DIR}; reinstall the package"
+    )

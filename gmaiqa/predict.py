@@ -28,7 +28,9 @@ def write_tables(out, value: str, rows: list, best: list) -> None:
 
 def predict(cfg: DictConfig) -> None:
     if not cfg.input:
-        raise ConfigError("input", "no input folder", "pass input=DIR (a dataset or a folder of z-stack folders)")
+        raise ConfigError(
+            "input", "no input folder", "pass input=DIR (a dataset or a folder of z-stack folders)"
+        )
     out = prepare_out(cfg.out, cfg.overwrite, ("predictions.csv", "clearest.csv"))
     net, meta = load_net(cfg.ckpt)
     device = device_for(cfg.accelerator)
@@ -42,9 +44,14 @@ def predict(cfg: DictConfig) -> None:
         for z, (path, score) in enumerate(zip(stack.paths, scores.tolist())):
             rows.append([stack.group, os.path.relpath(path, cfg.input), stack.z[z], f"{score:.4f}"])
         i = int(torch.argmax(clarity(scores, meta)))
-        best.append([stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(scores[i]):.4f}"])
+        best.append(
+            [stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(scores[i]):.4f}"]
+        )
     write_tables(out, "score", rows, best)
-    print(f"scored {len(rows)} images in {len(best)} groups -> {out / 'predictions.csv'}, {out / 'clearest.csv'}")
+    print(
+        f"scored {len(rows)} images in {len(best)} groups "
+        f"-> {out / 'predictions.csv'}, {out / 'clearest.csv'}"
+    )
 
 
 def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> None:
@@ -64,6 +71,11 @@ def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> No
             rows.append([stack.group, os.path.relpath(path, cfg.input), stack.z[z], f"{value:.4f}"])
             save_map(folder / path.stem, values, f"{stack.group}/{path.name}: mean {value:.2f}")
         i = int(torch.argmax(clarity(defocus, meta)))
-        best.append([stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(defocus[i]):.4f}"])
+        best.append(
+            [stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(defocus[i]):.4f}"]
+        )
     write_tables(out, "defocus", rows, best)
-    print(f"defocus of {len(rows)} images in {len(best)} groups -> {out / 'predictions.csv'}, maps in {out / 'defocus_maps'}")
+    print(
+        f"defocus of {len(rows)} images in {len(best)} groups "
+        f"-> {out / 'predictions.csv'}, maps in {out / 'defocus_maps'}"
+    )

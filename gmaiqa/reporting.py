@@ -23,7 +23,15 @@ def _fmt(value) -> str:
 
 def write_per_group(path: str | Path, rows: list[dict]) -> None:
     """group, predicted clearest, annotated clearest, offset, SROCC, and the score curves."""
-    columns = ["group", "predicted_clearest", "annotated_clearest", "offset", "srocc", "predicted_scores", "annotated_scores"]
+    columns = [
+        "group",
+        "predicted_clearest",
+        "annotated_clearest",
+        "offset",
+        "srocc",
+        "predicted_scores",
+        "annotated_scores",
+    ]
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, columns, extrasaction="ignore")
         writer.writeheader()

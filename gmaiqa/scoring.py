@@ -44,16 +44,23 @@ def higher_is_better(meta: dict) -> bool:
     if "higher_is_better" in meta:
         return bool(meta["higher_is_better"])
     legacy = not _legacy_defocus(meta)
-    warnings.warn(f"this checkpoint does not record its score direction (written before it was recorded); "
-                  f"taking higher_is_better={legacy} from its task {meta.get('task')!r}", UserWarning, stacklevel=2)
+    warnings.warn(
+        f"this checkpoint does not record its score direction (written before it was recorded); "
+        f"taking higher_is_better={legacy} from its task {meta.get('task')!r}",
+        UserWarning,
+        stacklevel=2,
+    )
     return legacy
 
 
 def scoring_of(meta: dict) -> str:
     kind = meta.get("scoring") or ("defocus_tiles" if _legacy_defocus(meta) else "window")
     if kind not in SCORINGS:
-        raise ConfigError("ckpt", f"the checkpoint asks for scoring {kind!r}, which this gmaiqa does not know",
-                          f"use a gmaiqa version that scores {kind!r} images (known: {list(SCORINGS)})")
+        raise ConfigError(
+            "ckpt",
+            f"the checkpoint asks for scoring {kind!r}, which this gmaiqa does not know",
+            f"use a gmaiqa version that scores {kind!r} images (known: {list(SCORINGS)})",
+        )
     return kind
 
 
@@ -69,21 +76,29 @@ def prepare_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Pat
     path = Path(out)
     existing = [p for p in files if (path / p).exists()]
     if existing and not overwrite:
-        raise ConfigError("out", f"{path} already holds {existing}", "choose another folder or pass overwrite=true")
+        raise ConfigError(
+            "out", f"{path} already holds {existing}", "choose another folder or pass overwrite=true"
+        )
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def device_for(accelerator: str) -> torch.device:
     """The torch device a command runs on: CUDA when asked for (or auto) and present, else CPU."""
-    return torch.device("cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu")
+    return torch.device(
+        "cuda" if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
+    )
 
 
 def split_seed_of(data: DictConfig, default: int) -> int:
     """``data.split_seed``, or the old ``data.seed`` (read for one more release, with a message)."""
     if data.get("seed") is not None:
-        warnings.warn("data.seed is deprecated for choosing the split and will be removed in the next release: "
-                      "use data.split_seed", FutureWarning, stacklevel=2)
+        warnings.warn(
+            "data.seed is deprecated for choosing the split and will be removed in the next release: "
+            "use data.split_seed",
+            FutureWarning,
+            stacklevel=2,
+        )
         if data.get("split_seed") is None:
             return int(data.seed)
     return int(data.split_seed) if data.get("split_seed") is not None else int(default)
@@ -96,8 +111,11 @@ def labelled_stacks(root, validate: str, split: str, ratios, split_seed: int) ->
         stacks = split_stacks(stacks, tuple(ratios), split_seed)[split]
     unlabelled = [s.group for s in stacks if not s.labelled]
     if unlabelled:
-        raise ConfigError("data.root", f"groups without a clearest image: {unlabelled[:5]}",
-                          "scoring needs labels (score or clearest column); use `gmaiqa predict` for unlabelled stacks")
+        raise ConfigError(
+            "data.root",
+            f"groups without a clearest image: {unlabelled[:5]}",
+            "scoring needs labels (score or clearest column); use `gmaiqa predict` for unlabelled stacks",
+        )
     if not stacks:
         raise ConfigError("split", f"no groups in split {split!r}", "use split=all or another split")
     return stacks
@@ -118,17 +136,25 @@ def inference_of(meta: dict, cfg: DictConfig) -> dict:
     inference = dict(meta.get("inference") or {})
     for key in ("patch", "step", "max_patches"):
         if cfg.inference.get(key) is not None:
-            inference[key] = OmegaConf.to_container(cfg.inference[key]) if key != "max_patches" else cfg.inference[key]
+            inference[key] = (
+                OmegaConf.to_container(cfg.inference[key]) if key != "max_patches" else cfg.inference[key]
+            )
     return inference
 
 
 def loader_for(stacks, preprocess: Preprocess, num_workers: int) -> DataLoader:
     dataset = FocusStackDataset(stacks, preprocess, crop=None, random_crop=False)
-    return DataLoader(dataset, batch_sampler=WholeGroupSampler([len(s) for s in stacks]), collate_fn=collate_group,
-                      num_workers=num_workers)
+    return DataLoader(
+        dataset,
+        batch_sampler=WholeGroupSampler([len(s) for s in stacks]),
+        collate_fn=collate_group,
+        num_workers=num_workers,
+    )
 
 
-def score_groups(net, meta: dict, stacks, cfg: DictConfig, device, desc: str = "score") -> Iterator[tuple[int, torch.Tensor]]:
+def score_groups(
+    net, meta: dict, stacks, cfg: DictConfig, device, desc: str = "score"
+) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield (group index, the checkpoint's raw image scores) for every group, scored the checkpoint's
     way (``window``: its preprocessing and sliding window, overridable by cfg.resize / cfg.block /
     cfg.inference; ``defocus_tiles``: its tile geometry); a progress bar shows the groups."""
@@ -146,10 +172,17 @@ def score_groups(net, meta: dict, stacks, cfg: DictConfig, device, desc: str = "
     inference = inference_of(meta, cfg)
     patch = tuple(inference["patch"]) if inference.get("patch") else None
     step = tuple(inference.get("step", (256, 256)))
-    for batch in tqdm(loader_for(stacks, preprocess_of(meta, cfg), cfg.num_workers), total=len(stacks), unit="group", desc=desc):
+    for batch in tqdm(
+        loader_for(stacks, preprocess_of(meta, cfg), cfg.num_workers),
+        total=len(stacks),
+        unit="group",
+        desc=desc,
+    ):
         attention = batch["attention"].to(device) if net.uses_attention_map else None
         with torch.no_grad():
-            scores = predict_scores(net, batch["image"].to(device), attention, patch, step, int(inference.get("max_patches", 12)))
+            scores = predict_scores(
+                net, batch["image"].to(device), attention, patch, step, int(inference.get("max_patches", 12))
+            )
         yield batch["group"], scores.cpu()
 
 
@@ -162,10 +195,17 @@ class GroupMetrics:
 
     def update(self, stack: FocusStack, clear: torch.Tensor, raw: torch.Tensor | None = None) -> None:
         clear = clear.detach().cpu().double()
-        self.selection.update(clear, stack.clearest, torch.from_numpy(stack.z_um) if stack.z_um is not None else None)
+        self.selection.update(
+            clear, stack.clearest, torch.from_numpy(stack.z_um) if stack.z_um is not None else None
+        )
         outcome = group_outcome(clear, stack.clearest)
-        row = {"group": stack.group, "predicted_scores": (clear if raw is None else raw.detach().cpu()).tolist(),
-               "predicted_clearest": outcome.predicted, "annotated_clearest": outcome.annotated, "offset": outcome.offset}
+        row = {
+            "group": stack.group,
+            "predicted_scores": (clear if raw is None else raw.detach().cpu()).tolist(),
+            "predicted_clearest": outcome.predicted,
+            "annotated_clearest": outcome.annotated,
+            "offset": outcome.offset,
+        }
         if stack.scores is not None:
             annotated = torch.from_numpy(stack.scores).double()
             self.srocc.update(clear, annotated)

@@ -54,7 +54,11 @@ def collect(root: Path) -> tuple[dict, list[str], list[Path], dict]:
     (variant, stage) -> [(seed, selection status, selected epoch)]."""
     jobs = find_jobs(root)
     if not jobs:
-        raise ConfigError("DIR", f"no runs under {root} (no job.json)", "pass a run or multirun directory written by `gmaiqa train`")
+        raise ConfigError(
+            "DIR",
+            f"no runs under {root} (no job.json)",
+            "pass a run or multirun directory written by `gmaiqa train`",
+        )
     labels = variant_labels(jobs)
     table: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     datasets: list[str] = []
@@ -67,7 +71,9 @@ def collect(root: Path) -> tuple[dict, list[str], list[Path], dict]:
             continue
         for stage in json.loads((job / DONE).read_text())["stages"]:
             chosen = stage.get("selection") or {}
-            selections[(labels[job], stage["stage"])].append((seed, chosen.get("status", "unrecorded"), chosen.get("epoch")))
+            selections[(labels[job], stage["stage"])].append(
+                (seed, chosen.get("status", "unrecorded"), chosen.get("epoch"))
+            )
             per_dataset = split_by_dataset(stage.get("metrics") or {})
             per_dataset.update(stage.get("eval") or {})
             for name, metrics in per_dataset.items():
@@ -106,8 +112,13 @@ def split_statement(root: Path) -> str:
     if not values:
         return "Splits: not recorded."
     if len(values) == 1:
-        return f"Splits: one train/val/test split for every round (data.split_seed={values[0]}), as the paper's five rounds."
-    return f"Splits: each round drew its own train/val/test split (data.split_seed in {{{', '.join(values)}}})."
+        return (
+            f"Splits: one train/val/test split for every round (data.split_seed={values[0]}), "
+            "as the paper's five rounds."
+        )
+    return (
+        f"Splits: each round drew its own train/val/test split (data.split_seed in {{{', '.join(values)}}})."
+    )
 
 
 def split_by_dataset(metrics: dict) -> dict[str, dict]:
@@ -136,14 +147,22 @@ def _cell(pairs: list[tuple], metric: str) -> str:
 
 
 def markdown(table: dict, datasets: list[str], selections: dict | None = None) -> str:
-    present = {(d, m) for per in table.values() for d, metrics in per.items() for m, pairs in metrics.items() if pairs}
+    present = {
+        (d, m)
+        for per in table.values()
+        for d, metrics in per.items()
+        for m, pairs in metrics.items()
+        if pairs
+    }
     columns = [(d, m) for d in datasets for m in METRICS if (d, m) in present]
     header = ["variant", "stage", "seeds", "selection"] + [f"{d} {m}" for d, m in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (variant, stage), per in sorted(table.items()):
         seeds = sorted({s for d in per.values() for pairs in d.values() for s, _ in pairs}, key=str)
         chosen = selection_cell((selections or {}).get((variant, stage), []))
-        cells = [variant, stage, str(len(seeds)), chosen] + [_cell(per.get(d, {}).get(m, []), m) for d, m in columns]
+        cells = [variant, stage, str(len(seeds)), chosen] + [
+            _cell(per.get(d, {}).get(m, []), m) for d, m in columns
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -154,17 +173,33 @@ def long_rows(table: dict) -> list[dict]:
         for dataset, metrics in per.items():
             for metric, pairs in metrics.items():
                 mean, std = mean_std([v for _, v in pairs])
-                rows.append({"variant": variant, "stage": stage, "dataset": dataset, "metric": metric, "n": len(pairs),
-                             "mean": mean, "std": "" if math.isnan(std) else std,
-                             "values": " ".join(f"{s}:{v:g}" for s, v in sorted(pairs, key=lambda p: str(p[0])))})
+                rows.append(
+                    {
+                        "variant": variant,
+                        "stage": stage,
+                        "dataset": dataset,
+                        "metric": metric,
+                        "n": len(pairs),
+                        "mean": mean,
+                        "std": "" if math.isnan(std) else std,
+                        "values": " ".join(f"{s}:{v:g}" for s, v in sorted(pairs, key=lambda p: str(p[0]))),
+                    }
+                )
     return rows
 
 
 def log_to_wandb(root: Path, rows: list[dict], mode: str, project: str) -> str | None:
     import wandb
 
-    run = wandb.init(project=project, dir=str(root), mode=mode, job_type="summary", name=f"summary/{root.name}",
-                     group=root.name, config={"summarized": str(root)})
+    run = wandb.init(
+        project=project,
+        dir=str(root),
+        mode=mode,
+        job_type="summary",
+        name=f"summary/{root.name}",
+        group=root.name,
+        config={"summarized": str(root)},
+    )
     columns = list(rows[0]) if rows else ["variant"]
     run.log({"summary/table": wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows])})
     run_id = run.id
@@ -175,34 +210,55 @@ def log_to_wandb(root: Path, rows: list[dict], mode: str, project: str) -> str |
 def summarize(root: str | Path, wandb_mode: str = "offline", project: str = "gmaiqa") -> dict:
     root = Path(root)
     if not root.is_dir():
-        raise ConfigError("DIR", f"{root} is not a directory", "pass the multirun directory printed by `gmaiqa train -m`")
+        raise ConfigError(
+            "DIR", f"{root} is not a directory", "pass the multirun directory printed by `gmaiqa train -m`"
+        )
     table, datasets, unfinished, selections = collect(root)
     text = markdown(table, datasets, selections)
     rows = long_rows(table)
     splits = split_statement(root)
     fallbacks = sum(status == "fallback" for picks in selections.values() for _, status, _ in picks)
-    note = (f"\n\n{fallbacks} stage checkpoint(s) were kept as a fallback: no epoch met the selection constraints "
-            "(see each stage's done.json)") if fallbacks else ""
+    note = ""
+    if fallbacks:
+        note = (
+            f"\n\n{fallbacks} stage checkpoint(s) were kept as a fallback: no epoch met the selection "
+            "constraints (see each stage's done.json)"
+        )
     (root / "summary.md").write_text(f"# {root}\n\nmean ± std across seeds. {splits}{note}\n\n{text}\n")
     with open(root / "summary.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, ["variant", "stage", "dataset", "metric", "n", "mean", "std", "values"])
+        writer = csv.DictWriter(
+            handle, ["variant", "stage", "dataset", "metric", "n", "mean", "std", "values"]
+        )
         writer.writeheader()
         writer.writerows(rows)
     print(f"{splits}{note}\n\n{text}")
     if unfinished:
-        print(f"\n{len(unfinished)} unfinished job(s), not counted: " + ", ".join(str(j) for j in unfinished)
-              + "\n(relaunch the same command with resume=auto to finish them)")
+        print(
+            f"\n{len(unfinished)} unfinished job(s), not counted: "
+            + ", ".join(str(j) for j in unfinished)
+            + "\n(relaunch the same command with resume=auto to finish them)"
+        )
     wandb_id = log_to_wandb(root, rows, wandb_mode, project) if wandb_mode != "disabled" and rows else None
     print(f"-> {root / 'summary.md'}, {root / 'summary.csv'}")
-    return {"rows": rows, "datasets": datasets, "unfinished": [str(j) for j in unfinished], "wandb_run_id": wandb_id,
-            "splits": splits, "selections": {f"{v} {s}": selection_cell(p) for (v, s), p in selections.items()}}
+    return {
+        "rows": rows,
+        "datasets": datasets,
+        "unfinished": [str(j) for j in unfinished],
+        "wandb_run_id": wandb_id,
+        "splits": splits,
+        "selections": {f"{v} {s}": selection_cell(p) for (v, s), p in selections.items()},
+    }
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gmaiqa summarize", description=__doc__.split("\n\n")[0])
     parser.add_argument("dir", help="a multirun directory (or any folder holding runs)")
-    parser.add_argument("--wandb", default="offline", choices=("offline", "online", "disabled"),
-                        help="where the summary table goes in W&B (default: offline files under DIR/wandb)")
+    parser.add_argument(
+        "--wandb",
+        default="offline",
+        choices=("offline", "online", "disabled"),
+        help="where the summary table goes in W&B (default: offline files under DIR/wandb)",
+    )
     parser.add_argument("--project", default="gmaiqa")
     args = parser.parse_args(argv)
     summarize(args.dir, args.wandb, args.project)

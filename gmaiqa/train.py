@@ -45,14 +45,26 @@ from gmaiqa.job import DONE, JOB, RUNTIME_OVERRIDES
 from gmaiqa.reporting import print_metrics, write_per_group
 
 RESUME_MODES = ("auto", "never")
-PACKAGES = ("torch", "torchvision", "lightning", "hydra-core", "omegaconf", "torchmetrics", "albumentations",
-            "numpy", "wandb", "gmaiqa")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "lightning",
+    "hydra-core",
+    "omegaconf",
+    "torchmetrics",
+    "albumentations",
+    "numpy",
+    "wandb",
+    "gmaiqa",
+)
 
 
 def git_commit() -> str | None:
     try:
         root = Path(__file__).resolve().parents[1]
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
         return out.stdout.strip() or None
     except Exception:
         return None
@@ -73,9 +85,14 @@ def environment() -> dict:
             versions[name] = version(name)
         except PackageNotFoundError:
             versions[name] = None
-    return {"git_commit": git_commit(), "python": platform.python_version(), "platform": platform.platform(),
-            "packages": versions, "cuda": torch.version.cuda,
-            "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
+    return {
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "cuda": torch.version.cuda,
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+    }
 
 
 def job_overrides() -> list[str] | None:
@@ -84,8 +101,11 @@ def job_overrides() -> list[str] | None:
 
     if not HydraConfig.initialized():
         return None
-    return sorted(o.lstrip("+~") for o in HydraConfig.get().overrides.task
-                  if not o.lstrip("+~").startswith(RUNTIME_OVERRIDES))
+    return sorted(
+        o.lstrip("+~")
+        for o in HydraConfig.get().overrides.task
+        if not o.lstrip("+~").startswith(RUNTIME_OVERRIDES)
+    )
 
 
 def claim_run_dir(cfg: DictConfig, run_dir: Path) -> dict | None:
@@ -97,19 +117,29 @@ def claim_run_dir(cfg: DictConfig, run_dir: Path) -> dict | None:
     overrides = job_overrides()
     if job_file.is_file():
         if cfg.resume == "never":
-            raise ConfigError("resume", f"{run_dir} already holds a job",
-                              "use resume=auto to continue or skip it, or another run_id / hydra.sweep.dir")
+            raise ConfigError(
+                "resume",
+                f"{run_dir} already holds a job",
+                "use resume=auto to continue or skip it, or another run_id / hydra.sweep.dir",
+            )
         earlier = json.loads(job_file.read_text()).get("overrides")
         if overrides is not None and earlier is not None and earlier != overrides:
-            raise ConfigError("resume", f"{run_dir} holds a different job (its overrides {earlier}, now {overrides})",
-                              "relaunch with the same overrides, or give this job its own run_id / hydra.sweep.dir")
+            raise ConfigError(
+                "resume",
+                f"{run_dir} holds a different job (its overrides {earlier}, now {overrides})",
+                "relaunch with the same overrides, or give this job its own run_id / hydra.sweep.dir",
+            )
         if (run_dir / DONE).is_file():
             return json.loads((run_dir / DONE).read_text())
         return None
     if is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
-        record = {"overrides": overrides, "seed": int(cfg.seed), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                  **environment()}
+        record = {
+            "overrides": overrides,
+            "seed": int(cfg.seed),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **environment(),
+        }
         (run_dir / JOB).write_text(json.dumps(record, indent=1))
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return None
@@ -149,10 +179,18 @@ def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming:
         w = cfg.logger.wandb
         id_file = stage_dir / "wandb_id"
         run_id = id_file.read_text().strip() if id_file.is_file() else None
-        logger = WandbLogger(project=w.project, entity=w.entity, group=group, name=f"{group}/{stage}",
-                             save_dir=str(stage_dir), offline=w.mode == "offline",
-                             tags=[cfg.run_name, f"seed{cfg.seed}", *(w.tags or [])],
-                             job_type=stage, id=run_id, resume="allow" if run_id else None)
+        logger = WandbLogger(
+            project=w.project,
+            entity=w.entity,
+            group=group,
+            name=f"{group}/{stage}",
+            save_dir=str(stage_dir),
+            offline=w.mode == "offline",
+            tags=[cfg.run_name, f"seed{cfg.seed}", *(w.tags or [])],
+            job_type=stage,
+            id=run_id,
+            resume="allow" if run_id else None,
+        )
         if is_rank_zero() and run_id is None:
             id_file.write_text(logger.experiment.id)
         loggers.append(logger)
@@ -168,7 +206,12 @@ def _callbacks(cfg: DictConfig, rule, stage_dir: Path, logging: bool):
 
     selector = SelectCheckpoint(stage_dir / "checkpoints", rule)
     # Lightning runs checkpoint callbacks last, in this order: last.ckpt already knows the new selection
-    callbacks = [DataEpoch(), RandomState(), selector, ResumeCheckpoint(stage_dir / "checkpoints", cfg.checkpoint.every_n_train_steps)]
+    callbacks = [
+        DataEpoch(),
+        RandomState(),
+        selector,
+        ResumeCheckpoint(stage_dir / "checkpoints", cfg.checkpoint.every_n_train_steps),
+    ]
     if logging:
         callbacks.insert(0, LearningRateMonitor(logging_interval="step"))
     for extra in (cfg.get("callbacks") or {}).values():
@@ -186,14 +229,18 @@ def stage_rules(stages) -> list:
 
 def report_selection(stage: str, outcome: dict) -> None:
     if outcome["status"] == "fallback":
-        print(f"stage {stage}: WARNING no epoch of {outcome['epochs_validated']} met the selection constraints "
-              f"({outcome['rule_text']}); kept epoch {outcome['epoch']}, the best {outcome['rule']['monitor']} "
-              "without them (selection: fallback)")
+        print(
+            f"stage {stage}: WARNING no epoch of {outcome['epochs_validated']} met the selection constraints "
+            f"({outcome['rule_text']}); kept epoch {outcome['epoch']}, the best {outcome['rule']['monitor']} "
+            "without them (selection: fallback)"
+        )
     elif outcome["status"] == "none":
         print(f"stage {stage}: {outcome['rule']['monitor']} was never logged; kept the last checkpoint")
     else:
-        print(f"stage {stage}: selected epoch {outcome['epoch']} ({outcome['rule_text']}; "
-              f"{outcome['epochs_meeting_constraints']} of {outcome['epochs_validated']} epochs qualified)")
+        print(
+            f"stage {stage}: selected epoch {outcome['epoch']} ({outcome['rule_text']}; "
+            f"{outcome['epochs_meeting_constraints']} of {outcome['epochs_validated']} epochs qualified)"
+        )
 
 
 def stage_model(cfg: DictConfig, stage: DictConfig) -> dict:
@@ -201,18 +248,27 @@ def stage_model(cfg: DictConfig, stage: DictConfig) -> dict:
     ``mask_attention_depth``, 0 in L0 and 1 in L1, §3.4)."""
     overrides = OmegaConf.to_container(stage.model, resolve=True) if stage.get("model") else {}
     if stage.get("mask_attention_depth") is not None:  # the key before stages carried model overrides
-        warnings.warn(f"stage {stage.name}: mask_attention_depth on a stage is deprecated and will be removed in the "
-                      "next release: use model: {mask_attention_depth: N} on the stage", FutureWarning, stacklevel=2)
+        warnings.warn(
+            f"stage {stage.name}: mask_attention_depth on a stage is deprecated and will be removed in the "
+            "next release: use model: {mask_attention_depth: N} on the stage",
+            FutureWarning,
+            stacklevel=2,
+        )
         overrides.setdefault("mask_attention_depth", int(stage.mask_attention_depth))
     model = OmegaConf.to_container(cfg.model, resolve=True)
     unknown = sorted(set(overrides) - set(model))
     if unknown:
-        raise ConfigError(f"stages.{stage.name}.model.{unknown[0]}", f"the model ({model.get('_target_')}) has no such key",
-                          f"a stage may override the model's own keys: {sorted(k for k in model if not k.startswith('_'))}")
+        raise ConfigError(
+            f"stages.{stage.name}.model.{unknown[0]}",
+            f"the model ({model.get('_target_')}) has no such key",
+            f"a stage may override the model's own keys: {sorted(k for k in model if not k.startswith('_'))}",
+        )
     return {**model, **overrides}
 
 
-def run_stage(cfg: DictConfig, stage: DictConfig, rule, run_dir: Path, init_from: str | None, datamodule) -> dict:
+def run_stage(
+    cfg: DictConfig, stage: DictConfig, rule, run_dir: Path, init_from: str | None, datamodule
+) -> dict:
     stage_dir = run_dir / stage.name
     if (stage_dir / DONE).is_file():
         result = json.loads((stage_dir / DONE).read_text())
@@ -230,7 +286,9 @@ def run_stage(cfg: DictConfig, stage: DictConfig, rule, run_dir: Path, init_from
     if init_from and not resume_from:
         init_weights_from(net, init_from)
     loggers = _loggers(cfg, stage_dir, stage.name, job_label(cfg, run_dir), resuming=resume_from is not None)
-    wandb_id = next((lg.experiment.id for lg in loggers if isinstance(lg, WandbLogger) and is_rank_zero()), None)
+    wandb_id = next(
+        (lg.experiment.id for lg in loggers if isinstance(lg, WandbLogger) and is_rank_zero()), None
+    )
     meta = {
         "model": model_cfg,
         "data": OmegaConf.to_container(cfg.data, resolve=True),
@@ -246,14 +304,25 @@ def run_stage(cfg: DictConfig, stage: DictConfig, rule, run_dir: Path, init_from
     # conf/task/*.yaml: a partial LightningModule (loss, optimiser, ...) completed with the network
     task = instantiate(cfg.task)(net, inference=meta["inference"], meta=meta)
     selector, callbacks = _callbacks(cfg, rule, stage_dir, logging=bool(loggers))
-    trainer = instantiate(cfg.trainer, max_epochs=stage.max_epochs, logger=loggers or False, callbacks=callbacks,
-                          default_root_dir=str(stage_dir), use_distributed_sampler=False)
+    trainer = instantiate(
+        cfg.trainer,
+        max_epochs=stage.max_epochs,
+        logger=loggers or False,
+        callbacks=callbacks,
+        default_root_dir=str(stage_dir),
+        use_distributed_sampler=False,
+    )
     if resume_from:
         print(f"stage {stage.name}: resuming from {resume_from}")
     else:
         for lg in loggers:
-            lg.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True), "stage": stage.name,
-                                "environment": environment()})
+            lg.log_hyperparams(
+                {
+                    "config": OmegaConf.to_container(cfg, resolve=True),
+                    "stage": stage.name,
+                    "environment": environment(),
+                }
+            )
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
         # read before testing: restoring the selected checkpoint for the test also restores the selector's
@@ -266,20 +335,39 @@ def run_stage(cfg: DictConfig, stage: DictConfig, rule, run_dir: Path, init_from
         metrics = {}
         if cfg.evaluate:
             trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
-            metrics = {k.split("/", 1)[1]: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+            metrics = {
+                k.split("/", 1)[1]: float(v)
+                for k, v in trainer.callback_metrics.items()
+                if k.startswith("test/")
+            }
             if "groups" in metrics:
                 metrics["groups"] = int(metrics["groups"])
-        result = {"stage": stage.name, "checkpoint": checkpoint, "metrics": metrics, "dir": str(stage_dir),
-                  "wandb_run_id": wandb_id, "selection": {**selection, "history": history}}
+        result = {
+            "stage": stage.name,
+            "checkpoint": checkpoint,
+            "metrics": metrics,
+            "dir": str(stage_dir),
+            "wandb_run_id": wandb_id,
+            "selection": {**selection, "history": history},
+        }
         if trainer.is_global_zero:
             if cfg.evaluate:
-                (stage_dir / "metrics.json").write_text(json.dumps({"stage": stage.name, "checkpoint": checkpoint, **metrics,
-                                                                    "selection": selection}, indent=1))
+                (stage_dir / "metrics.json").write_text(
+                    json.dumps(
+                        {"stage": stage.name, "checkpoint": checkpoint, **metrics, "selection": selection},
+                        indent=1,
+                    )
+                )
                 task.write_test_outputs(stage_dir, loggers, metrics)
             for lg in loggers:
                 if isinstance(lg, WandbLogger):
-                    lg.experiment.summary.update({f"selection/{k}": v for k, v in selection.items()
-                                                  if k in ("status", "epoch", "value", "rule_text")})
+                    lg.experiment.summary.update(
+                        {
+                            f"selection/{k}": v
+                            for k, v in selection.items()
+                            if k in ("status", "epoch", "value", "rule_text")
+                        }
+                    )
             (stage_dir / DONE).write_text(json.dumps(result, indent=1))
         return result
     finally:
@@ -295,11 +383,15 @@ def eval_dataset_stacks(name: str, spec: DictConfig, cfg: DictConfig):
 
     synthetic = OmegaConf.to_container(spec.synthetic, resolve=True) if spec.get("synthetic") else None
     if spec.get("root") is None and not synthetic:
-        raise ConfigError(f"eval_datasets.{name}", "neither root nor synthetic is set", f"set eval_datasets.{name}.root=DIR")
+        raise ConfigError(
+            f"eval_datasets.{name}", "neither root nor synthetic is set", f"set eval_datasets.{name}.root=DIR"
+        )
     root = dataset_root(spec.get("root"), synthetic, cfg.paths.cache_dir)
     split_ratios = spec.get("split_ratios") or cfg.data.split_ratios
     split_seed = cfg.data.get("split_seed", cfg.seed)  # a split of another set is drawn as the training set's
-    return labelled_stacks(root, spec.get("validate", "full"), spec.get("split", "all"), split_ratios, int(split_seed))
+    return labelled_stacks(
+        root, spec.get("validate", "full"), spec.get("split", "all"), split_ratios, int(split_seed)
+    )
 
 
 def evaluate_elsewhere(cfg: DictConfig, results: list[dict]) -> dict[str, dict[str, dict]]:
@@ -321,10 +413,20 @@ def evaluate_elsewhere(cfg: DictConfig, results: list[dict]) -> dict[str, dict[s
                 if name not in stacks:
                     stacks[name] = eval_dataset_stacks(name, spec, cfg)
                 loaded = loaded or load_net(result["checkpoint"])
-                options = OmegaConf.create({"accelerator": cfg.trainer.accelerator, "num_workers": cfg.data.num_workers,
-                                            "resize": spec.get("resize"), "block": spec.get("block"),
-                                            "inference": {"patch": None, "step": None, "max_patches": None,
-                                                          **(spec.get("inference") or {})}})
+                options = OmegaConf.create(
+                    {
+                        "accelerator": cfg.trainer.accelerator,
+                        "num_workers": cfg.data.num_workers,
+                        "resize": spec.get("resize"),
+                        "block": spec.get("block"),
+                        "inference": {
+                            "patch": None,
+                            "step": None,
+                            "max_patches": None,
+                            **(spec.get("inference") or {}),
+                        },
+                    }
+                )
                 metrics, rows = test_checkpoint(*loaded, stacks[name], options)
                 out.mkdir(parents=True, exist_ok=True)
                 write_per_group(out / "per_group.csv", rows)
@@ -340,13 +442,31 @@ def _log_eval_table(cfg: DictConfig, run_dir: Path, table: dict) -> None:
 
     w = cfg.logger.wandb
     group = job_label(cfg, run_dir)
-    run = wandb.init(project=w.project, entity=w.entity, group=group, name=f"{group}/eval",
-                     job_type="eval", dir=str(run_dir), mode=w.mode, config={"eval_datasets": list(cfg.eval_datasets)})
+    run = wandb.init(
+        project=w.project,
+        entity=w.entity,
+        group=group,
+        name=f"{group}/eval",
+        job_type="eval",
+        dir=str(run_dir),
+        mode=w.mode,
+        config={"eval_datasets": list(cfg.eval_datasets)},
+    )
     columns = ["stage", "dataset", "acc", "t0", "t1", "srocc", "groups"]
-    rows = [[stage, name] + [m.get(c) for c in columns[2:]] for stage, per in table.items() for name, m in per.items()]
+    rows = [
+        [stage, name] + [m.get(c) for c in columns[2:]]
+        for stage, per in table.items()
+        for name, m in per.items()
+    ]
     run.log({"eval/datasets": wandb.Table(columns=columns, data=rows)})
-    run.summary.update({f"{stage}/{name}/{k}": v for stage, per in table.items() for name, m in per.items()
-                        for k, v in m.items()})
+    run.summary.update(
+        {
+            f"{stage}/{name}/{k}": v
+            for stage, per in table.items()
+            for name, m in per.items()
+            for k, v in m.items()
+        }
+    )
     run.finish()
 
 
@@ -362,8 +482,11 @@ def train(cfg: DictConfig) -> dict:
         return finished
     init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
     if stages[0].get("requires_init", False) and not init_from:
-        raise ConfigError("init_from", f"stage {stages[0].name} starts from earlier weights (the paper's two-stage training)",
-                          "pass init_from=PATH/TO/L0.ckpt (or its run or multirun directory), or run the whole protocol")
+        raise ConfigError(
+            "init_from",
+            f"stage {stages[0].name} starts from earlier weights (the paper's two-stage training)",
+            "pass init_from=PATH/TO/L0.ckpt (or its run or multirun directory), or run the whole protocol",
+        )
     L.seed_everything(cfg.seed, workers=True)
     with job_scope():
         datamodule = instantiate(cfg.data)
@@ -378,8 +501,13 @@ def train(cfg: DictConfig) -> dict:
     for result in results:
         result["eval"] = table.get(result["stage"], {})
     final = results[-1]
-    summary = {"run_dir": str(run_dir), "seed": int(cfg.seed), "stages": results, "checkpoint": final["checkpoint"],
-               **final["metrics"]}
+    summary = {
+        "run_dir": str(run_dir),
+        "seed": int(cfg.seed),
+        "stages": results,
+        "checkpoint": final["checkpoint"],
+        **final["metrics"],
+    }
     (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
     if cfg.evaluate:
         for table_name in ("per_group.csv", "per_image.csv"):
@@ -390,6 +518,8 @@ def train(cfg: DictConfig) -> dict:
             for name, metrics in result["eval"].items():
                 print_metrics(f"{result['stage']}: {name} (no transfer)", metrics)
         _log_eval_table(cfg, run_dir, table)
-    (run_dir / DONE).write_text(json.dumps({**summary, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+    (run_dir / DONE).write_text(
+        json.dumps({**summary, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1)
+    )
     print(f"run directory: {run_dir}")
     return summary

@@ -72,5 +72,7 @@ def read_run(run_dir: str | Path) -> dict:
         elif kind == "run":
             for item in record.run.config.update:
                 result["config"][key_of(item)] = json.loads(item.value_json)
-    result["files"] = sorted(str(p.relative_to(run_dir / "files")) for p in (run_dir / "files").rglob("*") if p.is_file())
+    result["files"] = sorted(
+        str(p.relative_to(run_dir / "files")) for p in (run_dir / "files").rglob("*") if p.is_file()
+    )
     return result

@@ -40,7 +40,9 @@ def mos_pair(tmp_path_factory) -> Path:
     """The synthetic natural / ultrasound MOS pair, 5 references x 4 distortions per domain at 64x64."""
     from gmaiqa.data.synthetic_mos import generate_mos_pair
 
-    return generate_mos_pair(tmp_path_factory.mktemp("mos") / "pair", references=5, distortions=4, size=64, seed=0)
+    return generate_mos_pair(
+        tmp_path_factory.mktemp("mos") / "pair", references=5, distortions=4, size=64, seed=0
+    )
 
 
 @pytest.fixture

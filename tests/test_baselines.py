@@ -8,11 +8,10 @@ import warnings
 
 import pytest
 import torch
-from helpers.tiny import compose_train, tiny_data
 
 from gmaiqa.cli import main
-from gmaiqa.errors import ConfigError
 from gmaiqa.models.iqa_baselines import TwoStreamIQA, WaDIQaM, gaussian_blur, gradient_image, to_patches
+from helpers.tiny import compose_train, tiny_data
 
 
 def test_patches_are_non_overlapping_32x32_in_row_major_order():
@@ -43,7 +42,7 @@ def test_fr_reference_trick_blurs_with_kernel_21_sigma_3_5():
     impulse[..., 20, 20] = 1
     response = gaussian_blur(impulse)[0, 0, 20]
     x = torch.arange(-10, 11, dtype=torch.float32)
-    expected = torch.exp(-x**2 / (2 * 3.5**2))
+    expected = torch.exp(-(x**2) / (2 * 3.5**2))
     torch.testing.assert_close(response[10:31] / response[20], expected / expected[10], rtol=1e-5, atol=1e-6)
     assert response[:10].abs().max() == 0 and response[31:].abs().max() == 0  # 21 taps
 
@@ -62,14 +61,30 @@ def test_twostream_sees_a_normalised_gradient_image():
 def test_short_fit_and_eval(model, tiny_feces, tmp_path):
     from gmaiqa.train import train
 
-    overrides = tiny_data(tiny_feces) + ["+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "logger=none",
-                                         f"paths.run_dir={tmp_path / 'run'}"]
+    overrides = tiny_data(tiny_feces) + [
+        "+trainer.limit_train_batches=2",
+        "+trainer.limit_val_batches=1",
+        "logger=none",
+        f"paths.run_dir={tmp_path / 'run'}",
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         summary = train(compose_train(f"baseline_{model}", overrides))
     assert summary["groups"] >= 1 and 0 <= summary["acc"] <= 1
     out = tmp_path / "eval"
-    assert main(["eval", f"ckpt={summary['checkpoint']}", f"data.root={tiny_feces}", f"out={out}", "split=test",
-                 "accelerator=cpu", "num_workers=0"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                f"ckpt={summary['checkpoint']}",
+                f"data.root={tiny_feces}",
+                f"out={out}",
+                "split=test",
+                "accelerator=cpu",
+                "num_workers=0",
+            ]
+        )
+        == 0
+    )
     evaluated = json.loads((out / "metrics.json").read_text())
     assert evaluated["acc"] == pytest.approx(summary["acc"]) and evaluated["groups"] == summary["groups"]

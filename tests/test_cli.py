@@ -11,7 +11,21 @@ from gmaiqa.cli import main
 
 def test_synth_then_check_through_the_cli(tmp_path, capsys):
     out = tmp_path / "stacks"
-    assert main(["synth", f"out={out}", "preset=blood", "groups=3", "seed=1", "height=48", "width=64", "images=[4,6]"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                f"out={out}",
+                "preset=blood",
+                "groups=3",
+                "seed=1",
+                "height=48",
+                "width=64",
+                "images=[4,6]",
+            ]
+        )
+        == 0
+    )
     assert main(["check", f"root={out}"]) == 0
     text = capsys.readouterr().out
     assert "groups   3" in text and "OK: dataset is valid" in text
@@ -28,7 +42,9 @@ def test_check_exits_non_zero_naming_each_problem(tiny_feces, tmp_path, capsys):
     (root / "manifest.csv").write_text("\n".join(lines + [lines[3]]) + "\n")
     assert main(["check", f"root={root}"]) == 1
     text = capsys.readouterr().out
-    assert f"{first}: truncated PNG" in text and f"{second}: file not found" in text and "listed twice" in text
+    assert (
+        f"{first}: truncated PNG" in text and f"{second}: file not found" in text and "listed twice" in text
+    )
 
 
 def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
@@ -57,5 +73,18 @@ def test_conf_is_found_in_a_checkout_and_in_the_wheel_layout(tmp_path, monkeypat
 
 def test_a_multirun_exits_with_its_worst_job_status(tiny_feces, tmp_path):
     # the valid dataset last: its 0 must not hide the failure before it
-    assert main(["check", "-m", f"root={tmp_path / 'missing'},{tiny_feces}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]) != 0
-    assert main(["check", "-m", f"root={tiny_feces},{tiny_feces}", f"hydra.sweep.dir={tmp_path / 'sweep2'}"]) == 0
+    assert (
+        main(
+            [
+                "check",
+                "-m",
+                f"root={tmp_path / 'missing'},{tiny_feces}",
+                f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            ]
+        )
+        != 0
+    )
+    assert (
+        main(["check", "-m", f"root={tiny_feces},{tiny_feces}", f"hydra.sweep.dir={tmp_path / 'sweep2'}"])
+        == 0
+    )

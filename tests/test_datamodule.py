@@ -9,7 +9,9 @@ from gmaiqa.errors import ConfigError
 
 
 def _dm(root, **kw):
-    args = dict(root=str(root), resize=(64, 96), crop=(32, 48), block=(8, 8), batch_size=4, num_workers=0, seed=0)
+    args = dict(
+        root=str(root), resize=(64, 96), crop=(32, 48), block=(8, 8), batch_size=4, num_workers=0, seed=0
+    )
     args.update(kw)
     return FocusStackDataModule(**args)
 
@@ -104,8 +106,18 @@ def test_refuses_invalid_or_unlabelled_data(feces_copy):
 
 
 def test_synthetic_data_is_generated_once_and_cached(tmp_path):
-    spec = {"preset": "blood", "groups": 5, "height": 48, "width": 64, "images": [4, 5], "seed": 1, "workers": 1}
-    dm = FocusStackDataModule(synthetic=spec, cache_dir=str(tmp_path), resize=None, crop=(32, 32), block=(8, 8), num_workers=0)
+    spec = {
+        "preset": "blood",
+        "groups": 5,
+        "height": 48,
+        "width": 64,
+        "images": [4, 5],
+        "seed": 1,
+        "workers": 1,
+    }
+    dm = FocusStackDataModule(
+        synthetic=spec, cache_dir=str(tmp_path), resize=None, crop=(32, 32), block=(8, 8), num_workers=0
+    )
     dm.prepare_data()
     manifest = dm.root / "manifest.csv"
     stamp = manifest.stat().st_mtime_ns

@@ -34,8 +34,12 @@ def test_patch_gradient_of_a_step_edge():
 
 
 def _numpy_blocks(f: np.ndarray, h: int, w: int, sv: int, sh: int) -> np.ndarray:
-    g = (np.abs(f[:-1, 1:] - f[:-1, :-1]) + np.abs(f[1:, :-1] - f[:-1, :-1])
-         + np.abs(f[1:, 1:] - f[1:, :-1]) + np.abs(f[1:, 1:] - f[:-1, 1:])) / 4
+    g = (
+        np.abs(f[:-1, 1:] - f[:-1, :-1])
+        + np.abs(f[1:, :-1] - f[:-1, :-1])
+        + np.abs(f[1:, 1:] - f[1:, :-1])
+        + np.abs(f[1:, 1:] - f[:-1, 1:])
+    ) / 4
     rows = (f.shape[0] - h) // sv + 1
     cols = (f.shape[1] - w) // sh + 1
     out = np.zeros((rows, cols), np.float32)
@@ -84,7 +88,9 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 def specimen():
     from gmaiqa.data.synthetic import SynthConfig, render_group
 
-    images, meta = render_group(SynthConfig(preset="blood", height=128, width=160, images=(5, 5), object_scale=0.5), 0)
+    images, meta = render_group(
+        SynthConfig(preset="blood", height=128, width=160, images=(5, 5), object_scale=0.5), 0
+    )
     return torch.from_numpy(images[meta["clearest"]]).permute(2, 0, 1)[None].float() / 255
 
 
@@ -93,7 +99,9 @@ def test_sharper_image_gives_higher_maps(specimen):
     for sigma in (0, 1, 2, 4):
         gray = to_gray(specimen)  # no per-image z-score: contrast loss is the signal here
         gray = gray if sigma == 0 else _blur(gray, sigma)
-        values.append((local_max_gradient_map(gray, (16, 16)).mean().item(), tenengrad_map(gray).mean().item()))
+        values.append(
+            (local_max_gradient_map(gray, (16, 16)).mean().item(), tenengrad_map(gray).mean().item())
+        )
     lmg, teng = zip(*values)
     assert list(lmg) == sorted(lmg, reverse=True)
     assert list(teng) == sorted(teng, reverse=True)
@@ -135,4 +143,6 @@ def test_maps_are_batched_and_per_image():
 def test_cpu_and_gpu_agree():
     x = torch.rand(2, 3, 64, 96)
     for kind in ("local_max", "tenengrad"):
-        torch.testing.assert_close(attention_map(x, kind).cuda(), attention_map(x.cuda(), kind), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            attention_map(x, kind).cuda(), attention_map(x.cuda(), kind), atol=1e-5, rtol=1e-5
+        )

@@ -33,11 +33,18 @@ def test_image_score_is_the_mean_of_patch_scores_and_chunking_does_not_matter():
     g = torch.Generator().manual_seed(0)
     image, amap = torch.rand(3, 3, 16, 24, generator=g), torch.rand(3, 1, 16, 24, generator=g)
     net = PatchMean()
-    expected = torch.stack([
-        torch.stack([image[i, :, t : t + 8, l : l + 12].mean() + amap[i, :, t : t + 8, l : l + 12].mean()
-                     for t in (0, 4, 8) for l in (0, 4, 8, 12)]).mean()
-        for i in range(3)
-    ])
+    expected = torch.stack(
+        [
+            torch.stack(
+                [
+                    image[i, :, t : t + 8, c : c + 12].mean() + amap[i, :, t : t + 8, c : c + 12].mean()
+                    for t in (0, 4, 8)
+                    for c in (0, 4, 8, 12)
+                ]
+            ).mean()
+            for i in range(3)
+        ]
+    )
     for chunk in (1, 5, 12, 100):
         got = predict_scores(net, image, amap, patch=(8, 12), step=(4, 4), max_patches=chunk)
         torch.testing.assert_close(got, expected)

@@ -15,8 +15,10 @@ from gmaiqa.errors import GmaiqaError
 from gmaiqa.focus import FOCUS_MEASURES, classical_names, get_measure
 from gmaiqa.focus import pertuz as P
 
-PERTUZ_28 = ("ACMO BREN CONT CURV DCTE DCTR GDER GLVA GLLV GLVN GRAE GRAT GRAS HELM HISE HISR LAPE LAPM LAPV "
-             "LAPD SFIL SFRQ TENG TENV VOLA WAVS WAVV WAVR").split()
+PERTUZ_28 = (
+    "ACMO BREN CONT CURV DCTE DCTR GDER GLVA GLLV GLVN GRAE GRAT GRAS HELM HISE HISR LAPE LAPM LAPV "
+    "LAPD SFIL SFRQ TENG TENV VOLA WAVS WAVV WAVR"
+).split()
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def corr(img, k):  # correlation with replicate borders, as the torch code
 def gauss_derivatives():
     n = 7
     s = n / 2.5
-    y, x = np.mgrid[-n:n + 1, -n:n + 1].astype(np.float64)
+    y, x = np.mgrid[-n : n + 1, -n : n + 1].astype(np.float64)
     g = np.exp(-(x**2 + y**2) / (2 * s * s)) / (2 * np.pi * s)
     gx, gy = -x * g / s**2, -y * g / s**2
     return gx / np.abs(gx).sum(), gy / np.abs(gy).sum()
@@ -61,7 +63,7 @@ def local_var(img):
 
 def dct_blocks(img):
     h, w = img.shape[0] // 8 * 8, img.shape[1] // 8 * 8
-    return [fft.dctn(img[i:i + 8, j:j + 8], norm="ortho") for i in range(0, h, 8) for j in range(0, w, 8)]
+    return [fft.dctn(img[i : i + 8, j : j + 8], norm="ortho") for i in range(0, h, 8) for j in range(0, w, 8)]
 
 
 def curv_reference(img):
@@ -73,7 +75,7 @@ def curv_reference(img):
     total = 0.0
     for i in range(img.shape[0]):
         for j in range(img.shape[1]):
-            coef = np.linalg.lstsq(A, padded[i:i + 3, j:j + 3].ravel(), rcond=None)[0]
+            coef = np.linalg.lstsq(A, padded[i : i + 3, j : j + 3].ravel(), rcond=None)[0]
             total += np.abs(coef).sum()
     return total / img.size
 
@@ -84,34 +86,70 @@ def haar(img):
 
 
 REFERENCES = {
-    "ACMO": lambda f: float((np.abs(np.linspace(0, 1, 256) - (hist(f) * np.linspace(0, 1, 256)).sum()) * hist(f)).sum()),
-    "BREN": lambda f: float((np.maximum(np.abs(f[:-2, 2:] - f[:-2, :-2]), np.abs(f[2:, :-2] - f[:-2, :-2])) ** 2).mean()),
-    "CONT": lambda f: float(sum(np.abs(np.roll(np.roll(f, dy, 0), dx, 1) - f)[1:-1, 1:-1]
-                                for dy in (-1, 0, 1) for dx in (-1, 0, 1)).mean()),
+    "ACMO": lambda f: float(
+        (np.abs(np.linspace(0, 1, 256) - (hist(f) * np.linspace(0, 1, 256)).sum()) * hist(f)).sum()
+    ),
+    "BREN": lambda f: float(
+        (np.maximum(np.abs(f[:-2, 2:] - f[:-2, :-2]), np.abs(f[2:, :-2] - f[:-2, :-2])) ** 2).mean()
+    ),
+    "CONT": lambda f: float(
+        sum(
+            np.abs(np.roll(np.roll(f, dy, 0), dx, 1) - f)[1:-1, 1:-1]
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+        ).mean()
+    ),
     "CURV": curv_reference,
     "DCTE": lambda f: float(np.mean([((c**2).sum() - c[0, 0] ** 2) / c[0, 0] ** 2 for c in dct_blocks(f)])),
-    "DCTR": lambda f: float(np.mean([(c[0, 1]**2 + c[1, 0]**2 + c[1, 1]**2 + c[0, 2]**2 + c[2, 0]**2) / c[0, 0]**2
-                                     for c in dct_blocks(f)])),
-    "GDER": lambda f: float((corr(f, gauss_derivatives()[0]) ** 2 + corr(f, gauss_derivatives()[1]) ** 2).mean()),
+    "DCTR": lambda f: float(
+        np.mean(
+            [
+                (c[0, 1] ** 2 + c[1, 0] ** 2 + c[1, 1] ** 2 + c[0, 2] ** 2 + c[2, 0] ** 2) / c[0, 0] ** 2
+                for c in dct_blocks(f)
+            ]
+        )
+    ),
+    "GDER": lambda f: float(
+        (corr(f, gauss_derivatives()[0]) ** 2 + corr(f, gauss_derivatives()[1]) ** 2).mean()
+    ),
     "GLVA": lambda f: float(f.var()),
     "GLLV": lambda f: float(local_var(f).var()),
     "GLVN": lambda f: float(f.var() / f.mean()),
     "GRAE": lambda f: float(((f[:-1, 1:] - f[:-1, :-1]) ** 2 + (f[1:, :-1] - f[:-1, :-1]) ** 2).mean()),
-    "GRAT": lambda f: float(np.maximum(np.abs(f[:-1, 1:] - f[:-1, :-1]), np.abs(f[1:, :-1] - f[:-1, :-1]))[
-        np.maximum(np.abs(f[:-1, 1:] - f[:-1, :-1]), np.abs(f[1:, :-1] - f[:-1, :-1])) > 0].mean()),
+    "GRAT": lambda f: float(
+        np.maximum(np.abs(f[:-1, 1:] - f[:-1, :-1]), np.abs(f[1:, :-1] - f[:-1, :-1]))[
+            np.maximum(np.abs(f[:-1, 1:] - f[:-1, :-1]), np.abs(f[1:, :-1] - f[:-1, :-1])) > 0
+        ].mean()
+    ),
     "GRAS": lambda f: float((np.diff(f, axis=1) ** 2).mean()),
-    "HELM": lambda f: float(np.maximum(ndimage.uniform_filter(f, 15, mode="nearest") / f,
-                                       f / ndimage.uniform_filter(f, 15, mode="nearest")).mean()),
+    "HELM": lambda f: float(
+        np.maximum(
+            ndimage.uniform_filter(f, 15, mode="nearest") / f,
+            f / ndimage.uniform_filter(f, 15, mode="nearest"),
+        ).mean()
+    ),
     "HISE": lambda f: float(-sum(p * math.log2(p) for p in hist(f) if p > 0)),
     "HISR": lambda f: float(f.max() - f.min()),
     "LAPE": lambda f: float((corr(f, LAP) ** 2).mean()),
     "LAPM": lambda f: float((np.abs(corr(f, [[-1, 2, -1]])) + np.abs(corr(f, [[-1], [2], [-1]]))).mean()),
     "LAPV": lambda f: float(corr(f, LAP).var()),
-    "LAPD": lambda f: float((np.abs(corr(f, [[-1, 2, -1]])) + np.abs(corr(f, [[-1], [2], [-1]]))
-                             + np.abs(corr(f, [[0, 0, -1], [0, 2, 0], [-1, 0, 0]])) / math.sqrt(2)
-                             + np.abs(corr(f, [[-1, 0, 0], [0, 2, 0], [0, 0, -1]])) / math.sqrt(2)).mean()),
-    "SFIL": lambda f: float(np.max([math.cos(a) * corr(f, gauss_derivatives()[0]) + math.sin(a) * corr(f, gauss_derivatives()[1])
-                                    for a in np.deg2rad(np.arange(0, 360, 45))], axis=0).mean()),
+    "LAPD": lambda f: float(
+        (
+            np.abs(corr(f, [[-1, 2, -1]]))
+            + np.abs(corr(f, [[-1], [2], [-1]]))
+            + np.abs(corr(f, [[0, 0, -1], [0, 2, 0], [-1, 0, 0]])) / math.sqrt(2)
+            + np.abs(corr(f, [[-1, 0, 0], [0, 2, 0], [0, 0, -1]])) / math.sqrt(2)
+        ).mean()
+    ),
+    "SFIL": lambda f: float(
+        np.max(
+            [
+                math.cos(a) * corr(f, gauss_derivatives()[0]) + math.sin(a) * corr(f, gauss_derivatives()[1])
+                for a in np.deg2rad(np.arange(0, 360, 45))
+            ],
+            axis=0,
+        ).mean()
+    ),
     "SFRQ": lambda f: float(math.sqrt((np.diff(f, axis=1) ** 2).mean() + (np.diff(f, axis=0) ** 2).mean())),
     "TENG": lambda f: float((corr(f, SOBEL) ** 2 + corr(f, SOBEL.T) ** 2).mean()),
     "TENV": lambda f: float(np.sqrt(corr(f, SOBEL) ** 2 + corr(f, SOBEL.T) ** 2).var()),
@@ -126,7 +164,9 @@ def test_measure_matches_an_independent_reading_of_its_definition(name, image):
 
 def test_wavelet_measures_by_hand_with_the_haar_wavelet(image):
     ll, lh, hl, hh = haar(image)
-    assert run(P.wavs, image, low=P.HAAR_LOW) == pytest.approx((np.abs(lh) + np.abs(hl) + np.abs(hh)).mean(), rel=1e-6)
+    assert run(P.wavs, image, low=P.HAAR_LOW) == pytest.approx(
+        (np.abs(lh) + np.abs(hl) + np.abs(hh)).mean(), rel=1e-6
+    )
     assert run(P.wavv, image, low=P.HAAR_LOW) == pytest.approx(lh.var() + hl.var() + hh.var(), rel=1e-6)
     detail = (lh**2).sum() + (hl**2).sum() + (hh**2).sum()
     assert run(P.wavr, image, low=P.HAAR_LOW, levels=1) == pytest.approx(detail / (ll**2).sum(), rel=1e-6)
@@ -141,7 +181,9 @@ def test_the_db6_filter_is_an_orthonormal_daubechies_filter():
 def microscopy_like() -> torch.Tensor:
     from gmaiqa.data.synthetic import config_from, render_group
 
-    images, meta = render_group(config_from(preset="feces", groups=1, seed=3, height=192, width=256, images=(9, 9)), 0)
+    images, meta = render_group(
+        config_from(preset="feces", groups=1, seed=3, height=192, width=256, images=(9, 9)), 0
+    )
     return torch.from_numpy(images[meta["clearest"]].astype(np.float32) / 255.0).permute(2, 0, 1)
 
 
@@ -150,7 +192,9 @@ def test_sharp_ranks_above_increasingly_blurred_copies(name):
     from torchvision.transforms.functional import gaussian_blur
 
     sharp = microscopy_like()
-    copies = [sharp] + [gaussian_blur(sharp, kernel_size=2 * math.ceil(3 * s) + 1, sigma=s) for s in (0.7, 1.5, 3.0)]
+    copies = [sharp] + [
+        gaussian_blur(sharp, kernel_size=2 * math.ceil(3 * s) + 1, sigma=s) for s in (0.7, 1.5, 3.0)
+    ]
     clarity = get_measure(name).clarity(torch.stack(copies))
     assert (clarity[:-1] > clarity[1:]).all(), clarity.tolist()
 
@@ -159,7 +203,7 @@ def test_batches_do_not_mix_images(image):
     batch = torch.from_numpy(np.stack([image, image[::-1].copy(), image * 0.5 + 0.2]))[:, None]
     for name, measure in FOCUS_MEASURES.items():
         together = measure.fn(batch)
-        alone = torch.cat([measure.fn(batch[i:i + 1]) for i in range(3)])
+        alone = torch.cat([measure.fn(batch[i : i + 1]) for i in range(3)])
         torch.testing.assert_close(together, alone, msg=name)
 
 
@@ -167,7 +211,9 @@ def test_batches_do_not_mix_images(image):
 def test_cpu_and_gpu_agree():
     sharp = microscopy_like()[None]
     for name, measure in FOCUS_MEASURES.items():
-        torch.testing.assert_close(measure(sharp.cuda()).cpu(), measure(sharp), rtol=1e-4, atol=1e-7, msg=name)
+        torch.testing.assert_close(
+            measure(sharp.cuda()).cpu(), measure(sharp), rtol=1e-4, atol=1e-7, msg=name
+        )
 
 
 def test_registry_holds_the_pertuz_set_and_suggests_names():

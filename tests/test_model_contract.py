@@ -9,17 +9,19 @@ import warnings
 
 import pytest
 import torch
-from helpers.tiny import compose_train
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from gmaiqa.models.contract import FocusModel
 from gmaiqa.paths import conf_dir
+from helpers.tiny import compose_train
 
 MODELS = sorted(p.stem for p in (conf_dir() / "model").glob("*.yaml"))
 # CPU-sized variants of the same architectures (the contract does not depend on widths)
-SMALL = {"gmanet": ["model.head_channels=16", "model.aggregation_channels=16"], "saqm": ["model.width=0.25",
-         "model.channels=32", "model.hidden=16"]}
+SMALL = {
+    "gmanet": ["model.head_channels=16", "model.aggregation_channels=16"],
+    "saqm": ["model.width=0.25", "model.channels=32", "model.hidden=16"],
+}
 
 
 def build(name: str, extra: list[str] = ()):
@@ -62,6 +64,8 @@ def test_a_stage_may_only_override_its_models_own_keys():
         stage_model(cfg, stage)
     gmanet = compose_train("gmanet_paper", ["paths.run_dir=/tmp/unused"])
     assert [stage_model(gmanet, s)["mask_attention_depth"] for s in gmanet.stages] == [0, 1]
-    old = OmegaConf.create({"name": "l1", "mask_attention_depth": 1})  # the key before stages had model overrides
+    old = OmegaConf.create(
+        {"name": "l1", "mask_attention_depth": 1}
+    )  # the key before stages had model overrides
     with pytest.warns(FutureWarning, match="model: {mask_attention_depth: N}"):
         assert stage_model(gmanet, old)["mask_attention_depth"] == 1

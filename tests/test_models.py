@@ -27,7 +27,12 @@ def test_output_shapes(x, backbone, depth, aux):
     net = build_gmanet(backbone=backbone, mask_attention_depth=depth, aux_outputs=aux).eval()
     with torch.no_grad():
         out = net(*x)
-    assert out["output1"].shape == (2,) and out["score_map"].shape == (2, 1, 4, 6)  # 1/16, as 32x48 for 512x768
+    assert out["output1"].shape == (2,) and out["score_map"].shape == (
+        2,
+        1,
+        4,
+        6,
+    )  # 1/16, as 32x48 for 512x768
     assert ("output2" in out) == aux and ("output3" in out) == aux
     assert (out["score_map"] >= 0).all()
 
@@ -70,7 +75,10 @@ def test_mask_attention_adds_no_parameters_and_l0_loads_strictly_into_l1_l2(x):
 
 def test_depth_selects_which_stages_attend():
     net = build_gmanet(mask_attention_depth=2)
-    attending = [any(m.attend for m in stage.modules() if isinstance(m, MaskAttentionConv)) for stage in net.backbone.stages]
+    attending = [
+        any(m.attend for m in stage.modules() if isinstance(m, MaskAttentionConv))
+        for stage in net.backbone.stages
+    ]
     assert attending == [True, True, False, False, False]
     net.set_attention_depth(0)
     assert not any(m.attend for m in net.modules() if isinstance(m, MaskAttentionConv))

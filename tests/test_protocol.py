@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.tiny import compose_train, tiny_data
 from omegaconf import OmegaConf, open_dict
 
 from gmaiqa.callbacks.selection import Constraint, SelectCheckpoint, rule_from_config
 from gmaiqa.cli import main
 from gmaiqa.data.sampling import GroupBatchSampler
+from helpers.tiny import compose_train, tiny_data
 
 SMALL = ["model.head_channels=32", "model.aggregation_channels=32", "logger.wandb.enabled=false"]
 
@@ -41,8 +41,9 @@ def _steps_per_epoch(stage_dir: Path) -> Counter:
 def test_a_later_stage_trains_every_batch_of_every_epoch_from_a_fresh_sampler(tiny_feces, tmp_path):
     """L0 for one epoch (so its best checkpoint is epoch 0, saved with every batch consumed), then L1 for
     two: L1 must train all its batches in both epochs, in the order of a sampler at epoch 0."""
-    cfg = compose_train("gmanet_paper", tiny_data(tiny_feces) + SMALL + [f"paths.run_dir={tmp_path / 'run'}"],
-                        one_epoch=False)
+    cfg = compose_train(
+        "gmanet_paper", tiny_data(tiny_feces) + SMALL + [f"paths.run_dir={tmp_path / 'run'}"], one_epoch=False
+    )
     with open_dict(cfg):
         cfg.stages[0].max_epochs, cfg.stages[1].max_epochs = 1, 2
         cfg.callbacks = {"probe": {"_target_": "helpers.probes.BatchProbe"}}
@@ -54,7 +55,9 @@ def test_a_later_stage_trains_every_batch_of_every_epoch_from_a_fresh_sampler(ti
     from gmaiqa.data.splits import split_stacks
 
     train_groups = split_stacks(load_dataset(tiny_feces), (0.6, 0.2, 0.2), cfg.data.split_seed)["train"]
-    fresh = GroupBatchSampler([len(s) for s in train_groups], [s.clearest for s in train_groups], 3, seed=cfg.seed)
+    fresh = GroupBatchSampler(
+        [len(s) for s in train_groups], [s.clearest for s in train_groups], 3, seed=cfg.seed
+    )
     expected = {}
     for epoch in (0, 1):
         fresh.set_epoch(epoch)
@@ -70,8 +73,15 @@ def test_a_later_stage_trains_every_batch_of_every_epoch_from_a_fresh_sampler(ti
 def test_testing_a_checkpoint_does_not_move_the_training_sampler(tiny_feces, tmp_path):
     from gmaiqa.data.datamodule import FocusStackDataModule
 
-    dm = FocusStackDataModule(root=str(tiny_feces), resize=(64, 96), crop=(32, 48), batch_size=3, num_workers=0,
-                              validate="headers", block=(8, 8))
+    dm = FocusStackDataModule(
+        root=str(tiny_feces),
+        resize=(64, 96),
+        crop=(32, 48),
+        batch_size=3,
+        num_workers=0,
+        validate="headers",
+        block=(8, 8),
+    )
 
     class Trainer:  # what the DataModule asks of Lightning's trainer
         world_size, global_rank = 1, 0
@@ -101,15 +111,24 @@ def test_the_papers_t0_window_scales_with_the_number_of_validation_groups():
 
 
 def test_the_paper_rules_are_the_default_of_every_gmanet_experiment():
-    for name in ("gmanet_paper", "gmanet_paper_l2", "gmanet_l0", "gmanet_l1", "gmanet_l2", "gmanet_l1_direct",
-                 "gmanet_no_aux", None):
+    for name in (
+        "gmanet_paper",
+        "gmanet_paper_l2",
+        "gmanet_l0",
+        "gmanet_l1",
+        "gmanet_l2",
+        "gmanet_l1_direct",
+        "gmanet_no_aux",
+        None,
+    ):
         cfg = compose_train(name, ["paths.run_dir=/tmp/unused"])
         for i, stage in enumerate(cfg.stages):
             rule = rule_from_config(stage, f"stages.{i}.selection")
             if stage.model.mask_attention_depth == 0:  # L0: §3.4 + §4.3
                 assert rule.monitor == "val/loss_diff" and rule.mode == "min"
-                assert {(c.metric, c.above, c.below, c.at_least, c.at_most, c.of_groups) for c in rule.constraints} == {
-                    ("val/acc", 0.98, 0.99, None, None, None), ("val/t0", None, None, 120, 129, 207)}
+                assert {
+                    (c.metric, c.above, c.below, c.at_least, c.at_most, c.of_groups) for c in rule.constraints
+                } == {("val/acc", 0.98, 0.99, None, None, None), ("val/t0", None, None, 120, 129, 207)}
             else:  # L1, L2, L1*: §3.4, §4.3, §5.1.1
                 assert rule.monitor == "val/loss_score"
                 assert [(c.metric, c.above, c.below) for c in rule.constraints] == [("val/acc", 0.98, None)]
@@ -124,13 +143,20 @@ def test_a_stage_written_with_the_old_monitor_key_still_runs_with_a_message():
     from gmaiqa.errors import ConfigError
 
     with pytest.raises(ConfigError, match="stages.0.selection.constraints.0.abov"):
-        rule_from_config({"selection": {"monitor": "val/acc", "constraints": [{"metric": "val/acc", "abov": 1}]}},
-                         "stages.0.selection")
+        rule_from_config(
+            {"selection": {"monitor": "val/acc", "constraints": [{"metric": "val/acc", "abov": 1}]}},
+            "stages.0.selection",
+        )
 
 
 def _scripted_l0(tiny_feces, run_dir: Path, script: list[dict]):
-    cfg = compose_train("gmanet_l0", tiny_data(tiny_feces) + SMALL + [f"paths.run_dir={run_dir}",
-                        "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1"], one_epoch=False)
+    cfg = compose_train(
+        "gmanet_l0",
+        tiny_data(tiny_feces)
+        + SMALL
+        + [f"paths.run_dir={run_dir}", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1"],
+        one_epoch=False,
+    )
     with open_dict(cfg):
         cfg.stages[0].max_epochs = len(script)
         cfg.task._target_ = "helpers.probes.ScriptedValidationTask"
@@ -143,7 +169,12 @@ def _epoch(loss: float, acc: float, t0: int) -> dict:
 
 
 def test_the_lowest_loss_epoch_outside_the_acc_window_is_not_kept(tiny_feces, tmp_path):
-    script = [_epoch(3.0, 0.985, 121), _epoch(1.0, 1.0, 150), _epoch(2.0, 0.985, 125), _epoch(2.5, 0.985, 128)]
+    script = [
+        _epoch(3.0, 0.985, 121),
+        _epoch(1.0, 1.0, 150),
+        _epoch(2.0, 0.985, 125),
+        _epoch(2.5, 0.985, 128),
+    ]
     summary = _scripted_l0(tiny_feces, tmp_path / "run", script)
     stage = summary["stages"][0]
     assert Path(stage["checkpoint"]).name == "best-002.ckpt" and Path(stage["checkpoint"]).is_file()
@@ -176,20 +207,33 @@ def test_when_no_epoch_qualifies_the_fallback_is_kept_and_reported(tiny_feces, t
 
 def test_selection_state_survives_a_resume():
     """The selector's choice travels in last.ckpt: a resumed stage keeps comparing against it."""
-    rule = rule_from_config({"selection": {"monitor": "val/loss", "constraints": [{"metric": "val/acc", "above": 0.5}]}},
-                            "s")
+    rule = rule_from_config(
+        {"selection": {"monitor": "val/loss", "constraints": [{"metric": "val/acc", "above": 0.5}]}}, "s"
+    )
     first = SelectCheckpoint("/tmp/unused", rule)
-    first.selected = {"epoch": 4, "step": 40, "value": 0.3, "status": "constrained", "path": "/tmp/unused/best-004.ckpt"}
+    first.selected = {
+        "epoch": 4,
+        "step": 40,
+        "value": 0.3,
+        "status": "constrained",
+        "path": "/tmp/unused/best-004.ckpt",
+    }
     first.history = [{"epoch": 4, "step": 40, "values": {}, "constraints_met": True}]
     resumed = SelectCheckpoint("/tmp/unused", rule)
     resumed.load_state_dict(first.state_dict())
     assert resumed.outcome()["epoch"] == 4
-    assert not resumed._takes(0.2, met=False) and resumed._takes(0.2, met=True) and not resumed._takes(0.4, met=True)
+    assert (
+        not resumed._takes(0.2, met=False)
+        and resumed._takes(0.2, met=True)
+        and not resumed._takes(0.4, met=True)
+    )
 
 
-# ---------------------------------------------------------------------------------------- one split, five rounds
+# ------------------------------------------------------------------------------- one split, five rounds
 def _test_groups(overrides: list[str], root: Path) -> list[str]:
-    cfg = compose_train("gmanet_paper", tiny_data(root) + ["sweep=seeds", "paths.run_dir=/tmp/unused", *overrides])
+    cfg = compose_train(
+        "gmanet_paper", tiny_data(root) + ["sweep=seeds", "paths.run_dir=/tmp/unused", *overrides]
+    )
     dm = OmegaConf.to_container(cfg.data, resolve=True)
     from hydra.utils import instantiate
 
@@ -224,13 +268,18 @@ def test_summarize_says_whether_the_rounds_shared_a_split(tmp_path):
     assert "each round drew its own" in split_statement(tmp_path / "b")
 
 
-# ---------------------------------------------------------------------------------------- the paper's other settings
+# ------------------------------------------------------------------------------- the paper's other settings
 def test_no_augmentation_and_the_cross_dataset_windows_of_the_paper():
     cfg = compose_train(None, ["paths.run_dir=/tmp/unused", "eval_datasets=paper"])
     assert cfg.data.flips is False and cfg.data.rot90 is False  # §3.4 trains without augmentation
-    assert list(cfg.eval_datasets.leucorrhea.resize) == [768, 1152] and list(cfg.eval_datasets.leucorrhea.block) == [8, 8]
+    assert list(cfg.eval_datasets.leucorrhea.resize) == [768, 1152] and list(
+        cfg.eval_datasets.leucorrhea.block
+    ) == [8, 8]
     assert list(cfg.eval_datasets.leucorrhea.inference.step) == [384, 384]
-    assert list(cfg.eval_datasets.blood.resize) == [1024, 1536] and list(cfg.eval_datasets.blood.block) == [32, 32]
+    assert list(cfg.eval_datasets.blood.resize) == [1024, 1536] and list(cfg.eval_datasets.blood.block) == [
+        32,
+        32,
+    ]
     assert list(cfg.eval_datasets.blood.inference.step) == [256, 256]
 
 
@@ -258,8 +307,13 @@ def blur_series(tmp_path_factory) -> Path:
 def _oracle_checkpoint(path: Path, with_direction: bool = True) -> Path:
     """A checkpoint laid out as `gmaiqa train` writes a defocus regressor's (task, tile geometry,
     recorded direction), around a network whose defocus is known."""
-    meta = {"model": {"_target_": "helpers.probes.SharpnessOracle"}, "data": {"levels": {"patch": 32}, "input_size": 32},
-            "inference": {}, "task": "gmaiqa.tasks.DefocusTask", "stage": "regressor"}
+    meta = {
+        "model": {"_target_": "helpers.probes.SharpnessOracle"},
+        "data": {"levels": {"patch": 32}, "input_size": 32},
+        "inference": {},
+        "task": "gmaiqa.tasks.DefocusTask",
+        "stage": "regressor",
+    }
     if with_direction:
         meta.update(higher_is_better=False, scoring="defocus_tiles")
     torch.save({"state_dict": {"net.scale": torch.tensor(1.0)}, "gmaiqa": meta}, path)
@@ -269,10 +323,23 @@ def _oracle_checkpoint(path: Path, with_direction: bool = True) -> Path:
 @pytest.mark.parametrize("with_direction", [True, False])
 def test_eval_predict_and_benchmark_pick_the_least_defocused_image(blur_series, tmp_path, with_direction):
     ckpt = _oracle_checkpoint(tmp_path / "regressor.ckpt", with_direction)
-    context = warnings.catch_warnings() if with_direction else pytest.warns(UserWarning, match="score direction")
+    context = (
+        warnings.catch_warnings() if with_direction else pytest.warns(UserWarning, match="score direction")
+    )
     with context:
-        assert main(["eval", f"ckpt={ckpt}", f"data.root={blur_series}", f"out={tmp_path / 'eval'}", "accelerator=cpu",
-                     "num_workers=0"]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    f"ckpt={ckpt}",
+                    f"data.root={blur_series}",
+                    f"out={tmp_path / 'eval'}",
+                    "accelerator=cpu",
+                    "num_workers=0",
+                ]
+            )
+            == 0
+        )
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert (metrics["t0"], metrics["groups"], metrics["acc"]) == (3, 3, 1.0)
     per_group = list(csv.DictReader(open(tmp_path / "eval" / "per_group.csv")))
@@ -280,13 +347,37 @@ def test_eval_predict_and_benchmark_pick_the_least_defocused_image(blur_series, 
         defocus = [float(v) for v in row["predicted_scores"].split()]
         assert int(row["predicted_clearest"]) == int(np.argmin(defocus)) == int(row["annotated_clearest"])
 
-    assert main(["predict", f"ckpt={ckpt}", f"input={blur_series}", f"out={tmp_path / 'pred'}", "accelerator=cpu",
-                 "num_workers=0"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                f"ckpt={ckpt}",
+                f"input={blur_series}",
+                f"out={tmp_path / 'pred'}",
+                "accelerator=cpu",
+                "num_workers=0",
+            ]
+        )
+        == 0
+    )
     best = {r["group"]: r["image"] for r in csv.DictReader(open(tmp_path / "pred" / "clearest.csv"))}
     assert best == {"g0": "g0/1.png", "g1": "g1/3.png", "g2": "g2/4.png"}
 
-    assert main(["benchmark", f"data.root={blur_series}", f"out={tmp_path / 'bench'}", "accelerator=cpu",
-                 "num_workers=0", f"methods=[ckpt:{ckpt}]", "wandb.mode=disabled", "curves=0"]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                f"data.root={blur_series}",
+                f"out={tmp_path / 'bench'}",
+                "accelerator=cpu",
+                "num_workers=0",
+                f"methods=[ckpt:{ckpt}]",
+                "wandb.mode=disabled",
+                "curves=0",
+            ]
+        )
+        == 0
+    )
     row = next(csv.DictReader(open(tmp_path / "bench" / "benchmark.csv")))
     assert float(row["acc"]) == 1.0 and int(row["t0"]) == 3
 

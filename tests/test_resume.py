@@ -14,19 +14,32 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from helpers.tiny import SMALL_GMANET, tiny_data
 
 HELPERS = Path(__file__).parent / "helpers"
 
 
 def job_overrides(root: Path) -> list[str]:
-    return ["experiment=gmanet_l0", *tiny_data(root), *SMALL_GMANET, "stages.0.max_epochs=2", "checkpoint.every_n_train_steps=1",
-            "+callbacks.stall._target_=stall.StallAtStep"]
+    return [
+        "experiment=gmanet_l0",
+        *tiny_data(root),
+        *SMALL_GMANET,
+        "stages.0.max_epochs=2",
+        "checkpoint.every_n_train_steps=1",
+        "+callbacks.stall._target_=stall.StallAtStep",
+    ]
 
 
-def launch(args: list[str], stall_at: int | None = None, marker: Path | None = None, seed: int | None = None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")]),
-           "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+def launch(
+    args: list[str], stall_at: int | None = None, marker: Path | None = None, seed: int | None = None
+) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")]),
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+    }
     # WANDB_SERVICE: set once this pytest process has used W&B; a relaunch from a fresh shell has its own
     # service, a shared one would still hold the killed attempt's run id
     for key in ("GMAIQA_TEST_STALL_AT", "GMAIQA_TEST_STALL_SEED", "WANDB_SERVICE"):
@@ -36,8 +49,14 @@ def launch(args: list[str], stall_at: int | None = None, marker: Path | None = N
     if seed is not None:
         env["GMAIQA_TEST_STALL_SEED"] = str(seed)
     # a session of its own: SIGKILL to the group takes every rank down at once, as a pre-emption does
-    return subprocess.Popen([sys.executable, "-m", "gmaiqa.cli", "train", *args], env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gmaiqa.cli", "train", *args],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 400) -> str:
@@ -95,13 +114,23 @@ def test_ddp_job_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(feces_
     # the resumed attempt logs into the same W&B run (same id), beside the first attempt's files
     runs = find_runs(resumed / "l0")
     assert len(runs) == 2 and len({read_run(r)["id"] for r in runs}) == 1
-    assert (resumed / "l0" / "csv" / "metrics.csv").is_file() and (resumed / "l0" / "csv" / "resumed-0" / "metrics.csv").is_file()
+    assert (resumed / "l0" / "csv" / "metrics.csv").is_file() and (
+        resumed / "l0" / "csv" / "resumed-0" / "metrics.csv"
+    ).is_file()
 
 
 def test_killed_multirun_relaunch_skips_finished_jobs_and_resumes_the_rest(feces_12, tmp_path):
     marker = tmp_path / "stalled"
-    args = ["-m", "seed=0,1", "logger=none", f"paths.output_root={tmp_path}", "run_id=sweep",
-            "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", *job_overrides(feces_12)]
+    args = [
+        "-m",
+        "seed=0,1",
+        "logger=none",
+        f"paths.output_root={tmp_path}",
+        "run_id=sweep",
+        "+trainer.limit_train_batches=2",
+        "+trainer.limit_val_batches=1",
+        *job_overrides(feces_12),
+    ]
     # seed 0 runs its 4 steps and finishes; seed 1 stalls after 3
     proc = launch(args, stall_at=3, marker=marker, seed=1)
     kill_when(proc, marker)

@@ -33,7 +33,10 @@ def test_deterministic_by_seed_and_epoch():
 
 @pytest.mark.parametrize("world", [2, 3, 4])
 def test_ranks_get_distinct_groups_and_equal_counts(world):
-    per_rank = [[b[0].group for b in GroupBatchSampler(SIZES, CLEAREST, seed=1, num_replicas=world, rank=r)] for r in range(world)]
+    per_rank = [
+        [b[0].group for b in GroupBatchSampler(SIZES, CLEAREST, seed=1, num_replicas=world, rank=r)]
+        for r in range(world)
+    ]
     flat = [g for groups in per_rank for g in groups]
     assert len(flat) == len(set(flat))  # no group twice in an epoch, across all ranks
     assert len({len(g) for g in per_rank}) == 1  # equal step counts keep DDP in lock-step

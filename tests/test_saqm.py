@@ -9,7 +9,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers.tiny import compose_train, tiny_saqm
 from scipy import stats
 
 from gmaiqa.data.manifest import DatasetError
@@ -19,6 +18,7 @@ from gmaiqa.data.synthetic_mos import generate_mos_pair
 from gmaiqa.errors import ConfigError
 from gmaiqa.metrics import correlations
 from gmaiqa.models.saqm import SAQM, reverse_gradient
+from helpers.tiny import compose_train, tiny_saqm
 
 
 def test_gradient_reversal_flips_the_sign_only_through_the_layer():
@@ -38,9 +38,13 @@ def test_gradient_reversal_flips_the_sign_only_through_the_layer():
         net.forward_patches(patches)["domain_logit"].sum().backward()
         grads[scale] = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
     trunk = [n for n in grads[1.0] if n.startswith("trunk.")]
-    assert trunk and all(torch.allclose(grads[1.0][n], -grads[-1.0][n]) for n in trunk)  # feature extractor: reversed
+    assert trunk and all(
+        torch.allclose(grads[1.0][n], -grads[-1.0][n]) for n in trunk
+    )  # feature extractor: reversed
     head = [n for n in grads[1.0] if n.startswith("domain.")]
-    assert all(torch.allclose(grads[1.0][n], grads[-1.0][n]) for n in head)  # the classifier itself: unchanged
+    assert all(
+        torch.allclose(grads[1.0][n], grads[-1.0][n]) for n in head
+    )  # the classifier itself: unchanged
     assert not any(n.startswith("regressor.") for n in grads[1.0])  # the quality branch is untouched
 
 
@@ -64,8 +68,8 @@ def test_attention_follows_eq_1_to_3():
     x = torch.randn(2, 512, 8, 8)
     out, a = attention(x)
     q, k, v = attention.query(x).flatten(2), attention.key(x).flatten(2), attention.value(x).flatten(2)
-    s = torch.einsum("bcl,bcj->blj", q, k)                      # S[l, j]
-    expected_a = torch.softmax(s, dim=2).transpose(1, 2)        # A[j, l], normalised over j
+    s = torch.einsum("bcl,bcj->blj", q, k)  # S[l, j]
+    expected_a = torch.softmax(s, dim=2).transpose(1, 2)  # A[j, l], normalised over j
     torch.testing.assert_close(a, expected_a)
     torch.testing.assert_close(a.sum(dim=1), torch.ones(2, 64))
     expected = 0.5 * torch.einsum("bcj,bjl->bcl", v, expected_a) + v
@@ -75,7 +79,11 @@ def test_attention_follows_eq_1_to_3():
 def test_shapes_and_image_score():
     net = SAQM(channels=64, hidden=16).eval()
     out = net.forward_patches(torch.randn(6, 3, 32, 32))
-    assert out["quality_logit"].shape == (6,) and out["domain_logit"].shape == (6,) and out["features"].shape == (6, 64)
+    assert (
+        out["quality_logit"].shape == (6,)
+        and out["domain_logit"].shape == (6,)
+        and out["features"].shape == (6, 64)
+    )
     scores = net(torch.rand(2, 3, 64, 96))["output1"]
     assert scores.shape == (2,) and ((scores > 0) & (scores < 1)).all()
     with pytest.raises(ValueError, match="32x32"):
@@ -158,7 +166,9 @@ def test_mos_contract_reports_every_problem(tmp_path, mos_pair):
     with open(root / "manifest.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, ["image", "mos", "domian", "reference", "split"])
         writer.writeheader()
-        writer.writerows({"domian" if k == "domain" else k: v for k, v in r.items()} for r in rows)  # a mistyped column
+        writer.writerows(
+            {"domian" if k == "domain" else k: v for k, v in r.items()} for r in rows
+        )  # a mistyped column
     with pytest.raises(DatasetError) as caught:
         load_mos_dataset(root)
     text = str(caught.value)
@@ -166,7 +176,9 @@ def test_mos_contract_reports_every_problem(tmp_path, mos_pair):
     assert "listed twice" in text and "'training'" in text
     from gmaiqa.cli import main
 
-    assert main(["check", f"root={root}"]) == 1 and main(["check", f"root={mos_pair}"]) == 0  # gmaiqa check knows it
+    assert (
+        main(["check", f"root={root}"]) == 1 and main(["check", f"root={mos_pair}"]) == 0
+    )  # gmaiqa check knows it
     (root / "manifest.csv").write_text("picture,mos\n")
     with pytest.raises(DatasetError, match="missing column"):
         load_mos_dataset(root)
@@ -178,13 +190,16 @@ def test_training_items_per_mode(mode, mos_pair):
     dm.setup()
     items, labelled = dm.training_items()
     domains = {i.domain for i in items}
-    target_labels = sum(l for i, l in zip(items, labelled) if i.domain == "ultrasound")
+    target_labels = sum(flag for i, flag in zip(items, labelled) if i.domain == "ultrasound")
     target_count = sum(i.domain == "ultrasound" for i in items)
-    expected = {"target_only": ({"ultrasound"}, target_count), "source_only": ({"natural"}, 0),
-                "unsupervised_da": ({"natural", "ultrasound"}, 0),
-                "semi_supervised_da": ({"natural", "ultrasound"}, round(0.5 * target_count))}[mode]
+    expected = {
+        "target_only": ({"ultrasound"}, target_count),
+        "source_only": ({"natural"}, 0),
+        "unsupervised_da": ({"natural", "ultrasound"}, 0),
+        "semi_supervised_da": ({"natural", "ultrasound"}, round(0.5 * target_count)),
+    }[mode]
     assert (domains, target_labels) == expected
-    assert all(l for i, l in zip(items, labelled) if i.domain == "natural")
+    assert all(flag for i, flag in zip(items, labelled) if i.domain == "natural")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -211,11 +226,20 @@ def test_reversal_waits_for_its_start_then_ramps_up_as_ganin_et_al_unless_consta
     ramp = [ganin_ramp(p / 10) for p in range(11)]
     assert ramp == sorted(ramp)
     net = SAQM(channels=64, hidden=16, width=0.25, reversal_scale=0.5)
-    steps = (0, 25, 39, 40, 55, 100)  # of 100, reversal_start 0.4: off until step 40, then the ramp over 60 steps
-    cases = {("ganin", 0.0): [0.5 * ganin_ramp(s / 100) for s in steps],
-             ("constant", 0.0): [0.5] * 6,
-             ("ganin", 0.4): [0, 0, 0, 0.0, 0.5 * ganin_ramp(15 / 60), 0.5 * ganin_ramp(1.0)],
-             ("constant", 0.4): [0, 0, 0, 0.5, 0.5, 0.5]}
+    steps = (
+        0,
+        25,
+        39,
+        40,
+        55,
+        100,
+    )  # of 100, reversal_start 0.4: off until step 40, then the ramp over 60 steps
+    cases = {
+        ("ganin", 0.0): [0.5 * ganin_ramp(s / 100) for s in steps],
+        ("constant", 0.0): [0.5] * 6,
+        ("ganin", 0.4): [0, 0, 0, 0.0, 0.5 * ganin_ramp(15 / 60), 0.5 * ganin_ramp(1.0)],
+        ("constant", 0.4): [0, 0, 0, 0.5, 0.5, 0.5],
+    }
     for (schedule, start), expected in cases.items():
         task = SAQMTask(net, reversal_schedule=schedule, reversal_start=start)
         scales = []

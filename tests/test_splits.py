@@ -9,7 +9,11 @@ def test_paper_counts_and_no_group_crosses_splits():
     s = seeded_split(groups, seed=3)
     assert [len(s[k]) for k in ("train", "val", "test")] == [621, 207, 208]  # GMANet §4.1
     assert sorted(s["train"] + s["val"] + s["test"]) == sorted(groups)
-    assert not set(s["train"]) & set(s["val"]) and not set(s["train"]) & set(s["test"]) and not set(s["val"]) & set(s["test"])
+    assert (
+        not set(s["train"]) & set(s["val"])
+        and not set(s["train"]) & set(s["test"])
+        and not set(s["val"]) & set(s["test"])
+    )
 
 
 def test_deterministic_by_seed_and_independent_of_order():

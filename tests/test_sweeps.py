@@ -10,13 +10,13 @@ import warnings
 from pathlib import Path
 
 import pytest
-from helpers.tiny import compose_train, one_step, tiny_saqm
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from gmaiqa.cli import _register_resolvers, main
 from gmaiqa.paths import conf_dir
+from helpers.tiny import compose_train, one_step, tiny_saqm
 
 SWEEPS = sorted(p.stem for p in (conf_dir() / "sweep").glob("*.yaml"))
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
@@ -38,19 +38,25 @@ def test_every_job_of_every_sweep_composes(name):
     seeds = [o for job in jobs for o in job if o.startswith("seed=")]
     assert sorted(set(seeds)) == [f"seed={i}" for i in range(5)]  # the paper's five rounds
     variants = {tuple(o for o in job if not o.startswith("seed=")) for job in jobs}
-    assert len(jobs) == 5 * len(variants) and len(variants) == {"seeds": 1, "baselines": 3, "saqm_da": 4}.get(name, 2)
+    assert len(jobs) == 5 * len(variants) and len(variants) == {"seeds": 1, "baselines": 3, "saqm_da": 4}.get(
+        name, 2
+    )
     for job in jobs:
         cfg = compose_train(None, [f"sweep={name}", *job, "paths.run_dir=/tmp/unused"])
         assert cfg.stages and cfg.seed in range(5)
 
 
 def test_the_ablation_sweeps_vary_what_the_paper_varies():
-    variants = {name: {o for job in sweep_jobs(name) for o in job if not o.startswith("seed=")} for name in SWEEPS}
+    variants = {
+        name: {o for job in sweep_jobs(name) for o in job if not o.startswith("seed=")} for name in SWEEPS
+    }
     assert variants["mask_depth"] == {"experiment=gmanet_paper_l2", "experiment=gmanet_l1_direct"}
     assert variants["attention_map"] == {"model/attention_map=local_max", "model/attention_map=tenengrad"}
     assert variants["aux_outputs"] == {"experiment=gmanet_paper", "experiment=gmanet_no_aux"}
     assert variants["backbone"] == {"model/backbone=vgg16_bn", "model/backbone=resnet50"}
-    assert variants["baselines"] == {f"experiment=baseline_{m}" for m in ("wadiqam_nr", "wadiqam_fr", "twostream_iqa")}
+    assert variants["baselines"] == {
+        f"experiment=baseline_{m}" for m in ("wadiqam_nr", "wadiqam_fr", "twostream_iqa")
+    }
     no_aux = compose_train("gmanet_no_aux", ["paths.run_dir=/tmp/unused"], one_epoch=False)
     assert no_aux.model.aux_outputs is False and no_aux.stages[0].max_epochs == 100  # §5.1.3
     l2 = compose_train("gmanet_paper_l2", ["paths.run_dir=/tmp/unused"], one_epoch=False)
@@ -63,8 +69,14 @@ def test_the_ablation_sweeps_vary_what_the_paper_varies():
 def test_every_sweep_runs_a_fast_dev_run(name, tiny_feces, mos_pair, tmp_path):
     # the launch composes the overrides before the sweep picks the experiment: force-add SAQM-only keys
     saqm = [("++" + o) if o.startswith(("data.patches", "model.")) else o for o in tiny_saqm(mos_pair)]
-    fast = saqm + ["+trainer.max_steps=1", "+trainer.limit_val_batches=2"] if name == "saqm_da" else one_step(tiny_feces)
-    code = main(["train", "-m", f"sweep={name}", "seed=0", *fast, f"paths.output_root={tmp_path}", "run_id=dev"])
+    fast = (
+        saqm + ["+trainer.max_steps=1", "+trainer.limit_val_batches=2"]
+        if name == "saqm_da"
+        else one_step(tiny_feces)
+    )
+    code = main(
+        ["train", "-m", f"sweep={name}", "seed=0", *fast, f"paths.output_root={tmp_path}", "run_id=dev"]
+    )
     assert code == 0
     done = sorted(tmp_path.glob("*-multirun/dev/*/done.json"))
     assert len(done) == len(sweep_jobs(name, ["seed=0"]))
@@ -72,9 +84,14 @@ def test_every_sweep_runs_a_fast_dev_run(name, tiny_feces, mos_pair, tmp_path):
 
 # experiments with a dedicated fit + test elsewhere (their own data contract and overrides)
 RUN_ELSEWHERE = {
-    **{f"baseline_{m}": "test_baselines.py::test_short_fit_and_eval" for m in ("wadiqam_nr", "wadiqam_fr", "twostream_iqa")},
-    **{f"saqm_{m}": "test_saqm.py::test_short_fit_and_test_of_each_configuration"
-       for m in ("target_only", "source_only", "unsupervised_da", "semi_supervised_da")},
+    **{
+        f"baseline_{m}": "test_baselines.py::test_short_fit_and_eval"
+        for m in ("wadiqam_nr", "wadiqam_fr", "twostream_iqa")
+    },
+    **{
+        f"saqm_{m}": "test_saqm.py::test_short_fit_and_test_of_each_configuration"
+        for m in ("target_only", "source_only", "unsupervised_da", "semi_supervised_da")
+    },
     "defocus_regressor": "test_defocus.py::test_short_fit_and_test",
     "gmanet_l0": "test_train.py::test_l0_run_writes_checkpoint_metrics_and_tables",
     "gmanet_l1": "test_train.py::test_later_stages_start_strictly_from_earlier_weights",
@@ -87,7 +104,7 @@ RUN_ELSEWHERE = {
 def test_every_experiment_is_run_by_some_test():
     assert set(RUN_ELSEWHERE) <= set(EXPERIMENTS)
     here = Path(__file__).parent
-    for name, where in RUN_ELSEWHERE.items():
+    for where in RUN_ELSEWHERE.values():
         module, test = where.split("::")
         source = (here / module).read_text()
         assert f"def {test}(" in source, where
@@ -108,9 +125,13 @@ def test_every_experiment_runs_a_fast_dev_run(name, tiny_feces, tmp_path):
 def tiny_eval_datasets() -> list[str]:
     out = ["eval_datasets=synthetic_presets"]
     for name in ("leucorrhea", "blood"):
-        out += [f"eval_datasets.{name}.synthetic.height=96", f"eval_datasets.{name}.synthetic.width=128",
-                f"eval_datasets.{name}.synthetic.groups=3", f"eval_datasets.{name}.synthetic.images=[4,5]",
-                f"eval_datasets.{name}.synthetic.workers=1"]
+        out += [
+            f"eval_datasets.{name}.synthetic.height=96",
+            f"eval_datasets.{name}.synthetic.width=128",
+            f"eval_datasets.{name}.synthetic.groups=3",
+            f"eval_datasets.{name}.synthetic.images=[4,5]",
+            f"eval_datasets.{name}.synthetic.workers=1",
+        ]
     return out
 
 
@@ -118,8 +139,18 @@ def test_summarize_a_multirun_as_table_1(tiny_feces, tmp_path):
     from gmaiqa.wandb_offline import find_runs, read_run
 
     # two variants x two seeds, one stage each (L1* keeps it short)
-    args = ["train", "-m", "sweep=attention_map", "experiment=gmanet_l1_direct", "seed=0,1", *one_step(tiny_feces), *tiny_eval_datasets(),
-            f"paths.output_root={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}", "run_id=table1"]
+    args = [
+        "train",
+        "-m",
+        "sweep=attention_map",
+        "experiment=gmanet_l1_direct",
+        "seed=0,1",
+        *one_step(tiny_feces),
+        *tiny_eval_datasets(),
+        f"paths.output_root={tmp_path}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "run_id=table1",
+    ]
     assert main(args) == 0
     sweep = tmp_path / "ablation_attention_map-multirun" / "table1"
     jobs = sorted(p.parent for p in sweep.glob("*/done.json"))
@@ -131,20 +162,38 @@ def test_summarize_a_multirun_as_table_1(tiny_feces, tmp_path):
     assert main(["summarize", str(sweep)]) == 0
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
     assert {r["variant"] for r in rows} == {"model/attention_map=local_max", "model/attention_map=tenengrad"}
-    assert {r["dataset"] for r in rows} == {"test", "leucorrhea", "blood"} and {r["stage"] for r in rows} == {"l1_direct"}
+    assert {r["dataset"] for r in rows} == {"test", "leucorrhea", "blood"} and {r["stage"] for r in rows} == {
+        "l1_direct"
+    }
     # recompute one cell from the jobs' own files
-    row = next(r for r in rows if r["variant"] == "model/attention_map=tenengrad" and r["dataset"] == "leucorrhea"
-               and r["metric"] == "t0")
+    row = next(
+        r
+        for r in rows
+        if r["variant"] == "model/attention_map=tenengrad"
+        and r["dataset"] == "leucorrhea"
+        and r["metric"] == "t0"
+    )
     values = []
     for job in jobs:
         if "model/attention_map=tenengrad" in json.loads((job / "job.json").read_text())["overrides"]:
-            values.append(json.loads((job / "l1_direct" / "eval" / "leucorrhea" / "metrics.json").read_text())["t0"])
+            values.append(
+                json.loads((job / "l1_direct" / "eval" / "leucorrhea" / "metrics.json").read_text())["t0"]
+            )
     mean = sum(values) / 2
     std = math.sqrt(sum((v - mean) ** 2 for v in values))
-    assert int(row["n"]) == 2 and float(row["mean"]) == pytest.approx(mean) and float(row["std"]) == pytest.approx(std)
+    assert (
+        int(row["n"]) == 2
+        and float(row["mean"]) == pytest.approx(mean)
+        and float(row["std"]) == pytest.approx(std)
+    )
     table = (sweep / "summary.md").read_text()
-    assert "| variant | stage | seeds | selection | test acc | test t0 | test t1 | test srocc | leucorrhea acc" in table
-    statuses = [json.loads((job / "done.json").read_text())["stages"][0]["selection"]["status"] for job in jobs]
+    assert (
+        "| variant | stage | seeds | selection | test acc | test t0 | test t1 | test srocc | leucorrhea acc"
+        in table
+    )
+    statuses = [
+        json.loads((job / "done.json").read_text())["stages"][0]["selection"]["status"] for job in jobs
+    ]
     assert set(statuses) <= {"constrained", "fallback"}  # how each row's checkpoints were chosen, per job
     assert "one train/val/test split for every round (data.split_seed=0)" in table
     runs = [read_run(r) for r in find_runs(sweep / "wandb")]
@@ -153,8 +202,19 @@ def test_summarize_a_multirun_as_table_1(tiny_feces, tmp_path):
 
 
 def test_parallel_launcher_runs_the_jobs(tiny_feces, tmp_path):
-    code = main(["train", "-m", "sweep=seeds", "seed=0,1", "hydra/launcher=local_parallel", "hydra.launcher.n_jobs=2",
-                 *one_step(tiny_feces), f"paths.output_root={tmp_path}", "run_id=parallel"])
+    code = main(
+        [
+            "train",
+            "-m",
+            "sweep=seeds",
+            "seed=0,1",
+            "hydra/launcher=local_parallel",
+            "hydra.launcher.n_jobs=2",
+            *one_step(tiny_feces),
+            f"paths.output_root={tmp_path}",
+            "run_id=parallel",
+        ]
+    )
     assert code == 0
     assert len(list(tmp_path.glob("gmanet-multirun/parallel/*/done.json"))) == 2
 
@@ -162,6 +222,10 @@ def test_parallel_launcher_runs_the_jobs(tiny_feces, tmp_path):
 def test_slurm_launcher_composes():
     _register_resolvers()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=["hydra/launcher=slurm", "trainer=ddp", "sweep=backbone"], return_hydra_config=True)
+        cfg = compose(
+            "train",
+            overrides=["hydra/launcher=slurm", "trainer=ddp", "sweep=backbone"],
+            return_hydra_config=True,
+        )
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.max_num_timeout >= 1
     assert cfg.trainer.strategy._target_ == "gmaiqa.distributed.JobDDPStrategy"

@@ -40,7 +40,9 @@ def test_in_focus_index_is_not_always_central():
 
 
 def test_sharpness_peaks_near_focus_in_a_simple_specimen():
-    images, meta = render_group(SynthConfig(preset="blood", height=128, width=160, images=(13, 13), object_scale=0.5), 1)
+    images, meta = render_group(
+        SynthConfig(preset="blood", height=128, width=160, images=(13, 13), object_scale=0.5), 1
+    )
     x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
     from gmaiqa.focus import get_measure
 
@@ -60,13 +62,26 @@ def test_defocus_halos_differ_on_either_side_of_focus(monkeypatch):
         h, w = density.shape
         od = density[..., None] * np.float32(0.7) * np.ones(3, np.float32)
         y, x = pad + cfg.height // 2 - h // 2, pad + cfg.width // 2 - w // 2
-        return [synthetic._Object("spore", 0.0, y, x, od, phase * 1.5)], {"concentration": "low", "counts": {"spore": 1}}
+        return [synthetic._Object("spore", 0.0, y, x, od, phase * 1.5)], {
+            "concentration": "low",
+            "counts": {"spore": 1},
+        }
 
     monkeypatch.setattr(synthetic, "_specimen", one_spore)
 
     def frames(halo_gain):
-        cfg = SynthConfig(preset="blood", height=96, width=96, images=(15, 15), object_scale=1.0, full_well=1e12,
-                          read_noise=0, halo_gain=halo_gain, focus_jitter=0, flicker=0)
+        cfg = SynthConfig(
+            preset="blood",
+            height=96,
+            width=96,
+            images=(15, 15),
+            object_scale=1.0,
+            full_well=1e12,
+            read_noise=0,
+            halo_gain=halo_gain,
+            focus_jitter=0,
+            flicker=0,
+        )
         images, meta = render_group(cfg, 0)
         best = meta["clearest"]
         assert 2 <= best <= len(images) - 3
@@ -129,7 +144,10 @@ def test_feces_is_harder_than_blood_for_tenengrad():
     for preset in ("feces", "blood"):
         metric = ClearestSelection()
         for i in range(12):
-            images, meta = render_group(SynthConfig(preset=preset, height=96, width=128, object_scale=0.25, images=(10, 14), seed=0), i)
+            images, meta = render_group(
+                SynthConfig(preset=preset, height=96, width=128, object_scale=0.25, images=(10, 14), seed=0),
+                i,
+            )
             x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
             metric.update(get_measure("TENG").clarity(x), meta["clearest"])
         accuracy[preset] = metric.compute()["t0"].item()

@@ -9,10 +9,10 @@ import warnings
 from pathlib import Path
 
 import pytest
-from helpers.tiny import compose_train, tiny_overrides
 
 from gmaiqa.cli import main
 from gmaiqa.paths import conf_dir
+from helpers.tiny import compose_train, tiny_overrides
 
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
 
@@ -33,16 +33,30 @@ def test_every_experiment_composes():
     for name in EXPERIMENTS:
         cfg = compose_train(name, ["paths.run_dir=/tmp/unused"])
         # GMANet-family stages select on the paper's validation losses; SAQM and the regressor on val/loss
-        monitors = ("val/loss_diff", "val/loss_score") if cfg.task._target_.endswith("FocusQualityTask") else ("val/loss",)
+        monitors = (
+            ("val/loss_diff", "val/loss_score")
+            if cfg.task._target_.endswith("FocusQualityTask")
+            else ("val/loss",)
+        )
         assert cfg.stages and all(s.selection.monitor in monitors for s in cfg.stages), name
 
 
 def test_paper_defaults():
     cfg = compose_train(None, ["paths.run_dir=/tmp/unused"])
     assert [(s.name, s.model.mask_attention_depth, s.selection.monitor) for s in cfg.stages] == [
-        ("l0", 0, "val/loss_diff"), ("l1", 1, "val/loss_score")]
-    assert cfg.task.optimizer.lr == 1e-5 and cfg.task.lr_decay == 5e-5 and list(cfg.task.loss.weights) == [1.0, 0.8, 0.6]
-    assert cfg.data.batch_size == 7 and list(cfg.data.resize) == [1024, 1536] and list(cfg.data.crop) == [512, 768]
+        ("l0", 0, "val/loss_diff"),
+        ("l1", 1, "val/loss_score"),
+    ]
+    assert (
+        cfg.task.optimizer.lr == 1e-5
+        and cfg.task.lr_decay == 5e-5
+        and list(cfg.task.loss.weights) == [1.0, 0.8, 0.6]
+    )
+    assert (
+        cfg.data.batch_size == 7
+        and list(cfg.data.resize) == [1024, 1536]
+        and list(cfg.data.crop) == [512, 768]
+    )
     assert list(cfg.model.attention_map.block) == [32, 32] and cfg.model.backbone.name == "vgg16_bn"
     assert list(cfg.inference.patch) == [512, 768] and list(cfg.inference.step) == [256, 256]
 
@@ -59,7 +73,12 @@ def test_l0_run_writes_checkpoint_metrics_and_tables(l0_run):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"acc", "t0", "t1", "srocc", "groups"} <= set(metrics) and metrics["groups"] >= 1
     rows = list(csv.DictReader(open(run_dir / "per_group.csv")))
-    assert len(rows) == metrics["groups"] and {"group", "predicted_clearest", "annotated_clearest", "srocc"} <= set(rows[0])
+    assert len(rows) == metrics["groups"] and {
+        "group",
+        "predicted_clearest",
+        "annotated_clearest",
+        "srocc",
+    } <= set(rows[0])
     assert (run_dir / "l0" / "csv" / "metrics.csv").is_file()
 
 
@@ -77,7 +96,11 @@ def test_wandb_offline_run_holds_metrics_table_and_run_id(l0_run):
     assert any(f.startswith("media/images/test/score_curves") for f in run["files"])
     assert any(f.startswith("media/images/test/attention_maps") for f in run["files"])
     environment = run["config"]["environment"]  # reproducibility: commit and package versions
-    assert "git_commit" in environment and environment["packages"]["torch"] and environment["packages"]["lightning"]
+    assert (
+        "git_commit" in environment
+        and environment["packages"]["torch"]
+        and environment["packages"]["lightning"]
+    )
     assert "config" in run["config"]
     ckpt = torch.load(l0_run["checkpoint"], map_location="cpu", weights_only=False)
     assert ckpt["gmaiqa"]["wandb_run_id"] == run["id"]
@@ -95,11 +118,15 @@ def test_later_stages_start_strictly_from_earlier_weights(experiment, l0_run, ti
         train(compose_train(experiment, overrides))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        summary = train(compose_train(experiment, overrides + [f"init_from={l0_run['checkpoint']}", "logger=none"]))
+        summary = train(
+            compose_train(experiment, overrides + [f"init_from={l0_run['checkpoint']}", "logger=none"])
+        )
     import torch
 
     meta = torch.load(summary["checkpoint"], map_location="cpu", weights_only=False)["gmaiqa"]
-    assert meta["init_from"] == l0_run["checkpoint"] and meta["model"]["mask_attention_depth"] == int(experiment[-1])
+    assert meta["init_from"] == l0_run["checkpoint"] and meta["model"]["mask_attention_depth"] == int(
+        experiment[-1]
+    )
 
 
 def test_l1_direct_and_the_two_stage_protocol(tiny_feces, tmp_path):
@@ -107,30 +134,69 @@ def test_l1_direct_and_the_two_stage_protocol(tiny_feces, tmp_path):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        direct = train(compose_train("gmanet_l1_direct", tiny_overrides(tiny_feces, tmp_path / "a") + ["logger=none"]))
-        protocol = train(compose_train("quickstart", tiny_overrides(tiny_feces, tmp_path / "b") + ["logger=none"]))
+        direct = train(
+            compose_train("gmanet_l1_direct", tiny_overrides(tiny_feces, tmp_path / "a") + ["logger=none"])
+        )
+        protocol = train(
+            compose_train("quickstart", tiny_overrides(tiny_feces, tmp_path / "b") + ["logger=none"])
+        )
     assert [s["stage"] for s in direct["stages"]] == ["l1_direct"]
     assert [s["stage"] for s in protocol["stages"]] == ["l0", "l1"]
     import torch
 
-    l1_meta = torch.load(protocol["stages"][1]["checkpoint"], map_location="cpu", weights_only=False)["gmaiqa"]
+    l1_meta = torch.load(protocol["stages"][1]["checkpoint"], map_location="cpu", weights_only=False)[
+        "gmaiqa"
+    ]
     assert l1_meta["init_from"] == protocol["stages"][0]["checkpoint"]
 
 
 def test_eval_reproduces_the_training_test_figures(l0_run, tiny_feces, tmp_path):
     out = tmp_path / "eval"
-    assert main(["eval", f"ckpt={l0_run['checkpoint']}", f"data.root={tiny_feces}", f"out={out}", "split=test",
-                 "accelerator=cpu", "num_workers=0"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                f"ckpt={l0_run['checkpoint']}",
+                f"data.root={tiny_feces}",
+                f"out={out}",
+                "split=test",
+                "accelerator=cpu",
+                "num_workers=0",
+            ]
+        )
+        == 0
+    )
     evaluated = json.loads((out / "metrics.json").read_text())
     trained = json.loads((Path(l0_run["run_dir"]) / "metrics.json").read_text())
     for key in ("acc", "t0", "t1", "groups", "srocc"):
         assert evaluated[key] == pytest.approx(trained[key])
-    assert (out / "per_group.csv").read_text().splitlines()[0].startswith("group,predicted_clearest,annotated_clearest")
-    assert main(["eval", f"ckpt={l0_run['checkpoint']}", f"data.root={tiny_feces}", f"out={out}"]) == 2  # never overwrites
+    assert (
+        (out / "per_group.csv")
+        .read_text()
+        .splitlines()[0]
+        .startswith("group,predicted_clearest,annotated_clearest")
+    )
+    assert (
+        main(["eval", f"ckpt={l0_run['checkpoint']}", f"data.root={tiny_feces}", f"out={out}"]) == 2
+    )  # never overwrites
     # the paper's cross-dataset setting: another resize and block size at evaluation time
     other = tmp_path / "eval_other"
-    assert main(["eval", f"ckpt={l0_run['checkpoint']}", f"data.root={tiny_feces}", f"out={other}", "resize=[48,72]",
-                 "block=[4,4]", "inference.patch=[48,72]", "accelerator=cpu", "num_workers=0"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                f"ckpt={l0_run['checkpoint']}",
+                f"data.root={tiny_feces}",
+                f"out={other}",
+                "resize=[48,72]",
+                "block=[4,4]",
+                "inference.patch=[48,72]",
+                "accelerator=cpu",
+                "num_workers=0",
+            ]
+        )
+        == 0
+    )
     assert json.loads((other / "metrics.json").read_text())["groups"] == 8
 
 
@@ -146,7 +212,19 @@ def test_predict_on_an_unlabelled_folder_of_folders(l0_run, tiny_feces, tmp_path
         for path in stack.paths:
             shutil.copy(path, plain / stack.group / path.name)
     out = tmp_path / "pred"
-    assert main(["predict", f"ckpt={l0_run['checkpoint']}", f"input={plain}", f"out={out}", "accelerator=cpu", "num_workers=0"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                f"ckpt={l0_run['checkpoint']}",
+                f"input={plain}",
+                f"out={out}",
+                "accelerator=cpu",
+                "num_workers=0",
+            ]
+        )
+        == 0
+    )
     scores = list(csv.DictReader(open(out / "predictions.csv")))
     best = list(csv.DictReader(open(out / "clearest.csv")))
     assert len(scores) == sum(len(s) for s in stacks) and len(best) == 2
@@ -157,23 +235,52 @@ def test_predict_on_an_unlabelled_folder_of_folders(l0_run, tiny_feces, tmp_path
 
 def test_multirun_gives_each_job_its_own_run_directory(tiny_feces, tmp_path):
     overrides = [o for o in tiny_overrides(tiny_feces, tmp_path) if not o.startswith("paths.run_dir")]
-    code = main(["train", "-m", "experiment=gmanet_l1_direct", "seed=0,1", "logger=none", f"paths.output_root={tmp_path}",
-                 "stages.0.max_epochs=1", *overrides])
+    code = main(
+        [
+            "train",
+            "-m",
+            "experiment=gmanet_l1_direct",
+            "seed=0,1",
+            "logger=none",
+            f"paths.output_root={tmp_path}",
+            "stages.0.max_epochs=1",
+            *overrides,
+        ]
+    )
     assert code == 0
     metrics = sorted(tmp_path.glob("gmanet_l1_direct-multirun/*/*/metrics.json"))
     assert len(metrics) == 2 and metrics[0].parent != metrics[1].parent
 
 
-def test_benchmark_ranks_classical_measures_and_checkpoints_with_the_eval_metrics(l0_run, tiny_feces, tmp_path):
+def test_benchmark_ranks_classical_measures_and_checkpoints_with_the_eval_metrics(
+    l0_run, tiny_feces, tmp_path
+):
     out = tmp_path / "bench"
-    assert main(["benchmark", f"data.root={tiny_feces}", f"out={out}", "split=test", "accelerator=cpu", "num_workers=0",
-                 f"methods=[TENG,LMG,ckpt:{l0_run['checkpoint']}]"]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                f"data.root={tiny_feces}",
+                f"out={out}",
+                "split=test",
+                "accelerator=cpu",
+                "num_workers=0",
+                f"methods=[TENG,LMG,ckpt:{l0_run['checkpoint']}]",
+            ]
+        )
+        == 0
+    )
     rows = {r["method"]: r for r in csv.DictReader(open(out / "benchmark.csv"))}
     assert set(rows) == {"TENG", "LMG", f"ckpt:{l0_run['checkpoint']}"}
     trained = json.loads((Path(l0_run["run_dir"]) / "metrics.json").read_text())
     ours = rows[f"ckpt:{l0_run['checkpoint']}"]
-    assert float(ours["acc"]) == pytest.approx(trained["acc"], abs=1e-4) and int(ours["groups"]) == trained["groups"]
-    assert main(["benchmark", f"data.root={tiny_feces}", f"out={out}", "methods=[TENGG]"]) == 2  # exists + unknown
+    assert (
+        float(ours["acc"]) == pytest.approx(trained["acc"], abs=1e-4)
+        and int(ours["groups"]) == trained["groups"]
+    )
+    assert (
+        main(["benchmark", f"data.root={tiny_feces}", f"out={out}", "methods=[TENGG]"]) == 2
+    )  # exists + unknown
 
 
 def test_browse_runs_notebook_reads_a_finished_job(l0_run, monkeypatch):
@@ -193,7 +300,9 @@ def test_browse_runs_notebook_reads_a_finished_job(l0_run, monkeypatch):
             if cell["cell_type"] == "code":
                 exec(compile("".join(cell["source"]), f"{notebook.name}:{cell['id']}", "exec"), namespace)
     assert [stage["stage"] for _, stage in namespace["STAGES"]] == ["l0"]
-    assert namespace["epoch_series"](Path(namespace["STAGES"][0][1]["dir"]))  # the CSV logger's curves were found
+    assert namespace["epoch_series"](
+        Path(namespace["STAGES"][0][1]["dir"])
+    )  # the CSV logger's curves were found
     assert len(plt.get_fignums()) == 2  # learning curves and the per-group score curves
     plt.close("all")
 

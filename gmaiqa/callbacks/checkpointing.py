@@ -63,7 +63,13 @@ class RandomState(Callback):
         states = _collect_rng_states()
         # numpy's key array as a tensor, so checkpoints still load with torch.load(weights_only=True)
         name, keys, pos, has_gauss, cached = states["numpy"]
-        states["numpy"] = [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
+        states["numpy"] = [
+            name,
+            torch.from_numpy(keys.astype(np.int64)),
+            int(pos),
+            int(has_gauss),
+            float(cached),
+        ]
         checkpoint["rng_states"] = states
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:

@@ -74,7 +74,11 @@ class Constraint:
         text = " ".join([*lower, self.metric, *upper])
         if self.of_groups is not None:
             scaled = groups and int(groups) != self.of_groups
-            text += f" of {_num(groups)} groups (scaled from {self.of_groups})" if scaled else f" of {self.of_groups} groups"
+            text += (
+                f" of {_num(groups)} groups (scaled from {self.of_groups})"
+                if scaled
+                else f" of {self.of_groups} groups"
+            )
         return text
 
 
@@ -98,8 +102,11 @@ class SelectionRule:
         return f"{best} among epochs with " + " and ".join(c.describe(groups) for c in self.constraints)
 
     def as_dict(self) -> dict:
-        return {"monitor": self.monitor, "mode": self.mode,
-                "constraints": [{k: v for k, v in asdict(c).items() if v is not None} for c in self.constraints]}
+        return {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "constraints": [{k: v for k, v in asdict(c).items() if v is not None} for c in self.constraints],
+        }
 
 
 def rule_from_config(stage: Mapping, key: str) -> SelectionRule:
@@ -108,16 +115,25 @@ def rule_from_config(stage: Mapping, key: str) -> SelectionRule:
     if spec is None:
         monitor = stage.get("monitor")
         if monitor is None:
-            raise ConfigError(f"{key}", "the stage has no selection rule",
-                              "add selection: {monitor: val/loss, mode: min} (see conf/selection/)")
+            raise ConfigError(
+                f"{key}",
+                "the stage has no selection rule",
+                "add selection: {monitor: val/loss, mode: min} (see conf/selection/)",
+            )
         import warnings
 
-        warnings.warn(f"{key.rsplit('.', 1)[0]}.monitor is deprecated and will be removed in the next release: "
-                      f"use {key}: {{monitor: {monitor}, mode: min}}", FutureWarning, stacklevel=2)
+        warnings.warn(
+            f"{key.rsplit('.', 1)[0]}.monitor is deprecated and will be removed in the next release: "
+            f"use {key}: {{monitor: {monitor}, mode: min}}",
+            FutureWarning,
+            stacklevel=2,
+        )
         spec = {"monitor": monitor, "mode": "min", "constraints": []}
     unknown = sorted(set(spec) - {"monitor", "mode", "constraints"})
     if unknown:
-        raise ConfigError(f"{key}.{unknown[0]}", "unknown key", "a selection has monitor, mode and constraints")
+        raise ConfigError(
+            f"{key}.{unknown[0]}", "unknown key", "a selection has monitor, mode and constraints"
+        )
     if not spec.get("monitor"):
         raise ConfigError(f"{key}.monitor", "missing", "name a logged validation metric, e.g. val/loss_score")
     mode = spec.get("mode", "min")
@@ -128,14 +144,22 @@ def rule_from_config(stage: Mapping, key: str) -> SelectionRule:
         where = f"{key}.constraints.{i}"
         unknown = sorted(set(c) - {"metric", *BOUNDS, "of_groups"})
         if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}", "unknown key",
-                              f"a constraint has metric, of_groups and bounds among {list(BOUNDS)}")
+            raise ConfigError(
+                f"{where}.{unknown[0]}",
+                "unknown key",
+                f"a constraint has metric, of_groups and bounds among {list(BOUNDS)}",
+            )
         if not c.get("metric"):
             raise ConfigError(f"{where}.metric", "missing", "name a logged validation metric, e.g. val/acc")
         if not any(c.get(b) is not None for b in BOUNDS):
             raise ConfigError(where, f"no bound on {c['metric']}", f"give at least one of {list(BOUNDS)}")
-        constraints.append(Constraint(metric=str(c["metric"]), of_groups=c.get("of_groups"),
-                                      **{b: float(c[b]) for b in BOUNDS if c.get(b) is not None}))
+        constraints.append(
+            Constraint(
+                metric=str(c["metric"]),
+                of_groups=c.get("of_groups"),
+                **{b: float(c[b]) for b in BOUNDS if c.get(b) is not None},
+            )
+        )
     return SelectionRule(str(spec["monitor"]), mode, tuple(constraints))
 
 
@@ -159,10 +183,17 @@ class SelectCheckpoint(Checkpoint):
 
     def verdict(self, metrics: Mapping[str, float]) -> dict:
         """What this epoch's validation says under the rule (no side effect)."""
-        values = {name: _value(metrics.get(name)) for name in
-                  {self.rule.monitor, *(c.metric for c in self.rule.constraints),
-                   *(_groups_metric(c.metric) for c in self.rule.constraints if c.of_groups is not None)}}
-        met = all(c.holds(values[c.metric], values.get(_groups_metric(c.metric))) for c in self.rule.constraints)
+        values = {
+            name: _value(metrics.get(name))
+            for name in {
+                self.rule.monitor,
+                *(c.metric for c in self.rule.constraints),
+                *(_groups_metric(c.metric) for c in self.rule.constraints if c.of_groups is not None),
+            }
+        }
+        met = all(
+            c.holds(values[c.metric], values.get(_groups_metric(c.metric))) for c in self.rule.constraints
+        )
         return {"values": values, "constraints_met": met}
 
     def _takes(self, value: float, met: bool) -> bool:
@@ -187,8 +218,13 @@ class SelectCheckpoint(Checkpoint):
             return
         path = self.dirpath / f"best-{epoch:03d}.ckpt"
         previous = self.selected["path"] if self.selected else None
-        self.selected = {"epoch": epoch, "step": step, "value": value, "path": str(path),
-                         "status": CONSTRAINED if verdict["constraints_met"] else FALLBACK}
+        self.selected = {
+            "epoch": epoch,
+            "step": step,
+            "value": value,
+            "path": str(path),
+            "status": CONSTRAINED if verdict["constraints_met"] else FALLBACK,
+        }
         self.dirpath.mkdir(parents=True, exist_ok=True)
         save_atomically(trainer, path)
         if trainer.is_global_zero and previous and previous != str(path):
@@ -197,15 +233,25 @@ class SelectCheckpoint(Checkpoint):
     def outcome(self) -> dict:
         """The stage's selection, for done.json / metrics.json / W&B / summarize (the per-epoch verdicts
         are in ``history``)."""
-        groups = next((v for h in self.history[-1:] for k, v in h["values"].items() if k.endswith("groups")), None)
-        result = {"rule": self.rule.as_dict(), "rule_text": self.rule.describe(groups),
-                  "epochs_validated": len(self.history),
-                  "epochs_meeting_constraints": sum(h["constraints_met"] for h in self.history)}
+        groups = next(
+            (v for h in self.history[-1:] for k, v in h["values"].items() if k.endswith("groups")), None
+        )
+        result = {
+            "rule": self.rule.as_dict(),
+            "rule_text": self.rule.describe(groups),
+            "epochs_validated": len(self.history),
+            "epochs_meeting_constraints": sum(h["constraints_met"] for h in self.history),
+        }
         if self.selected is None:
             return {**result, "status": "none", "epoch": None}
         status = self.selected["status"] if self.rule.constraints else "unconstrained"
-        return {**result, "status": status, "epoch": self.selected["epoch"], "value": self.selected["value"],
-                "checkpoint": self.selected["path"]}
+        return {
+            **result,
+            "status": status,
+            "epoch": self.selected["epoch"],
+            "value": self.selected["value"],
+            "checkpoint": self.selected["path"],
+        }
 
     def state_dict(self) -> dict:
         return {"selected": self.selected, "history": self.history}

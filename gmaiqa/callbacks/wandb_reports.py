@@ -24,7 +24,9 @@ def score_curve_figure(row: dict, title: str | None = None):
     ax.set_xlabel("capture order")
     ax.set_ylabel("score")
     srocc = row.get("srocc")
-    ax.set_title(title or f"{row['group']}" + (f"  SROCC {srocc:.3f}" if isinstance(srocc, float) else ""), fontsize=9)
+    ax.set_title(
+        title or f"{row['group']}" + (f"  SROCC {srocc:.3f}" if isinstance(srocc, float) else ""), fontsize=9
+    )
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -41,7 +43,9 @@ def attention_panel(preview: dict) -> np.ndarray:
     import matplotlib
 
     image = _to_uint8(preview["image"].numpy().transpose(1, 2, 0))
-    heat = (matplotlib.colormaps["inferno"](_to_uint8(preview["attention"].numpy()) / 255.0)[..., :3] * 255).astype(np.uint8)
+    heat = (
+        matplotlib.colormaps["inferno"](_to_uint8(preview["attention"].numpy()) / 255.0)[..., :3] * 255
+    ).astype(np.uint8)
     return np.concatenate([image, heat], axis=1)
 
 
@@ -59,8 +63,11 @@ def log_evaluation(loggers, rows: list[dict], metrics: dict, prefix: str = "test
         fig = score_curve_figure(row)
         images.append(wandb.Image(fig, caption=row["group"]))
         plt.close(fig)
-    maps = [wandb.Image(attention_panel(r["preview"]), caption=f"{r['group']}: clearest image | attention map")
-            for r in rows if "preview" in r]
+    maps = [
+        wandb.Image(attention_panel(r["preview"]), caption=f"{r['group']}: clearest image | attention map")
+        for r in rows
+        if "preview" in r
+    ]
     payload = {f"{prefix}/per_group": table, f"{prefix}/score_curves": images}
     if maps:
         payload[f"{prefix}/attention_maps"] = maps

@@ -47,7 +47,10 @@ def check_mos(root, validate: str) -> int:
         print(exc)
         return 1
     domains = Counter(i.domain for i in items)
-    print(f"{root}: MOS dataset, {len(items)} rated images; domains " + ", ".join(f"{d} {n}" for d, n in sorted(domains.items())))
+    print(
+        f"{root}: MOS dataset, {len(items)} rated images; domains "
+        + ", ".join(f"{d} {n}" for d, n in sorted(domains.items()))
+    )
     for domain in sorted(domains):
         scores = [i.mos for i in items if i.domain == domain]
         print(f"  {domain}: MOS {min(scores):g} .. {max(scores):g}")

@@ -18,10 +18,15 @@ def run(cfg: DictConfig) -> int:
     workers = options.pop("workers")
     overwrite = options.pop("overwrite")
     synth_cfg = config_from(**options)
-    print(f"synth: {synth_cfg.groups} {synth_cfg.preset} groups ({PRESETS[synth_cfg.preset].description}), "
-          f"{synth_cfg.height}x{synth_cfg.width}, {synth_cfg.images[0]}-{synth_cfg.images[1]} images each -> {out}")
+    print(
+        f"synth: {synth_cfg.groups} {synth_cfg.preset} groups ({PRESETS[synth_cfg.preset].description}), "
+        f"{synth_cfg.height}x{synth_cfg.width}, {synth_cfg.images[0]}-{synth_cfg.images[1]} images each "
+        f"-> {out}"
+    )
     with tqdm(total=synth_cfg.groups, unit="group", desc="synth") as bar:
-        generate(synth_cfg, out, workers=workers, overwrite=overwrite, progress=lambda done, total: bar.update(1))
+        generate(
+            synth_cfg, out, workers=workers, overwrite=overwrite, progress=lambda done, total: bar.update(1)
+        )
     report = inspect_dataset(out, validate="headers")
     print(format_report(report))
     return 0 if report.ok else 1

@@ -46,8 +46,15 @@ def _pair(value, key: str) -> tuple[int, int] | None:
 class FocusStackDataset(Dataset):
     """Items are addressed by ``SampleKey`` (group, image, draw seed), not by a flat index."""
 
-    def __init__(self, stacks: Sequence[FocusStack], preprocess: Preprocess, crop: tuple[int, int] | None,
-                 random_crop: bool, augment=None, crop_per_image: bool = False):
+    def __init__(
+        self,
+        stacks: Sequence[FocusStack],
+        preprocess: Preprocess,
+        crop: tuple[int, int] | None,
+        random_crop: bool,
+        augment=None,
+        crop_per_image: bool = False,
+    ):
         self.stacks = list(stacks)
         self.preprocess = preprocess
         self.crop = crop
@@ -63,15 +70,25 @@ class FocusStackDataset(Dataset):
         image, amap = self.preprocess(read_image(stack.paths[key.image]))
         rng = None
         if self.random_crop:
-            rng = np.random.default_rng([key.draw_seed, key.image] if self.crop_per_image else [key.draw_seed])
+            rng = np.random.default_rng(
+                [key.draw_seed, key.image] if self.crop_per_image else [key.draw_seed]
+            )
         top, left, h, w = crop_box(image.shape[-2], image.shape[-1], self.crop, rng)
         image, amap = image[:, top : top + h, left : left + w], amap[:, top : top + h, left : left + w]
         image, amap = augment_pair(self.augment, image, amap, key.draw_seed)
         score = float(stack.scores[key.image]) if stack.scores is not None else math.nan
         z_um = float(stack.z_um[key.image]) if stack.z_um is not None else math.nan
-        return {"image": image.contiguous(), "attention": amap.contiguous(), "score": score, "z_um": z_um,
-                "index": key.image, "group": key.group, "group_name": stack.group, "path": str(stack.paths[key.image]),
-                "is_clearest": key.image == stack.clearest}
+        return {
+            "image": image.contiguous(),
+            "attention": amap.contiguous(),
+            "score": score,
+            "z_um": z_um,
+            "index": key.image,
+            "group": key.group,
+            "group_name": stack.group,
+            "path": str(stack.paths[key.image]),
+            "is_clearest": key.image == stack.clearest,
+        }
 
 
 def collate_group(items: list[dict]) -> dict:
@@ -96,13 +113,19 @@ def synthetic_root(cache_dir: str | Path, spec: dict) -> Path:
     return cached_dir(cache_dir, "synthetic", spec.get("preset", "feces"), spec)
 
 
-def dataset_root(root: str | Path | None, synthetic: dict | None, cache_dir: str | Path, generate_now: bool = True) -> Path:
+def dataset_root(
+    root: str | Path | None, synthetic: dict | None, cache_dir: str | Path, generate_now: bool = True
+) -> Path:
     """The folder a data config points at: ``root``, or the synthetic set of ``synthetic`` (generated into
     the cache on first use, reused afterwards)."""
     if root is not None:
         return Path(root)
     if not synthetic:
-        raise ConfigError("data.root", "no dataset given", "set data.root=DIR (a folder with manifest.csv) or use data=synthetic")
+        raise ConfigError(
+            "data.root",
+            "no dataset given",
+            "set data.root=DIR (a folder with manifest.csv) or use data=synthetic",
+        )
     path = synthetic_root(cache_dir, dict(synthetic))
     if generate_now:
         from gmaiqa.data.cache import build_once
@@ -149,7 +172,9 @@ class FocusStackDataModule(L.LightningDataModule):
         self.seed = seed
         self.split_seed = split_seed
         self.num_workers = num_workers
-        self.augment = build_augment(flips, rot90, square=self.crop is not None and self.crop[0] == self.crop[1])
+        self.augment = build_augment(
+            flips, rot90, square=self.crop is not None and self.crop[0] == self.crop[1]
+        )
         self.crop_per_image = crop_per_image
         self.validate = validate
         self.pin_memory = pin_memory
@@ -170,23 +195,41 @@ class FocusStackDataModule(L.LightningDataModule):
         if stage in (None, "fit"):
             unlabelled = [s.group for s in self.splits["train"] + self.splits["val"] if not s.has_scores]
             if unlabelled:
-                raise ConfigError("data.root", f"training/validation groups without scores: {unlabelled[:5]}",
-                                  "training needs the score column; evaluate clearest-only sets with `gmaiqa eval`")
+                raise ConfigError(
+                    "data.root",
+                    f"training/validation groups without scores: {unlabelled[:5]}",
+                    "training needs the score column; evaluate clearest-only sets with `gmaiqa eval`",
+                )
             for name in ("train", "val"):
                 if not self.splits[name]:
-                    raise ConfigError("data.split_ratios", f"the {name} split of {self.root} is empty",
-                                      "use more groups or other split ratios")
+                    raise ConfigError(
+                        "data.split_ratios",
+                        f"the {name} split of {self.root} is empty",
+                        "use more groups or other split ratios",
+                    )
 
     def dataset(self, split: str, train: bool = False) -> FocusStackDataset:
         if self.splits is None:
             self.setup()
         crop = self.crop if train else self.eval_crop
-        return FocusStackDataset(self.splits[split], self.preprocess, crop, random_crop=train,
-                                 augment=self.augment if train else None, crop_per_image=self.crop_per_image)
+        return FocusStackDataset(
+            self.splits[split],
+            self.preprocess,
+            crop,
+            random_crop=train,
+            augment=self.augment if train else None,
+            crop_per_image=self.crop_per_image,
+        )
 
     def _loader(self, dataset: FocusStackDataset, sampler) -> DataLoader:
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_group, num_workers=self.num_workers,
-                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=collate_group,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def _world(self) -> tuple[int, int]:
         trainer = getattr(self, "trainer", None)
@@ -195,8 +238,15 @@ class FocusStackDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train", train=True)
         world, rank = self._world()
-        sampler = GroupBatchSampler([len(s) for s in dataset.stacks], [s.clearest for s in dataset.stacks],
-                                    self.batch_size, seed=self.seed, shuffle=True, num_replicas=world, rank=rank)
+        sampler = GroupBatchSampler(
+            [len(s) for s in dataset.stacks],
+            [s.clearest for s in dataset.stacks],
+            self.batch_size,
+            seed=self.seed,
+            shuffle=True,
+            num_replicas=world,
+            rank=rank,
+        )
         if self._resume_state is not None:
             sampler.load_state_dict(self._resume_state)
             self._resume_state = None
@@ -207,8 +257,12 @@ class FocusStackDataModule(L.LightningDataModule):
         dataset = self.dataset(split)
         world, rank = self._world()
         if len(dataset.stacks) < world:
-            raise ConfigError("trainer.devices", f"the {split} split of {self.root} has {len(dataset.stacks)} groups for {world} processes",
-                              "every process needs at least one group: use fewer devices, more groups or other split_ratios")
+            raise ConfigError(
+                "trainer.devices",
+                f"the {split} split of {self.root} has {len(dataset.stacks)} groups for {world} processes",
+                "every process needs at least one group: use fewer devices, more groups or other "
+                "split_ratios",
+            )
         return self._loader(dataset, WholeGroupSampler([len(s) for s in dataset.stacks], world, rank))
 
     def val_dataloader(self) -> DataLoader:

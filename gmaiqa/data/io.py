@@ -66,12 +66,17 @@ def read_raw(path: str | Path) -> np.ndarray:
     """Decode a file to its stored dtype and channels (H, W) or (H, W, C), channels in RGB order."""
     path = Path(path)
     if not is_image(path):
-        raise ImageReadError(path, f"unsupported image type {path.suffix!r}",
-                             f"convert it to one of {', '.join(IMAGE_SUFFIXES)}")
+        raise ImageReadError(
+            path,
+            f"unsupported image type {path.suffix!r}",
+            f"convert it to one of {', '.join(IMAGE_SUFFIXES)}",
+        )
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ImageReadError(path, "file not found", "check the path in manifest.csv or restore the file") from None
+        raise ImageReadError(
+            path, "file not found", "check the path in manifest.csv or restore the file"
+        ) from None
     except OSError as exc:
         raise ImageReadError(path, f"cannot be read ({exc.strerror})", "check permissions") from None
     if not data:
@@ -101,8 +106,11 @@ def to_float_rgb(array: np.ndarray, path: str | Path = "<array>") -> np.ndarray:
     elif array.dtype in (np.float32, np.float64):
         scaled = array.astype(np.float32)
         if scaled.size and (scaled.min() < 0 or scaled.max() > 1):
-            raise ImageReadError(path, "floating-point image with values outside [0, 1]",
-                                 "rescale it to [0, 1] or save it as 8/16-bit")
+            raise ImageReadError(
+                path,
+                "floating-point image with values outside [0, 1]",
+                "rescale it to [0, 1] or save it as 8/16-bit",
+            )
     else:
         raise ImageReadError(path, f"unsupported pixel type {array.dtype}", "save it as 8- or 16-bit")
     if scaled.ndim == 2:
@@ -131,11 +139,15 @@ def image_size(path: str | Path) -> tuple[int, int]:
         if path.suffix.lower() in (".tif", ".tiff"):
             with tifffile.TiffFile(path) as tif:
                 shape = tif.pages.first.shape
-                return (shape[1], shape[2]) if len(shape) == 3 and shape[0] in (3, 4) else (shape[0], shape[1])
+                return (
+                    (shape[1], shape[2]) if len(shape) == 3 and shape[0] in (3, 4) else (shape[0], shape[1])
+                )
         with Image.open(path) as im:
             return im.height, im.width
     except FileNotFoundError:
-        raise ImageReadError(path, "file not found", "check the path in manifest.csv or restore the file") from None
+        raise ImageReadError(
+            path, "file not found", "check the path in manifest.csv or restore the file"
+        ) from None
     except Exception as exc:
         raise ImageReadError(path, f"unreadable image header ({type(exc).__name__})") from exc
 

@@ -137,17 +137,27 @@ def _read_rows(root: Path, problems: list[Problem]) -> list[dict] | None:
             columns = [c.strip() for c in (reader.fieldnames or [])]
             missing = [c for c in REQUIRED_COLUMNS if c not in columns]
             if missing:
-                problems.append(Problem(str(path), f"missing required column(s) {missing}; found {columns}",
-                                        f"add them; the header must contain {list(REQUIRED_COLUMNS)}"))
+                problems.append(
+                    Problem(
+                        str(path),
+                        f"missing required column(s) {missing}; found {columns}",
+                        f"add them; the header must contain {list(REQUIRED_COLUMNS)}",
+                    )
+                )
                 return None
             for column in columns:
                 if column in REQUIRED_COLUMNS or column in OPTIONAL_COLUMNS:
                     continue
                 close = difflib.get_close_matches(column, OPTIONAL_COLUMNS, n=1, cutoff=0.75)
                 if close and close[0] not in columns:
-                    problems.append(Problem(str(path), f"unknown column {column!r}",
-                                            f"did you mean {close[0]!r}? rename it, or it is ignored",
-                                            severity="warning"))
+                    problems.append(
+                        Problem(
+                            str(path),
+                            f"unknown column {column!r}",
+                            f"did you mean {close[0]!r}? rename it, or it is ignored",
+                            severity="warning",
+                        )
+                    )
             rows = []
             for number, raw in enumerate(reader, start=2):
                 row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
@@ -165,13 +175,22 @@ def _rows_from_folders(root: Path, problems: list[Problem]) -> list[dict]:
     """root/<group>/<images>, capture order = natural sort order of the file names."""
     rows = []
     for group_dir in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: _natural_key(p.name)):
-        images = sorted((p for p in group_dir.iterdir() if p.is_file() and is_image(p)),
-                        key=lambda p: _natural_key(p.name))
+        images = sorted(
+            (p for p in group_dir.iterdir() if p.is_file() and is_image(p)),
+            key=lambda p: _natural_key(p.name),
+        )
         for z, image in enumerate(images):
-            rows.append({"group": group_dir.name, "image": str(image.relative_to(root)), "z": str(z), "_line": 0})
+            rows.append(
+                {"group": group_dir.name, "image": str(image.relative_to(root)), "z": str(z), "_line": 0}
+            )
     if not rows:
-        problems.append(Problem(str(root), f"no {MANIFEST} and no sub-folders with images",
-                                f"add a {MANIFEST} or put each z-stack in its own sub-folder"))
+        problems.append(
+            Problem(
+                str(root),
+                f"no {MANIFEST} and no sub-folders with images",
+                f"add a {MANIFEST} or put each z-stack in its own sub-folder",
+            )
+        )
     return rows
 
 
@@ -185,42 +204,77 @@ def _build_stacks(root: Path, rows: list[dict], problems: list[Problem]) -> list
             problems.append(Problem(where, "empty group", "give every row the name of its z-stack"))
             bad = True
         if not row.get("image"):
-            problems.append(Problem(where, "empty image path", "give the image file relative to the dataset folder"))
+            problems.append(
+                Problem(where, "empty image path", "give the image file relative to the dataset folder")
+            )
             bad = True
         try:
             row["z"] = int(row.get("z", ""))
         except ValueError:
-            problems.append(Problem(where, f"z={row.get('z')!r} is not an integer",
-                                    "z is the capture order within the group: 0, 1, 2, ..."))
+            problems.append(
+                Problem(
+                    where,
+                    f"z={row.get('z')!r} is not an integer",
+                    "z is the capture order within the group: 0, 1, 2, ...",
+                )
+            )
             bad = True
         for column in ("score", "z_um"):
             try:
                 value = _parse_float(row.get(column, ""))
             except ValueError:
-                problems.append(Problem(where, f"{column}={row.get(column)!r} is not a number", f"write a number or leave {column} empty"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"{column}={row.get(column)!r} is not a number",
+                        f"write a number or leave {column} empty",
+                    )
+                )
                 bad, value = True, None
             if value is not None and math.isnan(value):
                 problems.append(Problem(where, f"{column} is NaN", f"write a number or leave {column} empty"))
                 bad = True
             elif column == "score" and value is not None and not 0 <= value <= 100:
-                problems.append(Problem(where, f"score {value:g} is outside [0, 100]",
-                                        "scores use the paper's 0-100 scale (clearest 100)"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"score {value:g} is outside [0, 100]",
+                        "scores use the paper's 0-100 scale (clearest 100)",
+                    )
+                )
                 bad = True
             row[column] = value
         try:
             row["clearest"] = _parse_flag(row.get("clearest", ""))
         except ValueError:
-            problems.append(Problem(where, f"clearest={row.get('clearest')!r} is not 0/1", "write 1 on the clearest image, 0 or empty elsewhere"))
+            problems.append(
+                Problem(
+                    where,
+                    f"clearest={row.get('clearest')!r} is not 0/1",
+                    "write 1 on the clearest image, 0 or empty elsewhere",
+                )
+            )
             bad = True
         split = row.get("split", "").lower()
         if split and split not in SPLITS:
-            problems.append(Problem(where, f"split {split!r} is not one of {list(SPLITS)}", "fix the value or leave split empty"))
+            problems.append(
+                Problem(
+                    where,
+                    f"split {split!r} is not one of {list(SPLITS)}",
+                    "fix the value or leave split empty",
+                )
+            )
             bad = True
         row["split"] = split or None
         if row.get("image"):
             if row["image"] in seen_images:
-                problems.append(Problem(where, f"image {row['image']} is listed twice (first on {_line(seen_images[row['image']])})",
-                                        "remove the duplicate row"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"image {row['image']} is listed twice (first on {_line(seen_images[row['image']])})",
+                        "remove the duplicate row",
+                    )
+                )
                 bad = True
             seen_images[row["image"]] = row["_line"]
         if not bad:
@@ -234,61 +288,107 @@ def _build_stacks(root: Path, rows: list[dict], problems: list[Problem]) -> list
         duplicated = sorted(z for z, n in z_counts.items() if n > 1)
         for z in duplicated:
             lines = [r["_line"] for r in members if r["z"] == z]
-            problems.append(Problem(f"{where} ({MANIFEST} lines {lines})", f"duplicate (group, z) = ({group}, {z})",
-                                    "each image of a stack needs its own capture position z"))
+            problems.append(
+                Problem(
+                    f"{where} ({MANIFEST} lines {lines})",
+                    f"duplicate (group, z) = ({group}, {z})",
+                    "each image of a stack needs its own capture position z",
+                )
+            )
         if duplicated:
             continue
         members.sort(key=lambda r: r["z"])
         if len(members) < 2:
-            problems.append(Problem(where, f"only {len(members)} image",
-                                    "a z-stack needs at least 2 images; add the rest of the stack or drop the group"))
+            problems.append(
+                Problem(
+                    where,
+                    f"only {len(members)} image",
+                    "a z-stack needs at least 2 images; add the rest of the stack or drop the group",
+                )
+            )
             continue
         zs = [r["z"] for r in members]
         gaps = [b for a, b in zip(zs, zs[1:]) if b - a != 1]
         if gaps:
-            problems.append(Problem(where, f"capture order has gaps before z={gaps[:5]}",
-                                    "neighbours should differ by 1; check for missing images (positions are used as given order)",
-                                    severity="warning"))
+            problems.append(
+                Problem(
+                    where,
+                    f"capture order has gaps before z={gaps[:5]}",
+                    "neighbours should differ by 1; check for missing images "
+                    "(positions are used as given order)",
+                    severity="warning",
+                )
+            )
         splits = {r["split"] for r in members}
         if len(splits) > 1:
-            problems.append(Problem(where, f"rows in several splits {sorted(s or '' for s in splits)}",
-                                    "a group belongs to exactly one split"))
+            problems.append(
+                Problem(
+                    where,
+                    f"rows in several splits {sorted(s or '' for s in splits)}",
+                    "a group belongs to exactly one split",
+                )
+            )
             continue
         scores = [r["score"] for r in members]
         flags = [r["clearest"] or 0 for r in members]
         if any(s is None for s in scores) and not all(s is None for s in scores):
             missing = [r["_line"] for r in members if r["score"] is None]
-            problems.append(Problem(where, f"score missing on {MANIFEST} lines {missing}",
-                                    "score every image of the group or none"))
+            problems.append(
+                Problem(
+                    where,
+                    f"score missing on {MANIFEST} lines {missing}",
+                    "score every image of the group or none",
+                )
+            )
             continue
         has_scores = scores[0] is not None
         clearest = None
         if sum(flags) > 1:
             lines = [r["_line"] for r, f in zip(members, flags) if f]
-            problems.append(Problem(where, f"{sum(flags)} images marked clearest ({MANIFEST} lines {lines})",
-                                    "mark exactly one image per group as clearest"))
+            problems.append(
+                Problem(
+                    where,
+                    f"{sum(flags)} images marked clearest ({MANIFEST} lines {lines})",
+                    "mark exactly one image per group as clearest",
+                )
+            )
             continue
         if sum(flags) == 1:
             clearest = flags.index(1)
             if has_scores and scores[clearest] < max(scores):
-                problems.append(Problem(where, f"the image marked clearest scores {scores[clearest]:g} but another scores {max(scores):g}",
-                                        "the clearest image must have the highest score (100 by the paper's rule)"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"the image marked clearest scores {scores[clearest]:g} "
+                        f"but another scores {max(scores):g}",
+                        "the clearest image must have the highest score (100 by the paper's rule)",
+                    )
+                )
                 continue
         elif has_scores:
             best = [i for i, s in enumerate(scores) if s == max(scores)]
             if len(best) > 1:
-                problems.append(Problem(where, f"{len(best)} images share the top score {max(scores):g}",
-                                        "give the clearest 100 and the others less, or mark it in the clearest column"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"{len(best)} images share the top score {max(scores):g}",
+                        "give the clearest 100 and the others less, or mark it in the clearest column",
+                    )
+                )
                 continue
             clearest = best[0]
         z_um = [r["z_um"] for r in members]
         if any(v is None for v in z_um) and not all(v is None for v in z_um):
-            problems.append(Problem(where, "z_um missing on some rows", "give z_um for every image of the group or none"))
+            problems.append(
+                Problem(where, "z_um missing on some rows", "give z_um for every image of the group or none")
+            )
             continue
         stacks.append(
             FocusStack(
                 group=group,
-                paths=tuple(Path(r["image"]) if Path(r["image"]).is_absolute() else root / r["image"] for r in members),
+                paths=tuple(
+                    Path(r["image"]) if Path(r["image"]).is_absolute() else root / r["image"] for r in members
+                ),
                 z=tuple(zs),
                 scores=np.asarray(scores, dtype=np.float32) if has_scores else None,
                 clearest=clearest,
@@ -305,7 +405,9 @@ def _probe(path: Path, level: str) -> tuple[int, int]:
     return image_size(path)  # raises ImageReadError("file not found") itself
 
 
-def _check_files(root: Path, stacks: list[FocusStack], level: str, workers: int, problems: list[Problem]) -> dict:
+def _check_files(
+    root: Path, stacks: list[FocusStack], level: str, workers: int, problems: list[Problem]
+) -> dict:
     sizes: dict[str, tuple[int, int]] = {}
     paths = [p for s in stacks for p in s.paths]
 
@@ -327,8 +429,13 @@ def _check_files(root: Path, stacks: list[FocusStack], level: str, workers: int,
         group_sizes.pop(None, None)
         if len(group_sizes) > 1:
             listing = ", ".join(f"{h}x{w} ({n} images)" for (h, w), n in group_sizes.most_common())
-            problems.append(Problem(f"group {stack.group!r}", f"mixed image sizes inside the group: {listing}",
-                                    "all images of one z-stack come from one camera setting; re-export them at one size"))
+            problems.append(
+                Problem(
+                    f"group {stack.group!r}",
+                    f"mixed image sizes inside the group: {listing}",
+                    "all images of one z-stack come from one camera setting; re-export them at one size",
+                )
+            )
     return sizes
 
 
@@ -339,8 +446,13 @@ def inspect_dataset(root: str | Path, validate: str = "full", workers: int | Non
     root = Path(root)
     problems: list[Problem] = []
     if not root.is_dir():
-        problems.append(Problem(str(root), "dataset folder does not exist",
-                                "point root= / data.root= at a folder with manifest.csv (or make one with `gmaiqa synth`)"))
+        problems.append(
+            Problem(
+                str(root),
+                "dataset folder does not exist",
+                "point root= / data.root= at a folder with manifest.csv (or make one with `gmaiqa synth`)",
+            )
+        )
         return Report(root, None, problems, has_manifest=False)
     has_manifest = (root / MANIFEST).is_file()
     rows = _read_rows(root, problems) if has_manifest else _rows_from_folders(root, problems)
@@ -355,16 +467,22 @@ def inspect_dataset(root: str | Path, validate: str = "full", workers: int | Non
     return Report(root, stacks, problems, sizes, has_manifest)
 
 
-def load_dataset(root: str | Path, validate: str = "full", workers: int | None = None,
-                 require_labels: bool = False) -> list[FocusStack]:
+def load_dataset(
+    root: str | Path, validate: str = "full", workers: int | None = None, require_labels: bool = False
+) -> list[FocusStack]:
     """Stacks of a valid dataset; raises ``DatasetError`` listing every problem otherwise."""
     report = inspect_dataset(root, validate, workers)
     problems = list(report.problems)
     if require_labels and report.stacks is not None:
         for stack in report.stacks:
             if not stack.has_scores:
-                problems.append(Problem(f"group {stack.group!r}", "has no scores",
-                                        "training needs the score column (0-100) for every image of a training group"))
+                problems.append(
+                    Problem(
+                        f"group {stack.group!r}",
+                        "has no scores",
+                        "training needs the score column (0-100) for every image of a training group",
+                    )
+                )
     if any(p.severity == "error" for p in problems):
         raise DatasetError(root, problems)
     return report.stacks or []
@@ -372,12 +490,17 @@ def load_dataset(root: str | Path, validate: str = "full", workers: int | None =
 
 def format_report(report: Report) -> str:
     s = report.summary()
-    layout = "" if report.stacks is None and not report.has_manifest else f"  ({'manifest.csv' if report.has_manifest else 'folder of folders'})"
+    layout = (
+        ""
+        if report.stacks is None and not report.has_manifest
+        else f"  ({'manifest.csv' if report.has_manifest else 'folder of folders'})"
+    )
     lines = [f"dataset  {s['root']}{layout}"]
     if report.stacks is not None:
         ipg = s["images_per_group"]
         lines += [
-            f"groups   {s['groups']}   images {s['images']}" + (f"   per group min/median/max {ipg[0]}/{ipg[1]}/{ipg[2]}" if ipg else ""),
+            f"groups   {s['groups']}   images {s['images']}"
+            + (f"   per group min/median/max {ipg[0]}/{ipg[1]}/{ipg[2]}" if ipg else ""),
             "sizes    " + (", ".join(f"{k} ({v})" for k, v in s["image_sizes"].items()) or "not read"),
             f"labels   scored {s['groups_with_scores']}   clearest only {s['groups_with_clearest_only']}   "
             f"unlabelled {s['unlabelled_groups']}   with z_um {s['groups_with_z_um']}",

@@ -47,21 +47,44 @@ def load_mos_dataset(root: str | Path, validate: str = "full") -> list[RatedImag
     path = root / MANIFEST
     problems: list[Problem] = []
     if not path.is_file():
-        raise DatasetError(root, [Problem(str(path), "no manifest.csv", "write one with columns image,mos[,domain,reference,split]")])
+        raise DatasetError(
+            root,
+            [
+                Problem(
+                    str(path), "no manifest.csv", "write one with columns image,mos[,domain,reference,split]"
+                )
+            ],
+        )
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         columns = [c.strip() for c in reader.fieldnames or []]
         missing = [c for c in REQUIRED if c not in columns]
         if missing:
-            raise DatasetError(root, [Problem(str(path), f"missing column(s) {missing}; found {columns}",
-                                              f"the header needs {list(REQUIRED)}")])
+            raise DatasetError(
+                root,
+                [
+                    Problem(
+                        str(path),
+                        f"missing column(s) {missing}; found {columns}",
+                        f"the header needs {list(REQUIRED)}",
+                    )
+                ],
+            )
         for column in columns:
             if column not in REQUIRED + OPTIONAL:
                 close = difflib.get_close_matches(column, REQUIRED + OPTIONAL, n=1, cutoff=0.7)
-                problems.append(Problem(str(path), f"unknown column {column!r}",
-                                        f"did you mean {close[0]!r}?" if close else "remove it or it is ignored",
-                                        severity="warning"))
-        rows = [({(k or "").strip(): (v or "").strip() for k, v in raw.items() if k}, n) for n, raw in enumerate(reader, 2)]
+                problems.append(
+                    Problem(
+                        str(path),
+                        f"unknown column {column!r}",
+                        f"did you mean {close[0]!r}?" if close else "remove it or it is ignored",
+                        severity="warning",
+                    )
+                )
+        rows = [
+            ({(k or "").strip(): (v or "").strip() for k, v in raw.items() if k}, n)
+            for n, raw in enumerate(reader, 2)
+        ]
     items = []
     seen: Counter = Counter()
     for row, line in rows:
@@ -78,14 +101,24 @@ def load_mos_dataset(root: str | Path, validate: str = "full") -> list[RatedImag
             if math.isnan(mos) or math.isinf(mos):
                 raise ValueError
         except ValueError:
-            problems.append(Problem(where, f"mos {row['mos']!r} is not a number", "write the mean opinion score as a number"))
+            problems.append(
+                Problem(
+                    where, f"mos {row['mos']!r} is not a number", "write the mean opinion score as a number"
+                )
+            )
             continue
         split = row.get("split") or None
         if split is not None and split not in SPLITS:
-            problems.append(Problem(where, f"split {split!r}", f"use one of {list(SPLITS)} or leave it empty"))
+            problems.append(
+                Problem(where, f"split {split!r}", f"use one of {list(SPLITS)} or leave it empty")
+            )
         reference = row.get("reference") or None
         if reference and validate != "none" and not (root / reference).is_file():
-            problems.append(Problem(where, f"reference {reference} does not exist", "fix the path or leave the column empty"))
+            problems.append(
+                Problem(
+                    where, f"reference {reference} does not exist", "fix the path or leave the column empty"
+                )
+            )
         file = root / image
         if validate != "none":
             try:
@@ -102,7 +135,9 @@ def load_mos_dataset(root: str | Path, validate: str = "full") -> list[RatedImag
     return items
 
 
-def split_rated(items: list[RatedImage], ratios=(0.6, 0.2, 0.2), seed: int = 0) -> dict[str, list[RatedImage]]:
+def split_rated(
+    items: list[RatedImage], ratios=(0.6, 0.2, 0.2), seed: int = 0
+) -> dict[str, list[RatedImage]]:
     """The manifest's split where given; otherwise seeded per reference image (so the distortions of one
     pristine image never appear in two splits) within each domain."""
     out: dict[str, list[RatedImage]] = {s: [] for s in SPLITS}

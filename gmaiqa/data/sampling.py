@@ -44,14 +44,19 @@ class GroupBatchSampler(Sampler[list[SampleKey]]):
         rank: int = 0,
     ):
         if batch_size < 2:
-            raise ValueError(f"data.batch_size={batch_size}: a group batch needs the clearest image and at least one other")
+            raise ValueError(
+                f"data.batch_size={batch_size}: a group batch needs the clearest image and at least one other"
+            )
         if len(group_sizes) != len(clearest):
             raise ValueError("group_sizes and clearest differ in length")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} outside world size {num_replicas}")
         for i, (n, c) in enumerate(zip(group_sizes, clearest)):
             if c is None or not 0 <= c < n:
-                raise ValueError(f"group #{i} has no clearest image inside its {n} images; training groups must be labelled")
+                raise ValueError(
+                    f"group #{i} has no clearest image inside its {n} images; "
+                    "training groups must be labelled"
+                )
         self.group_sizes = list(group_sizes)
         self.clearest = list(clearest)
         self.batch_size = batch_size
@@ -101,7 +106,9 @@ class GroupBatchSampler(Sampler[list[SampleKey]]):
 
     def load_state_dict(self, state: dict) -> None:
         if state.get("seed", self.seed) != self.seed:
-            raise ValueError(f"checkpoint sampler seed {state['seed']} differs from the configured seed {self.seed}")
+            raise ValueError(
+                f"checkpoint sampler seed {state['seed']} differs from the configured seed {self.seed}"
+            )
         self.epoch = int(state["epoch"])
         self._skip = int(state["batches_consumed"])
 

@@ -97,22 +97,43 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "feces": Preset(
-        "feces", (0.10, 0.16, 0.30),
-        {"spore": (3, 22), "bacterium": (15, 110), "rbc": (0, 5), "wbc": (0, 4),
-         "residue": (4, 12), "fibre": (1, 5), "epithelial": (0, 1), "debris": (40, 180)},
-        element_depth_sd_um=0.35, large_offset_um=(2.0, 7.0), large_near_focus=0.15, debris_depth_um=8.0,
-        description="complex composition: food residue, fibres and debris at many depths around sparse formed elements",
+        "feces",
+        (0.10, 0.16, 0.30),
+        {
+            "spore": (3, 22),
+            "bacterium": (15, 110),
+            "rbc": (0, 5),
+            "wbc": (0, 4),
+            "residue": (4, 12),
+            "fibre": (1, 5),
+            "epithelial": (0, 1),
+            "debris": (40, 180),
+        },
+        element_depth_sd_um=0.35,
+        large_offset_um=(2.0, 7.0),
+        large_near_focus=0.15,
+        debris_depth_um=8.0,
+        description="complex composition: food residue, fibres and debris at many depths around sparse "
+        "formed elements",
     ),
     "blood": Preset(
-        "blood", (0.02, 0.05, 0.04),
+        "blood",
+        (0.02, 0.05, 0.04),
         {"rbc": (140, 320), "wbc": (1, 4), "debris": (0, 12)},
-        element_depth_sd_um=0.12, large_offset_um=(1.0, 3.0), large_near_focus=1.0, debris_depth_um=2.0,
+        element_depth_sd_um=0.12,
+        large_offset_um=(1.0, 3.0),
+        large_near_focus=1.0,
+        debris_depth_um=2.0,
         description="simple monolayer of red cells with a few white cells",
     ),
     "leucorrhea": Preset(
-        "leucorrhea", (0.04, 0.07, 0.10),
+        "leucorrhea",
+        (0.04, 0.07, 0.10),
         {"epithelial": (1, 5), "wbc": (6, 40), "spore": (2, 16), "bacterium": (10, 70), "debris": (10, 50)},
-        element_depth_sd_um=0.35, large_offset_um=(1.5, 5.0), large_near_focus=0.3, debris_depth_um=6.0,
+        element_depth_sd_um=0.35,
+        large_offset_um=(1.5, 5.0),
+        large_near_focus=0.3,
+        debris_depth_um=6.0,
         description="large epithelial cells at other depths plus white cells, spores and bacteria",
     ),
 }
@@ -147,13 +168,20 @@ class SynthConfig:
 
             close = difflib.get_close_matches(self.preset, PRESETS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError("preset", f"unknown preset {self.preset!r}{hint}", f"choose one of {sorted(PRESETS)}")
+            raise ConfigError(
+                "preset", f"unknown preset {self.preset!r}{hint}", f"choose one of {sorted(PRESETS)}"
+            )
         lo, hi = self.images
         if not 2 <= lo <= hi:
-            raise ConfigError("images", f"images per group {list(self.images)} is not a range [min, max] with min >= 2",
-                              "use e.g. images=[10,30]")
+            raise ConfigError(
+                "images",
+                f"images per group {list(self.images)} is not a range [min, max] with min >= 2",
+                "use e.g. images=[10,30]",
+            )
         if self.height < 16 or self.width < 16:
-            raise ConfigError("height/width", f"{self.height}x{self.width} is too small", "use at least 16x16 pixels")
+            raise ConfigError(
+                "height/width", f"{self.height}x{self.width} is too small", "use at least 16x16 pixels"
+            )
         if self.groups < 1:
             raise ConfigError("groups", f"groups={self.groups}", "generate at least one group")
 
@@ -186,7 +214,9 @@ def _grid(h: int, w: int, angle: float):
 
 def _soft_inside(rho: np.ndarray, radius_px: float, edge_px: float = 1.0) -> np.ndarray:
     """rho: distance normalised to the boundary (1 = edge). Smooth 1 -> 0 across ~edge_px pixels."""
-    return (1.0 / (1.0 + np.exp(np.clip((rho - 1.0) * radius_px / max(edge_px, 0.3), -30, 30)))).astype(np.float32)
+    return (1.0 / (1.0 + np.exp(np.clip((rho - 1.0) * radius_px / max(edge_px, 0.3), -30, 30)))).astype(
+        np.float32
+    )
 
 
 def _ellipse(ry: float, rx: float, angle: float, wobble: float = 0.0, rng=None, margin: float = 1.15):
@@ -256,7 +286,14 @@ def _render(kind_name: str, size: float, rng) -> tuple[np.ndarray, np.ndarray]:
         c, s = math.cos(angle), math.sin(angle)
         pts = pts @ np.array([[c, s], [-s, c]], np.float32) + half
         width = max(1, int(round(size * rng.uniform(0.02, 0.04))))
-        cv2.polylines(canvas, [pts.astype(np.int32).reshape(-1, 1, 2)], False, 1.0, thickness=width, lineType=cv2.LINE_AA)
+        cv2.polylines(
+            canvas,
+            [pts.astype(np.int32).reshape(-1, 1, 2)],
+            False,
+            1.0,
+            thickness=width,
+            lineType=cv2.LINE_AA,
+        )
         canvas = gaussian_filter(canvas, 0.6)
         return canvas, canvas
     if kind_name == "epithelial":  # large flat cell: faint, folded, small nucleus, slightly dark rim
@@ -324,7 +361,9 @@ class _Optics:
         fx = sfft.rfftfreq(shape[1]).astype(np.float32)
         radius = np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
         self.f = np.linspace(0, math.sqrt(0.5), self.SAMPLES, dtype=np.float64)
-        self.index = np.minimum(np.rint(radius / self.f[-1] * (self.SAMPLES - 1)).astype(np.int32), self.SAMPLES - 1)
+        self.index = np.minimum(
+            np.rint(radius / self.f[-1] * (self.SAMPLES - 1)).astype(np.int32), self.SAMPLES - 1
+        )
         self.laplacian = (4 * math.pi**2 * radius**2).astype(np.float32)  # -(Fourier symbol of the Laplacian)
 
     def otf(self, disk_radius: float, sigma: float) -> np.ndarray:
@@ -370,7 +409,10 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
 
     max_defocus = np.abs(focus_um).max() + max(preset.large_offset_um[1], preset.debris_depth_um)
     pad = int(math.ceil(cfg.blur_px_per_um * s * min(max_defocus, 12.0) + 4 * cfg.psf_sigma_px * s)) + 4
-    shape = (sfft.next_fast_len(cfg.height + 2 * pad, real=True), sfft.next_fast_len(cfg.width + 2 * pad, real=True))
+    shape = (
+        sfft.next_fast_len(cfg.height + 2 * pad, real=True),
+        sfft.next_fast_len(cfg.width + 2 * pad, real=True),
+    )
     objects, meta = _specimen(preset, cfg, pad, rng)
 
     # depth slices on a 0.5 µm grid: each transformed once
@@ -387,10 +429,16 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
         od[y0:y1, x0:x1] += obj.od[sub]
         phase[y0:y1, x0:x1] += obj.phase[sub]
     optics = _Optics(shape)
-    spectra = {k: (sfft.rfft2(od, axes=(0, 1), workers=1), sfft.rfft2(ph, workers=1)) for k, (od, ph) in slices.items()}
+    spectra = {
+        k: (sfft.rfft2(od, axes=(0, 1), workers=1), sfft.rfft2(ph, workers=1))
+        for k, (od, ph) in slices.items()
+    }
     del slices
 
-    medium = np.asarray(preset.medium_od, np.float32) * (1 + 0.05 * _smooth_noise((cfg.height, cfg.width), 40 * s, rng))[..., None]
+    medium = (
+        np.asarray(preset.medium_od, np.float32)
+        * (1 + 0.05 * _smooth_noise((cfg.height, cfg.width), 40 * s, rng))[..., None]
+    )
     illumination = _illumination(cfg, rng)
     exposure = cfg.background_level / float(np.mean(illumination * np.exp(-medium)))
     halo_gain = cfg.halo_gain * s**2  # objects grow as s, so their laplacian shrinks as 1/s^2
@@ -407,7 +455,9 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
             halo_spec += (-dz * halo_gain) * otf * optics.laplacian * ph_f
         od = sfft.irfft2(od_spec, s=shape, axes=(0, 1), workers=1)[crop]
         halo = sfft.irfft2(halo_spec, s=shape, workers=1)[crop]
-        intensity = illumination * np.exp(-(medium + np.clip(od, -0.5, None))) * np.clip(1 + halo, 0.05, 3)[..., None]
+        intensity = (
+            illumination * np.exp(-(medium + np.clip(od, -0.5, None))) * np.clip(1 + halo, 0.05, 3)[..., None]
+        )
         intensity *= exposure * (1 + rng.uniform(-cfg.flicker, cfg.flicker))
         electrons = rng.poisson(np.clip(intensity, 0, 1.2) * cfg.full_well).astype(np.float32) / cfg.full_well
         electrons += rng.normal(0, cfg.read_noise, electrons.shape).astype(np.float32)
@@ -417,8 +467,13 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
     element_z = float(np.mean(element_depths)) if element_depths else 0.0
     defocus = focus_um - element_z
     scores = _score(defocus, cfg)
-    meta.update(images=n_images, clearest=int(np.argmax(scores)), focus_um=focus_um.round(4).tolist(),
-                element_depth_um=round(element_z, 4), scores=scores.tolist())
+    meta.update(
+        images=n_images,
+        clearest=int(np.argmax(scores)),
+        focus_um=focus_um.round(4).tolist(),
+        element_depth_um=round(element_z, 4),
+        scores=scores.tolist(),
+    )
     return images, meta
 
 
@@ -445,15 +500,26 @@ def _write_group(args: tuple[SynthConfig, int, str]) -> dict:
 def _check_output(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()):
         if not (out / "synth.json").is_file():
-            raise ConfigError("out", f"{out} exists and holds files that `gmaiqa synth` did not write",
-                              "choose an empty or new folder (nothing there is overwritten)")
+            raise ConfigError(
+                "out",
+                f"{out} exists and holds files that `gmaiqa synth` did not write",
+                "choose an empty or new folder (nothing there is overwritten)",
+            )
         if not overwrite:
-            raise ConfigError("out", f"{out} already holds a synthetic dataset",
-                              "pass overwrite=true to regenerate it, or choose another folder")
+            raise ConfigError(
+                "out",
+                f"{out} already holds a synthetic dataset",
+                "pass overwrite=true to regenerate it, or choose another folder",
+            )
 
 
-def generate(cfg: SynthConfig, out: str | Path, workers: int = 1, overwrite: bool = False,
-             progress: Callable[[int, int], None] | None = None) -> Path:
+def generate(
+    cfg: SynthConfig,
+    out: str | Path,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Write ``cfg.groups`` z-stacks to ``out`` in the dataset contract (manifest.csv + PNGs)."""
     out = Path(out)
     _check_output(out, overwrite)
@@ -492,14 +558,26 @@ def generate(cfg: SynthConfig, out: str | Path, workers: int = 1, overwrite: boo
         writer.writerow(["group", "image", "z", "score", "clearest", "split", "z_um"])
         for meta in metas:
             for z, rel in enumerate(meta["files"]):
-                writer.writerow([meta["group"], rel, z, f"{meta['scores'][z]:g}", int(z == meta["clearest"]),
-                                 split_of.get(meta["group"], ""), f"{meta['focus_um'][z]:.4f}"])
+                writer.writerow(
+                    [
+                        meta["group"],
+                        rel,
+                        z,
+                        f"{meta['scores'][z]:g}",
+                        int(z == meta["clearest"]),
+                        split_of.get(meta["group"], ""),
+                        f"{meta['focus_um'][z]:.4f}",
+                    ]
+                )
     record = {
         "generator": "gmaiqa.data.synthetic",
         "config": asdict(cfg),
         "preset": asdict(PRESETS[cfg.preset]),
         "seconds": round(time.perf_counter() - started, 2),
-        "groups": [{k: m[k] for k in ("group", "images", "clearest", "concentration", "counts", "element_depth_um")} for m in metas],
+        "groups": [
+            {k: m[k] for k in ("group", "images", "clearest", "concentration", "counts", "element_depth_um")}
+            for m in metas
+        ],
     }
     (out / "synth.json").write_text(json.dumps(record, indent=1))
     return out
@@ -513,5 +591,7 @@ def config_from(**overrides) -> SynthConfig:
         raise ConfigError(unknown[0], "not a synth option", f"valid options: {sorted(known)}")
     if "images" in overrides and overrides["images"] is not None:
         images = overrides["images"]
-        overrides["images"] = (int(images), int(images)) if isinstance(images, int) else tuple(int(v) for v in images)
+        overrides["images"] = (
+            (int(images), int(images)) if isinstance(images, int) else tuple(int(v) for v in images)
+        )
     return replace(SynthConfig(), **overrides)

@@ -39,7 +39,7 @@ def _natural(rng, size: int) -> np.ndarray:
         colour = rng.uniform(0.05, 0.95, 3)
         inside = ((y - cy) ** 2 + (x - cx) ** 2) < r * r
         shade = 1 - 0.4 * np.clip(((y - cy) + (x - cx)) / r, -1, 1)
-        image[inside] = (colour * shade[inside][:, None])
+        image[inside] = colour * shade[inside][:, None]
     return np.clip(image, 0, 1)
 
 
@@ -48,7 +48,12 @@ def _ultrasound(rng, size: int) -> np.ndarray:
     tissue = 0.45 + 0.25 * ndimage.gaussian_filter(rng.standard_normal((h, w)), size / 10)
     y, x = np.mgrid[0:h, 0:w] / size
     for _ in range(rng.integers(1, 4)):
-        cy, cx, ry, rx = rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), rng.uniform(0.05, 0.15), rng.uniform(0.1, 0.3)
+        cy, cx, ry, rx = (
+            rng.uniform(0.2, 0.8),
+            rng.uniform(0.2, 0.8),
+            rng.uniform(0.05, 0.15),
+            rng.uniform(0.1, 0.3),
+        )
         tissue[((y - cy) / ry) ** 2 + ((x - cx) / rx) ** 2 < 1] *= 0.15
     depth_gain = 1.0 - 0.5 * y  # attenuation with depth
     speckle = rng.rayleigh(scale=0.8, size=(h, w))
@@ -73,11 +78,19 @@ def distort(image: np.ndarray, blur: float, noise: float, artefact: float, rng) 
 
 
 def mos_of(blur: float, noise: float, artefact: float, rng) -> float:
-    return float(np.clip(100 * np.exp(-(1.6 * blur + 1.2 * noise + 1.4 * artefact)) + rng.normal(0, 2.0), 0, 100))
+    return float(
+        np.clip(100 * np.exp(-(1.6 * blur + 1.2 * noise + 1.4 * artefact)) + rng.normal(0, 2.0), 0, 100)
+    )
 
 
-def generate_mos_pair(out: str | Path, references: int = 6, distortions: int = 5, size: int = 96, seed: int = 0,
-                      domains: tuple[str, ...] = DOMAINS) -> Path:
+def generate_mos_pair(
+    out: str | Path,
+    references: int = 6,
+    distortions: int = 5,
+    size: int = 96,
+    seed: int = 0,
+    domains: tuple[str, ...] = DOMAINS,
+) -> Path:
     """``references`` pristine images per domain, each with ``distortions`` distorted versions (the
     pristine ones are not rated, as in TID2013 and MD72). Writes PNGs and manifest.csv."""
     out = Path(out)
@@ -107,7 +120,17 @@ def generate_mos_pair(out: str | Path, references: int = 6, distortions: int = 5
         writer = csv.DictWriter(handle, ["image", "mos", "domain", "reference"])
         writer.writeheader()
         writer.writerows(rows)
-    (out / "synth.json").write_text(json.dumps({"generator": "gmaiqa.data.synthetic_mos", "references": references,
-                                                "distortions": distortions, "size": size, "seed": seed,
-                                                "domains": list(domains)}, indent=1))
+    (out / "synth.json").write_text(
+        json.dumps(
+            {
+                "generator": "gmaiqa.data.synthetic_mos",
+                "references": references,
+                "distortions": distortions,
+                "size": size,
+                "seed": seed,
+                "domains": list(domains),
+            },
+            indent=1,
+        )
+    )
     return out

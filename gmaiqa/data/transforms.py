@@ -45,19 +45,26 @@ def build_augment(flips: bool = True, rot90: bool = True, square: bool = False) 
     return A.Compose(ops) if ops else None
 
 
-def crop_box(height: int, width: int, crop: tuple[int, int] | None, rng: np.random.Generator | None) -> tuple[int, int, int, int]:
+def crop_box(
+    height: int, width: int, crop: tuple[int, int] | None, rng: np.random.Generator | None
+) -> tuple[int, int, int, int]:
     """(top, left, h, w) of a crop; random when ``rng`` is given, centred otherwise."""
     if crop is None:
         return 0, 0, height, width
     ch, cw = crop
     if ch > height or cw > width:
-        raise ValueError(f"crop {ch}x{cw} is larger than the resized image {height}x{width}; lower data.crop or raise data.resize")
+        raise ValueError(
+            f"crop {ch}x{cw} is larger than the resized image {height}x{width}; "
+            "lower data.crop or raise data.resize"
+        )
     if rng is None:
         return (height - ch) // 2, (width - cw) // 2, ch, cw
     return int(rng.integers(0, height - ch + 1)), int(rng.integers(0, width - cw + 1)), ch, cw
 
 
-def augment_pair(augment: A.Compose | None, image: torch.Tensor, amap: torch.Tensor, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def augment_pair(
+    augment: A.Compose | None, image: torch.Tensor, amap: torch.Tensor, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply one seeded draw of ``augment`` to image (3, H, W) and map (1, H, W) alike."""
     if augment is None:
         return image, amap

@@ -41,4 +41,5 @@ ALL_CLASSICAL = "all_classical"
 def classical_names() -> list[str]:
     return list(FOCUS_MEASURES)
 
+
 __all__ = ["ALL_CLASSICAL", "FOCUS_MEASURES", "FocusMeasure", "classical_names", "get_measure", "register"]

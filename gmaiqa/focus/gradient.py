@@ -44,7 +44,9 @@ def _as_4d(image: torch.Tensor) -> torch.Tensor:
         return image[:, None] if image.shape[0] != 1 else image[None]
     if image.ndim == 4:
         return image
-    raise ValueError(f"expected an image tensor of shape (H, W), (B, H, W) or (B, C, H, W); got {tuple(image.shape)}")
+    raise ValueError(
+        f"expected an image tensor of shape (H, W), (B, H, W) or (B, C, H, W); got {tuple(image.shape)}"
+    )
 
 
 def to_gray(rgb: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Focus measures (the Pertuz et al. 2013 operators are in ``pertuz.py``): one score per image, batched over (B, 3, H, W) float RGB in [0, 1].
+"""Focus measures (the Pertuz et al. 2013 operators are in ``pertuz.py``): one score per image, batched
+over (B, 3, H, W) float RGB in [0, 1].
 
 Each measure works on the luma of the image in [0, 1] (no per-image normalisation: dividing by each
 image's own contrast would erase the very differences a focus measure ranks) and states whether a

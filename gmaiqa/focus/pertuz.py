@@ -26,9 +26,20 @@ from gmaiqa.focus.gradient import sobel
 WINDOW = 15
 _EPS = 1e-12
 # Daubechies-6 decomposition low-pass filter (the reference code's 'db6'), from PyWavelets' tables
-DB6_LOW = (-0.0010773010853084796, 0.004777257510945511, 0.0005538422011614961, -0.03158203931748603,
-           0.027522865530305727, 0.09750160558732304, -0.12976686756726194, -0.22626469396543983,
-           0.31525035170919763, 0.7511339080210954, 0.49462389039845306, 0.11154074335010947)
+DB6_LOW = (
+    -0.0010773010853084796,
+    0.004777257510945511,
+    0.0005538422011614961,
+    -0.03158203931748603,
+    0.027522865530305727,
+    0.09750160558732304,
+    -0.12976686756726194,
+    -0.22626469396543983,
+    0.31525035170919763,
+    0.7511339080210954,
+    0.49462389039845306,
+    0.11154074335010947,
+)
 HAAR_LOW = (1 / math.sqrt(2), 1 / math.sqrt(2))
 
 
@@ -81,7 +92,6 @@ def bren(gray: torch.Tensor) -> torch.Tensor:
     """BREN, Brenner's gradient (Brenner et al. 1976): mean of max(|I(x+2)-I(x)|, |I(y+2)-I(y)|)²."""
     dh, dv = _diff(gray, 0, 2)[..., :-2, :].abs(), _diff(gray, 2, 0)[..., :, :-2].abs()
     return _mean(torch.maximum(dh, dv) ** 2)
-
 
 
 # ---------------------------------------------------------------- gradient-based
@@ -140,7 +150,11 @@ def tenv(gray: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- Laplacian-based
-LAPLACIAN = ((1 / 6, 2 / 3, 1 / 6), (2 / 3, -10 / 3, 2 / 3), (1 / 6, 2 / 3, 1 / 6))  # MATLAB fspecial('laplacian', 0.2)
+LAPLACIAN = (
+    (1 / 6, 2 / 3, 1 / 6),
+    (2 / 3, -10 / 3, 2 / 3),
+    (1 / 6, 2 / 3, 1 / 6),
+)  # MATLAB fspecial('laplacian', 0.2)
 
 
 def lape(gray: torch.Tensor) -> torch.Tensor:
@@ -284,7 +298,9 @@ def dctr(gray: torch.Tensor) -> torch.Tensor:
 def dwt2(gray: torch.Tensor, low=DB6_LOW) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One level of the separable orthogonal wavelet transform (symmetric padding): LL, LH, HL, HH."""
     lo = torch.tensor(low, dtype=gray.dtype, device=gray.device)
-    hi = torch.flip(lo, [0]) * torch.tensor([(-1) ** k for k in range(len(low))], dtype=gray.dtype, device=gray.device)
+    hi = torch.flip(lo, [0]) * torch.tensor(
+        [(-1) ** k for k in range(len(low))], dtype=gray.dtype, device=gray.device
+    )
     taps = len(low)
     pad = taps - 2 if taps > 2 else 0
 
@@ -325,15 +341,32 @@ def wavr(gray: torch.Tensor, low=DB6_LOW, levels: int = 3) -> torch.Tensor:
 
 
 PERTUZ = {
-    "ACMO": (acmo, "Shirvaikar 2004"), "BREN": (bren, "Brenner et al. 1976"), "CONT": (cont, "Nanda & Cutler 2001"),
-    "CURV": (curv, "Helmli & Scherer 2001"), "DCTE": (dcte, "Shen & Chen 2006"), "DCTR": (dctr, "Lee et al. 2008"),
-    "GDER": (gder, "Geusebroek et al. 2000"), "GLVA": (glva, "Krotkov 1988"), "GLLV": (gllv, "Pech-Pacheco et al. 2000"),
-    "GLVN": (glvn, "Santos et al. 1997"), "GRAE": (grae, "Subbarao et al. 1993"), "GRAT": (grat, "Santos et al. 1997"),
-    "GRAS": (gras, "Eskicioglu & Fisher 1995"), "HELM": (helm, "Helmli & Scherer 2001"), "HISE": (hise, "Krotkov 1988"),
-    "HISR": (hisr, "Firestone et al. 1991"), "LAPE": (lape, "Subbarao et al. 1993"), "LAPM": (lapm, "Nayar & Nakagawa 1994"),
-    "LAPV": (lapv, "Pech-Pacheco et al. 2000"), "LAPD": (lapd, "Thelen et al. 2009"), "SFIL": (sfil, "Minhas et al. 2009"),
-    "SFRQ": (sfrq, "Eskicioglu & Fisher 1995"), "TENG": (teng, "Krotkov 1988"), "TENV": (tenv, "Pech-Pacheco et al. 2000"),
-    "VOLA": (vola, "Vollath 1987"), "WAVS": (wavs, "Yang & Nelson 2003"), "WAVV": (wavv, "Yang & Nelson 2003"),
+    "ACMO": (acmo, "Shirvaikar 2004"),
+    "BREN": (bren, "Brenner et al. 1976"),
+    "CONT": (cont, "Nanda & Cutler 2001"),
+    "CURV": (curv, "Helmli & Scherer 2001"),
+    "DCTE": (dcte, "Shen & Chen 2006"),
+    "DCTR": (dctr, "Lee et al. 2008"),
+    "GDER": (gder, "Geusebroek et al. 2000"),
+    "GLVA": (glva, "Krotkov 1988"),
+    "GLLV": (gllv, "Pech-Pacheco et al. 2000"),
+    "GLVN": (glvn, "Santos et al. 1997"),
+    "GRAE": (grae, "Subbarao et al. 1993"),
+    "GRAT": (grat, "Santos et al. 1997"),
+    "GRAS": (gras, "Eskicioglu & Fisher 1995"),
+    "HELM": (helm, "Helmli & Scherer 2001"),
+    "HISE": (hise, "Krotkov 1988"),
+    "HISR": (hisr, "Firestone et al. 1991"),
+    "LAPE": (lape, "Subbarao et al. 1993"),
+    "LAPM": (lapm, "Nayar & Nakagawa 1994"),
+    "LAPV": (lapv, "Pech-Pacheco et al. 2000"),
+    "LAPD": (lapd, "Thelen et al. 2009"),
+    "SFIL": (sfil, "Minhas et al. 2009"),
+    "SFRQ": (sfrq, "Eskicioglu & Fisher 1995"),
+    "TENG": (teng, "Krotkov 1988"),
+    "TENV": (tenv, "Pech-Pacheco et al. 2000"),
+    "VOLA": (vola, "Vollath 1987"),
+    "WAVS": (wavs, "Yang & Nelson 2003"),
+    "WAVV": (wavv, "Yang & Nelson 2003"),
     "WAVR": (wavr, "Xie et al. 2006"),
 }
-

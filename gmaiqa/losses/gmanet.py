@@ -52,11 +52,16 @@ class GMANetLoss(nn.Module):
             raise ValueError(f"task.loss_weights needs three weights (Output1..3), got {list(weights)}")
         self.weights = tuple(float(w) for w in weights)
 
-    def forward(self, outputs: dict[str, torch.Tensor], target: torch.Tensor, clearest: int) -> dict[str, torch.Tensor]:
+    def forward(
+        self, outputs: dict[str, torch.Tensor], target: torch.Tensor, clearest: int
+    ) -> dict[str, torch.Tensor]:
         """Returns ``loss`` (the weighted total) and, per output, ``<output>/loss_score``,
         ``<output>/loss_diff``, ``<output>/alpha`` and ``<output>/loss``."""
         if not 0 <= clearest < target.numel() or target.numel() < 2:
-            raise ValueError(f"a group batch needs >= 2 images and its clearest inside it (clearest={clearest}, size={target.numel()})")
+            raise ValueError(
+                f"a group batch needs >= 2 images and its clearest inside it "
+                f"(clearest={clearest}, size={target.numel()})"
+            )
         terms: dict[str, torch.Tensor] = {}
         total = target.new_zeros(())
         for name, weight in zip(OUTPUTS, self.weights):
@@ -67,7 +72,14 @@ class GMANetLoss(nn.Module):
             l_diff = rank_loss(predicted, target, clearest)
             alpha = rank_gate(predicted, clearest)
             loss = l_score + alpha * l_diff
-            terms.update({f"{name}/loss_score": l_score, f"{name}/loss_diff": l_diff, f"{name}/alpha": alpha, f"{name}/loss": loss})
+            terms.update(
+                {
+                    f"{name}/loss_score": l_score,
+                    f"{name}/loss_diff": l_diff,
+                    f"{name}/alpha": alpha,
+                    f"{name}/loss": loss,
+                }
+            )
             total = total + weight * loss
         terms["loss"] = total
         return terms

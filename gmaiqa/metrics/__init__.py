@@ -4,4 +4,12 @@ the correlations with mean opinion scores used by SAQM."""
 from gmaiqa.metrics.correlation import correlations, kendall, pearson
 from gmaiqa.metrics.focus import ClearestSelection, GroupSROCC, group_outcome, spearman
 
-__all__ = ["ClearestSelection", "GroupSROCC", "correlations", "group_outcome", "kendall", "pearson", "spearman"]
+__all__ = [
+    "ClearestSelection",
+    "GroupSROCC",
+    "correlations",
+    "group_outcome",
+    "kendall",
+    "pearson",
+    "spearman",
+]

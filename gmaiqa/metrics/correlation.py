@@ -8,14 +8,20 @@ from gmaiqa.metrics.focus import spearman
 
 
 def _pair(a, b) -> tuple[torch.Tensor, torch.Tensor]:
-    a, b = torch.as_tensor(a, dtype=torch.float64).flatten(), torch.as_tensor(b, dtype=torch.float64).flatten()
+    a, b = (
+        torch.as_tensor(a, dtype=torch.float64).flatten(),
+        torch.as_tensor(b, dtype=torch.float64).flatten(),
+    )
     if a.numel() != b.numel() or a.numel() < 2:
-        raise ValueError(f"a correlation needs two sequences of equal length >= 2, got {a.numel()} and {b.numel()}")
+        raise ValueError(
+            f"a correlation needs two sequences of equal length >= 2, got {a.numel()} and {b.numel()}"
+        )
     return a, b
 
 
 def pearson(a, b) -> float:
-    """PLCC on the raw predictions (no logistic mapping: SAQM reports it that way); NaN for a constant side."""
+    """PLCC on the raw predictions (no logistic mapping: SAQM reports it that way); NaN for a constant
+    side."""
     a, b = _pair(a, b)
     a, b = a - a.mean(), b - b.mean()
     denom = (a.square().sum() * b.square().sum()).sqrt()
@@ -35,5 +41,8 @@ def kendall(a, b) -> float:
 
 
 def correlations(predicted, mos) -> dict[str, float]:
-    return {"plcc": pearson(predicted, mos), "srocc": spearman(torch.as_tensor(predicted), torch.as_tensor(mos)),
-            "krocc": kendall(predicted, mos)}
+    return {
+        "plcc": pearson(predicted, mos),
+        "srocc": spearman(torch.as_tensor(predicted), torch.as_tensor(mos)),
+        "krocc": kendall(predicted, mos),
+    }

@@ -66,7 +66,9 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     """Spearman rank correlation (Pearson of average ranks); NaN when either side is constant."""
     a, b = torch.as_tensor(a).flatten(), torch.as_tensor(b).flatten()
     if a.numel() != b.numel() or a.numel() < 2:
-        raise ValueError(f"spearman needs two sequences of equal length >= 2, got {a.numel()} and {b.numel()}")
+        raise ValueError(
+            f"spearman needs two sequences of equal length >= 2, got {a.numel()} and {b.numel()}"
+        )
     ra, rb = _average_ranks(a), _average_ranks(b)
     ra, rb = ra - ra.mean(), rb - rb.mean()
     denom = (ra.square().sum() * rb.square().sum()).sqrt()

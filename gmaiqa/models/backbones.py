@@ -31,15 +31,19 @@ from gmaiqa.errors import ConfigError
 from gmaiqa.models.mask_attention import MaskAttentionConv, MaskMaxPool
 
 
-def _load_torchvision(name: str, *, weights_path: str | None, download: bool, key: str = "model.backbone.weights_path",
-                      **kwargs) -> nn.Module:
+def _load_torchvision(
+    name: str, *, weights_path: str | None, download: bool, key: str = "model.backbone.weights_path", **kwargs
+) -> nn.Module:
     """The one place that decides between a local weights file, torchvision's download and random init."""
     builder = getattr(torchvision.models, name)
     if weights_path:
         path = Path(weights_path).expanduser()
         if not path.is_file():
-            raise ConfigError(key, f"{path} does not exist",
-                              "give a torchvision state-dict file, or weights_path=null for download/random init")
+            raise ConfigError(
+                key,
+                f"{path} does not exist",
+                "give a torchvision state-dict file, or weights_path=null for download/random init",
+            )
         model = builder(weights=None, **kwargs)
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and "state_dict" in state:
@@ -47,19 +51,28 @@ def _load_torchvision(name: str, *, weights_path: str | None, download: bool, ke
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            raise ConfigError(key, f"{path} is not a torchvision {name} state dict ({str(exc)[:200]})",
-                              f"export it with torch.save(torchvision.models.{name}(...).state_dict(), PATH)") from None
+            raise ConfigError(
+                key,
+                f"{path} is not a torchvision {name} state dict ({str(exc)[:200]})",
+                f"export it with torch.save(torchvision.models.{name}(...).state_dict(), PATH)",
+            ) from None
         return model
     if download:
         weights = torchvision.models.get_model_weights(name).DEFAULT
         try:
             return builder(weights=weights, **kwargs)
         except Exception as exc:  # offline, proxy, hub unreachable
-            warnings.warn(f"could not download ImageNet weights for {name} ({type(exc).__name__}); "
-                          f"continuing from random init. Set {key} to a local file.", stacklevel=2)
+            warnings.warn(
+                f"could not download ImageNet weights for {name} ({type(exc).__name__}); "
+                f"continuing from random init. Set {key} to a local file.",
+                stacklevel=2,
+            )
             return builder(weights=None, **kwargs)
-    warnings.warn(f"{name} starts from random init (no weights_path, download=false): the paper starts from "
-                  f"ImageNet weights; set {key} to reproduce it.", stacklevel=2)
+    warnings.warn(
+        f"{name} starts from random init (no weights_path, download=false): the paper starts from "
+        f"ImageNet weights; set {key} to reproduce it.",
+        stacklevel=2,
+    )
     return builder(weights=None, **kwargs)
 
 
@@ -74,7 +87,11 @@ class Backbone(nn.Module):
 
     def set_attention_depth(self, depth: int) -> None:
         if not 0 <= depth <= len(self.stages):
-            raise ConfigError("model.mask_attention_depth", f"{depth} outside 0..{len(self.stages)}", "use 0 (L0), 1 (L1) or 2 (L2)")
+            raise ConfigError(
+                "model.mask_attention_depth",
+                f"{depth} outside 0..{len(self.stages)}",
+                "use 0 (L0), 1 (L1) or 2 (L2)",
+            )
         self.attention_depth = depth
         for index, stage in enumerate(self.stages):
             for module in stage.modules():
@@ -93,7 +110,9 @@ class Backbone(nn.Module):
         return features
 
 
-def vgg16_bn(*, weights_path: str | None = None, download: bool = False, negative_slope: float = 0.01) -> Backbone:
+def vgg16_bn(
+    *, weights_path: str | None = None, download: bool = False, negative_slope: float = 0.01
+) -> Backbone:
     features = _load_torchvision("vgg16_bn", weights_path=weights_path, download=download).features
     stages: list[list[nn.Module]] = [[]]
     layers = list(features)
@@ -145,9 +164,15 @@ class _Sequential(nn.Module):
         return self.module(x), mask
 
 
-def resnet50(*, weights_path: str | None = None, download: bool = False, negative_slope: float = 0.01) -> Backbone:
-    net = _load_torchvision("resnet50", weights_path=weights_path, download=download,
-                            replace_stride_with_dilation=[False, False, True])
+def resnet50(
+    *, weights_path: str | None = None, download: bool = False, negative_slope: float = 0.01
+) -> Backbone:
+    net = _load_torchvision(
+        "resnet50",
+        weights_path=weights_path,
+        download=download,
+        replace_stride_with_dilation=[False, False, True],
+    )
     stem = [MaskAttentionConv(net.conv1, net.bn1, nn.LeakyReLU(negative_slope))]
     stages = [stem, [MaskMaxPool(net.maxpool)]]
     stages[1] += [_ResNetBottleneck(b, negative_slope) for b in net.layer1]

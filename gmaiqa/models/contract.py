@@ -25,4 +25,6 @@ import torch
 class FocusModel(Protocol):
     uses_attention_map: bool
 
-    def forward(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> dict[str, torch.Tensor]: ...
+    def forward(
+        self, image: torch.Tensor, attention: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]: ...

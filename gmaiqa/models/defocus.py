@@ -20,14 +20,23 @@ WIDTHS = (2048, 1024, 512, 256, 128, 64, 1)
 class DefocusRegressor(nn.Module):
     uses_attention_map = False
 
-    def __init__(self, *, weights_path: str | None = None, download: bool = False, widths=WIDTHS,
-                 dropout: float = 0.0):
+    def __init__(
+        self, *, weights_path: str | None = None, download: bool = False, widths=WIDTHS, dropout: float = 0.0
+    ):
         super().__init__()
         if len(widths) != 7 or widths[0] != 2048 or widths[-1] != 1:
-            raise ConfigError("model.widths", f"{list(widths)}", "six linear layers from 2048 features to 1 value: 7 widths")
+            raise ConfigError(
+                "model.widths", f"{list(widths)}", "six linear layers from 2048 features to 1 value: 7 widths"
+            )
         # ImageNet files hold the auxiliary classifier: load with it, then drop it
-        encoder = _load_torchvision("inception_v3", weights_path=weights_path, download=download, aux_logits=True,
-                                    init_weights=True, key="model.weights_path")
+        encoder = _load_torchvision(
+            "inception_v3",
+            weights_path=weights_path,
+            download=download,
+            aux_logits=True,
+            init_weights=True,
+            key="model.weights_path",
+        )
         encoder.aux_logits, encoder.AuxLogits = False, None
         encoder.fc = nn.Identity()
         encoder.dropout = nn.Dropout(dropout)

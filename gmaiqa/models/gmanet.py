@@ -25,8 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gmaiqa.models.backbones import BACKBONES, Backbone
 from gmaiqa.errors import ConfigError
+from gmaiqa.models.backbones import BACKBONES, Backbone
 
 
 def improved_global_average_pool(score_map: torch.Tensor) -> torch.Tensor:
@@ -37,7 +37,9 @@ def improved_global_average_pool(score_map: torch.Tensor) -> torch.Tensor:
 
 
 class ScoreHead(nn.Module):
-    def __init__(self, channels: int, hidden: int = 256, negative_slope: float = 0.01, init_score: float = 50.0):
+    def __init__(
+        self, channels: int, hidden: int = 256, negative_slope: float = 0.01, init_score: float = 50.0
+    ):
         super().__init__()
         self.conv1 = nn.Conv2d(channels, hidden, 1)
         self.act = nn.LeakyReLU(negative_slope)
@@ -79,9 +81,17 @@ def _last_stage_at(info: list[dict], reduction: int) -> int:
 
 
 class GMANet(nn.Module):
-    def __init__(self, *, backbone: Backbone, mask_attention_depth: int = 1, aux_outputs: bool = True,
-                 aggregation_channels: int = 512, head_channels: int = 256, negative_slope: float = 0.01,
-                 init_score: float = 50.0):
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        mask_attention_depth: int = 1,
+        aux_outputs: bool = True,
+        aggregation_channels: int = 512,
+        head_channels: int = 256,
+        negative_slope: float = 0.01,
+        init_score: float = 50.0,
+    ):
         super().__init__()
         self.backbone = backbone
         self.aux_outputs = aux_outputs
@@ -91,7 +101,9 @@ class GMANet(nn.Module):
         if aux_outputs:
             self._i8, self._i4 = _last_stage_at(info, 8), _last_stage_at(info, 4)
             self.deconv4 = _Fuse(top, info[self._i8]["channels"], aggregation_channels, negative_slope)
-            self.deconv3 = _Fuse(aggregation_channels, info[self._i4]["channels"], aggregation_channels, negative_slope)
+            self.deconv3 = _Fuse(
+                aggregation_channels, info[self._i4]["channels"], aggregation_channels, negative_slope
+            )
             self.head2 = ScoreHead(aggregation_channels, head_channels, negative_slope, init_score)
             self.head3 = ScoreHead(aggregation_channels, head_channels, negative_slope, init_score)
         self.set_attention_depth(mask_attention_depth)
@@ -110,7 +122,9 @@ class GMANet(nn.Module):
             raise ConfigError("model.mask_attention_depth", f"{depth}", "use 0 (L0: no MA), 1 (L1) or 2 (L2)")
         self.backbone.set_attention_depth(depth)
 
-    def forward_features(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward_features(
+        self, image: torch.Tensor, attention: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         if self.attention_depth > 0 and attention is None:
             raise ValueError("this GMANet uses mask attention: pass the attention map (B, 1, H, W)")
         stages = self.backbone(image, attention)
@@ -134,9 +148,17 @@ class GMANet(nn.Module):
         return self.forward_head(self.forward_features(image, attention))
 
 
-def build_gmanet(*, backbone: dict | str = "vgg16_bn", mask_attention_depth: int = 1, aux_outputs: bool = True,
-                 attention_map: dict | None = None, negative_slope: float = 0.01, aggregation_channels: int = 512,
-                 head_channels: int = 256, init_score: float = 50.0) -> GMANet:
+def build_gmanet(
+    *,
+    backbone: dict | str = "vgg16_bn",
+    mask_attention_depth: int = 1,
+    aux_outputs: bool = True,
+    attention_map: dict | None = None,
+    negative_slope: float = 0.01,
+    aggregation_channels: int = 512,
+    head_channels: int = 256,
+    init_score: float = 50.0,
+) -> GMANet:
     """``backbone``: a name or {name, weights_path, download}. ``attention_map`` ({kind, block}) is the
     map GMANet attends to; the data pipeline computes it (``data.attention`` / ``data.block`` follow this
     choice, and checkpoints record them with the data config), so the network itself keeps nothing of it."""
@@ -146,10 +168,19 @@ def build_gmanet(*, backbone: dict | str = "vgg16_bn", mask_attention_depth: int
         import difflib
 
         close = difflib.get_close_matches(name, BACKBONES, n=1)
-        raise ConfigError("model.backbone.name", f"unknown backbone {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
-                          f"choose one of {sorted(BACKBONES)}")
+        raise ConfigError(
+            "model.backbone.name",
+            f"unknown backbone {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+            f"choose one of {sorted(BACKBONES)}",
+        )
     trunk = BACKBONES[name](negative_slope=negative_slope, **spec)
-    net = GMANet(backbone=trunk, mask_attention_depth=mask_attention_depth, aux_outputs=aux_outputs,
-                 aggregation_channels=aggregation_channels, head_channels=head_channels,
-                 negative_slope=negative_slope, init_score=init_score)
+    net = GMANet(
+        backbone=trunk,
+        mask_attention_depth=mask_attention_depth,
+        aux_outputs=aux_outputs,
+        aggregation_channels=aggregation_channels,
+        head_channels=head_channels,
+        negative_slope=negative_slope,
+        init_score=init_score,
+    )
     return net

@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 PATCH = 32
 
 
@@ -38,8 +37,13 @@ def patch_features_net() -> nn.Sequential:
     layers: list[nn.Module] = []
     channels = 3
     for width in (32, 64, 128, 256, 512):
-        layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(inplace=True),
-                   nn.Conv2d(width, width, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+        layers += [
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        ]
         channels = width
     return nn.Sequential(*layers, nn.Flatten())
 
@@ -84,8 +88,14 @@ def gradient_image(image: torch.Tensor) -> torch.Tensor:
 class WaDIQaM(nn.Module):
     uses_attention_map = False
 
-    def __init__(self, *, full_reference: bool = False, blur_kernel: int = 21, blur_sigma: float = 3.5,
-                 init_score: float = 50.0):
+    def __init__(
+        self,
+        *,
+        full_reference: bool = False,
+        blur_kernel: int = 21,
+        blur_sigma: float = 3.5,
+        init_score: float = 50.0,
+    ):
         super().__init__()
         self.full_reference = full_reference
         self.blur = (blur_kernel, blur_sigma)
@@ -104,7 +114,11 @@ class WaDIQaM(nn.Module):
             f = torch.cat([f, f_d, f - f_d], dim=1)
         scores = self.score(f).view(b, per_image)
         weights = F.relu(self.weight(f)).view(b, per_image) + 1e-6
-        return {"output1": (weights * scores).sum(1) / weights.sum(1), "patch_scores": scores, "patch_weights": weights}
+        return {
+            "output1": (weights * scores).sum(1) / weights.sum(1),
+            "patch_scores": scores,
+            "patch_weights": weights,
+        }
 
 
 class TwoStreamIQA(nn.Module):

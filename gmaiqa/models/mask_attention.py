@@ -19,8 +19,9 @@ from torch import nn
 def pool_map_like_conv(mask: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     """M' of Eq. 7: average pooling with the convolution's own kernel, stride and padding.
     Padding is excluded from the average (a border pixel is the mean of the map it covers)."""
-    return F.avg_pool2d(mask, kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding,
-                        count_include_pad=False)
+    return F.avg_pool2d(
+        mask, kernel_size=conv.kernel_size, stride=conv.stride, padding=conv.padding, count_include_pad=False
+    )
 
 
 class MaskAttentionConv(nn.Module):

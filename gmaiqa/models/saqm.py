@@ -77,31 +77,50 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, _, h, w = x.shape
         q, k, v = self.query(x).flatten(2), self.key(x).flatten(2), self.value(x).flatten(2)  # (B, C', N)
-        s = torch.bmm(q.transpose(1, 2), k)          # S[l, j] = Query[l]ᵀ Key[j]       (B, N, N)
-        a = F.softmax(s, dim=-1).transpose(1, 2)     # A[j, l] = softmax_j S[l, j]
-        out = self.gamma * torch.bmm(v, a) + v       # (Value·A)[:, l] = Σ_j Value[:, j] A[j, l]
+        s = torch.bmm(q.transpose(1, 2), k)  # S[l, j] = Query[l]ᵀ Key[j]       (B, N, N)
+        a = F.softmax(s, dim=-1).transpose(1, 2)  # A[j, l] = softmax_j S[l, j]
+        out = self.gamma * torch.bmm(v, a) + v  # (Value·A)[:, l] = Σ_j Value[:, j] A[j, l]
         return out.view(b, -1, h, w), a
 
 
 class SAQM(nn.Module):
     uses_attention_map = False
 
-    def __init__(self, *, channels: int = 512, hidden: int = 256, domain_classifier: bool = True,
-                 reversal_scale: float = 1.0, patch_step: int = PATCH, width: float = 1.0):
+    def __init__(
+        self,
+        *,
+        channels: int = 512,
+        hidden: int = 256,
+        domain_classifier: bool = True,
+        reversal_scale: float = 1.0,
+        patch_step: int = PATCH,
+        width: float = 1.0,
+    ):
         super().__init__()
         if not 0 < width <= 4:
-            raise ConfigError("model.width", f"{width}", "use a width multiplier in (0, 4]; 1.0 is the paper's Table 1")
+            raise ConfigError(
+                "model.width", f"{width}", "use a width multiplier in (0, 4]; 1.0 is the paper's Table 1"
+            )
         if channels < 8:
             raise ConfigError("model.channels", f"{channels}", "use at least 8 (Query/Key have channels/8)")
         self.trunk, trunk_channels = _trunk(width)
         self.attention = SelfAttention(channels, trunk_channels)
-        self.regressor = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1))
+        self.regressor = nn.Sequential(
+            nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, 1)
+        )
         # scale-free input (LayerNorm without affine): the reversed gradient cannot raise the domain loss
         # by inflating the features, only by making the domains alike - the paper's "small branch" is
         # unspecified, and on raw ReLU features our DA runs diverged (training loss 1.4 -> 500 in 10 epochs)
-        self.domain = (nn.Sequential(nn.LayerNorm(channels, elementwise_affine=False), nn.Linear(channels, hidden),
-                                     nn.ReLU(inplace=True), nn.Linear(hidden, 1))
-                       if domain_classifier else None)
+        self.domain = (
+            nn.Sequential(
+                nn.LayerNorm(channels, elementwise_affine=False),
+                nn.Linear(channels, hidden),
+                nn.ReLU(inplace=True),
+                nn.Linear(hidden, 1),
+            )
+            if domain_classifier
+            else None
+        )
         self.reversal_scale = reversal_scale
         self.patch_step = patch_step
         self._he_init_convolutions()
@@ -135,8 +154,12 @@ class SAQM(nn.Module):
         patches = extract_patches(image, (PATCH, PATCH), (self.patch_step, self.patch_step))
         b, p = patches.shape[:2]
         flat = patches.flatten(0, 1)
-        logits = torch.cat([self.forward_patches(flat[i:i + max_patches])["quality_logit"]
-                            for i in range(0, flat.shape[0], max_patches)])
+        logits = torch.cat(
+            [
+                self.forward_patches(flat[i : i + max_patches])["quality_logit"]
+                for i in range(0, flat.shape[0], max_patches)
+            ]
+        )
         return torch.sigmoid(logits).view(b, p).mean(1)
 
     def forward(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

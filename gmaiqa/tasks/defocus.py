@@ -26,16 +26,30 @@ def fit_quality(predicted, true) -> dict[str, float]:
     total = (p - p.mean()).square().sum()
     r2 = float(1 - residual.square().sum() / total) if total > 0 else float("nan")
     error = (p - t).abs()
-    return {"slope": slope, "intercept": intercept, "r2": r2, "mae": float(error.mean()),
-            "within_1": float((error <= 1).double().mean())}
+    return {
+        "slope": slope,
+        "intercept": intercept,
+        "r2": r2,
+        "mae": float(error.mean()),
+        "within_1": float((error <= 1).double().mean()),
+    }
 
 
 class DefocusTask(RowEvaluatedTask):
     default_lr = 1e-5  # the seed's rate
     higher_is_better = False  # the output is defocus: 0 = in focus
-    scoring = "defocus_tiles"  # tiles of the training patch size, each resized to the input (gmaiqa.defocus_maps)
+    scoring = (
+        "defocus_tiles"  # tiles of the training patch size, each resized to the input (gmaiqa.defocus_maps)
+    )
 
-    def __init__(self, net, *, optimizer: Callable | None = None, inference: dict | None = None, meta: dict | None = None):
+    def __init__(
+        self,
+        net,
+        *,
+        optimizer: Callable | None = None,
+        inference: dict | None = None,
+        meta: dict | None = None,
+    ):
         super().__init__(net, optimizer=optimizer, meta=meta)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
@@ -46,8 +60,10 @@ class DefocusTask(RowEvaluatedTask):
 
     def evaluate_batch(self, batch: dict) -> list[dict]:
         predicted = self.net(batch["image"])["output1"].detach().cpu()
-        return [{"group": g, "level": float(t), "predicted": float(p)}
-                for p, t, g in zip(predicted.tolist(), batch["level"].tolist(), batch["group"])]
+        return [
+            {"group": g, "level": float(t), "predicted": float(p)}
+            for p, t, g in zip(predicted.tolist(), batch["level"].tolist(), batch["group"])
+        ]
 
     def report(self, stage: str, rows: list[dict]) -> None:
         p, t = [r["predicted"] for r in rows], [r["level"] for r in rows]
@@ -75,8 +91,12 @@ class DefocusTask(RowEvaluatedTask):
         ax.scatter(t, [r["predicted"] for r in rows], s=8, alpha=0.5)
         if rows and "slope" in metrics:
             lo, hi = min(t), max(t)
-            ax.plot([lo, hi], [metrics["intercept"] + metrics["slope"] * lo, metrics["intercept"] + metrics["slope"] * hi], "r-",
-                    label=f"y = {metrics['intercept']:.2f} + {metrics['slope']:.3f}x, R² {metrics['r2']:.3f}")
+            ax.plot(
+                [lo, hi],
+                [metrics["intercept"] + metrics["slope"] * lo, metrics["intercept"] + metrics["slope"] * hi],
+                "r-",
+                label=f"y = {metrics['intercept']:.2f} + {metrics['slope']:.3f}x, R² {metrics['r2']:.3f}",
+            )
             ax.plot([lo, hi], [lo, hi], "k:", lw=1, label="y = x")
             ax.legend(fontsize=7)
         ax.set_xlabel("true level")

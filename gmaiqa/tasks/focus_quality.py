@@ -35,9 +35,16 @@ class FocusQualityTask(L.LightningModule):
     higher_is_better = True
     scoring = "window"
 
-    def __init__(self, net: nn.Module, *, loss: GMANetLoss | None = None,
-                 optimizer: Callable[..., torch.optim.Optimizer] | None = None, lr_decay: float = 5e-5,
-                 inference: dict | None = None, meta: dict | None = None):
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        loss: GMANetLoss | None = None,
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        lr_decay: float = 5e-5,
+        inference: dict | None = None,
+        meta: dict | None = None,
+    ):
         super().__init__()
         self.meta = {**(meta or {}), "higher_is_better": self.higher_is_better, "scoring": self.scoring}
         self.previews = 4
@@ -68,7 +75,12 @@ class FocusQualityTask(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         outputs = self.net(batch["image"], batch["attention"])
         terms = self.loss(outputs, batch["score"], batch["clearest"])
-        self.log_dict({f"train/{k}": v for k, v in terms.items() if k != "loss"}, on_step=True, on_epoch=True, batch_size=1)
+        self.log_dict(
+            {f"train/{k}": v for k, v in terms.items() if k != "loss"},
+            on_step=True,
+            on_epoch=True,
+            batch_size=1,
+        )
         self.log("train/loss", terms["loss"], on_step=True, on_epoch=True, batch_size=1, prog_bar=True)
         return terms["loss"]
 
@@ -80,26 +92,40 @@ class FocusQualityTask(L.LightningModule):
     # ------------------------------------------------------------------ evaluation
     def _evaluate_group(self, batch: dict, stage: str) -> None:
         scores = self.score_images(batch["image"], batch["attention"])
-        row = {"group": batch["group_name"],
-               "predicted_scores": scores.detach().cpu().tolist()}
+        row = {"group": batch["group_name"], "predicted_scores": scores.detach().cpu().tolist()}
         annotated = batch["score"]
         if batch["clearest"] >= 0:
             z_um = batch["z_um"] if not torch.isnan(batch["z_um"]).any() else None
             self.selection[stage].update(scores.detach(), batch["clearest"], z_um)
             outcome = group_outcome(scores.detach(), batch["clearest"])
-            row.update(predicted_clearest=outcome.predicted, annotated_clearest=outcome.annotated, offset=outcome.offset)
+            row.update(
+                predicted_clearest=outcome.predicted,
+                annotated_clearest=outcome.annotated,
+                offset=outcome.offset,
+            )
         if not torch.isnan(annotated).any():
             self.srocc[stage].update(scores.detach(), annotated)
             row["srocc"] = spearman(scores.detach().cpu(), annotated.cpu())
             row["annotated_scores"] = annotated.cpu().tolist()
             terms = self.loss({"output1": scores}, annotated, batch["clearest"])
-            self.log(f"{stage}/loss_score", terms["output1/loss_score"], on_epoch=True, batch_size=1, sync_dist=True)
-            self.log(f"{stage}/loss_diff", terms["output1/loss_diff"], on_epoch=True, batch_size=1, sync_dist=True)
+            self.log(
+                f"{stage}/loss_score",
+                terms["output1/loss_score"],
+                on_epoch=True,
+                batch_size=1,
+                sync_dist=True,
+            )
+            self.log(
+                f"{stage}/loss_diff", terms["output1/loss_diff"], on_epoch=True, batch_size=1, sync_dist=True
+            )
             self.log(f"{stage}/loss", terms["output1/loss"], on_epoch=True, batch_size=1, sync_dist=True)
         if len(self.group_results[stage]) < self.previews and batch["clearest"] >= 0:
             # what the network attended to on the clearest image, for the W&B report (small copies)
             c, s = batch["clearest"], max(1, batch["image"].shape[-2] // 256)
-            row["preview"] = {"image": batch["image"][c].detach().cpu()[:, ::s, ::s], "attention": batch["attention"][c, 0].detach().cpu()[::s, ::s]}
+            row["preview"] = {
+                "image": batch["image"][c].detach().cpu()[:, ::s, ::s],
+                "attention": batch["attention"][c, 0].detach().cpu()[::s, ::s],
+            }
         self.group_results[stage].append(row)
 
     def _gather_group_results(self, stage: str) -> None:
@@ -110,7 +136,9 @@ class FocusQualityTask(L.LightningModule):
 
         shares: list[list[dict]] = [[] for _ in range(self.trainer.world_size)]
         dist.all_gather_object(shares, self.group_results[stage])
-        self.group_results[stage] = sorted((row for share in shares for row in share), key=lambda row: row["group"])
+        self.group_results[stage] = sorted(
+            (row for share in shares for row in share), key=lambda row: row["group"]
+        )
 
     def _epoch_end(self, stage: str) -> None:
         self._gather_group_results(stage)

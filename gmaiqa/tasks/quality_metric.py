@@ -35,7 +35,6 @@ from gmaiqa.errors import ConfigError
 from gmaiqa.metrics import correlations
 from gmaiqa.tasks.row_evaluation import RowEvaluatedTask
 
-
 REVERSAL_SCHEDULES = ("ganin", "constant")
 
 
@@ -47,15 +46,30 @@ def ganin_ramp(progress: float, gamma: float = 10.0) -> float:
 class SAQMTask(RowEvaluatedTask):
     default_lr = 5e-4  # §2.3
 
-    def __init__(self, net, *, optimizer: Callable | None = None, domain_weight: float = 1.0,
-                 reversal_schedule: str = "ganin", reversal_start: float = 0.3, inference: dict | None = None,
-                 meta: dict | None = None):
+    def __init__(
+        self,
+        net,
+        *,
+        optimizer: Callable | None = None,
+        domain_weight: float = 1.0,
+        reversal_schedule: str = "ganin",
+        reversal_start: float = 0.3,
+        inference: dict | None = None,
+        meta: dict | None = None,
+    ):
         super().__init__(net, optimizer=optimizer, meta=meta)
         if reversal_schedule not in REVERSAL_SCHEDULES:
-            raise ConfigError("task.reversal_schedule", f"unknown schedule {reversal_schedule!r}", f"use one of {list(REVERSAL_SCHEDULES)}")
+            raise ConfigError(
+                "task.reversal_schedule",
+                f"unknown schedule {reversal_schedule!r}",
+                f"use one of {list(REVERSAL_SCHEDULES)}",
+            )
         if not 0 <= reversal_start < 1:
-            raise ConfigError("task.reversal_start", f"{reversal_start}",
-                              "use a fraction of training in [0, 1): 0 reverses from the first step")
+            raise ConfigError(
+                "task.reversal_start",
+                f"{reversal_start}",
+                "use a fraction of training in [0, 1): 0 reverses from the first step",
+            )
         self.domain_weight = domain_weight
         self.reversal_schedule = reversal_schedule
         self.reversal_start = reversal_start
@@ -82,9 +96,13 @@ class SAQMTask(RowEvaluatedTask):
         labelled = batch["labelled"]
         loss = out["quality_logit"].new_zeros(())
         if labelled.any():
-            quality = F.binary_cross_entropy_with_logits(out["quality_logit"][labelled], batch["target"][labelled])
+            quality = F.binary_cross_entropy_with_logits(
+                out["quality_logit"][labelled], batch["target"][labelled]
+            )
             loss = loss + quality
-            self.log("train/loss_quality", quality, on_step=True, on_epoch=True, batch_size=int(labelled.sum()))
+            self.log(
+                "train/loss_quality", quality, on_step=True, on_epoch=True, batch_size=int(labelled.sum())
+            )
         if domain_adaptation and "domain_logit" in out:
             domain = F.binary_cross_entropy_with_logits(out["domain_logit"], batch["domain"])
             loss = loss + self.domain_weight * domain
@@ -95,8 +113,15 @@ class SAQMTask(RowEvaluatedTask):
 
     def evaluate_batch(self, batch: dict) -> list[dict]:
         score = float(self.net.image_scores(batch["image"])[0])
-        return [{"image": batch["name"], "domain": batch["domain"], "mos": float(batch["mos"]),
-                 "target": float(batch["target"]), "predicted": score}]
+        return [
+            {
+                "image": batch["name"],
+                "domain": batch["domain"],
+                "mos": float(batch["mos"]),
+                "target": float(batch["target"]),
+                "predicted": score,
+            }
+        ]
 
     def report(self, stage: str, rows: list[dict]) -> None:
         from gmaiqa.data.mos_datamodule import label_domains
@@ -111,7 +136,9 @@ class SAQMTask(RowEvaluatedTask):
         for domain in sorted({r["domain"] for r in rows}):
             mine = [r for r in rows if r["domain"] == domain]
             if len(mine) >= 2:
-                for name, value in correlations([r["predicted"] for r in mine], [r["mos"] for r in mine]).items():
+                for name, value in correlations(
+                    [r["predicted"] for r in mine], [r["mos"] for r in mine]
+                ).items():
                     self.log(f"{stage}/{domain}/{name}", float(value), sync_dist=False)
 
     def write_test_outputs(self, stage_dir, loggers, metrics: dict) -> None:
@@ -130,12 +157,19 @@ class SAQMTask(RowEvaluatedTask):
         import wandb
 
         domains = sorted({r["domain"] for r in rows})
-        table = wandb.Table(columns=["domain", "plcc", "srocc", "krocc"],
-                            data=[[d] + [metrics.get(f"{d}/{m}") for m in ("plcc", "srocc", "krocc")] for d in domains])
+        table = wandb.Table(
+            columns=["domain", "plcc", "srocc", "krocc"],
+            data=[[d] + [metrics.get(f"{d}/{m}") for m in ("plcc", "srocc", "krocc")] for d in domains],
+        )
         payload = {"test/correlations": table}
         for d in domains:
-            points = wandb.Table(columns=["mos", "predicted"], data=[[r["mos"], r["predicted"]] for r in rows if r["domain"] == d])
-            payload[f"test/{d}/scatter"] = wandb.plot.scatter(points, "mos", "predicted", title=f"{d}: predicted vs MOS")
+            points = wandb.Table(
+                columns=["mos", "predicted"],
+                data=[[r["mos"], r["predicted"]] for r in rows if r["domain"] == d],
+            )
+            payload[f"test/{d}/scatter"] = wandb.plot.scatter(
+                points, "mos", "predicted", title=f"{d}: predicted vs MOS"
+            )
         for lg in wandb_loggers:
             lg.experiment.log(payload)
             lg.experiment.summary.update({f"test/{k}": v for k, v in metrics.items()})

@@ -37,9 +37,14 @@ class ScriptedValidationTask(FocusQualityTask):
         self.script = [dict(s) for s in script]
 
     def log(self, name: str, value, *args, **kwargs) -> None:
-        scripted = (self.trainer.validating and not self.trainer.sanity_checking
-                    and name in self.script[self.current_epoch])
-        super().log(name, float(self.script[self.current_epoch][name]) if scripted else value, *args, **kwargs)
+        scripted = (
+            self.trainer.validating
+            and not self.trainer.sanity_checking
+            and name in self.script[self.current_epoch]
+        )
+        super().log(
+            name, float(self.script[self.current_epoch][name]) if scripted else value, *args, **kwargs
+        )
 
 
 class SharpnessOracle(nn.Module):

@@ -1,6 +1,7 @@
 """A callback the resume tests add to a training job (``+callbacks.stall._target_=stall.StallAtStep``):
 when ``GMAIQA_TEST_STALL_AT`` optimiser steps are done, every rank writes ``GMAIQA_TEST_STALL_MARKER``
-(rank 0) and waits to be killed (only the job of ``GMAIQA_TEST_STALL_SEED`` when set), like a job pre-empted mid-epoch. Without the variable it does nothing,
+(rank 0) and waits to be killed (only the job of ``GMAIQA_TEST_STALL_SEED`` when set), like a job
+pre-empted mid-epoch. Without the variable it does nothing,
 so a relaunch may keep the same overrides."""
 
 from __future__ import annotations

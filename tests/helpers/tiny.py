@@ -13,10 +13,20 @@ from gmaiqa.paths import conf_dir
 
 def tiny_data(root: Path) -> list[str]:
     return [
-        f"data.root={root}", "data.synthetic=null", "data.resize=[64,96]", "data.crop=[32,48]", "data.batch_size=3",
-        "data.num_workers=0", "data.validate=headers", "data.block=[8,8]",
-        "inference.patch=[32,48]", "inference.step=[32,48]", "inference.max_patches=16",
-        "trainer.accelerator=cpu", "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false",
+        f"data.root={root}",
+        "data.synthetic=null",
+        "data.resize=[64,96]",
+        "data.crop=[32,48]",
+        "data.batch_size=3",
+        "data.num_workers=0",
+        "data.validate=headers",
+        "data.block=[8,8]",
+        "inference.patch=[32,48]",
+        "inference.step=[32,48]",
+        "inference.max_patches=16",
+        "trainer.accelerator=cpu",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
     ]
 
 
@@ -25,15 +35,22 @@ SMALL_GMANET = ["model.head_channels=32", "model.aggregation_channels=32"]
 
 def tiny_overrides(root: Path, run_dir: Path) -> list[str]:
     """GMANet with small heads; two training batches and one validation group per epoch."""
-    return tiny_data(root) + SMALL_GMANET + ["+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
-                                             f"paths.run_dir={run_dir}"]
+    return (
+        tiny_data(root)
+        + SMALL_GMANET
+        + ["+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", f"paths.run_dir={run_dir}"]
+    )
 
 
 def one_step(root: Path) -> list[str]:
     """A fast dev run for any experiment (any model, any number of stages): one step and one validation
     group per stage."""
-    return tiny_data(root) + ["+trainer.max_steps=1", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1",
-                              "logger=none"]
+    return tiny_data(root) + [
+        "+trainer.max_steps=1",
+        "+trainer.limit_train_batches=1",
+        "+trainer.limit_val_batches=1",
+        "logger=none",
+    ]
 
 
 def compose_train(experiment: str | None, overrides: list[str], one_epoch: bool = True):
@@ -49,6 +66,16 @@ def compose_train(experiment: str | None, overrides: list[str], one_epoch: bool 
 
 def tiny_saqm(root: Path) -> list[str]:
     """SAQM on a small MOS pair (see the mos_pair fixture), its trunk and attention block narrowed."""
-    return [f"data.root={root}", "data.synthetic=null", "data.patches_per_image=2", "data.batch_size=4",
-            "data.num_workers=0", "model.channels=64", "model.hidden=16", "model.width=0.25", "trainer.accelerator=cpu",
-            "logger=none", "trainer.enable_progress_bar=false"]
+    return [
+        f"data.root={root}",
+        "data.synthetic=null",
+        "data.patches_per_image=2",
+        "data.batch_size=4",
+        "data.num_workers=0",
+        "model.channels=64",
+        "model.hidden=16",
+        "model.width=0.25",
+        "trainer.accelerator=cpu",
+        "logger=none",
+        "trainer.enable_progress_bar=false",
+    ]
