@@ -7,6 +7,7 @@ fails ``check`` exits with status 1.
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from collections.abc import Callable
 
@@ -30,29 +31,22 @@ commands:
   benchmark  compare focus measures and checkpoints
              gmaiqa benchmark data.root=DIR methods=[TENG,LMG,ckpt:PATH] out=DIR
   summarize  Table 1 of a multirun (mean ± std)
-             gmaiqa summarize DIR [--wandb offline|online|disabled]
+             gmaiqa summarize DIR [wandb.mode=offline|online|disabled]
 
-Every command but summarize takes Hydra overrides (key=value);
-`gmaiqa <command> --cfg job` prints its configuration.
+Every command takes Hydra overrides (key=value); `gmaiqa <command> --help` and
+`gmaiqa <command> --cfg job` show its configuration.
 """
 
 
 # command -> "module:function"; imported only when that command runs, so `gmaiqa check` stays light
-COMMANDS: dict[str, str] = {
-    "synth": "gmaiqa.commands.synth:run",
-    "check": "gmaiqa.commands.check:run",
-    "train": "gmaiqa.train:train",
-    "eval": "gmaiqa.evaluate:evaluate",
-    "predict": "gmaiqa.predict:predict",
-    "benchmark": "gmaiqa.benchmark:benchmark",
-}
+COMMANDS = ("synth", "check", "train", "eval", "predict", "benchmark", "summarize")
 
 
-def _command(name: str) -> Callable[[DictConfig], object]:
+def _command(name: str) -> Callable[[DictConfig], int]:
+    """``gmaiqa.commands.<name>.run``: every command is a thin entry there returning an exit status."""
     import importlib
 
-    module, function = COMMANDS[name].split(":")
-    return getattr(importlib.import_module(module), function)
+    return importlib.import_module(f"gmaiqa.commands.{name}").run
 
 
 def _register_resolvers() -> None:
@@ -81,8 +75,7 @@ def run_command(command: str, overrides: list[str]) -> int:
     @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=command)
     def app(cfg: DictConfig) -> None:
         try:
-            result = _command(command)(cfg)
-            code = result if isinstance(result, int) else 0
+            code = int(_command(command)(cfg))
         except GmaiqaError as exc:
             print(f"gmaiqa {command}: error: {exc}", file=sys.stderr)
             code = 2
@@ -98,22 +91,37 @@ def run_command(command: str, overrides: list[str]) -> int:
     return status["code"]
 
 
+def summarize_arguments(args: list[str]) -> list[str]:
+    """``gmaiqa summarize DIR [--wandb MODE] [--project NAME]`` as Hydra overrides (``dir=DIR``,
+    ``wandb.mode=MODE``); the two flags are the earlier release's and say so."""
+    out, rest = [], list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("--wandb", "--project") and rest:
+            key = {"--wandb": "wandb.mode", "--project": "wandb.project"}[arg]
+            print(
+                f"gmaiqa summarize: {arg} is deprecated and will be removed in the next release: "
+                f"use {key}={rest[0]}",
+                file=sys.stderr,
+            )
+            out.append(f"{key}={rest.pop(0)}")
+        elif arg.startswith("-") or "=" in arg:
+            out.append(arg)
+        else:
+            out.append("dir=" + (arg if re.fullmatch(r"[\w./:~+-]+", arg) else repr(arg)))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
-    if command == "summarize":  # a plain command on a folder, not a Hydra app
-        from gmaiqa.summarize import main as summarize_main
-
-        try:
-            return summarize_main(rest)
-        except GmaiqaError as exc:
-            print(f"gmaiqa summarize: error: {exc}", file=sys.stderr)
-            return 2
+    if command == "summarize":
+        rest = summarize_arguments(rest)
     if command not in COMMANDS:
-        close = difflib.get_close_matches(command, [*COMMANDS, "summarize"], n=1)
+        close = difflib.get_close_matches(command, COMMANDS, n=1)
         hint = f" (did you mean `gmaiqa {close[0]}`?)" if close else ""
         print(f"gmaiqa: unknown command {command!r}{hint}\n\n{USAGE}", file=sys.stderr)
         return 2

@@ -10,7 +10,6 @@ under ``DIR/wandb``).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -248,18 +247,3 @@ def summarize(root: str | Path, wandb_mode: str = "offline", project: str = "gma
         "splits": splits,
         "selections": {f"{v} {s}": selection_cell(p) for (v, s), p in selections.items()},
     }
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="gmaiqa summarize", description=__doc__.split("\n\n")[0])
-    parser.add_argument("dir", help="a multirun directory (or any folder holding runs)")
-    parser.add_argument(
-        "--wandb",
-        default="offline",
-        choices=("offline", "online", "disabled"),
-        help="where the summary table goes in W&B (default: offline files under DIR/wandb)",
-    )
-    parser.add_argument("--project", default="gmaiqa")
-    args = parser.parse_args(argv)
-    summarize(args.dir, args.wandb, args.project)
-    return 0

@@ -88,3 +88,29 @@ def test_a_multirun_exits_with_its_worst_job_status(tiny_feces, tmp_path):
         main(["check", "-m", f"root={tiny_feces},{tiny_feces}", f"hydra.sweep.dir={tmp_path / 'sweep2'}"])
         == 0
     )
+
+
+@pytest.mark.parametrize("command", ["synth", "check", "train", "eval", "predict", "benchmark", "summarize"])
+def test_every_command_is_a_thin_entry_with_help(command, capsys):
+    import importlib
+
+    entry = importlib.import_module(f"gmaiqa.commands.{command}")
+    assert callable(entry.run)
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code in (0, None)
+    assert "Powered by Hydra" in capsys.readouterr().out
+
+
+def test_summarize_takes_a_bare_folder_and_the_old_flags(capsys):
+    from gmaiqa.cli import summarize_arguments
+
+    assert summarize_arguments(["outputs/a-multirun/2026-11-22_10-00-00-1a2b3c"]) == [
+        "dir=outputs/a-multirun/2026-11-22_10-00-00-1a2b3c"
+    ]
+    assert summarize_arguments(["/tmp/with space", "wandb.mode=disabled"]) == [
+        "dir='/tmp/with space'",
+        "wandb.mode=disabled",
+    ]
+    assert summarize_arguments(["DIR", "--wandb", "disabled"]) == ["dir=DIR", "wandb.mode=disabled"]
+    assert "use wandb.mode=disabled" in capsys.readouterr().err

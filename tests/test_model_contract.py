@@ -56,7 +56,7 @@ def test_gmanet_needs_the_map_from_l1_on():
 
 def test_a_stage_may_only_override_its_models_own_keys():
     from gmaiqa.errors import ConfigError
-    from gmaiqa.train import stage_model
+    from gmaiqa.stages import stage_model
 
     cfg = compose_train("baseline_wadiqam_nr", ["paths.run_dir=/tmp/unused"])
     stage = OmegaConf.create({"name": "wadiqam_nr", "model": {"mask_attention_depth": 1}})

@@ -309,7 +309,7 @@ def test_browse_runs_notebook_reads_a_finished_job(l0_run, monkeypatch):
 
 def test_wandb_mode_disabled_turns_the_logger_off_and_a_typo_is_named():
     from gmaiqa.errors import ConfigError
-    from gmaiqa.train import wandb_active
+    from gmaiqa.stages import wandb_active
 
     assert wandb_active(compose_train(None, ["paths.run_dir=/tmp/unused"]))  # offline by default
     assert not wandb_active(compose_train(None, ["paths.run_dir=/tmp/unused", "logger.wandb.mode=disabled"]))

@@ -1,1 +1,3 @@
-"""Command bodies: each takes the composed Hydra config and returns an exit status."""
+"""Every ``gmaiqa`` command: a thin entry ``<name>.run(cfg) -> exit status`` over the library module
+that does the work (``gmaiqa.train``, ``gmaiqa.evaluate``, ...); ``gmaiqa.cli`` composes the config with
+Hydra (``conf/<name>.yaml``) and maps user errors to exit status 2."""

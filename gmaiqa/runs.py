@@ -1,0 +1,127 @@
+"""A job's run directory: claiming it (or finding it already finished), what it records about the job
+(overrides, seed, commit, package versions) and its name in W&B. ``resume=auto`` (the default) makes a
+relaunch idempotent: a finished job is skipped; ``resume=never`` refuses a used directory."""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from gmaiqa.distributed import is_rank_zero
+from gmaiqa.errors import ConfigError
+from gmaiqa.job import DONE, JOB, RUNTIME_OVERRIDES
+
+RESUME_MODES = ("auto", "never")
+
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "lightning",
+    "hydra-core",
+    "omegaconf",
+    "torchmetrics",
+    "albumentations",
+    "numpy",
+    "wandb",
+    "gmaiqa",
+)
+
+
+def git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parents[1]
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or None
+    except Exception:
+        return None
+
+
+@functools.cache
+def environment() -> dict:
+    """What a reader needs to reproduce the run: commit, package versions, Python, platform, devices
+    (a fact of the process: computed once, recorded in job.json, W&B and every checkpoint)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return {
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "cuda": torch.version.cuda,
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+    }
+
+
+def job_overrides() -> list[str] | None:
+    """This job's command-line overrides (sweep values included) that decide what it computes."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    return sorted(
+        o.lstrip("+~")
+        for o in HydraConfig.get().overrides.task
+        if not o.lstrip("+~").startswith(RUNTIME_OVERRIDES)
+    )
+
+
+def claim_run_dir(cfg: DictConfig, run_dir: Path) -> dict | None:
+    """Make ``run_dir`` this job's, or find it already is. Returns the finished job's summary when
+    there is nothing left to do."""
+    if cfg.resume not in RESUME_MODES:
+        raise ConfigError("resume", f"unknown mode {cfg.resume!r}", f"use one of {list(RESUME_MODES)}")
+    job_file = run_dir / JOB
+    overrides = job_overrides()
+    if job_file.is_file():
+        if cfg.resume == "never":
+            raise ConfigError(
+                "resume",
+                f"{run_dir} already holds a job",
+                "use resume=auto to continue or skip it, or another run_id / hydra.sweep.dir",
+            )
+        earlier = json.loads(job_file.read_text()).get("overrides")
+        if overrides is not None and earlier is not None and earlier != overrides:
+            raise ConfigError(
+                "resume",
+                f"{run_dir} holds a different job (its overrides {earlier}, now {overrides})",
+                "relaunch with the same overrides, or give this job its own run_id / hydra.sweep.dir",
+            )
+        if (run_dir / DONE).is_file():
+            return json.loads((run_dir / DONE).read_text())
+        return None
+    if is_rank_zero():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        record = {
+            "overrides": overrides,
+            "seed": int(cfg.seed),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **environment(),
+        }
+        (run_dir / JOB).write_text(json.dumps(record, indent=1))
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return None
+
+
+def job_label(cfg: DictConfig, run_dir: Path) -> str:
+    """The job's name in W&B (its group; stages and the evaluation are runs in it): the run directory
+    relative to paths.output_root, e.g. ``ablation_backbone-multirun/2026-11-22_10-00-00-1a2b3c/3``."""
+    try:
+        return str(run_dir.resolve().relative_to(Path(cfg.paths.output_root).resolve()))
+    except ValueError:
+        return f"{cfg.run_name}/{run_dir.name}"

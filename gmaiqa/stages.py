@@ -1,0 +1,249 @@
+"""One training stage of a job (GMANet's L0, L1, ...): its model (the job's, with the stage's own
+overrides), loggers, callbacks (checkpoint selection, ``last.ckpt`` for resume, the data epoch), fit,
+the test of the selected checkpoint, and the stage's files::
+
+    <stage>/checkpoints/best-EEE.ckpt, last.ckpt     (both written atomically)
+    <stage>/done.json                                 the stage finished: checkpoint, selection, test metrics
+    <stage>/metrics.json, per_group.csv, csv/, wandb/
+
+An unfinished stage continues from its own ``last.ckpt`` (weights, optimiser, LR schedule, epoch and
+step, sampler position, random state, selection so far) under the same W&B run id.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from gmaiqa.checkpoints import init_weights_from
+from gmaiqa.distributed import is_rank_zero
+from gmaiqa.errors import ConfigError
+from gmaiqa.job import DONE
+from gmaiqa.runs import environment, job_label
+
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+def wandb_active(cfg: DictConfig) -> bool:
+    """logger.wandb.enabled and a mode other than disabled (W&B's own word for off)."""
+    w = cfg.logger.wandb
+    if w.mode not in WANDB_MODES:
+        raise ConfigError("logger.wandb.mode", f"unknown mode {w.mode!r}", f"use one of {list(WANDB_MODES)}")
+    return bool(w.enabled) and w.mode != "disabled"
+
+
+def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming: bool):
+    loggers = []
+    if cfg.logger.csv:
+        from lightning.pytorch.loggers import CSVLogger
+
+        # a resumed stage logs beside the first attempt's metrics.csv (Lightning would delete it)
+        version = f"resumed-{len(list((stage_dir / 'csv').glob('resumed-*')))}" if resuming else ""
+        loggers.append(CSVLogger(stage_dir, name="csv", version=version))
+    if wandb_active(cfg):
+        from lightning.pytorch.loggers import WandbLogger
+
+        w = cfg.logger.wandb
+        id_file = stage_dir / "wandb_id"
+        run_id = id_file.read_text().strip() if id_file.is_file() else None
+        logger = WandbLogger(
+            project=w.project,
+            entity=w.entity,
+            group=group,
+            name=f"{group}/{stage}",
+            save_dir=str(stage_dir),
+            offline=w.mode == "offline",
+            tags=[cfg.run_name, f"seed{cfg.seed}", *(w.tags or [])],
+            job_type=stage,
+            id=run_id,
+            resume="allow" if run_id else None,
+        )
+        if is_rank_zero() and run_id is None:
+            id_file.write_text(logger.experiment.id)
+        loggers.append(logger)
+    return loggers
+
+
+def _callbacks(cfg: DictConfig, rule, stage_dir: Path, logging: bool):
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    from gmaiqa.callbacks.checkpointing import RandomState, ResumeCheckpoint
+    from gmaiqa.callbacks.data_epoch import DataEpoch
+    from gmaiqa.callbacks.selection import SelectCheckpoint
+
+    selector = SelectCheckpoint(stage_dir / "checkpoints", rule)
+    # Lightning runs checkpoint callbacks last, in this order: last.ckpt already knows the new selection
+    callbacks = [
+        DataEpoch(),
+        RandomState(),
+        selector,
+        ResumeCheckpoint(stage_dir / "checkpoints", cfg.checkpoint.every_n_train_steps),
+    ]
+    if logging:
+        callbacks.insert(0, LearningRateMonitor(logging_interval="step"))
+    for extra in (cfg.get("callbacks") or {}).values():
+        if extra is not None:
+            callbacks.append(instantiate(extra))
+    return selector, callbacks
+
+
+def stage_rules(stages) -> list:
+    """Every stage's checkpoint selection rule, checked before anything runs."""
+    from gmaiqa.callbacks.selection import rule_from_config
+
+    return [rule_from_config(stage, f"stages.{i}.selection") for i, stage in enumerate(stages)]
+
+
+def report_selection(stage: str, outcome: dict) -> None:
+    if outcome["status"] == "fallback":
+        print(
+            f"stage {stage}: WARNING no epoch of {outcome['epochs_validated']} met the selection constraints "
+            f"({outcome['rule_text']}); kept epoch {outcome['epoch']}, the best {outcome['rule']['monitor']} "
+            "without them (selection: fallback)"
+        )
+    elif outcome["status"] == "none":
+        print(f"stage {stage}: {outcome['rule']['monitor']} was never logged; kept the last checkpoint")
+    else:
+        print(
+            f"stage {stage}: selected epoch {outcome['epoch']} ({outcome['rule_text']}; "
+            f"{outcome['epochs_meeting_constraints']} of {outcome['epochs_validated']} epochs qualified)"
+        )
+
+
+def stage_model(cfg: DictConfig, stage: DictConfig) -> dict:
+    """The job's model config with the stage's own overrides (``stages[i].model``: e.g. GMANet's
+    ``mask_attention_depth``, 0 in L0 and 1 in L1, §3.4)."""
+    overrides = OmegaConf.to_container(stage.model, resolve=True) if stage.get("model") else {}
+    if stage.get("mask_attention_depth") is not None:  # the key before stages carried model overrides
+        warnings.warn(
+            f"stage {stage.name}: mask_attention_depth on a stage is deprecated and will be removed in the "
+            "next release: use model: {mask_attention_depth: N} on the stage",
+            FutureWarning,
+            stacklevel=2,
+        )
+        overrides.setdefault("mask_attention_depth", int(stage.mask_attention_depth))
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    unknown = sorted(set(overrides) - set(model))
+    if unknown:
+        raise ConfigError(
+            f"stages.{stage.name}.model.{unknown[0]}",
+            f"the model ({model.get('_target_')}) has no such key",
+            f"a stage may override the model's own keys: {sorted(k for k in model if not k.startswith('_'))}",
+        )
+    return {**model, **overrides}
+
+
+def run_stage(
+    cfg: DictConfig, stage: DictConfig, rule, run_dir: Path, init_from: str | None, datamodule
+) -> dict:
+    stage_dir = run_dir / stage.name
+    if (stage_dir / DONE).is_file():
+        result = json.loads((stage_dir / DONE).read_text())
+        print(f"stage {stage.name}: finished earlier ({result['checkpoint']})")
+        return result
+    last = stage_dir / "checkpoints" / "last.ckpt"
+    resume_from = str(last) if last.is_file() else None
+    if is_rank_zero():
+        stage_dir.mkdir(parents=True, exist_ok=True)
+    model_cfg = stage_model(cfg, stage)
+    with warnings.catch_warnings():
+        # earlier weights (init_from or the checkpoint resumed) replace ImageNet's
+        warnings.simplefilter("ignore" if init_from or resume_from else "default", UserWarning)
+        net = instantiate(model_cfg)
+    if init_from and not resume_from:
+        init_weights_from(net, init_from)
+    loggers = _loggers(cfg, stage_dir, stage.name, job_label(cfg, run_dir), resuming=resume_from is not None)
+    wandb_id = next(
+        (lg.experiment.id for lg in loggers if isinstance(lg, WandbLogger) and is_rank_zero()), None
+    )
+    meta = {
+        "model": model_cfg,
+        "data": OmegaConf.to_container(cfg.data, resolve=True),
+        "inference": OmegaConf.to_container(cfg.inference, resolve=True),
+        "stage": stage.name,
+        "selection": rule.as_dict(),
+        "init_from": init_from,
+        "seed": int(cfg.seed),
+        "wandb_run_id": wandb_id,
+        "git_commit": environment()["git_commit"],
+        "task": cfg.task._target_,
+    }
+    # conf/task/*.yaml: a partial LightningModule (loss, optimiser, ...) completed with the network
+    task = instantiate(cfg.task)(net, inference=meta["inference"], meta=meta)
+    selector, callbacks = _callbacks(cfg, rule, stage_dir, logging=bool(loggers))
+    trainer = instantiate(
+        cfg.trainer,
+        max_epochs=stage.max_epochs,
+        logger=loggers or False,
+        callbacks=callbacks,
+        default_root_dir=str(stage_dir),
+        use_distributed_sampler=False,
+    )
+    if resume_from:
+        print(f"stage {stage.name}: resuming from {resume_from}")
+    else:
+        for lg in loggers:
+            lg.log_hyperparams(
+                {
+                    "config": OmegaConf.to_container(cfg, resolve=True),
+                    "stage": stage.name,
+                    "environment": environment(),
+                }
+            )
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+        # read before testing: restoring the selected checkpoint for the test also restores the selector's
+        # state as it was when that checkpoint was written
+        outcome, history = selector.outcome(), list(selector.history)
+        checkpoint = outcome.get("checkpoint") or str(last)
+        selection = {k: v for k, v in outcome.items() if k != "checkpoint"}
+        if trainer.is_global_zero:
+            report_selection(stage.name, outcome)
+        metrics = {}
+        if cfg.evaluate:
+            trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)
+            metrics = {
+                k.split("/", 1)[1]: float(v)
+                for k, v in trainer.callback_metrics.items()
+                if k.startswith("test/")
+            }
+            if "groups" in metrics:
+                metrics["groups"] = int(metrics["groups"])
+        result = {
+            "stage": stage.name,
+            "checkpoint": checkpoint,
+            "metrics": metrics,
+            "dir": str(stage_dir),
+            "wandb_run_id": wandb_id,
+            "selection": {**selection, "history": history},
+        }
+        if trainer.is_global_zero:
+            if cfg.evaluate:
+                (stage_dir / "metrics.json").write_text(
+                    json.dumps(
+                        {"stage": stage.name, "checkpoint": checkpoint, **metrics, "selection": selection},
+                        indent=1,
+                    )
+                )
+                task.write_test_outputs(stage_dir, loggers, metrics)
+            for lg in loggers:
+                if isinstance(lg, WandbLogger):
+                    lg.experiment.summary.update(
+                        {
+                            f"selection/{k}": v
+                            for k, v in selection.items()
+                            if k in ("status", "epoch", "value", "rule_text")
+                        }
+                    )
+            (stage_dir / DONE).write_text(json.dumps(result, indent=1))
+        return result
+    finally:
+        if any(isinstance(lg, WandbLogger) for lg in loggers):
+            import wandb
+
+            wandb.finish()
