@@ -54,9 +54,14 @@ class SAQMTask(RowEvaluatedTask):
         domain_weight: float = 1.0,
         reversal_schedule: str = "ganin",
         reversal_start: float = 0.3,
+        mode: str = "semi_supervised_da",
+        source: str = "natural",
+        target: str = "ultrasound",
         inference: dict | None = None,
         meta: dict | None = None,
     ):
+        """``mode``, ``source``, ``target``: the data's training configuration (conf/task/saqm.yaml
+        takes them from ``data``), passed in rather than read from the DataModule."""
         super().__init__(net, optimizer=optimizer, meta=meta)
         if reversal_schedule not in REVERSAL_SCHEDULES:
             raise ConfigError(
@@ -74,9 +79,7 @@ class SAQMTask(RowEvaluatedTask):
         self.reversal_schedule = reversal_schedule
         self.reversal_start = reversal_start
         self.full_reversal = float(getattr(net, "reversal_scale", 1.0))  # Eq. 5's factor, reached at the end
-
-    def _data(self):
-        return self.trainer.datamodule
+        self.mode, self.source, self.target = mode, source, target
 
     def reversal_scale(self) -> float:
         total = max(1, int(self.trainer.estimated_stepping_batches))
@@ -88,7 +91,7 @@ class SAQMTask(RowEvaluatedTask):
         return self.full_reversal * ganin_ramp((progress - self.reversal_start) / (1 - self.reversal_start))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        domain_adaptation = self._data().mode.endswith("_da")
+        domain_adaptation = self.mode.endswith("_da")
         if domain_adaptation:
             self.net.reversal_scale = self.reversal_scale()
             self.log("train/reversal_scale", self.net.reversal_scale, on_step=True, batch_size=1)
@@ -126,8 +129,7 @@ class SAQMTask(RowEvaluatedTask):
     def report(self, stage: str, rows: list[dict]) -> None:
         from gmaiqa.data.mos_datamodule import label_domains
 
-        data = self._data()
-        used = label_domains(data.mode, data.source, data.target)
+        used = label_domains(self.mode, self.source, self.target)
         chosen = [r for r in rows if r["domain"] in used]
         if chosen:
             predicted = torch.tensor([r["predicted"] for r in chosen]).clamp(1e-6, 1 - 1e-6)
