@@ -20,6 +20,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.checkpoints import init_weights_from
 from gmaiqa.distributed import is_rank_zero
 from gmaiqa.errors import ConfigError
@@ -46,8 +47,6 @@ def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming:
         version = f"resumed-{len(list((stage_dir / 'csv').glob('resumed-*')))}" if resuming else ""
         loggers.append(CSVLogger(stage_dir, name="csv", version=version))
     if wandb_active(cfg):
-        from lightning.pytorch.loggers import WandbLogger
-
         w = cfg.logger.wandb
         id_file = stage_dir / "wandb_id"
         run_id = id_file.read_text().strip() if id_file.is_file() else None
@@ -231,19 +230,18 @@ def run_stage(
                     )
                 )
                 task.write_test_outputs(stage_dir, loggers, metrics)
-            for lg in loggers:
-                if isinstance(lg, WandbLogger):
-                    lg.experiment.summary.update(
-                        {
-                            f"selection/{k}": v
-                            for k, v in selection.items()
-                            if k in ("status", "epoch", "value", "rule_text")
-                        }
-                    )
+            for lg in wandb_loggers(loggers):
+                lg.experiment.summary.update(
+                    {
+                        f"selection/{k}": v
+                        for k, v in selection.items()
+                        if k in ("status", "epoch", "value", "rule_text")
+                    }
+                )
             (stage_dir / DONE).write_text(json.dumps(result, indent=1))
         return result
     finally:
-        if any(isinstance(lg, WandbLogger) for lg in loggers):
+        if wandb_loggers(loggers):
             import wandb
 
             wandb.finish()

@@ -49,9 +49,16 @@ def attention_panel(preview: dict) -> np.ndarray:
     return np.concatenate([image, heat], axis=1)
 
 
+def wandb_loggers(loggers) -> list:
+    """The W&B loggers among a stage's loggers (importing Lightning's W&B logger, not wandb itself)."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    return [lg for lg in loggers if isinstance(lg, WandbLogger)]
+
+
 def log_evaluation(loggers, rows: list[dict], metrics: dict, prefix: str = "test", curves: int = 8) -> None:
-    wandb_loggers = [lg for lg in loggers if type(lg).__name__ == "WandbLogger"]
-    if not wandb_loggers:
+    loggers = wandb_loggers(loggers)
+    if not loggers:
         return
     import matplotlib.pyplot as plt
     import wandb
@@ -71,6 +78,6 @@ def log_evaluation(loggers, rows: list[dict], metrics: dict, prefix: str = "test
     payload = {f"{prefix}/per_group": table, f"{prefix}/score_curves": images}
     if maps:
         payload[f"{prefix}/attention_maps"] = maps
-    for lg in wandb_loggers:
+    for lg in loggers:
         lg.experiment.log(payload)
         lg.experiment.summary.update({f"{prefix}/{k}": v for k, v in metrics.items()})

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.tasks.row_evaluation import RowEvaluatedTask
 
 
@@ -103,10 +104,9 @@ class DefocusTask(RowEvaluatedTask):
         ax.set_ylabel("predicted level")
         fig.tight_layout()
         fig.savefig(stage_dir / "predicted_vs_true.png")
-        for lg in loggers:
-            if type(lg).__name__ == "WandbLogger":
-                import wandb
+        for lg in wandb_loggers(loggers):
+            import wandb
 
-                lg.experiment.log({"test/predicted_vs_true": wandb.Image(fig)})
-                lg.experiment.summary.update({f"test/{k}": v for k, v in metrics.items()})
+            lg.experiment.log({"test/predicted_vs_true": wandb.Image(fig)})
+            lg.experiment.summary.update({f"test/{k}": v for k, v in metrics.items()})
         plt.close(fig)

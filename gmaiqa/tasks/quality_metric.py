@@ -31,6 +31,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.errors import ConfigError
 from gmaiqa.metrics import correlations
 from gmaiqa.tasks.row_evaluation import RowEvaluatedTask
@@ -153,8 +154,8 @@ class SAQMTask(RowEvaluatedTask):
             writer = csv.DictWriter(handle, ["image", "domain", "mos", "target", "predicted"])
             writer.writeheader()
             writer.writerows(rows)
-        wandb_loggers = [lg for lg in loggers if type(lg).__name__ == "WandbLogger"]
-        if not wandb_loggers:
+        loggers = wandb_loggers(loggers)
+        if not loggers:
             return
         import wandb
 
@@ -172,6 +173,6 @@ class SAQMTask(RowEvaluatedTask):
             payload[f"test/{d}/scatter"] = wandb.plot.scatter(
                 points, "mos", "predicted", title=f"{d}: predicted vs MOS"
             )
-        for lg in wandb_loggers:
+        for lg in loggers:
             lg.experiment.log(payload)
             lg.experiment.summary.update({f"test/{k}": v for k, v in metrics.items()})
