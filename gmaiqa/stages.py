@@ -157,9 +157,7 @@ def run_stage(
     if init_from and not resume_from:
         init_weights_from(net, init_from)
     loggers = _loggers(cfg, stage_dir, stage.name, job_label(cfg, run_dir), resuming=resume_from is not None)
-    wandb_id = next(
-        (lg.experiment.id for lg in loggers if isinstance(lg, WandbLogger) and is_rank_zero()), None
-    )
+    wandb_id = next((lg.experiment.id for lg in wandb_loggers(loggers)), None) if is_rank_zero() else None
     meta = {
         "model": model_cfg,
         "data": OmegaConf.to_container(cfg.data, resolve=True),

@@ -48,10 +48,11 @@ def variant_labels(jobs: dict[Path, dict]) -> dict[Path, str]:
     return labels
 
 
-def collect(root: Path) -> tuple[dict, list[str], list[Path], dict]:
+def collect(root: Path, jobs: dict[Path, dict] | None = None) -> tuple[dict, list[str], list[Path], dict]:
     """(variant, stage) -> dataset -> metric -> [(seed, value)], the dataset names, unfinished jobs, and
-    (variant, stage) -> [(seed, selection status, selected epoch)]."""
-    jobs = find_jobs(root)
+    (variant, stage) -> [(seed, selection status, selected epoch)]. ``jobs``: ``find_jobs(root)`` when
+    the caller has it already."""
+    jobs = find_jobs(root) if jobs is None else jobs
     if not jobs:
         raise ConfigError(
             "DIR",
@@ -97,17 +98,17 @@ def selection_cell(picks: list[tuple]) -> str:
     return ", ".join(parts)
 
 
-def split_statement(root: Path) -> str:
-    """Whether the rounds shared one train/val/test split (the paper) or drew one each."""
+def split_statement(jobs) -> str:
+    """Whether the rounds (job folders) shared one train/val/test split (the paper) or drew one each."""
     from omegaconf import OmegaConf
 
-    seeds = {}
-    for job in find_jobs(root):
+    seeds = set()
+    for job in jobs:
         config = job / "config.yaml"
         if config.is_file():
             data = OmegaConf.load(config).get("data") or {}
-            seeds[job] = data.get("split_seed", data.get("seed"))
-    values = sorted({str(v) for v in seeds.values()})
+            seeds.add(str(data.get("split_seed", data.get("seed"))))
+    values = sorted(seeds)
     if not values:
         return "Splits: not recorded."
     if len(values) == 1:
@@ -212,10 +213,11 @@ def summarize(root: str | Path, wandb_mode: str = "offline", project: str = "gma
         raise ConfigError(
             "DIR", f"{root} is not a directory", "pass the multirun directory printed by `gmaiqa train -m`"
         )
-    table, datasets, unfinished, selections = collect(root)
+    jobs = find_jobs(root)
+    table, datasets, unfinished, selections = collect(root, jobs)
     text = markdown(table, datasets, selections)
     rows = long_rows(table)
-    splits = split_statement(root)
+    splits = split_statement(jobs)
     fallbacks = sum(status == "fallback" for picks in selections.values() for _, status, _ in picks)
     note = ""
     if fallbacks:

@@ -254,18 +254,18 @@ def test_the_five_rounds_of_sweep_seeds_share_one_split_unless_asked(feces_12):
 
 
 def test_summarize_says_whether_the_rounds_shared_a_split(tmp_path):
-    from gmaiqa.summarize import split_statement
+    from gmaiqa.summarize import find_jobs, split_statement
 
     for i, split_seed in enumerate((0, 0)):
         (tmp_path / "a" / str(i)).mkdir(parents=True)
         (tmp_path / "a" / str(i) / "job.json").write_text("{}")
         (tmp_path / "a" / str(i) / "config.yaml").write_text(f"data:\n  split_seed: {split_seed}\n")
-    assert "one train/val/test split for every round" in split_statement(tmp_path / "a")
+    assert "one train/val/test split for every round" in split_statement(find_jobs(tmp_path / "a"))
     for i in range(2):
         (tmp_path / "b" / str(i)).mkdir(parents=True)
         (tmp_path / "b" / str(i) / "job.json").write_text("{}")
         (tmp_path / "b" / str(i) / "config.yaml").write_text(f"data:\n  split_seed: {i}\n")
-    assert "each round drew its own" in split_statement(tmp_path / "b")
+    assert "each round drew its own" in split_statement(find_jobs(tmp_path / "b"))
 
 
 # ------------------------------------------------------------------------------- the paper's other settings

@@ -233,9 +233,8 @@ class SelectCheckpoint(Checkpoint):
     def outcome(self) -> dict:
         """The stage's selection, for done.json / metrics.json / W&B / summarize (the per-epoch verdicts
         are in ``history``)."""
-        groups = next(
-            (v for h in self.history[-1:] for k, v in h["values"].items() if k.endswith("groups")), None
-        )
+        scaled = [_groups_metric(c.metric) for c in self.rule.constraints if c.of_groups is not None]
+        groups = self.history[-1]["values"].get(scaled[0]) if scaled and self.history else None
         result = {
             "rule": self.rule.as_dict(),
             "rule_text": self.rule.describe(groups),
