@@ -13,6 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
 from gmaiqa.cli import _register_resolvers, main
 from gmaiqa.paths import conf_dir
@@ -84,6 +85,8 @@ def test_every_sweep_runs_a_fast_dev_run(name, tiny_feces, mos_pair, tmp_path):
 
 # experiments with a dedicated fit + test elsewhere (their own data contract and overrides)
 RUN_ELSEWHERE = {
+    "baseline": "test_baselines.py::test_short_fit_and_eval",
+    "saqm": "test_saqm.py::test_short_fit_and_test_of_each_configuration",
     **{
         f"baseline_{m}": "test_baselines.py::test_short_fit_and_eval"
         for m in ("wadiqam_nr", "wadiqam_fr", "twostream_iqa")
@@ -229,3 +232,25 @@ def test_slurm_launcher_composes():
         )
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.max_num_timeout >= 1
     assert cfg.trainer.strategy._target_ == "gmaiqa.distributed.JobDDPStrategy"
+
+
+@pytest.mark.parametrize(
+    "alias, base",
+    [
+        *[
+            (f"baseline_{m}", ["experiment=baseline", f"model={m}"])
+            for m in ("wadiqam_nr", "wadiqam_fr", "twostream_iqa")
+        ],
+        *[
+            (f"saqm_{m}", ["experiment=saqm", f"data.mode={m}"])
+            for m in ("target_only", "source_only", "unsupervised_da", "semi_supervised_da")
+        ],
+    ],
+)
+def test_the_named_experiments_are_their_base_with_one_choice(alias, base):
+    """baseline_<model> and saqm_<mode> keep their names (sweeps, earlier runs) but hold no copy."""
+    fixed = ["paths.run_dir=/tmp/unused", "run_id=same"]
+    named = OmegaConf.to_container(compose_train(alias, fixed, one_epoch=False), resolve=True)
+    composed = OmegaConf.to_container(compose_train(None, base + fixed, one_epoch=False), resolve=True)
+    assert named == composed and named["run_name"] == alias
+    assert len((conf_dir() / "experiment" / f"{alias}.yaml").read_text().splitlines()) <= 8
