@@ -6,14 +6,13 @@ fails ``check`` exits with status 1.
 
 from __future__ import annotations
 
-import difflib
 import re
 import sys
 from collections.abc import Callable
 
 from omegaconf import DictConfig
 
-from gmaiqa.errors import GmaiqaError
+from gmaiqa.errors import GmaiqaError, did_you_mean
 
 USAGE = """usage: gmaiqa <command> [key=value ...] [-m]
 
@@ -121,8 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "summarize":
         rest = summarize_arguments(rest)
     if command not in COMMANDS:
-        close = difflib.get_close_matches(command, COMMANDS, n=1)
-        hint = f" (did you mean `gmaiqa {close[0]}`?)" if close else ""
+        hint = did_you_mean(command, COMMANDS, quote="`", prefix="gmaiqa ")
         print(f"gmaiqa: unknown command {command!r}{hint}\n\n{USAGE}", file=sys.stderr)
         return 2
     return run_command(command, rest)

@@ -21,7 +21,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
@@ -115,3 +115,15 @@ def job_scope() -> Iterator[None]:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+
+
+def gather_rows(rows: list[dict], world_size: int, key: Callable[[dict], object] | None = None) -> list[dict]:
+    """The evaluation rows of every rank (each scored its share), on every rank; sorted by ``key`` when
+    given, so that a table does not depend on how the rows were shared out."""
+    if world_size > 1:
+        import torch.distributed as dist
+
+        shares: list[list[dict]] = [[] for _ in range(world_size)]
+        dist.all_gather_object(shares, rows)
+        rows = [row for share in shares for row in share]
+    return sorted(rows, key=key) if key is not None else rows

@@ -17,3 +17,12 @@ class ConfigError(GmaiqaError):
     def __init__(self, key: str, problem: str, fix: str):
         self.key = key
         super().__init__(f"config `{key}`: {problem}; {fix}")
+
+
+def did_you_mean(word: str, choices, quote: str = "'", prefix: str = "") -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` to a mistyped ``word``, else ``""``;
+    ``prefix`` goes inside the quotes (``did you mean `gmaiqa check`?``)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {quote}{prefix}{close[0]}{quote}?)" if close else ""

@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import load_net
-from gmaiqa.data.manifest import load_dataset
+from gmaiqa.data.dataset import load_dataset
 from gmaiqa.errors import ConfigError
 from gmaiqa.scoring import clarity, device_for, prepare_out, score_groups, scoring_of
 

@@ -1,7 +1,7 @@
 """Scoring z-stacks with a trained checkpoint: one module for every command that does it (``eval``,
 ``predict``, ``benchmark``) and for the cross-dataset evaluation after training.
 
-Two facts about a checkpoint come from its metadata, written by the task that trained it:
+Two facts about a checkpoint come from its metadata, recorded by the stage that trained it:
 
 * ``higher_is_better`` - the score direction. A focus-quality network (GMANet, the IQA baselines, SAQM)
   gives higher scores to clearer images; the defocus regressor gives its defocus, lower = clearer.
@@ -10,8 +10,8 @@ Two facts about a checkpoint come from its metadata, written by the task that tr
 * ``scoring`` - how a whole image is scored: ``window`` (the training preprocessing, then the sliding
   window of ``gmaiqa.inference``) or ``defocus_tiles`` (``gmaiqa.defocus_maps``).
 
-Checkpoints written before these were recorded are read as before (direction and scoring guessed from
-the task's name), with a warning.
+Both are the model family's (``gmaiqa.models.registry``); checkpoints written before they were recorded
+take them from the family their model config names, with a warning.
 """
 
 from __future__ import annotations
@@ -25,36 +25,35 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from gmaiqa.data.datamodule import FocusStackDataset, collate_group
-from gmaiqa.data.manifest import load_dataset
+from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.sampling import WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.data.transforms import Preprocess
 from gmaiqa.errors import ConfigError
 from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
+from gmaiqa.models.registry import SCORINGS, family_of_config
 
-SCORINGS = ("window", "defocus_tiles")
 
-
-def _legacy_defocus(meta: dict) -> bool:
-    return str(meta.get("task", "")).endswith("DefocusTask")
+def _recorded_family(meta: dict):
+    return family_of_config(dict(meta.get("model") or {}))
 
 
 def higher_is_better(meta: dict) -> bool:
     if "higher_is_better" in meta:
         return bool(meta["higher_is_better"])
-    legacy = not _legacy_defocus(meta)
+    family = _recorded_family(meta)
     warnings.warn(
         f"this checkpoint does not record its score direction (written before it was recorded); "
-        f"taking higher_is_better={legacy} from its task {meta.get('task')!r}",
+        f"taking higher_is_better={family.higher_is_better} from its model family {family.name!r}",
         UserWarning,
         stacklevel=2,
     )
-    return legacy
+    return family.higher_is_better
 
 
 def scoring_of(meta: dict) -> str:
-    kind = meta.get("scoring") or ("defocus_tiles" if _legacy_defocus(meta) else "window")
+    kind = meta.get("scoring") or _recorded_family(meta).scoring
     if kind not in SCORINGS:
         raise ConfigError(
             "ckpt",

@@ -25,6 +25,7 @@ from gmaiqa.checkpoints import init_weights_from
 from gmaiqa.distributed import is_rank_zero
 from gmaiqa.errors import ConfigError
 from gmaiqa.job import DONE
+from gmaiqa.models.registry import family_of_config
 from gmaiqa.runs import environment, job_label
 
 WANDB_MODES = ("offline", "online", "disabled")
@@ -150,6 +151,7 @@ def run_stage(
     if is_rank_zero():
         stage_dir.mkdir(parents=True, exist_ok=True)
     model_cfg = stage_model(cfg, stage)
+    family = family_of_config(model_cfg)
     with warnings.catch_warnings():
         # earlier weights (init_from or the checkpoint resumed) replace ImageNet's
         warnings.simplefilter("ignore" if init_from or resume_from else "default", UserWarning)
@@ -169,10 +171,19 @@ def run_stage(
         "wandb_run_id": wandb_id,
         "git_commit": environment()["git_commit"],
         "task": cfg.task._target_,
+        # what eval, predict, benchmark and export need to use the network (gmaiqa.scoring)
+        "family": family.name,
+        "higher_is_better": family.higher_is_better,
+        "scoring": family.scoring,
     }
-    # conf/task/*.yaml: a partial LightningModule (loss, optimiser, ...) completed with the network
-    task = instantiate(cfg.task)(net, inference=meta["inference"], meta=meta)
+    # conf/task/*.yaml: a partial LightningModule (loss, optimiser, ...) completed with the network, and
+    # the report its test leaves in the stage folder (gmaiqa.callbacks.test_reports)
+    task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
+    report = task_cfg.pop("report", None)
+    task = instantiate(task_cfg)(net, inference=meta["inference"], meta=meta)
     selector, callbacks = _callbacks(cfg, rule, stage_dir, logging=bool(loggers))
+    if report and cfg.evaluate:
+        callbacks.append(instantiate(report, out_dir=stage_dir))
     trainer = instantiate(
         cfg.trainer,
         max_epochs=stage.max_epochs,
@@ -227,7 +238,6 @@ def run_stage(
                         indent=1,
                     )
                 )
-                task.write_test_outputs(stage_dir, loggers, metrics)
             for lg in wandb_loggers(loggers):
                 lg.experiment.summary.update(
                     {

@@ -89,7 +89,7 @@ def test_tenengrad_attention_by_config(tiny_feces):
 def test_refuses_invalid_or_unlabelled_data(feces_copy):
     import csv
 
-    from gmaiqa.data.manifest import DatasetError
+    from gmaiqa.data.report import DatasetError
 
     rows = list(csv.DictReader(open(feces_copy / "manifest.csv")))
     with open(feces_copy / "manifest.csv", "w", newline="") as handle:  # clearest flags only, no scores

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
+from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.defocus_levels import LevelSpec, build_levels, content_tiles, sharpest_by_std
 from gmaiqa.data.io import read_image
-from gmaiqa.data.manifest import load_dataset
 from gmaiqa.tasks.defocus import fit_quality
 from helpers.tiny import compose_train
 

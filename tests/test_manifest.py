@@ -6,7 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from gmaiqa.data.manifest import DatasetError, inspect_dataset, load_dataset
+from gmaiqa.data.dataset import inspect_dataset, load_dataset
+from gmaiqa.data.report import DatasetError
 
 
 def _rows(root):

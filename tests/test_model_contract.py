@@ -1,4 +1,5 @@
-"""Every model family in conf/model/ meets gmaiqa.models.contract: built from its config, it scores a
+"""Every registered model family (gmaiqa.models.registry, one config each in conf/model/) meets
+gmaiqa.models.contract: built from its config, it scores a
 batch of images as a (B,) ``output1`` and says whether it needs the attention map; a stage sets only
 keys its model has."""
 
@@ -16,7 +17,7 @@ from gmaiqa.models.contract import FocusModel
 from gmaiqa.paths import conf_dir
 from helpers.tiny import compose_train
 
-MODELS = sorted(p.stem for p in (conf_dir() / "model").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (conf_dir() / "model").glob("*.yaml"))  # = the registered families
 # CPU-sized variants of the same architectures (the contract does not depend on widths)
 SMALL = {
     "gmanet": ["model.head_channels=16", "model.aggregation_channels=16"],

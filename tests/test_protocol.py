@@ -51,7 +51,7 @@ def test_a_later_stage_trains_every_batch_of_every_epoch_from_a_fresh_sampler(ti
     l0, l1 = (Path(s["dir"]) for s in summary["stages"])
     assert Path(summary["stages"][0]["checkpoint"]).name == "best-000.ckpt"
 
-    from gmaiqa.data.manifest import load_dataset
+    from gmaiqa.data.dataset import load_dataset
     from gmaiqa.data.splits import split_stacks
 
     train_groups = split_stacks(load_dataset(tiny_feces), (0.6, 0.2, 0.2), cfg.data.split_seed)["train"]
@@ -380,15 +380,6 @@ def test_eval_predict_and_benchmark_pick_the_least_defocused_image(blur_series, 
     )
     row = next(csv.DictReader(open(tmp_path / "bench" / "benchmark.csv")))
     assert float(row["acc"]) == 1.0 and int(row["t0"]) == 3
-
-
-def test_every_task_records_its_score_direction_in_the_checkpoint_meta():
-    from gmaiqa.tasks import DefocusTask, FocusQualityTask, SAQMTask
-
-    net = torch.nn.Linear(1, 1)
-    assert FocusQualityTask(net, meta={}).meta["higher_is_better"] is True
-    assert DefocusTask(net, meta={}).meta["higher_is_better"] is False
-    assert SAQMTask(net, meta={}).meta["higher_is_better"] is True
 
 
 def test_the_old_data_seed_key_of_eval_still_chooses_the_split_with_a_message():

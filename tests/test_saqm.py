@@ -11,9 +11,9 @@ import pytest
 import torch
 from scipy import stats
 
-from gmaiqa.data.manifest import DatasetError
 from gmaiqa.data.mos import load_mos_dataset, split_rated
 from gmaiqa.data.mos_datamodule import MODES, MOSDataModule
+from gmaiqa.data.report import DatasetError
 from gmaiqa.data.synthetic_mos import generate_mos_pair
 from gmaiqa.errors import ConfigError
 from gmaiqa.metrics import correlations
@@ -32,20 +32,19 @@ def test_gradient_reversal_flips_the_sign_only_through_the_layer():
     net = SAQM(channels=64, hidden=16)
     patches = torch.randn(4, 3, 32, 32)
     grads = {}
-    for scale in (1.0, -1.0):  # -1: the same branch without reversal
+    for scale in (None, -1.0):  # None: the model's own factor (1, Eq. 5); -1: the branch without reversal
         net.zero_grad()
-        net.reversal_scale = scale
-        net.forward_patches(patches)["domain_logit"].sum().backward()
+        net.forward_patches(patches, reversal_scale=scale)["domain_logit"].sum().backward()
         grads[scale] = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
-    trunk = [n for n in grads[1.0] if n.startswith("trunk.")]
+    trunk = [n for n in grads[None] if n.startswith("trunk.")]
     assert trunk and all(
-        torch.allclose(grads[1.0][n], -grads[-1.0][n]) for n in trunk
+        torch.allclose(grads[None][n], -grads[-1.0][n]) for n in trunk
     )  # feature extractor: reversed
-    head = [n for n in grads[1.0] if n.startswith("domain.")]
+    head = [n for n in grads[None] if n.startswith("domain.")]
     assert all(
-        torch.allclose(grads[1.0][n], grads[-1.0][n]) for n in head
+        torch.allclose(grads[None][n], grads[-1.0][n]) for n in head
     )  # the classifier itself: unchanged
-    assert not any(n.startswith("regressor.") for n in grads[1.0])  # the quality branch is untouched
+    assert not any(n.startswith("regressor.") for n in grads[None])  # the quality branch is untouched
 
 
 def test_gamma_starts_at_zero_so_attention_is_off_at_init():
@@ -258,3 +257,30 @@ def test_domain_classifier_is_blind_to_the_feature_scale():
     net = SAQM(channels=64, hidden=16, width=0.25).eval()
     features = torch.rand(5, 64) + 0.1
     torch.testing.assert_close(net.domain(features * 30.0), net.domain(features), rtol=1e-4, atol=1e-4)
+
+
+def test_training_step_passes_the_scheduled_reversal_and_leaves_the_net_alone(monkeypatch):
+    """The task's schedule reaches the GRL as an argument; the network's configured factor is untouched."""
+    from types import SimpleNamespace
+
+    from gmaiqa.tasks.quality_metric import SAQMTask
+
+    net = SAQM(channels=64, hidden=16, width=0.25, reversal_scale=0.5)
+    task = SAQMTask(net, mode="unsupervised_da", reversal_schedule="constant", reversal_start=0.2)
+    monkeypatch.setattr(task, "log", lambda *args, **kwargs: None)
+    seen, real = [], net.forward_patches
+    monkeypatch.setattr(
+        net,
+        "forward_patches",
+        lambda p, reversal_scale=None: seen.append(reversal_scale) or real(p, reversal_scale),
+    )
+    batch = {
+        "patches": torch.randn(4, 3, 32, 32),
+        "labelled": torch.tensor([True, True, False, False]),
+        "target": torch.rand(4),
+        "domain": torch.tensor([0.0, 0.0, 1.0, 1.0]),
+    }
+    for step in (10, 50):  # before and after reversal_start of 100 steps
+        task._trainer = SimpleNamespace(global_step=step, estimated_stepping_batches=100)
+        assert torch.isfinite(task.training_step(batch, 0))
+    assert seen == [0.0, 0.5] and net.reversal_scale == 0.5

@@ -1,6 +1,6 @@
 import pytest
 
-from gmaiqa.data.manifest import load_dataset
+from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.splits import SplitError, seeded_split, split_stacks
 
 

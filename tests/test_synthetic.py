@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from gmaiqa.data.manifest import inspect_dataset
+from gmaiqa.data.dataset import inspect_dataset
 from gmaiqa.data.synthetic import PRESETS, SynthConfig, _score, config_from, generate, render_group
 from gmaiqa.errors import ConfigError
 
@@ -55,19 +55,20 @@ def test_defocus_halos_differ_on_either_side_of_focus(monkeypatch):
     """One refractile spore exactly at the focal layer. With a symmetric blur alone, the frames equally
     far below and above focus are identical; the transport-of-intensity halo (dI ~ -dz * laplacian of
     the phase) changes sign with dz, so with halos they differ, and by opposite amounts around focus."""
+    import gmaiqa.data.specimen as specimen
     import gmaiqa.data.synthetic as synthetic
 
     def one_spore(preset, cfg, pad, rng):
-        density, phase = synthetic._render("spore", 30.0, rng)
+        density, phase = specimen.render_object("spore", 30.0, rng)
         h, w = density.shape
         od = density[..., None] * np.float32(0.7) * np.ones(3, np.float32)
         y, x = pad + cfg.height // 2 - h // 2, pad + cfg.width // 2 - w // 2
-        return [synthetic._Object("spore", 0.0, y, x, od, phase * 1.5)], {
+        return [specimen.SpecimenObject("spore", 0.0, y, x, od, phase * 1.5)], {
             "concentration": "low",
             "counts": {"spore": 1},
         }
 
-    monkeypatch.setattr(synthetic, "_specimen", one_spore)
+    monkeypatch.setattr(synthetic, "place_objects", one_spore)
 
     def frames(halo_gain):
         cfg = SynthConfig(

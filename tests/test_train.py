@@ -203,7 +203,7 @@ def test_eval_reproduces_the_training_test_figures(l0_run, tiny_feces, tmp_path)
 def test_predict_on_an_unlabelled_folder_of_folders(l0_run, tiny_feces, tmp_path):
     import shutil
 
-    from gmaiqa.data.manifest import load_dataset
+    from gmaiqa.data.dataset import load_dataset
 
     plain = tmp_path / "plain"
     stacks = load_dataset(tiny_feces)[:2]

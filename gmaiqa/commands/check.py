@@ -7,7 +7,8 @@ import json
 
 from omegaconf import DictConfig
 
-from gmaiqa.data.manifest import format_report, inspect_dataset
+from gmaiqa.data.dataset import inspect_dataset
+from gmaiqa.data.report import format_report
 from gmaiqa.errors import ConfigError
 
 
@@ -38,8 +39,8 @@ def is_mos_dataset(root) -> bool:
 def check_mos(root, validate: str) -> int:
     from collections import Counter
 
-    from gmaiqa.data.manifest import DatasetError
     from gmaiqa.data.mos import load_mos_dataset
+    from gmaiqa.data.report import DatasetError
 
     try:
         items = load_mos_dataset(root, validate=validate)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from gmaiqa.data.manifest import format_report, inspect_dataset
+from gmaiqa.data.dataset import inspect_dataset
+from gmaiqa.data.report import format_report
 from gmaiqa.data.synthetic import PRESETS, config_from, generate
 from gmaiqa.errors import ConfigError
 

@@ -25,8 +25,8 @@ import torch
 from scipy import ndimage
 from torch.utils.data import DataLoader, Dataset
 
+from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.io import read_image, write_png
-from gmaiqa.data.manifest import load_dataset
 from gmaiqa.data.splits import seeded_split
 from gmaiqa.errors import ConfigError
 

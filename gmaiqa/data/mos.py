@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gmaiqa.data.io import image_size, read_raw
-from gmaiqa.data.manifest import MANIFEST, DatasetError, Problem
+from gmaiqa.data.manifest import MANIFEST
+from gmaiqa.data.report import DatasetError, Problem
 from gmaiqa.data.splits import SPLITS, seeded_split
 from gmaiqa.errors import ImageReadError
 

@@ -40,44 +40,17 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import scipy.fft as sfft
-from scipy.ndimage import gaussian_filter
 from scipy.special import j1
 
 from gmaiqa.data.io import write_png
 from gmaiqa.data.manifest import MANIFEST
-from gmaiqa.errors import ConfigError
-
-REFERENCE_SIZE = (1024, 1536)  # object sizes below are pixels at the paper's working resolution
-
+from gmaiqa.data.specimen import KINDS, REFERENCE_SIZE, place_objects, smooth_noise
+from gmaiqa.errors import ConfigError, did_you_mean
 
 # --------------------------------------------------------------------------------------------------
-# Specimen description
-
-
-@dataclass(frozen=True)
-class Kind:
-    """An object species: size in reference pixels, stain colour (relative OD per R, G, B), strength."""
-
-    role: str  # "element" (annotators judge focus by these), "large", "debris"
-    size: tuple[float, float]
-    colour: tuple[float, float, float]
-    od: tuple[float, float]
-    phase: tuple[float, float]
-
-
-KINDS: dict[str, Kind] = {
-    "rbc": Kind("element", (34, 44), (0.25, 1.0, 0.75), (0.25, 0.45), (0.3, 0.5)),
-    "wbc": Kind("element", (52, 86), (0.8, 1.0, 0.45), (0.35, 0.6), (0.5, 0.9)),
-    "spore": Kind("element", (26, 46), (0.6, 0.8, 1.0), (0.5, 0.9), (1.2, 1.8)),
-    "bacterium": Kind("element", (12, 26), (0.8, 0.9, 1.0), (0.35, 0.6), (0.2, 0.4)),
-    "residue": Kind("large", (90, 360), (0.35, 0.7, 1.0), (0.35, 0.95), (0.3, 0.8)),
-    "fibre": Kind("large", (150, 420), (0.45, 0.75, 1.0), (0.5, 1.0), (0.4, 0.8)),
-    "epithelial": Kind("large", (220, 420), (0.6, 0.8, 1.0), (0.08, 0.16), (0.3, 0.6)),
-    "debris": Kind("debris", (3, 14), (0.7, 0.85, 1.0), (0.4, 1.2), (0.2, 0.6)),
-}
+# Presets: the paper's three datasets, and the generator's settings
 
 
 @dataclass(frozen=True)
@@ -164,12 +137,10 @@ class SynthConfig:
 
     def __post_init__(self):
         if self.preset not in PRESETS:
-            import difflib
-
-            close = difflib.get_close_matches(self.preset, PRESETS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                "preset", f"unknown preset {self.preset!r}{hint}", f"choose one of {sorted(PRESETS)}"
+                "preset",
+                f"unknown preset {self.preset!r}{did_you_mean(self.preset, PRESETS)}",
+                f"choose one of {sorted(PRESETS)}",
             )
         lo, hi = self.images
         if not 2 <= lo <= hi:
@@ -188,163 +159,6 @@ class SynthConfig:
     @property
     def scale(self) -> float:
         return self.object_scale if self.object_scale is not None else self.height / REFERENCE_SIZE[0]
-
-
-@dataclass
-class _Object:
-    kind: str
-    depth_um: float
-    y: int  # top-left of the patch in the padded canvas
-    x: int
-    od: np.ndarray  # (h, w, 3)
-    phase: np.ndarray  # (h, w)
-
-
-# --------------------------------------------------------------------------------------------------
-# Object rendering: small patches with soft edges
-
-
-def _grid(h: int, w: int, angle: float):
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    yy -= (h - 1) / 2
-    xx -= (w - 1) / 2
-    c, s = math.cos(angle), math.sin(angle)
-    return c * xx + s * yy, -s * xx + c * yy
-
-
-def _soft_inside(rho: np.ndarray, radius_px: float, edge_px: float = 1.0) -> np.ndarray:
-    """rho: distance normalised to the boundary (1 = edge). Smooth 1 -> 0 across ~edge_px pixels."""
-    return (1.0 / (1.0 + np.exp(np.clip((rho - 1.0) * radius_px / max(edge_px, 0.3), -30, 30)))).astype(
-        np.float32
-    )
-
-
-def _ellipse(ry: float, rx: float, angle: float, wobble: float = 0.0, rng=None, margin: float = 1.15):
-    half = int(math.ceil(max(ry, rx) * margin)) + 2
-    u, v = _grid(2 * half + 1, 2 * half + 1, angle)
-    theta = np.arctan2(v, u)
-    radius = np.ones_like(theta)
-    if wobble and rng is not None:
-        for k in range(2, 7):
-            radius += wobble / k * rng.normal() * np.cos(k * theta + rng.uniform(0, 2 * math.pi))
-    rho = np.sqrt((u / rx) ** 2 + (v / ry) ** 2) / np.clip(radius, 0.4, None)
-    return rho, _soft_inside(rho, min(rx, ry))
-
-
-def _smooth_noise(shape, sigma, rng):
-    n = gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
-    return n / (n.std() + 1e-6)
-
-
-def _render(kind_name: str, size: float, rng) -> tuple[np.ndarray, np.ndarray]:
-    """(density, phase) patches of one object; density is later tinted by the kind's colour."""
-    angle = rng.uniform(0, math.pi)
-    if kind_name == "rbc":  # biconcave disc: thicker rim, central pallor, strong phase object
-        rho, inside = _ellipse(size / 2, size / 2 * rng.uniform(0.9, 1.0), angle)
-        thickness = inside * (0.55 + 0.45 * np.clip(rho, 0, 1) ** 2)
-        return thickness, thickness
-    if kind_name == "wbc":  # faint granular cytoplasm and a darker lobed nucleus
-        rho, inside = _ellipse(size / 2, size / 2 * rng.uniform(0.85, 1.0), angle, 0.05, rng)
-        grains = np.clip(_smooth_noise(inside.shape, max(size / 40, 0.6), rng), 0, None)
-        nucleus = np.zeros_like(inside)
-        half = inside.shape[0] // 2
-        for _ in range(rng.integers(1, 5)):
-            r = size * rng.uniform(0.14, 0.22)
-            cy, cx = rng.normal(0, size * 0.12, 2)
-            yy, xx = np.mgrid[0 : inside.shape[0], 0 : inside.shape[1]].astype(np.float32)
-            d = np.sqrt((yy - half - cy) ** 2 + (xx - half - cx) ** 2) / r
-            nucleus = np.maximum(nucleus, _soft_inside(d, r))
-        density = inside * (0.3 + 0.15 * grains) + 0.9 * nucleus * inside
-        return density, inside
-    if kind_name == "spore":  # refractile: dark wall, clear bright interior
-        ratio = rng.uniform(0.6, 0.9)
-        rho, inside = _ellipse(size / 2, size / 2 * ratio, angle)
-        interior = _soft_inside(rho / 0.72, size * ratio / 2 * 0.72)
-        wall = np.clip(inside - interior, 0, 1)
-        return wall - 0.6 * interior, inside
-    if kind_name == "bacterium":  # rod: a capsule
-        length, width = size, size * rng.uniform(0.25, 0.4)
-        half = int(length / 2 + width) + 2
-        u, v = _grid(2 * half + 1, 2 * half + 1, angle)
-        d = np.sqrt(np.clip(np.abs(u) - (length - width) / 2, 0, None) ** 2 + v**2) / (width / 2)
-        inside = _soft_inside(d, width / 2, 0.7)
-        return inside, inside
-    if kind_name == "residue":  # irregular plant tissue: cell-wall network, dense and high-contrast
-        ratio = rng.uniform(0.45, 1.0)
-        rho, inside = _ellipse(size / 2, size / 2 * ratio, angle, 0.35, rng)
-        cells = _smooth_noise(inside.shape, rng.uniform(3.0, 7.0) * max(size / 180, 0.3), rng)
-        walls = np.exp(-((cells / 0.25) ** 2))
-        body = 0.35 + 0.25 * _smooth_noise(inside.shape, max(size / 25, 1.0), rng)
-        density = inside * np.clip(body + 0.9 * walls, 0, None)
-        return density, inside * (0.5 + 0.5 * walls)
-    if kind_name == "fibre":  # curved strand drawn with OpenCV, then softened
-        half = int(size / 2) + 8
-        canvas = np.zeros((2 * half + 1, 2 * half + 1), np.float32)
-        t = np.linspace(-0.5, 0.5, 40)
-        bend = rng.normal(0, 0.25)
-        pts = np.stack([t * size, bend * size * (t**2 - 0.25) * 4], 1)
-        c, s = math.cos(angle), math.sin(angle)
-        pts = pts @ np.array([[c, s], [-s, c]], np.float32) + half
-        width = max(1, int(round(size * rng.uniform(0.02, 0.04))))
-        cv2.polylines(
-            canvas,
-            [pts.astype(np.int32).reshape(-1, 1, 2)],
-            False,
-            1.0,
-            thickness=width,
-            lineType=cv2.LINE_AA,
-        )
-        canvas = gaussian_filter(canvas, 0.6)
-        return canvas, canvas
-    if kind_name == "epithelial":  # large flat cell: faint, folded, small nucleus, slightly dark rim
-        rho, inside = _ellipse(size / 2, size / 2 * rng.uniform(0.6, 0.95), angle, 0.12, rng)
-        folds = _smooth_noise(inside.shape, max(size / 30, 1.0), rng)
-        rim = np.exp(-(((rho - 0.97) / 0.03) ** 2))
-        nr = size * rng.uniform(0.05, 0.08)
-        ny, nx = rng.normal(0, size * 0.1, 2)
-        yy, xx = np.mgrid[0 : inside.shape[0], 0 : inside.shape[1]].astype(np.float32)
-        half = inside.shape[0] // 2
-        nucleus = _soft_inside(np.sqrt((yy - half - ny) ** 2 + (xx - half - nx) ** 2) / nr, nr)
-        density = inside * (1.0 + 0.4 * folds + 1.5 * rim) + 4.0 * nucleus
-        return density, inside * (1 + 0.3 * folds)
-    if kind_name == "debris":
-        rho, inside = _ellipse(size / 2, size / 2 * rng.uniform(0.5, 1.0), angle, 0.3, rng)
-        return inside, inside
-    raise KeyError(kind_name)
-
-
-def _specimen(preset: Preset, cfg: SynthConfig, pad: int, rng) -> tuple[list[_Object], dict]:
-    high = rng.random() < cfg.high_concentration
-    area = (cfg.height * cfg.width) / (cfg.scale**2 * REFERENCE_SIZE[0] * REFERENCE_SIZE[1])
-    objects: list[_Object] = []
-    counts = {}
-    for name, (low_n, high_n) in preset.counts.items():
-        kind = KINDS[name]
-        mean = (high_n if high else low_n) * area
-        n = int(rng.poisson(mean)) if mean > 0 else 0
-        counts[name] = n
-        for _ in range(n):
-            size = rng.uniform(*kind.size) * cfg.scale
-            if size < 1.5:
-                continue
-            if kind.role == "element":
-                depth = rng.normal(0.0, preset.element_depth_sd_um)
-            elif kind.role == "large":
-                if rng.random() < preset.large_near_focus:
-                    depth = rng.normal(0.0, preset.element_depth_sd_um)
-                else:
-                    depth = rng.choice([-1, 1]) * rng.uniform(*preset.large_offset_um)
-            else:
-                depth = rng.uniform(-preset.debris_depth_um, preset.debris_depth_um)
-            density, phase = _render(name, size, rng)
-            strength = rng.uniform(*kind.od)
-            tint = np.asarray(kind.colour, np.float32) * rng.uniform(0.85, 1.15, 3).astype(np.float32)
-            od = density[..., None] * strength * tint
-            h, w = density.shape
-            y = int(rng.integers(pad - h // 2, pad + cfg.height - h // 2))
-            x = int(rng.integers(pad - w // 2, pad + cfg.width - w // 2))
-            objects.append(_Object(name, float(depth), y, x, od, phase * rng.uniform(*kind.phase)))
-    return objects, {"concentration": "high" if high else "low", "counts": counts}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -413,7 +227,7 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
         sfft.next_fast_len(cfg.height + 2 * pad, real=True),
         sfft.next_fast_len(cfg.width + 2 * pad, real=True),
     )
-    objects, meta = _specimen(preset, cfg, pad, rng)
+    objects, meta = place_objects(preset, cfg, pad, rng)
 
     # depth slices on a 0.5 µm grid: each transformed once
     slices: dict[float, tuple[np.ndarray, np.ndarray]] = {}
@@ -437,7 +251,7 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
 
     medium = (
         np.asarray(preset.medium_od, np.float32)
-        * (1 + 0.05 * _smooth_noise((cfg.height, cfg.width), 40 * s, rng))[..., None]
+        * (1 + 0.05 * smooth_noise((cfg.height, cfg.width), 40 * s, rng))[..., None]
     )
     illumination = _illumination(cfg, rng)
     exposure = cfg.background_level / float(np.mean(illumination * np.exp(-medium)))

@@ -13,10 +13,15 @@ from torch import nn
 
 from gmaiqa.errors import ConfigError
 from gmaiqa.models.backbones import _load_torchvision
+from gmaiqa.models.registry import register_model
 
 WIDTHS = (2048, 1024, 512, 256, 128, 64, 1)
 
 
+# its output is the defocus level (0 = in focus), so lower is clearer; a whole image is scored in tiles
+@register_model(
+    "defocus_inception", task="defocus", higher_is_better=False, scoring="defocus_tiles", paper="seed 001"
+)
 class DefocusRegressor(nn.Module):
     uses_attention_map = False
 

@@ -25,8 +25,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gmaiqa.errors import ConfigError
+from gmaiqa.errors import ConfigError, did_you_mean
 from gmaiqa.models.backbones import BACKBONES, Backbone
+from gmaiqa.models.registry import register_model
 
 
 def improved_global_average_pool(score_map: torch.Tensor) -> torch.Tensor:
@@ -148,6 +149,7 @@ class GMANet(nn.Module):
         return self.forward_head(self.forward_features(image, attention))
 
 
+@register_model("gmanet", task="gmanet", paper="GMANet §3.2, Fig. 3")
 def build_gmanet(
     *,
     backbone: dict | str = "vgg16_bn",
@@ -165,12 +167,9 @@ def build_gmanet(
     spec = {"name": backbone} if isinstance(backbone, str) else dict(backbone)
     name = spec.pop("name", "vgg16_bn")
     if name not in BACKBONES:
-        import difflib
-
-        close = difflib.get_close_matches(name, BACKBONES, n=1)
         raise ConfigError(
             "model.backbone.name",
-            f"unknown backbone {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+            f"unknown backbone {name!r}{did_you_mean(name, BACKBONES)}",
             f"choose one of {sorted(BACKBONES)}",
         )
     trunk = BACKBONES[name](negative_slope=negative_slope, **spec)

@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gmaiqa.models.registry import register_model
+
 PATCH = 32
 
 
@@ -85,6 +87,8 @@ def gradient_image(image: torch.Tensor) -> torch.Tensor:
     return ((g - mean) / (std + 1e-6)).expand(-1, 3, -1, -1)
 
 
+@register_model("wadiqam_nr", task="gmanet", paper="Bosse et al. 2018; GMANet §5.2")
+@register_model("wadiqam_fr", task="gmanet", paper="Bosse et al. 2018; GMANet §5.2 (blur reference)")
 class WaDIQaM(nn.Module):
     uses_attention_map = False
 
@@ -121,6 +125,7 @@ class WaDIQaM(nn.Module):
         }
 
 
+@register_model("twostream_iqa", task="gmanet", paper="Yan, Mao & Li 2019; GMANet §5.2")
 class TwoStreamIQA(nn.Module):
     uses_attention_map = False  # its gradient stream computes its own Sobel image
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gmaiqa.errors import ConfigError
+from gmaiqa.models.registry import register_model
 
 PATCH = 32
 
@@ -83,6 +84,7 @@ class SelfAttention(nn.Module):
         return out.view(b, -1, h, w), a
 
 
+@register_model("saqm", task="saqm", paper="seed 002, Table 1, Eq. 1-5")
 class SAQM(nn.Module):
     uses_attention_map = False
 
@@ -136,15 +138,21 @@ class SAQM(nn.Module):
                 nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
                 nn.init.zeros_(module.bias)
 
-    def forward_patches(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(P, 3, 32, 32) -> quality logits (P,), domain logits (P,) behind the GRL, pooled features."""
+    def forward_patches(
+        self, patches: torch.Tensor, reversal_scale: float | None = None
+    ) -> dict[str, torch.Tensor]:
+        """(P, 3, 32, 32) -> quality logits (P,), domain logits (P,) behind the GRL, pooled features.
+
+        ``reversal_scale``: the GRL factor of this step (the training task's schedule ramps it up to the
+        model's ``reversal_scale``, Eq. 5); None uses the model's."""
         if patches.shape[-2:] != (PATCH, PATCH):
             raise ValueError(f"SAQM scores {PATCH}x{PATCH} patches, got {tuple(patches.shape[-2:])}")
         features, attention = self.attention(self.trunk(patches))
         pooled = features.amax(dim=(2, 3))
         out = {"quality_logit": self.regressor(pooled).squeeze(1), "features": pooled, "attention": attention}
         if self.domain is not None:
-            out["domain_logit"] = self.domain(reverse_gradient(pooled, self.reversal_scale)).squeeze(1)
+            scale = self.reversal_scale if reversal_scale is None else reversal_scale
+            out["domain_logit"] = self.domain(reverse_gradient(pooled, scale)).squeeze(1)
         return out
 
     def image_scores(self, image: torch.Tensor, max_patches: int = 256) -> torch.Tensor:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.tasks.row_evaluation import RowEvaluatedTask
 
 
@@ -38,10 +37,6 @@ def fit_quality(predicted, true) -> dict[str, float]:
 
 class DefocusTask(RowEvaluatedTask):
     default_lr = 1e-5  # the seed's rate
-    higher_is_better = False  # the output is defocus: 0 = in focus
-    scoring = (
-        "defocus_tiles"  # tiles of the training patch size, each resized to the input (gmaiqa.defocus_maps)
-    )
 
     def __init__(
         self,
@@ -72,41 +67,3 @@ class DefocusTask(RowEvaluatedTask):
         if len(rows) >= 2:
             for key, value in fit_quality(p, t).items():
                 self.log(f"{stage}/{key}", value, sync_dist=False)
-
-    def write_test_outputs(self, stage_dir, loggers, metrics: dict) -> None:
-        """per_patch.csv and the predicted-vs-true scatter with its fitted line (PNG and W&B)."""
-        import csv
-
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        rows = self.rows["test"]
-        with open(stage_dir / "per_patch.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, ["group", "level", "predicted"])
-            writer.writeheader()
-            writer.writerows(rows)
-        fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-        t = [r["level"] for r in rows]
-        ax.scatter(t, [r["predicted"] for r in rows], s=8, alpha=0.5)
-        if rows and "slope" in metrics:
-            lo, hi = min(t), max(t)
-            ax.plot(
-                [lo, hi],
-                [metrics["intercept"] + metrics["slope"] * lo, metrics["intercept"] + metrics["slope"] * hi],
-                "r-",
-                label=f"y = {metrics['intercept']:.2f} + {metrics['slope']:.3f}x, R² {metrics['r2']:.3f}",
-            )
-            ax.plot([lo, hi], [lo, hi], "k:", lw=1, label="y = x")
-            ax.legend(fontsize=7)
-        ax.set_xlabel("true level")
-        ax.set_ylabel("predicted level")
-        fig.tight_layout()
-        fig.savefig(stage_dir / "predicted_vs_true.png")
-        for lg in wandb_loggers(loggers):
-            import wandb
-
-            lg.experiment.log({"test/predicted_vs_true": wandb.Image(fig)})
-            lg.experiment.summary.update({f"test/{k}": v for k, v in metrics.items()})
-        plt.close(fig)

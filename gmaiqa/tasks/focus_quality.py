@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from gmaiqa.distributed import gather_rows
 from gmaiqa.inference import predict_scores
 from gmaiqa.losses import GMANetLoss
 from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
@@ -30,11 +31,6 @@ def time_decay(decay: float) -> Callable[[int], float]:
 
 
 class FocusQualityTask(L.LightningModule):
-    # recorded in every checkpoint (gmaiqa.scoring reads them): a higher score is a clearer image, and a
-    # whole image is scored by the sliding window of gmaiqa.inference
-    higher_is_better = True
-    scoring = "window"
-
     def __init__(
         self,
         net: nn.Module,
@@ -46,7 +42,7 @@ class FocusQualityTask(L.LightningModule):
         meta: dict | None = None,
     ):
         super().__init__()
-        self.meta = {**(meta or {}), "higher_is_better": self.higher_is_better, "scoring": self.scoring}
+        self.meta = dict(meta or {})
         self.previews = 4
         self.net = net
         self.loss = loss or GMANetLoss()
@@ -128,20 +124,11 @@ class FocusQualityTask(L.LightningModule):
             }
         self.group_results[stage].append(row)
 
-    def _gather_group_results(self, stage: str) -> None:
-        """Each rank scored its share of the groups; every rank ends with all rows, in group order."""
-        if self.trainer.world_size <= 1:
-            return
-        import torch.distributed as dist
-
-        shares: list[list[dict]] = [[] for _ in range(self.trainer.world_size)]
-        dist.all_gather_object(shares, self.group_results[stage])
-        self.group_results[stage] = sorted(
-            (row for share in shares for row in share), key=lambda row: row["group"]
-        )
-
     def _epoch_end(self, stage: str) -> None:
-        self._gather_group_results(stage)
+        # each rank scored its share of the groups; every rank ends with all rows, in group order
+        self.group_results[stage] = gather_rows(
+            self.group_results[stage], self.trainer.world_size, key=lambda row: row["group"]
+        )
         result = self.selection[stage].compute()
         for key, value in result.items():
             self.log(f"{stage}/{key}", value.float(), prog_bar=key == "acc", sync_dist=False)
@@ -168,11 +155,3 @@ class FocusQualityTask(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._epoch_end("test")
-
-    def write_test_outputs(self, stage_dir, loggers, metrics: dict) -> None:
-        """per_group.csv and the W&B evaluation report (table, score curves, attention maps)."""
-        from gmaiqa.callbacks.wandb_reports import log_evaluation
-        from gmaiqa.reporting import write_per_group
-
-        write_per_group(stage_dir / "per_group.csv", self.group_results["test"])
-        log_evaluation(loggers, self.group_results["test"], metrics, prefix="test")

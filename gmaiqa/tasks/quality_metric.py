@@ -31,7 +31,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.errors import ConfigError
 from gmaiqa.metrics import correlations
 from gmaiqa.tasks.row_evaluation import RowEvaluatedTask
@@ -93,10 +92,10 @@ class SAQMTask(RowEvaluatedTask):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         domain_adaptation = self.mode.endswith("_da")
+        scale = self.reversal_scale() if domain_adaptation else 0.0
         if domain_adaptation:
-            self.net.reversal_scale = self.reversal_scale()
-            self.log("train/reversal_scale", self.net.reversal_scale, on_step=True, batch_size=1)
-        out = self.net.forward_patches(batch["patches"])
+            self.log("train/reversal_scale", scale, on_step=True, batch_size=1)
+        out = self.net.forward_patches(batch["patches"], reversal_scale=scale)
         labelled = batch["labelled"]
         loss = out["quality_logit"].new_zeros(())
         if labelled.any():
@@ -143,36 +142,3 @@ class SAQMTask(RowEvaluatedTask):
                     [r["predicted"] for r in mine], [r["mos"] for r in mine]
                 ).items():
                     self.log(f"{stage}/{domain}/{name}", float(value), sync_dist=False)
-
-    def write_test_outputs(self, stage_dir, loggers, metrics: dict) -> None:
-        """per_image.csv (image, domain, MOS, prediction) and, in W&B, the per-domain correlations and a
-        predicted-vs-MOS scatter per domain."""
-        import csv
-
-        rows = self.rows["test"]
-        with open(stage_dir / "per_image.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, ["image", "domain", "mos", "target", "predicted"])
-            writer.writeheader()
-            writer.writerows(rows)
-        loggers = wandb_loggers(loggers)
-        if not loggers:
-            return
-        import wandb
-
-        domains = sorted({r["domain"] for r in rows})
-        table = wandb.Table(
-            columns=["domain", "plcc", "srocc", "krocc"],
-            data=[[d] + [metrics.get(f"{d}/{m}") for m in ("plcc", "srocc", "krocc")] for d in domains],
-        )
-        payload = {"test/correlations": table}
-        for d in domains:
-            points = wandb.Table(
-                columns=["mos", "predicted"],
-                data=[[r["mos"], r["predicted"]] for r in rows if r["domain"] == d],
-            )
-            payload[f"test/{d}/scatter"] = wandb.plot.scatter(
-                points, "mos", "predicted", title=f"{d}: predicted vs MOS"
-            )
-        for lg in loggers:
-            lg.experiment.log(payload)
-            lg.experiment.summary.update({f"test/{k}": v for k, v in metrics.items()})

@@ -9,19 +9,17 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
+from gmaiqa.distributed import gather_rows
+
 
 class RowEvaluatedTask(L.LightningModule):
     default_lr = 1e-4
-    # recorded in every checkpoint (gmaiqa.scoring reads them): which way the network's output points,
-    # and how a whole image is scored
-    higher_is_better = True
-    scoring = "window"
 
     def __init__(self, net, *, optimizer: Callable | None = None, meta: dict | None = None):
         super().__init__()
         self.net = net
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=self.default_lr))
-        self.meta = {**(meta or {}), "higher_is_better": self.higher_is_better, "scoring": self.scoring}
+        self.meta = dict(meta or {})
         self.rows: dict[str, list[dict]] = {"val": [], "test": []}
 
     # ---- what a subclass provides
@@ -41,13 +39,7 @@ class RowEvaluatedTask(L.LightningModule):
         return self.optimizer_factory(self.parameters())
 
     def _epoch_end(self, stage: str) -> None:
-        rows = self.rows[stage]
-        if self.trainer.world_size > 1:
-            import torch.distributed as dist
-
-            shares: list[list[dict]] = [[] for _ in range(self.trainer.world_size)]
-            dist.all_gather_object(shares, rows)
-            rows = self.rows[stage] = [r for share in shares for r in share]
+        rows = self.rows[stage] = gather_rows(self.rows[stage], self.trainer.world_size)
         if rows:
             self.report(stage, rows)
 

@@ -5,7 +5,9 @@
 * :class:`ScriptedValidationTask` - GMANet's task whose validation metrics are replaced by a script
   (one dict per epoch), so checkpoint selection can be tested on known values;
 * :class:`SharpnessOracle` - a "defocus regressor" whose output is a known defocus (the inverse of the
-  tile's gradient energy: lower = sharper), saved in a checkpoint like the real regressor's.
+  tile's gradient energy: lower = sharper), saved in a checkpoint like the real regressor's and
+  registered as a model family of its own (lower = clearer, scored in tiles), as a family defined
+  outside gmaiqa would be.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
+from gmaiqa.models.registry import register_model
 from gmaiqa.tasks import FocusQualityTask
 
 
@@ -47,6 +50,7 @@ class ScriptedValidationTask(FocusQualityTask):
         )
 
 
+@register_model("sharpness_oracle", task="defocus", higher_is_better=False, scoring="defocus_tiles")
 class SharpnessOracle(nn.Module):
     attention_depth = 0
 

@@ -1,0 +1,325 @@
+"""A dataset folder as z-stacks: the rows of ``manifest.csv`` (or of a folder of folders, see
+``gmaiqa.data.manifest``) grouped and checked - capture order, labels, splits, files that exist and
+decode, one image size per group - with every problem collected before anything is reported."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from gmaiqa.data.io import image_size, read_raw
+from gmaiqa.data.manifest import (
+    MANIFEST,
+    manifest_line,
+    natural_key,
+    parse_flag,
+    parse_float,
+    read_manifest_rows,
+    rows_from_folders,
+)
+from gmaiqa.data.report import DatasetError, Problem, Report
+from gmaiqa.data.splits import SPLITS
+from gmaiqa.data.stack import FocusStack
+from gmaiqa.errors import GmaiqaError, ImageReadError
+
+VALIDATION_LEVELS = ("full", "headers", "none")
+
+
+def _build_stacks(root: Path, rows: list[dict], problems: list[Problem]) -> list[FocusStack]:
+    by_group: dict[str, list[dict]] = defaultdict(list)
+    seen_images: dict[str, int] = {}
+    for row in rows:
+        where = manifest_line(row["_line"]) if row["_line"] else row["image"]
+        bad = False
+        if not row.get("group"):
+            problems.append(Problem(where, "empty group", "give every row the name of its z-stack"))
+            bad = True
+        if not row.get("image"):
+            problems.append(
+                Problem(where, "empty image path", "give the image file relative to the dataset folder")
+            )
+            bad = True
+        try:
+            row["z"] = int(row.get("z", ""))
+        except ValueError:
+            problems.append(
+                Problem(
+                    where,
+                    f"z={row.get('z')!r} is not an integer",
+                    "z is the capture order within the group: 0, 1, 2, ...",
+                )
+            )
+            bad = True
+        for column in ("score", "z_um"):
+            try:
+                value = parse_float(row.get(column, ""))
+            except ValueError:
+                problems.append(
+                    Problem(
+                        where,
+                        f"{column}={row.get(column)!r} is not a number",
+                        f"write a number or leave {column} empty",
+                    )
+                )
+                bad, value = True, None
+            if value is not None and math.isnan(value):
+                problems.append(Problem(where, f"{column} is NaN", f"write a number or leave {column} empty"))
+                bad = True
+            elif column == "score" and value is not None and not 0 <= value <= 100:
+                problems.append(
+                    Problem(
+                        where,
+                        f"score {value:g} is outside [0, 100]",
+                        "scores use the paper's 0-100 scale (clearest 100)",
+                    )
+                )
+                bad = True
+            row[column] = value
+        try:
+            row["clearest"] = parse_flag(row.get("clearest", ""))
+        except ValueError:
+            problems.append(
+                Problem(
+                    where,
+                    f"clearest={row.get('clearest')!r} is not 0/1",
+                    "write 1 on the clearest image, 0 or empty elsewhere",
+                )
+            )
+            bad = True
+        split = row.get("split", "").lower()
+        if split and split not in SPLITS:
+            problems.append(
+                Problem(
+                    where,
+                    f"split {split!r} is not one of {list(SPLITS)}",
+                    "fix the value or leave split empty",
+                )
+            )
+            bad = True
+        row["split"] = split or None
+        if row.get("image"):
+            if row["image"] in seen_images:
+                problems.append(
+                    Problem(
+                        where,
+                        f"image {row['image']} is listed twice "
+                        f"(first on {manifest_line(seen_images[row['image']])})",
+                        "remove the duplicate row",
+                    )
+                )
+                bad = True
+            seen_images[row["image"]] = row["_line"]
+        if not bad:
+            by_group[row["group"]].append(row)
+
+    stacks = []
+    for group in sorted(by_group, key=natural_key):
+        members = by_group[group]
+        where = f"group {group!r}"
+        z_counts = Counter(r["z"] for r in members)
+        duplicated = sorted(z for z, n in z_counts.items() if n > 1)
+        for z in duplicated:
+            lines = [r["_line"] for r in members if r["z"] == z]
+            problems.append(
+                Problem(
+                    f"{where} ({MANIFEST} lines {lines})",
+                    f"duplicate (group, z) = ({group}, {z})",
+                    "each image of a stack needs its own capture position z",
+                )
+            )
+        if duplicated:
+            continue
+        members.sort(key=lambda r: r["z"])
+        if len(members) < 2:
+            problems.append(
+                Problem(
+                    where,
+                    f"only {len(members)} image",
+                    "a z-stack needs at least 2 images; add the rest of the stack or drop the group",
+                )
+            )
+            continue
+        zs = [r["z"] for r in members]
+        gaps = [b for a, b in zip(zs, zs[1:]) if b - a != 1]
+        if gaps:
+            problems.append(
+                Problem(
+                    where,
+                    f"capture order has gaps before z={gaps[:5]}",
+                    "neighbours should differ by 1; check for missing images "
+                    "(positions are used as given order)",
+                    severity="warning",
+                )
+            )
+        splits = {r["split"] for r in members}
+        if len(splits) > 1:
+            problems.append(
+                Problem(
+                    where,
+                    f"rows in several splits {sorted(s or '' for s in splits)}",
+                    "a group belongs to exactly one split",
+                )
+            )
+            continue
+        scores = [r["score"] for r in members]
+        flags = [r["clearest"] or 0 for r in members]
+        if any(s is None for s in scores) and not all(s is None for s in scores):
+            missing = [r["_line"] for r in members if r["score"] is None]
+            problems.append(
+                Problem(
+                    where,
+                    f"score missing on {MANIFEST} lines {missing}",
+                    "score every image of the group or none",
+                )
+            )
+            continue
+        has_scores = scores[0] is not None
+        clearest = None
+        if sum(flags) > 1:
+            lines = [r["_line"] for r, f in zip(members, flags) if f]
+            problems.append(
+                Problem(
+                    where,
+                    f"{sum(flags)} images marked clearest ({MANIFEST} lines {lines})",
+                    "mark exactly one image per group as clearest",
+                )
+            )
+            continue
+        if sum(flags) == 1:
+            clearest = flags.index(1)
+            if has_scores and scores[clearest] < max(scores):
+                problems.append(
+                    Problem(
+                        where,
+                        f"the image marked clearest scores {scores[clearest]:g} "
+                        f"but another scores {max(scores):g}",
+                        "the clearest image must have the highest score (100 by the paper's rule)",
+                    )
+                )
+                continue
+        elif has_scores:
+            best = [i for i, s in enumerate(scores) if s == max(scores)]
+            if len(best) > 1:
+                problems.append(
+                    Problem(
+                        where,
+                        f"{len(best)} images share the top score {max(scores):g}",
+                        "give the clearest 100 and the others less, or mark it in the clearest column",
+                    )
+                )
+                continue
+            clearest = best[0]
+        z_um = [r["z_um"] for r in members]
+        if any(v is None for v in z_um) and not all(v is None for v in z_um):
+            problems.append(
+                Problem(where, "z_um missing on some rows", "give z_um for every image of the group or none")
+            )
+            continue
+        stacks.append(
+            FocusStack(
+                group=group,
+                paths=tuple(
+                    Path(r["image"]) if Path(r["image"]).is_absolute() else root / r["image"] for r in members
+                ),
+                z=tuple(zs),
+                scores=np.asarray(scores, dtype=np.float32) if has_scores else None,
+                clearest=clearest,
+                z_um=np.asarray(z_um, dtype=np.float64) if z_um[0] is not None else None,
+                split=members[0]["split"],
+            )
+        )
+    return stacks
+
+
+def _probe(path: Path, level: str) -> tuple[int, int]:
+    if level == "full":
+        return read_raw(path).shape[:2]
+    return image_size(path)  # raises ImageReadError("file not found") itself
+
+
+def _check_files(
+    root: Path, stacks: list[FocusStack], level: str, workers: int, problems: list[Problem]
+) -> dict:
+    sizes: dict[str, tuple[int, int]] = {}
+    paths = [p for s in stacks for p in s.paths]
+
+    def probe(path: Path):
+        try:
+            return path, _probe(path, level), None
+        except ImageReadError as exc:
+            return path, None, exc
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for path, size, error in pool.map(probe, paths):
+            rel = os.path.relpath(path, root)
+            if error is not None:
+                problems.append(Problem(rel, error.reason, error.fix))
+            else:
+                sizes[rel] = (int(size[0]), int(size[1]))
+    for stack in stacks:
+        group_sizes = Counter(sizes.get(os.path.relpath(p, root)) for p in stack.paths)
+        group_sizes.pop(None, None)
+        if len(group_sizes) > 1:
+            listing = ", ".join(f"{h}x{w} ({n} images)" for (h, w), n in group_sizes.most_common())
+            problems.append(
+                Problem(
+                    f"group {stack.group!r}",
+                    f"mixed image sizes inside the group: {listing}",
+                    "all images of one z-stack come from one camera setting; re-export them at one size",
+                )
+            )
+    return sizes
+
+
+def inspect_dataset(root: str | Path, validate: str = "full", workers: int | None = None) -> Report:
+    """Validate a dataset folder and collect every problem (never raises on bad data)."""
+    if validate not in VALIDATION_LEVELS:
+        raise GmaiqaError(f"data.validate={validate!r}: choose one of {list(VALIDATION_LEVELS)}")
+    root = Path(root)
+    problems: list[Problem] = []
+    if not root.is_dir():
+        problems.append(
+            Problem(
+                str(root),
+                "dataset folder does not exist",
+                "point root= / data.root= at a folder with manifest.csv (or make one with `gmaiqa synth`)",
+            )
+        )
+        return Report(root, None, problems, has_manifest=False)
+    has_manifest = (root / MANIFEST).is_file()
+    rows = read_manifest_rows(root, problems) if has_manifest else rows_from_folders(root, problems)
+    if rows is None:
+        return Report(root, None, problems, has_manifest=has_manifest)
+    if not rows and has_manifest:
+        problems.append(Problem(str(root / MANIFEST), "no rows", "list one row per image"))
+    stacks = _build_stacks(root, rows, problems)
+    sizes = {}
+    if validate != "none":
+        sizes = _check_files(root, stacks, validate, workers or min(8, (os.cpu_count() or 1) * 2), problems)
+    return Report(root, stacks, problems, sizes, has_manifest)
+
+
+def load_dataset(
+    root: str | Path, validate: str = "full", workers: int | None = None, require_labels: bool = False
+) -> list[FocusStack]:
+    """Stacks of a valid dataset; raises ``DatasetError`` listing every problem otherwise."""
+    report = inspect_dataset(root, validate, workers)
+    problems = list(report.problems)
+    if require_labels and report.stacks is not None:
+        for stack in report.stacks:
+            if not stack.has_scores:
+                problems.append(
+                    Problem(
+                        f"group {stack.group!r}",
+                        "has no scores",
+                        "training needs the score column (0-100) for every image of a training group",
+                    )
+                )
+    if any(p.severity == "error" for p in problems):
+        raise DatasetError(root, problems)
+    return report.stacks or []
