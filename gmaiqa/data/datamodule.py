@@ -24,7 +24,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from gmaiqa.data.dataset import load_dataset
-from gmaiqa.data.io import read_image
 from gmaiqa.data.sampling import GroupBatchSampler, SampleKey, WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
@@ -67,7 +66,7 @@ class FocusStackDataset(Dataset):
 
     def __getitem__(self, key: SampleKey) -> dict:
         stack = self.stacks[key.group]
-        image, amap = self.preprocess(read_image(stack.paths[key.image]))
+        image, amap = self.preprocess(stack.read(key.image))
         rng = None
         if self.random_crop:
             rng = np.random.default_rng(
@@ -158,10 +157,13 @@ class FocusStackDataModule(L.LightningDataModule):
         rot90: bool = False,
         crop_per_image: bool = False,
         validate: str = "full",
+        allow_outside: bool = False,
+        uniform_sizes: str = "require",
         pin_memory: bool = False,
     ):
         super().__init__()
-        self.synthetic = dict(synthetic) if synthetic else None
+        # a data.root of the user's wins over the built-in synthetic set of data=synthetic
+        self.synthetic = dict(synthetic) if synthetic and root is None else None
         self.cache_dir = cache_dir
         self.root = dataset_root(root, self.synthetic, cache_dir, generate_now=False)
         self.batch_size = batch_size
@@ -177,6 +179,7 @@ class FocusStackDataModule(L.LightningDataModule):
         )
         self.crop_per_image = crop_per_image
         self.validate = validate
+        self.reading = {"allow_outside": allow_outside, "uniform_sizes": uniform_sizes}
         self.pin_memory = pin_memory
         self.splits: dict[str, list[FocusStack]] | None = None
         self._train_sampler: GroupBatchSampler | None = None
@@ -190,7 +193,7 @@ class FocusStackDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:
             return
-        stacks = load_dataset(self.root, validate=self.validate)
+        stacks = load_dataset(self.root, validate=self.validate, **self.reading)
         self.splits = split_stacks(stacks, self.split_ratios, self.split_seed)
         if stage in (None, "fit"):
             unlabelled = [s.group for s in self.splits["train"] + self.splits["val"] if not s.has_scores]

@@ -397,15 +397,54 @@ def generate(
     return out
 
 
+def _typed(key: str, value, example):
+    """A plain override as the type of its field's default (``groups=abc`` is a ConfigError naming
+    ``groups``, not a TypeError deep in the generator)."""
+    if value is None or example is None:
+        return value
+    kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "a name"}
+    kind = type(example)
+    try:
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if kind is int:
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise ValueError
+            return int(float(value))
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        shown = str(example).lower() if kind is bool else example
+        raise ConfigError(
+            key, f"{value!r} is not {kinds.get(kind, kind.__name__)}", f"pass e.g. {key}={shown}"
+        ) from None
+
+
 def config_from(**overrides) -> SynthConfig:
-    """SynthConfig from plain values (Hydra gives lists where the dataclass wants tuples)."""
+    """SynthConfig from plain values (Hydra gives lists where the dataclass wants tuples), each checked
+    against its field's type."""
+    defaults = SynthConfig()
     known = {f for f in SynthConfig.__dataclass_fields__}
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ConfigError(unknown[0], "not a synth option", f"valid options: {sorted(known)}")
-    if "images" in overrides and overrides["images"] is not None:
-        images = overrides["images"]
-        overrides["images"] = (
-            (int(images), int(images)) if isinstance(images, int) else tuple(int(v) for v in images)
+        raise ConfigError(
+            unknown[0],
+            f"not a synth option{did_you_mean(unknown[0], known, quote='`')}",
+            f"valid options: {sorted(known)}",
         )
-    return replace(SynthConfig(), **overrides)
+    images = overrides.pop("images", None)
+    typed = {key: _typed(key, value, getattr(defaults, key)) for key, value in overrides.items()}
+    if "object_scale" in typed and typed["object_scale"] is not None:
+        typed["object_scale"] = _typed("object_scale", typed["object_scale"], 1.0)
+    if images is not None:
+        values = [images] if isinstance(images, str | int | float) else list(images)
+        values = [_typed("images", v, 10) for v in values]  # each a whole number, e.g. images=[10,30]
+        if len(values) not in (1, 2):
+            raise ConfigError("images", f"{images!r} is not [min, max]", "use e.g. images=[10,30]")
+        typed["images"] = (values[0], values[-1])
+    return replace(defaults, **typed)

@@ -1,0 +1,285 @@
+"""Checking a command's configuration before anything is created: no run folder, ``out=`` folder or W&B
+run exists yet when a mistake in the command line is reported.
+
+:func:`precheck` composes the command's config as Hydra will, and turns Hydra's own errors (an unknown
+key, a missing option of a config group, an override it cannot parse) into a :class:`ConfigError` that
+names the key, suggests the closest key or option and says what to do. A key added with ``+`` must be a
+key of the command (``eval +splt=test`` is refused, not ignored) or, for ``train``, an argument of the
+object its node builds (``+trainer.max_steps=1`` is one; ``+model.foo=1`` is not). ``train`` then checks
+what it can without touching the disk: the stages' selection rules, ``init_from``, the W&B mode and
+whether ``data.root`` exists.
+
+A multirun (``-m``) is checked on its first job's values; a key that only exists in a later job's
+experiment is left to that job.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterable
+
+from omegaconf import DictConfig, OmegaConf
+
+from gmaiqa.errors import ConfigError, did_you_mean
+
+# Hydra flags after which there is nothing to check (they print help and exit)
+HELP_FLAGS = {"-h", "--help", "--hydra-help", "--info", "-i", "--shell-completion", "-sc", "--version"}
+# flags that print the composed config: it is checked, the flag and its value are not overrides
+SHOW_FLAGS = {"--cfg": 1, "-c": 1, "--package": 1, "-p": 1, "--resolve": 0}
+MULTIRUN_FLAGS = {"-m", "--multirun"}
+
+
+def keys_of(node, prefix: str = "") -> set[str]:
+    """Every dotted key of a config (list items are not keys)."""
+    keys: set[str] = set()
+    if isinstance(node, DictConfig):
+        for key in node.keys():
+            path = f"{prefix}{key}"
+            keys.add(path)
+            child = node._get_node(key)
+            if isinstance(child, DictConfig):
+                keys |= keys_of(child, path + ".")
+    return keys
+
+
+def suggest_key(key: str, known: Iterable[str]) -> str:
+    """`` (did you mean `a.b`?)``: the closest key beside ``key`` (same parent), else the closest anywhere."""
+    parent, _, last = key.rpartition(".")
+    siblings = {k.rpartition(".")[2]: k for k in known if k.rpartition(".")[0] == parent}
+    import difflib
+
+    close = difflib.get_close_matches(last, list(siblings), n=1)
+    if close:
+        return f" (did you mean `{siblings[close[0]]}`?)"
+    return did_you_mean(key, [k for k in known if "." in k] if "." in key else known, quote="`")
+
+
+def _compose(command: str, overrides: list[str]) -> DictConfig:
+    from hydra import compose, initialize_config_dir
+
+    from gmaiqa.paths import conf_dir
+
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return compose(command, overrides=overrides)
+
+
+def _first_job(overrides: list[str]) -> list[str]:
+    """The overrides of a multirun's first job (``a=1,2`` -> ``a=1``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    first = []
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if override.is_sweep_override():
+            value = next(iter(override.sweep_string_iterator()))
+            first.append(f"{override.get_key_element()}={value}")
+        else:
+            first.append(override.input_line)
+    return first
+
+
+def _group_choices(overrides: list[str]) -> list[str]:
+    """The overrides that choose a config group option (``experiment=x``, ``model/backbone=y``)."""
+    return [o for o in overrides if "=" in o and not o.startswith(("+", "~")) and "." not in o.split("=")[0]]
+
+
+def _known_keys(command: str, overrides: list[str]) -> set[str]:
+    try:
+        return keys_of(_compose(command, _group_choices(overrides)))
+    except Exception:
+        try:
+            return keys_of(_compose(command, []))
+        except Exception:
+            return set()
+
+
+def hydra_error(command: str, exc: Exception, overrides: list[str]) -> ConfigError:
+    """Hydra's composition error as one message naming the key and the fix."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    text = str(exc)
+    if isinstance(exc, OverrideParseException):
+        return ConfigError(
+            "overrides",
+            f"cannot read {text.splitlines()[0]!r}",
+            "write key=value (quote a value with spaces or brackets: key='[1,2]')",
+        )
+    if isinstance(exc, MissingConfigException):
+        found = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
+        options = list(exc.options or [])
+        if found:
+            group, choice = found.group(1), found.group(2)
+            return ConfigError(
+                group,
+                f"no option {choice!r}{did_you_mean(choice, options)}",
+                f"choose one of {options}" if options else f"see the files under conf/{group}/",
+            )
+        return ConfigError("defaults", text.splitlines()[0], "check the config name")
+    override = re.search(r"Could not override '([^']+)'", text)
+    if override:
+        key = override.group(1)
+        known = _known_keys(command, overrides)
+        hint = suggest_key(key, known)
+        if hint:
+            fix = f"check the spelling (`gmaiqa {command} --cfg job` lists every key)"
+        else:
+            fix = f"`gmaiqa {command} --cfg job` lists every key; +{key}=VALUE adds a new one"
+        return ConfigError(key, f"no such key{hint}", fix)
+    append = re.search(r"Could not append to config. An item is already at '([^']+)'", text)
+    if append:
+        key = append.group(1)
+        return ConfigError(key, "is already a key", f"set it without the +: {key}=VALUE")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return ConfigError("overrides", first, f"see `gmaiqa {command} --help`")
+
+
+def _added_keys(cfg: DictConfig, base_keys: set[str]) -> list[str]:
+    """Keys in ``cfg`` the command's own config does not have (added with ``+``), outermost only."""
+    extra = sorted(keys_of(cfg) - base_keys)
+    return [k for k in extra if not any(k.startswith(other + ".") for other in extra if other != k)]
+
+
+def _into_open_container(key: str, known: set[str]) -> bool:
+    """A key added to a mapping that is empty by default and filled by the user (``callbacks: {}``:
+    ``+callbacks.mine={_target_: ...}``)."""
+    parent = key.rpartition(".")[0]
+    return bool(parent) and parent in known and not any(k.startswith(parent + ".") for k in known)
+
+
+def _builder(node: DictConfig):
+    """What a ``_target_`` node builds: the callable, or a model family's own builder."""
+    from hydra.utils import get_object
+
+    target = get_object(str(node._target_))
+    if getattr(target, "__name__", "") == "build_model" and node.get("family"):
+        from gmaiqa.models.registry import get_family
+
+        return get_family(str(node.family), key=_key_of(node) + ".family").builder
+    return target
+
+
+def _key_of(node: DictConfig) -> str:
+    return node._get_full_key(None) or "<root>"
+
+
+def _parameters(builder) -> tuple[set[str], bool]:
+    signature = inspect.signature(builder)
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values())
+    return {name for name in signature.parameters if name != "self"}, takes_any
+
+
+def check_added_key(cfg: DictConfig, key: str, command: str, known: Iterable[str]) -> None:
+    """A ``+key`` of ``train`` must be an argument of the nearest ``_target_`` node above it."""
+    parts = key.split(".")
+    for depth in range(len(parts) - 1, 0, -1):
+        parent = OmegaConf.select(cfg, ".".join(parts[:depth]))
+        if isinstance(parent, DictConfig) and "_target_" in parent:
+            try:
+                builder = _builder(parent)
+            except ConfigError:
+                raise
+            except Exception:  # an unimportable target is reported when it is built
+                return
+            names, takes_any = _parameters(builder)
+            argument = parts[depth]
+            if takes_any or argument in names:
+                return
+            owner = getattr(builder, "__qualname__", str(builder))
+            raise ConfigError(
+                key,
+                f"{owner} takes no argument {argument!r}{did_you_mean(argument, names, quote='`')}",
+                f"its arguments: {sorted(n for n in names if not n.startswith('_'))}",
+            )
+    raise ConfigError(
+        key,
+        f"not a key of gmaiqa {command}{suggest_key(key, known)}",
+        f"`gmaiqa {command} --cfg job` lists every key",
+    )
+
+
+def wandb_settings(cfg: DictConfig, command: str) -> dict:
+    """``logger.wandb.*`` of a command, the one place W&B is configured in every command. The keys
+    ``wandb.*`` that benchmark and summarize had before still work for one release, with a message."""
+    import sys
+
+    settings = dict(OmegaConf.to_container(cfg.logger.wandb, resolve=True))
+    old = cfg.get("wandb") or {}
+    for key, value in old.items():
+        if value is not None:
+            print(
+                f"gmaiqa {command}: wandb.{key} is deprecated and will be removed in the next release: "
+                f"use logger.wandb.{key}={value}",
+                file=sys.stderr,
+            )
+            settings[key] = value
+    from gmaiqa.stages import WANDB_MODES
+
+    if settings.get("mode") not in WANDB_MODES:
+        raise ConfigError(
+            "logger.wandb.mode", f"unknown mode {settings.get('mode')!r}", f"use one of {list(WANDB_MODES)}"
+        )
+    return settings
+
+
+def check_train(cfg: DictConfig) -> None:
+    """What train can check before its run folder exists (nothing here reads images)."""
+    from pathlib import Path
+
+    from gmaiqa.checkpoints import resolve_init_from
+    from gmaiqa.stages import stage_rules, wandb_active
+
+    stages = list(cfg.stages or [])
+    if not stages:
+        raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
+    stage_rules(stages)
+    wandb_active(cfg)
+    resolve_init_from(cfg.init_from, int(cfg.seed))
+    root = cfg.data.get("root")
+    if root and not Path(str(root)).is_dir():
+        raise ConfigError(
+            "data.root",
+            f"{root} does not exist",
+            "point data.root at a dataset folder (`gmaiqa check root=DIR` validates one)",
+        )
+    model = cfg.get("model")
+    if isinstance(model, DictConfig) and "_target_" in model:
+        _builder(model)  # an unknown family is reported here, with its suggestion
+
+
+def precheck(command: str, overrides: list[str]) -> None:
+    """Compose and check the command's config; raise ConfigError for any mistake found."""
+    if any(o in HELP_FLAGS for o in overrides):
+        return
+    multirun = any(o in MULTIRUN_FLAGS for o in overrides)
+    plain, rest = [], [o for o in overrides if o not in MULTIRUN_FLAGS]
+    while rest:
+        arg = rest.pop(0)
+        if arg in SHOW_FLAGS:
+            del rest[: SHOW_FLAGS[arg]]
+        else:
+            plain.append(arg)
+    if any(o.startswith("-") for o in plain):
+        return  # another Hydra flag (--config-dir, ...): Hydra reports its own use
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        job = _first_job(plain) if multirun else plain
+        cfg = _compose(command, job)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise hydra_error(command, exc, plain) from None
+    if multirun:
+        return
+    known = _known_keys(command, plain)
+    for key in _added_keys(cfg, known | {"hydra"}):
+        if key.startswith("hydra.") or key == "hydra" or _into_open_container(key, known):
+            continue
+        if command != "train":
+            raise ConfigError(
+                key,
+                f"not a key of gmaiqa {command}{suggest_key(key, known)}",
+                f"`gmaiqa {command} --help` lists every key",
+            )
+        check_added_key(cfg, key, command, known)
+    if command == "train":
+        check_train(cfg)
