@@ -8,8 +8,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gmaiqa.data.io import read_image
-
 
 def tile_geometry(meta: dict) -> tuple[int, int]:
     data = meta.get("data") or {}
@@ -34,10 +32,10 @@ def defocus_map(
     return values.view(rows, cols).cpu().numpy()
 
 
-def stack_defocus(net, meta: dict, paths, device) -> tuple[list[np.ndarray], torch.Tensor]:
+def stack_defocus(net, meta: dict, stack, device) -> tuple[list[np.ndarray], torch.Tensor]:
     """The defocus maps of a stack's images and each image's mean defocus."""
     tile, size = tile_geometry(meta)
-    maps = [defocus_map(net, read_image(p), tile, size, device) for p in paths]
+    maps = [defocus_map(net, stack.read(i), tile, size, device) for i in range(len(stack))]
     return maps, torch.tensor([float(m.mean()) for m in maps])
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,12 +26,33 @@ from gmaiqa.data.manifest import (
 from gmaiqa.data.report import DatasetError, Problem, Report
 from gmaiqa.data.splits import SPLITS
 from gmaiqa.data.stack import FocusStack
-from gmaiqa.errors import GmaiqaError, ImageReadError
+from gmaiqa.errors import ConfigError, ImageReadError
 
 VALIDATION_LEVELS = ("full", "headers", "none")
+UNIFORM_SIZES = ("require", "crop")
 
 
-def _build_stacks(root: Path, rows: list[dict], problems: list[Problem]) -> list[FocusStack]:
+def outside_problem(root: Path, image: str, allow_outside: bool) -> str | None:
+    """Why an image path of a manifest may not be read, or None. Every image lies inside the dataset
+    folder: an absolute path or one climbing out with ``..`` is refused, and so is a symlink that leads
+    out, unless the user allows it (``data.allow_outside=true``: a stack assembled by links)."""
+    if Path(image).is_absolute():
+        return f"absolute path {image}: paths are relative to the dataset folder"
+    inside = os.path.normpath(image)
+    if inside == ".." or inside.startswith(".." + os.sep):
+        return f"path {image} leads outside the dataset folder"
+    if not allow_outside:
+        real, real_root = Path(os.path.realpath(root / inside)), Path(os.path.realpath(root))
+        if not real.is_relative_to(real_root):
+            return (
+                f"{image} is a link to {real}, outside the dataset folder (data.allow_outside=true reads it)"
+            )
+    return None
+
+
+def _build_stacks(
+    root: Path, rows: list[dict], problems: list[Problem], allow_outside: bool = False
+) -> list[FocusStack]:
     by_group: dict[str, list[dict]] = defaultdict(list)
     seen_images: dict[str, int] = {}
     for row in rows:
@@ -103,6 +125,14 @@ def _build_stacks(root: Path, rows: list[dict], problems: list[Problem]) -> list
             bad = True
         row["split"] = split or None
         if row.get("image"):
+            refused = outside_problem(root, row["image"], allow_outside)
+            if refused:
+                problems.append(
+                    Problem(
+                        where, refused, "keep every image inside the dataset folder and list it from there"
+                    )
+                )
+                bad = True
             if row["image"] in seen_images:
                 problems.append(
                     Problem(
@@ -223,9 +253,7 @@ def _build_stacks(root: Path, rows: list[dict], problems: list[Problem]) -> list
         stacks.append(
             FocusStack(
                 group=group,
-                paths=tuple(
-                    Path(r["image"]) if Path(r["image"]).is_absolute() else root / r["image"] for r in members
-                ),
+                paths=tuple(root / r["image"] for r in members),
                 z=tuple(zs),
                 scores=np.asarray(scores, dtype=np.float32) if has_scores else None,
                 clearest=clearest,
@@ -243,7 +271,7 @@ def _probe(path: Path, level: str) -> tuple[int, int]:
 
 
 def _check_files(
-    root: Path, stacks: list[FocusStack], level: str, workers: int, problems: list[Problem]
+    root: Path, stacks: list[FocusStack], level: str, workers: int, problems: list[Problem], uniform: str
 ) -> dict:
     sizes: dict[str, tuple[int, int]] = {}
     paths = [p for s in stacks for p in s.paths]
@@ -265,21 +293,41 @@ def _check_files(
         group_sizes = Counter(sizes.get(os.path.relpath(p, root)) for p in stack.paths)
         group_sizes.pop(None, None)
         if len(group_sizes) > 1:
-            listing = ", ".join(f"{h}x{w} ({n} images)" for (h, w), n in group_sizes.most_common())
+            (h, w), n = group_sizes.most_common(1)[0]
+            odd = [
+                f"{os.path.relpath(p, root)} ({sizes[rel][0]}x{sizes[rel][1]})"
+                for p in stack.paths
+                if (rel := os.path.relpath(p, root)) in sizes and sizes[rel] != (h, w)
+            ]
             problems.append(
                 Problem(
                     f"group {stack.group!r}",
-                    f"mixed image sizes inside the group: {listing}",
-                    "all images of one z-stack come from one camera setting; re-export them at one size",
+                    f"mixed image sizes: {n} images are {h}x{w}, but {', '.join(odd[:5])}"
+                    + (f" and {len(odd) - 5} more" if len(odd) > 5 else ""),
+                    "all images of one z-stack come from one camera setting: re-export them at one size, "
+                    "or let gmaiqa centre-crop each group to its smallest size (data.uniform_sizes=crop)",
+                    severity="warning" if uniform == "crop" else "error",
                 )
             )
     return sizes
 
 
-def inspect_dataset(root: str | Path, validate: str = "full", workers: int | None = None) -> Report:
-    """Validate a dataset folder and collect every problem (never raises on bad data)."""
+def inspect_dataset(
+    root: str | Path,
+    validate: str = "full",
+    workers: int | None = None,
+    allow_outside: bool = False,
+    uniform_sizes: str = "require",
+) -> Report:
+    """Validate a dataset folder and collect every problem (never raises on bad data).
+
+    ``allow_outside``: read images that a symlink inside the folder points outside it;
+    ``uniform_sizes``: ``require`` one image size per group, or ``crop`` (the reader centre-crops each
+    image of a group to the group's smallest size; mixed sizes are then a warning)."""
     if validate not in VALIDATION_LEVELS:
-        raise GmaiqaError(f"data.validate={validate!r}: choose one of {list(VALIDATION_LEVELS)}")
+        raise ConfigError("data.validate", f"{validate!r}", f"choose one of {list(VALIDATION_LEVELS)}")
+    if uniform_sizes not in UNIFORM_SIZES:
+        raise ConfigError("data.uniform_sizes", f"{uniform_sizes!r}", f"choose one of {list(UNIFORM_SIZES)}")
     root = Path(root)
     problems: list[Problem] = []
     if not root.is_dir():
@@ -297,18 +345,25 @@ def inspect_dataset(root: str | Path, validate: str = "full", workers: int | Non
         return Report(root, None, problems, has_manifest=has_manifest)
     if not rows and has_manifest:
         problems.append(Problem(str(root / MANIFEST), "no rows", "list one row per image"))
-    stacks = _build_stacks(root, rows, problems)
+    stacks = _build_stacks(root, rows, problems, allow_outside)
     sizes = {}
     if validate != "none":
-        sizes = _check_files(root, stacks, validate, workers or min(8, (os.cpu_count() or 1) * 2), problems)
+        workers = workers or min(8, (os.cpu_count() or 1) * 2)
+        sizes = _check_files(root, stacks, validate, workers, problems, uniform_sizes)
     return Report(root, stacks, problems, sizes, has_manifest)
 
 
 def load_dataset(
-    root: str | Path, validate: str = "full", workers: int | None = None, require_labels: bool = False
+    root: str | Path,
+    validate: str = "full",
+    workers: int | None = None,
+    require_labels: bool = False,
+    allow_outside: bool = False,
+    uniform_sizes: str = "require",
 ) -> list[FocusStack]:
-    """Stacks of a valid dataset; raises ``DatasetError`` listing every problem otherwise."""
-    report = inspect_dataset(root, validate, workers)
+    """Stacks of a valid dataset; raises ``DatasetError`` listing every problem otherwise. Warnings
+    (files skipped, gaps in the capture order, ...) are printed to stderr."""
+    report = inspect_dataset(root, validate, workers, allow_outside, uniform_sizes)
     problems = list(report.problems)
     if require_labels and report.stacks is not None:
         for stack in report.stacks:
@@ -322,4 +377,15 @@ def load_dataset(
                 )
     if any(p.severity == "error" for p in problems):
         raise DatasetError(root, problems)
+    for warning in report.warnings:
+        print(f"{root}: note: {warning}", file=sys.stderr)
+    if uniform_sizes == "crop" and report.stacks:
+        return [stack.cropped_to(_smallest_size(stack, report.sizes, Path(root))) for stack in report.stacks]
     return report.stacks or []
+
+
+def _smallest_size(stack: FocusStack, sizes: dict, root: Path) -> tuple[int, int] | None:
+    known = [sizes[rel] for p in stack.paths if (rel := os.path.relpath(p, root)) in sizes]
+    if len(set(known)) <= 1:
+        return None
+    return min(h for h, _ in known), min(w for _, w in known)

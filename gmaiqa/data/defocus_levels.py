@@ -90,7 +90,7 @@ def build_levels(stack_root: str | Path, out: str | Path, spec: LevelSpec, valid
             raise ConfigError(
                 "data.levels.labels", f"group {stack.group} has no z_um column", "use labels=artificial"
             )
-        images = [read_image(p) for p in stack.paths]
+        images = [stack.read(i) for i in range(len(stack))]
         if spec.reference == "clearest":
             if stack.clearest is None:
                 raise ConfigError(

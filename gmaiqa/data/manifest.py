@@ -98,18 +98,37 @@ def read_manifest_rows(root: Path, problems: list[Problem]) -> list[dict] | None
     return None
 
 
+def hidden(path: Path) -> bool:
+    """Hidden files and folders (``.name``, macOS ``._name`` resource forks) and macOS ``__MACOSX``."""
+    return path.name.startswith(".") or path.name == "__MACOSX"
+
+
 def rows_from_folders(root: Path, problems: list[Problem]) -> list[dict]:
-    """root/<group>/<images>, capture order = natural sort order of the file names."""
-    rows = []
-    for group_dir in sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: natural_key(p.name)):
-        images = sorted(
-            (p for p in group_dir.iterdir() if p.is_file() and is_image(p)),
-            key=lambda p: natural_key(p.name),
-        )
+    """root/<group>/<images>, capture order = natural sort order of the file names. Hidden files and
+    folders are skipped, with a warning that counts them."""
+    rows, skipped = [], []
+    entries = sorted(root.iterdir(), key=lambda p: natural_key(p.name))
+    skipped += [p for p in entries if p.is_dir() and hidden(p)]
+    for group_dir in (p for p in entries if p.is_dir() and not hidden(p)):
+        files = sorted((p for p in group_dir.iterdir() if p.is_file()), key=lambda p: natural_key(p.name))
+        skipped += [p for p in files if hidden(p)]
+        images = [p for p in files if not hidden(p) and is_image(p)]
         for z, image in enumerate(images):
             rows.append(
                 {"group": group_dir.name, "image": str(image.relative_to(root)), "z": str(z), "_line": 0}
             )
+    if skipped:
+        names = ", ".join(str(p.relative_to(root)) for p in skipped[:3]) + (
+            ", ..." if len(skipped) > 3 else ""
+        )
+        problems.append(
+            Problem(
+                str(root),
+                f"skipped {len(skipped)} hidden file(s)/folder(s) ({names})",
+                "nothing to do: hidden and macOS ._ files are never read as images",
+                severity="warning",
+            )
+        )
     if not rows:
         problems.append(
             Problem(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,9 @@ class FocusStack:
 
     ``scores`` are the paper's 0-100 clarity annotations (§4.1) or None; ``clearest`` is the index, in
     capture order, of the annotated clearest image (from the ``clearest`` column, else the max score)
-    or None for an unlabelled group; ``z_um`` the physical focus positions or None.
+    or None for an unlabelled group; ``z_um`` the physical focus positions or None. ``crop_to``: the
+    (H, W) every image is centre-cropped to when read (``data.uniform_sizes=crop``: slices of one stack
+    that differ by a few pixels after registration), or None to read them as they are.
     """
 
     group: str
@@ -24,6 +26,7 @@ class FocusStack:
     clearest: int | None = None
     z_um: np.ndarray | None = None
     split: str | None = None
+    crop_to: tuple[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -35,3 +38,17 @@ class FocusStack:
     @property
     def has_scores(self) -> bool:
         return self.scores is not None
+
+    def cropped_to(self, size: tuple[int, int] | None) -> FocusStack:
+        return replace(self, crop_to=size)
+
+    def read(self, index: int) -> np.ndarray:
+        """Image ``index`` in capture order as float RGB (H, W, 3), centre-cropped to ``crop_to``."""
+        from gmaiqa.data.io import read_image
+
+        image = read_image(self.paths[index])
+        if self.crop_to is None:
+            return image
+        h, w = self.crop_to
+        top, left = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
+        return image[top : top + h, left : left + w]
