@@ -15,21 +15,47 @@ from gmaiqa.errors import ConfigError
 META_KEY = "gmaiqa"
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def checkpoint_path(path: str | Path, key: str = "ckpt") -> Path:
+    """The checkpoint file ``path`` names: a ``.ckpt`` file, or a finished run or stage folder (the
+    checkpoint its ``done.json`` records: the final stage's selected one for a run)."""
+    import json
+
+    from gmaiqa.job import DONE
+
     path = Path(path)
-    if not path.is_file():
+    if path.is_file():
+        return path
+    if path.is_dir():
+        if (path / DONE).is_file():
+            return Path(json.loads((path / DONE).read_text())["checkpoint"])
+        found = sorted(path.glob("**/checkpoints/*.ckpt"))[:3]
+        listing = f" (it holds {[str(p) for p in found]})" if found else ""
         raise ConfigError(
-            "ckpt", f"{path} does not exist", "pass ckpt=PATH to a .ckpt written by `gmaiqa train`"
+            key,
+            f"{path} is a folder without done.json, not a finished run or stage{listing}",
+            f"pass {key}= a .ckpt file, or the folder of a finished run",
         )
+    raise ConfigError(
+        key,
+        f"{path} does not exist",
+        f"pass {key}= a .ckpt written by `gmaiqa train`, or a finished run folder",
+    )
+
+
+def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict:
+    path = checkpoint_path(path, key)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
-            "ckpt", f"{path} is not a readable checkpoint ({type(exc).__name__})", "point at a .ckpt file"
+            key,
+            f"{path} is truncated or corrupt: it cannot be read as a checkpoint ({reason[:160]})",
+            "copy it again from where training wrote it, or pick another checkpoint",
         ) from None
-    if META_KEY not in ckpt:
+    if not isinstance(ckpt, dict) or META_KEY not in ckpt:
         raise ConfigError(
-            "ckpt",
+            key,
             f"{path} was not written by `gmaiqa train` (no '{META_KEY}' entry)",
             "use a gmaiqa checkpoint",
         )
@@ -40,11 +66,11 @@ def net_state(ckpt: dict) -> dict:
     return {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
 
 
-def load_net(path: str | Path) -> tuple[nn.Module, dict]:
+def load_net(path: str | Path, key: str = "ckpt") -> tuple[nn.Module, dict]:
     """Rebuild the network of a checkpoint (no download, no warning about random init) and its meta."""
     import warnings
 
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path, key)
     meta = ckpt[META_KEY]
     model_cfg = dict(meta["model"])
     if isinstance(model_cfg.get("backbone"), dict):
@@ -60,7 +86,7 @@ def load_net(path: str | Path) -> tuple[nn.Module, dict]:
 
 def init_weights_from(net: nn.Module, path: str | Path) -> dict:
     """``init_from``: start a new stage from earlier weights, strictly (GMANet §3.4: L1 from L0)."""
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path, "init_from")
     try:
         net.load_state_dict(net_state(ckpt), strict=True)
     except RuntimeError as exc:

@@ -8,7 +8,19 @@ class GmaiqaError(Exception):
 
 
 class ImageReadError(GmaiqaError):
-    def __init__(self, path, reason: str, fix: str = "re-export or re-acquire the image, or remove its row"):
+    def __init__(
+        self,
+        path,
+        reason: str | None = None,
+        fix: str = "re-export or re-acquire the image, or remove its row",
+    ):
+        if reason is None:
+            # torch's DataLoader re-raises a worker's exception as type(text), the text holding the worker's
+            # traceback: the user's message is its last line ("...ImageReadError: PATH: reason; fix")
+            message = str(path).rstrip().splitlines()[-1].split("ImageReadError: ", 1)[-1]
+            where, _, rest = message.partition(": ")
+            reason, _, fix = rest.partition("; ")
+            path = where
         self.path, self.reason, self.fix = str(path), reason, fix
         super().__init__(f"{path}: {reason}; {fix}")
 

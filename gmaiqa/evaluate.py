@@ -12,18 +12,32 @@ from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import load_net
 from gmaiqa.reporting import print_metrics, write_per_group
-from gmaiqa.scoring import labelled_stacks, prepare_out, split_seed_of, test_checkpoint
+from gmaiqa.scoring import (
+    check_out,
+    check_split,
+    labelled_stacks,
+    reading_options,
+    split_seed_of,
+    test_checkpoint,
+)
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    out = prepare_out(cfg.out, cfg.overwrite, ("metrics.json", "per_group.csv"))
+    out = check_out(cfg.out, cfg.overwrite, ("metrics.json", "per_group.csv"))
+    check_split(cfg.split)
     net, meta = load_net(cfg.ckpt)
     trained = meta["data"]
     split_seed = split_seed_of(cfg.data, trained.get("split_seed", trained.get("seed", 0)))
     stacks = labelled_stacks(
-        cfg.data.root, cfg.data.validate, cfg.split, trained.get("split_ratios", (0.6, 0.2, 0.2)), split_seed
+        cfg.data.root,
+        cfg.data.validate,
+        cfg.split,
+        trained.get("split_ratios", (0.6, 0.2, 0.2)),
+        split_seed,
+        **reading_options(cfg.data),
     )
     metrics, rows = test_checkpoint(net, meta, stacks, cfg)
+    out.mkdir(parents=True, exist_ok=True)
     record = {
         "checkpoint": str(cfg.ckpt),
         "data": str(cfg.data.root),

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from gmaiqa.checkpoints import load_net
 from gmaiqa.data.dataset import load_dataset
 from gmaiqa.errors import ConfigError
-from gmaiqa.scoring import clarity, device_for, prepare_out, score_groups, scoring_of
+from gmaiqa.scoring import check_out, clarity, device_for, reading_options, score_groups, scoring_of
 
 
 def write_tables(out, value: str, rows: list, best: list) -> None:
@@ -31,11 +31,12 @@ def predict(cfg: DictConfig) -> None:
         raise ConfigError(
             "input", "no input folder", "pass input=DIR (a dataset or a folder of z-stack folders)"
         )
-    out = prepare_out(cfg.out, cfg.overwrite, ("predictions.csv", "clearest.csv"))
+    out = check_out(cfg.out, cfg.overwrite, ("predictions.csv", "clearest.csv"))
     net, meta = load_net(cfg.ckpt)
+    stacks = load_dataset(cfg.input, validate=cfg.validate, **reading_options(cfg))
+    out.mkdir(parents=True, exist_ok=True)
     device = device_for(cfg.accelerator)
     net.to(device)
-    stacks = load_dataset(cfg.input, validate=cfg.validate)
     if scoring_of(meta) == "defocus_tiles":
         return predict_defocus(net, meta, stacks, cfg, out, device)
     rows, best = [], []
@@ -64,7 +65,7 @@ def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> No
 
     rows, best = [], []
     for stack in tqdm(stacks, unit="group", desc="defocus"):
-        maps, defocus = stack_defocus(net, meta, stack.paths, device)
+        maps, defocus = stack_defocus(net, meta, stack, device)
         folder = out / "defocus_maps" / stack.group
         folder.mkdir(parents=True, exist_ok=True)
         for z, (path, values, value) in enumerate(zip(stack.paths, maps, defocus.tolist())):

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gmaiqa.distributed import is_rank_zero
 from gmaiqa.errors import ConfigError
-from gmaiqa.job import DONE, JOB, RUNTIME_OVERRIDES
+from gmaiqa.job import DONE, FAILED, JOB, RUNTIME_OVERRIDES
 
 RESUME_MODES = ("auto", "never")
 
@@ -104,6 +104,8 @@ def claim_run_dir(cfg: DictConfig, run_dir: Path) -> dict | None:
             )
         if (run_dir / DONE).is_file():
             return json.loads((run_dir / DONE).read_text())
+        if is_rank_zero():
+            (run_dir / FAILED).unlink(missing_ok=True)
         return None
     if is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -116,6 +118,14 @@ def claim_run_dir(cfg: DictConfig, run_dir: Path) -> dict | None:
         (run_dir / JOB).write_text(json.dumps(record, indent=1))
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return None
+
+
+def mark_failed(run_dir: Path, error: Exception) -> None:
+    """A job that stopped on bad input says so in its folder (``summarize`` leaves it out, naming the
+    error); a later relaunch that gets further replaces the marker."""
+    if is_rank_zero() and (run_dir / JOB).is_file() and not (run_dir / DONE).is_file():
+        record = {"error": str(error), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (run_dir / FAILED).write_text(json.dumps(record, indent=1))
 
 
 def job_label(cfg: DictConfig, run_dir: Path) -> str:

@@ -30,7 +30,7 @@ from gmaiqa.data.sampling import WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.data.transforms import Preprocess
-from gmaiqa.errors import ConfigError
+from gmaiqa.errors import ConfigError, did_you_mean
 from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
 from gmaiqa.models.registry import SCORINGS, family_of_config
 
@@ -68,8 +68,17 @@ def clarity(raw: torch.Tensor, meta: dict) -> torch.Tensor:
     return raw if higher_is_better(meta) else -raw
 
 
-def prepare_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
-    """The output folder, refusing to replace results already there unless ``overwrite``."""
+def reading_options(node) -> dict:
+    """How a command reads a dataset beyond ``validate``: ``allow_outside``, ``uniform_sizes``."""
+    return {
+        "allow_outside": bool(node.get("allow_outside", False)),
+        "uniform_sizes": str(node.get("uniform_sizes", "require")),
+    }
+
+
+def check_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
+    """The output folder, refusing to replace results already there unless ``overwrite``. Nothing is
+    created here: a command makes the folder only once its inputs have been read."""
     if not out:
         raise ConfigError("out", "no output folder", "pass out=DIR")
     path = Path(out)
@@ -78,7 +87,8 @@ def prepare_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Pat
         raise ConfigError(
             "out", f"{path} already holds {existing}", "choose another folder or pass overwrite=true"
         )
-    path.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not path.is_dir():
+        raise ConfigError("out", f"{path} is a file", "choose a folder")
     return path
 
 
@@ -103,9 +113,23 @@ def split_seed_of(data: DictConfig, default: int) -> int:
     return int(data.split_seed) if data.get("split_seed") is not None else int(default)
 
 
-def labelled_stacks(root, validate: str, split: str, ratios, split_seed: int) -> list[FocusStack]:
-    """The labelled groups of a dataset (all, or one split made as in training) for scoring methods."""
-    stacks = load_dataset(root, validate=validate)
+SPLIT_CHOICES = ("all", "train", "val", "test")
+
+
+def check_split(split: str) -> None:
+    if split not in SPLIT_CHOICES:
+        raise ConfigError(
+            "split",
+            f"no split {split!r}{did_you_mean(str(split), SPLIT_CHOICES)}",
+            f"use one of {list(SPLIT_CHOICES)}",
+        )
+
+
+def labelled_stacks(root, validate: str, split: str, ratios, split_seed: int, **reading) -> list[FocusStack]:
+    """The labelled groups of a dataset (all, or one split made as in training) for scoring methods;
+    ``reading``: ``allow_outside``, ``uniform_sizes`` of :func:`gmaiqa.data.dataset.load_dataset`."""
+    check_split(split)
+    stacks = load_dataset(root, validate=validate, **reading)
     if split != "all":
         stacks = split_stacks(stacks, tuple(ratios), split_seed)[split]
     unlabelled = [s.group for s in stacks if not s.labelled]
@@ -163,7 +187,7 @@ def score_groups(
         from gmaiqa.defocus_maps import stack_defocus
 
         for index, stack in enumerate(tqdm(stacks, unit="group", desc=desc)):
-            yield index, stack_defocus(net, meta, stack.paths, device)[1]
+            yield index, stack_defocus(net, meta, stack, device)[1]
         return
 
     from gmaiqa.inference import predict_scores

@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from gmaiqa.errors import ConfigError
-from gmaiqa.job import DONE, JOB, RUNTIME_OVERRIDES
+from gmaiqa.job import DONE, FAILED, JOB, RUNTIME_OVERRIDES
 
 # what a table row reports, in this order: GMANet's clearest-image metrics, then correlations with MOS
 # (SAQM: per domain) and the defocus regressor's fit quality
@@ -66,6 +66,10 @@ def collect(root: Path, jobs: dict[Path, dict] | None = None) -> tuple[dict, lis
     selections: dict = defaultdict(list)
     for job, record in jobs.items():
         seed = record.get("seed")
+        if (job / FAILED).is_file() and not (job / DONE).is_file():
+            error = json.loads((job / FAILED).read_text()).get("error", "")
+            print(f"{job}: stopped on an error, not counted: {error.splitlines()[0] if error else ''}")
+            continue
         if not (job / DONE).is_file():
             unfinished.append(job)
             continue

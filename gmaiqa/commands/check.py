@@ -1,9 +1,10 @@
-"""gmaiqa check root=DIR [validate=full|headers] - exit 0 when the dataset is valid, 1 otherwise.
+"""gmaiqa check root=DIR [validate=full|headers] [json=true] - exit 0 when the dataset is valid, 1 otherwise.
 A manifest with a ``mos`` column and no ``group`` column is checked against the MOS contract."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 from omegaconf import DictConfig
 
@@ -17,10 +18,18 @@ def run(cfg: DictConfig) -> int:
         raise ConfigError("root", "no dataset folder", "pass root=DIR")
     if is_mos_dataset(cfg.root):
         return check_mos(cfg.root, cfg.validate)
-    report = inspect_dataset(cfg.root, validate=cfg.validate, workers=cfg.workers)
-    print(format_report(report))
-    if cfg.json:
+    report = inspect_dataset(
+        cfg.root,
+        validate=cfg.validate,
+        workers=cfg.workers,
+        allow_outside=cfg.allow_outside,
+        uniform_sizes=cfg.uniform_sizes,
+    )
+    if cfg.json:  # stdout stays machine-readable: the human report goes to stderr
+        print(format_report(report), file=sys.stderr)
         print(json.dumps(report.summary(), indent=1, default=list))
+    else:
+        print(format_report(report))
     return 0 if report.ok else 1
 
 
