@@ -26,16 +26,17 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from gmaiqa.data.io import read_image
 from gmaiqa.data.stack import FocusStack
-from gmaiqa.errors import ConfigError
+from gmaiqa.errors import ConfigError, GmaiqaError
 from gmaiqa.focus import get_measure
 from gmaiqa.scoring import (
     GroupMetrics,
+    check_out,
+    check_split,
     clarity,
     device_for,
     labelled_stacks,
-    prepare_out,
+    reading_options,
     score_groups,
     split_seed_of,
 )
@@ -71,7 +72,9 @@ def run_classical(
     images = 0
     for index, stack in enumerate(tqdm(stacks, unit="group", desc="classical measures")):
         batch = (
-            torch.from_numpy(np.stack([read_image(p) for p in stack.paths])).permute(0, 3, 1, 2).to(device)
+            torch.from_numpy(np.stack([stack.read(i) for i in range(len(stack))]))
+            .permute(0, 3, 1, 2)
+            .to(device)
         )
         images += len(stack)
         for m in measures:
@@ -122,6 +125,30 @@ def expand_methods(methods) -> list[str]:
             if name not in expanded:
                 expanded.append(name)
     return expanded
+
+
+def check_methods(methods: list[str]) -> list[str]:
+    """Every method exists before any is run: a classical measure's name, or ``ckpt:PATH`` to a readable
+    checkpoint (or a finished run folder, replaced by its checkpoint)."""
+    from gmaiqa.checkpoints import checkpoint_path, read_checkpoint
+
+    if not methods:
+        raise ConfigError("methods", "no method given", "e.g. methods=[TENG,LMG,ckpt:outputs/.../best.ckpt]")
+    checked = []
+    for method in methods:
+        if method.startswith("ckpt:"):
+            key = f"methods ({method})"
+            read_checkpoint(method[len("ckpt:") :], key=key)
+            checked.append(f"ckpt:{checkpoint_path(method[len('ckpt:') :], key=key)}")
+        else:
+            try:
+                get_measure(method)
+            except GmaiqaError as exc:
+                raise ConfigError(
+                    "methods", str(exc), "name measures of `gmaiqa.focus` or ckpt:PATH"
+                ) from None
+            checked.append(method)
+    return checked
 
 
 def curve_groups(stacks: list[FocusStack], curves) -> list[int]:
@@ -192,17 +219,18 @@ def write_curves(
     return written
 
 
-def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Path] = ()) -> None:
-    """The ranked table as a W&B run (offline files under ``out/wandb`` unless wandb.mode=online)."""
-    if cfg.wandb.mode == "disabled":
+def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Path], settings: dict) -> None:
+    """The ranked table as a W&B run (offline files under ``out/wandb`` unless logger.wandb.mode=online);
+    ``settings``: the command's ``logger.wandb`` (``gmaiqa.config_check.wandb_settings``)."""
+    if settings["mode"] == "disabled":
         return
     import wandb
 
     run = wandb.init(
-        project=cfg.wandb.project,
-        entity=cfg.wandb.entity,
+        project=settings["project"],
+        entity=settings.get("entity"),
         dir=str(out),
-        mode=cfg.wandb.mode,
+        mode=settings["mode"],
         job_type="benchmark",
         name=f"benchmark/{Path(str(cfg.data.root)).name}",
         config={"data": str(cfg.data.root), "split": cfg.split, "methods": [r["method"] for r in rows]},
@@ -217,12 +245,19 @@ def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Pat
 
 
 def benchmark(cfg: DictConfig) -> list[dict]:
-    out = prepare_out(cfg.out, cfg.overwrite, ("benchmark.csv",))
-    methods = expand_methods(cfg.methods)
-    if not methods:
-        raise ConfigError("methods", "no method given", "e.g. methods=[TENG,LMG,ckpt:outputs/.../best.ckpt]")
+    from gmaiqa.config_check import wandb_settings
+
+    out = check_out(cfg.out, cfg.overwrite, ("benchmark.csv",))
+    wandb = wandb_settings(cfg, "benchmark")
+    check_split(cfg.split)
+    methods = check_methods(expand_methods(cfg.methods))
     stacks = labelled_stacks(
-        cfg.data.root, cfg.data.validate, cfg.split, cfg.data.split_ratios, split_seed_of(cfg.data, 0)
+        cfg.data.root,
+        cfg.data.validate,
+        cfg.split,
+        cfg.data.split_ratios,
+        split_seed_of(cfg.data, 0),
+        **reading_options(cfg.data),
     )
     device = device_for(cfg.accelerator)
     classical = [m for m in methods if not str(m).startswith("ckpt:")]
@@ -234,8 +269,23 @@ def benchmark(cfg: DictConfig) -> list[dict]:
         for m in methods
         if str(m).startswith("ckpt:")
     ]
+    rank(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    write_ranking(out / "benchmark.csv", rows)
+    figures = write_curves(out / "curves", stacks, groups, curves, rows, cfg.curve_methods)
+    log_to_wandb(cfg, out, rows, figures, wandb)
+    print_ranking(f"{cfg.data.root} ({cfg.split}, {rows[0]['groups']} groups)", rows)
+    print(f"-> {out / 'benchmark.csv'}")
+    return rows
+
+
+def rank(rows: list[dict]) -> None:
+    """Best first: by acc, then SROCC (a method without SROCC last among equals)."""
     rows.sort(key=lambda r: (-r["acc"], -(r["srocc"] if r["srocc"] == r["srocc"] else -2)))
-    with open(out / "benchmark.csv", "w", newline="") as handle:
+
+
+def write_ranking(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, COLUMNS)
         writer.writeheader()
         for r in rows:
@@ -252,9 +302,9 @@ def benchmark(cfg: DictConfig) -> list[dict]:
                     for k, v in r.items()
                 }
             )
-    figures = write_curves(out / "curves", stacks, groups, curves, rows, cfg.curve_methods)
-    log_to_wandb(cfg, out, rows, figures)
 
+
+def print_ranking(title: str, rows: list[dict]) -> None:
     def shown(row: dict, column: str) -> str:
         value = row[column]
         if column == "method" and str(value).startswith("ckpt:"):
@@ -262,9 +312,20 @@ def benchmark(cfg: DictConfig) -> list[dict]:
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
     width = max(len(shown(r, "method")) for r in rows)
-    print(f"\n{cfg.data.root} ({cfg.split}, {rows[0]['groups']} groups)")
+    print(f"\n{title}")
     print(f"{'method':<{width}}  " + "  ".join(f"{c:>12}" for c in COLUMNS[1:]))
     for r in rows:
         print(f"{shown(r, 'method'):<{width}}  " + "  ".join(f"{shown(r, c):>12}" for c in COLUMNS[1:]))
-    print(f"-> {out / 'benchmark.csv'}")
+
+
+def compare_on(stacks: list[FocusStack], checkpoint: str, measures: list[str], device) -> list[dict]:
+    """A checkpoint beside classical focus measures on the same groups, ranked (what ``train`` prints
+    after its test when ``compare_with`` names measures): the benchmark's rows, scored the benchmark's way."""
+    cfg = OmegaConf.create(
+        {"resize": None, "block": None, "inference": {"patch": None, "step": None, "max_patches": None}}
+    )
+    cfg.num_workers = 0
+    rows = run_classical(stacks, check_methods(expand_methods(measures)), device)
+    rows.append(run_checkpoint(stacks, checkpoint, device, cfg))
+    rank(rows)
     return rows

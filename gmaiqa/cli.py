@@ -30,7 +30,7 @@ commands:
   benchmark  compare focus measures and checkpoints
              gmaiqa benchmark data.root=DIR methods=[TENG,LMG,ckpt:PATH] out=DIR
   summarize  Table 1 of a multirun (mean ± std)
-             gmaiqa summarize DIR [wandb.mode=offline|online|disabled]
+             gmaiqa summarize DIR [logger.wandb.mode=offline|online|disabled]
 
 Every command takes Hydra overrides (key=value); `gmaiqa <command> --help` and
 `gmaiqa <command> --cfg job` show its configuration.
@@ -66,13 +66,22 @@ def run_command(command: str, overrides: list[str]) -> int:
     """Run one command through Hydra (config composition, overrides, -m multirun)."""
     import hydra
 
+    from gmaiqa.config_check import precheck
     from gmaiqa.paths import conf_dir
 
     _register_resolvers()
+    try:
+        precheck(command, overrides)
+    except GmaiqaError as exc:
+        print(f"gmaiqa {command}: error: {exc}", file=sys.stderr)
+        return 2
     status = {"code": 0}
 
     @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=command)
     def app(cfg: DictConfig) -> None:
+        from gmaiqa.quiet import quiet_third_party
+
+        quiet_third_party()
         try:
             code = int(_command(command)(cfg))
         except GmaiqaError as exc:
@@ -92,12 +101,12 @@ def run_command(command: str, overrides: list[str]) -> int:
 
 def summarize_arguments(args: list[str]) -> list[str]:
     """``gmaiqa summarize DIR [--wandb MODE] [--project NAME]`` as Hydra overrides (``dir=DIR``,
-    ``wandb.mode=MODE``); the two flags are the earlier release's and say so."""
+    ``logger.wandb.mode=MODE``); the two flags are the earlier release's and say so."""
     out, rest = [], list(args)
     while rest:
         arg = rest.pop(0)
         if arg in ("--wandb", "--project") and rest:
-            key = {"--wandb": "wandb.mode", "--project": "wandb.project"}[arg]
+            key = {"--wandb": "logger.wandb.mode", "--project": "logger.wandb.project"}[arg]
             print(
                 f"gmaiqa summarize: {arg} is deprecated and will be removed in the next release: "
                 f"use {key}={rest[0]}",
@@ -109,6 +118,35 @@ def summarize_arguments(args: list[str]) -> list[str]:
         else:
             out.append("dir=" + (arg if re.fullmatch(r"[\w./:~+-]+", arg) else repr(arg)))
     return out
+
+
+def command_help(command: str) -> str:
+    """``gmaiqa <command> --help``: the command's own keys with their comments (its ``conf/<command>.yaml``)
+    and, for train, the option of every config group - not Hydra's generic help."""
+    from gmaiqa.paths import conf_dir
+
+    conf = conf_dir()
+    lines = (conf / f"{command}.yaml").read_text().splitlines()
+    body, skipping = [], False
+    for line in lines:
+        if line.startswith("defaults:"):
+            skipping = True
+            continue
+        if skipping and (line.startswith("  -") or not line.strip()):
+            continue
+        skipping = False
+        body.append(line)
+    text = [f"gmaiqa {command} [key=value ...]" + (" [-m]" if command == "train" else ""), "", *body]
+    if command == "train":
+        groups = sorted(p for p in conf.iterdir() if p.is_dir() and p.name not in ("hydra",))
+        text += ["", "config groups (group=option; `gmaiqa train --cfg job` prints the composed config):"]
+        for group in groups:
+            options = sorted(f.stem for f in group.glob("*.yaml"))
+            subgroups = sorted(d.name for d in group.iterdir() if d.is_dir())
+            extra = f"   (and {', '.join(f'{group.name}/{d}' for d in subgroups)})" if subgroups else ""
+            text.append(f"  {group.name:<14} {', '.join(options)}{extra}")
+    text += ["", "Hydra's own flags: --cfg job|hydra|all, --resolve, --info, --hydra-help"]
+    return "\n".join(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         hint = did_you_mean(command, COMMANDS, quote="`", prefix="gmaiqa ")
         print(f"gmaiqa: unknown command {command!r}{hint}\n\n{USAGE}", file=sys.stderr)
         return 2
+    if any(arg in ("-h", "--help") for arg in rest):
+        print(command_help(command))
+        return 0
     return run_command(command, rest)
 
 

@@ -192,6 +192,11 @@ def run_stage(
         default_root_dir=str(stage_dir),
         use_distributed_sampler=False,
     )
+    if trainer.is_global_zero:
+        total = sum(p.numel() for p in net.parameters())
+        trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+        size = f"{total / 1e6:.1f} M parameters ({trainable / 1e6:.1f} M trainable)"
+        print(f"stage {stage.name}: {family.name}, {size}")
     if resume_from:
         print(f"stage {stage.name}: resuming from {resume_from}")
     else:

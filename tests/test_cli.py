@@ -94,12 +94,20 @@ def test_a_multirun_exits_with_its_worst_job_status(tiny_feces, tmp_path):
 def test_every_command_is_a_thin_entry_with_help(command, capsys):
     import importlib
 
+    from omegaconf import OmegaConf
+
+    from gmaiqa.paths import conf_dir
+
     entry = importlib.import_module(f"gmaiqa.commands.{command}")
     assert callable(entry.run)
-    with pytest.raises(SystemExit) as exit_:
-        main([command, "--help"])
-    assert exit_.value.code in (0, None)
-    assert "Powered by Hydra" in capsys.readouterr().out
+    assert main([command, "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith(f"gmaiqa {command} ") and "Powered by Hydra" not in shown
+    own = OmegaConf.load(conf_dir() / f"{command}.yaml")
+    for key in own:  # the command's own keys, each with its comment line as written
+        if key != "defaults":
+            assert f"\n{key}:" in shown, key
+    assert ("config groups" in shown) == (command == "train")
 
 
 def test_summarize_takes_a_bare_folder_and_the_old_flags(capsys):
@@ -112,5 +120,18 @@ def test_summarize_takes_a_bare_folder_and_the_old_flags(capsys):
         "dir='/tmp/with space'",
         "wandb.mode=disabled",
     ]
-    assert summarize_arguments(["DIR", "--wandb", "disabled"]) == ["dir=DIR", "wandb.mode=disabled"]
-    assert "use wandb.mode=disabled" in capsys.readouterr().err
+    assert summarize_arguments(["DIR", "--wandb", "disabled"]) == ["dir=DIR", "logger.wandb.mode=disabled"]
+    assert "use logger.wandb.mode=disabled" in capsys.readouterr().err
+
+
+def test_a_training_run_prints_each_line_once_and_no_adverts(tiny_feces, tmp_path):
+    from helpers.tiny import one_step
+
+    args = ["train", "experiment=gmanet_l1_direct", *one_step(tiny_feces), "evaluate=false"]
+    args += ["model.head_channels=16", "model.aggregation_channels=16", f"paths.output_root={tmp_path}"]
+    done = subprocess.run([sys.executable, "-m", "gmaiqa.cli", *args], capture_output=True, text=True)
+    shown = done.stdout + done.stderr
+    assert done.returncode == 0, shown[-2000:]
+    assert shown.count("Seed set to 0") == 1 and shown.count("GPU available") == 1
+    assert "litlogger" not in shown.lower() and "Total Flops" not in shown and "LeafSpec" not in shown
+    assert "stage l1_direct: gmanet," in shown and "M parameters" in shown

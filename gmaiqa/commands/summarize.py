@@ -1,16 +1,18 @@
-"""gmaiqa summarize DIR [wandb.mode=offline|online|disabled]: see ``gmaiqa.summarize``.
+"""gmaiqa summarize DIR [logger.wandb.mode=offline|online|disabled]: see ``gmaiqa.summarize``.
 
 ``DIR`` may be given bare (the command line turns it into ``dir=DIR``); ``--wandb MODE`` and
-``--project NAME`` of earlier releases still work, with a message naming ``wandb.mode`` /
-``wandb.project``."""
+``--project NAME`` of earlier releases, and ``wandb.mode``/``wandb.project``, still work, with a
+message naming ``logger.wandb.mode`` / ``logger.wandb.project``."""
 
 from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from gmaiqa.config_check import wandb_settings
 from gmaiqa.summarize import summarize
 
 
 def run(cfg: DictConfig) -> int:
-    summarize(cfg.dir, cfg.wandb.mode, cfg.wandb.project)
+    wandb = wandb_settings(cfg, "summarize")
+    summarize(cfg.dir, wandb["mode"], wandb["project"])
     return 0
