@@ -118,7 +118,12 @@ def expand_methods(methods) -> list[str]:
     """``methods=all_classical`` (alone or in a list) stands for every registered classical measure."""
     from gmaiqa.focus import ALL_CLASSICAL, classical_names
 
-    listed = [methods] if isinstance(methods, str) else list(OmegaConf.to_container(methods, resolve=True))
+    if isinstance(methods, str):
+        listed = [methods]
+    else:
+        listed = list(
+            OmegaConf.to_container(methods, resolve=True) if OmegaConf.is_config(methods) else methods
+        )
     expanded: list[str] = []
     for method in listed:
         for name in classical_names() if str(method).lower() == ALL_CLASSICAL else [str(method)]:

@@ -18,6 +18,15 @@ from gmaiqa.errors import ConfigError
 from gmaiqa.scoring import check_out, clarity, device_for, reading_options, score_groups, scoring_of
 
 
+def add_group(rows: list, best: list, stack, values: torch.Tensor, meta: dict, root) -> None:
+    """A group's rows of predictions.csv (group, image, z, value) and its clearest image's row, the
+    clearest following the checkpoint's score direction."""
+    for z, (path, value) in enumerate(zip(stack.paths, values.tolist())):
+        rows.append([stack.group, os.path.relpath(path, root), stack.z[z], f"{value:.4f}"])
+    i = int(torch.argmax(clarity(values, meta)))
+    best.append([stack.group, os.path.relpath(stack.paths[i], root), stack.z[i], f"{float(values[i]):.4f}"])
+
+
 def write_tables(out, value: str, rows: list, best: list) -> None:
     for name, table in (("predictions.csv", rows), ("clearest.csv", best)):
         with open(out / name, "w", newline="") as handle:
@@ -41,13 +50,7 @@ def predict(cfg: DictConfig) -> None:
         return predict_defocus(net, meta, stacks, cfg, out, device)
     rows, best = [], []
     for index, scores in score_groups(net, meta, stacks, cfg, device, desc="predict"):
-        stack = stacks[index]
-        for z, (path, score) in enumerate(zip(stack.paths, scores.tolist())):
-            rows.append([stack.group, os.path.relpath(path, cfg.input), stack.z[z], f"{score:.4f}"])
-        i = int(torch.argmax(clarity(scores, meta)))
-        best.append(
-            [stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(scores[i]):.4f}"]
-        )
+        add_group(rows, best, stacks[index], scores, meta, cfg.input)
     write_tables(out, "score", rows, best)
     print(
         f"scored {len(rows)} images in {len(best)} groups "
@@ -68,13 +71,9 @@ def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> No
         maps, defocus = stack_defocus(net, meta, stack, device)
         folder = out / "defocus_maps" / stack.group
         folder.mkdir(parents=True, exist_ok=True)
-        for z, (path, values, value) in enumerate(zip(stack.paths, maps, defocus.tolist())):
-            rows.append([stack.group, os.path.relpath(path, cfg.input), stack.z[z], f"{value:.4f}"])
+        for path, values, value in zip(stack.paths, maps, defocus.tolist()):
             save_map(folder / path.stem, values, f"{stack.group}/{path.name}: mean {value:.2f}")
-        i = int(torch.argmax(clarity(defocus, meta)))
-        best.append(
-            [stack.group, os.path.relpath(stack.paths[i], cfg.input), stack.z[i], f"{float(defocus[i]):.4f}"]
-        )
+        add_group(rows, best, stack, defocus, meta, cfg.input)
     write_tables(out, "defocus", rows, best)
     print(
         f"defocus of {len(rows)} images in {len(best)} groups "

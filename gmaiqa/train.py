@@ -38,6 +38,18 @@ from gmaiqa.runs import claim_run_dir
 from gmaiqa.stages import run_stage, stage_rules
 
 
+def compare_with_classical(cfg: DictConfig, datamodule, checkpoint: str, run_dir: Path) -> None:
+    """``compare_with: [TENG, LMG]``: the final checkpoint beside those measures on the same test groups
+    (``comparison.csv``; ``gmaiqa benchmark`` does the same on any dataset)."""
+    from gmaiqa.benchmark import compare_on, print_ranking, write_ranking
+    from gmaiqa.scoring import device_for
+
+    stacks = datamodule.splits["test"]
+    rows = compare_on(stacks, checkpoint, list(cfg.compare_with), device_for(cfg.trainer.accelerator))
+    write_ranking(run_dir / "comparison.csv", rows)
+    print_ranking(f"the final checkpoint beside classical measures ({len(stacks)} test groups)", rows)
+
+
 def train(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.paths.run_dir)
     stages = list(cfg.stages)
@@ -86,6 +98,8 @@ def train(cfg: DictConfig) -> dict:
             for name, metrics in result["eval"].items():
                 print_metrics(f"{result['stage']}: {name} (no transfer)", metrics)
         log_eval_table(cfg, run_dir, table)
+        if cfg.get("compare_with"):
+            compare_with_classical(cfg, datamodule, final["checkpoint"], run_dir)
     (run_dir / DONE).write_text(
         json.dumps({**summary, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1)
     )

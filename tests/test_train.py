@@ -148,6 +148,12 @@ def test_l1_direct_and_the_two_stage_protocol(tiny_feces, tmp_path):
         "gmaiqa"
     ]
     assert l1_meta["init_from"] == protocol["stages"][0]["checkpoint"]
+    # the quick start ends with the final checkpoint beside Tenengrad and LMG on the same test groups,
+    # scored as `gmaiqa benchmark` scores it: its figures are the training test's
+    ranking = {r["method"]: r for r in csv.DictReader(open(Path(protocol["run_dir"]) / "comparison.csv"))}
+    assert set(ranking) == {"TENG", "LMG", f"ckpt:{protocol['checkpoint']}"}
+    mine = ranking[f"ckpt:{protocol['checkpoint']}"]
+    assert int(mine["groups"]) == protocol["groups"] and float(mine["acc"]) == pytest.approx(protocol["acc"])
 
 
 def test_eval_reproduces_the_training_test_figures(l0_run, tiny_feces, tmp_path):

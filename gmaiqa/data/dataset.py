@@ -50,6 +50,15 @@ def outside_problem(root: Path, image: str, allow_outside: bool) -> str | None:
     return None
 
 
+def _field(row: dict, column: str, parse, where: str, what: str, fix: str, problems: list[Problem]):
+    """(parsed value, True), or (None, False) with a problem naming the line, the column and its text."""
+    try:
+        return parse(row.get(column, "")), True
+    except ValueError:
+        problems.append(Problem(where, f"{column}={row.get(column)!r} {what}", fix))
+        return None, False
+
+
 def _build_stacks(
     root: Path, rows: list[dict], problems: list[Problem], allow_outside: bool = False
 ) -> list[FocusStack]:
@@ -66,29 +75,27 @@ def _build_stacks(
                 Problem(where, "empty image path", "give the image file relative to the dataset folder")
             )
             bad = True
-        try:
-            row["z"] = int(row.get("z", ""))
-        except ValueError:
-            problems.append(
-                Problem(
-                    where,
-                    f"z={row.get('z')!r} is not an integer",
-                    "z is the capture order within the group: 0, 1, 2, ...",
-                )
-            )
-            bad = True
+        row["z"], ok = _field(
+            row,
+            "z",
+            int,
+            where,
+            "is not an integer",
+            "z is the capture order within the group: 0, 1, 2, ...",
+            problems,
+        )
+        bad |= not ok
         for column in ("score", "z_um"):
-            try:
-                value = parse_float(row.get(column, ""))
-            except ValueError:
-                problems.append(
-                    Problem(
-                        where,
-                        f"{column}={row.get(column)!r} is not a number",
-                        f"write a number or leave {column} empty",
-                    )
-                )
-                bad, value = True, None
+            value, ok = _field(
+                row,
+                column,
+                parse_float,
+                where,
+                "is not a number",
+                f"write a number or leave {column} empty",
+                problems,
+            )
+            bad |= not ok
             if value is not None and math.isnan(value):
                 problems.append(Problem(where, f"{column} is NaN", f"write a number or leave {column} empty"))
                 bad = True
@@ -102,17 +109,16 @@ def _build_stacks(
                 )
                 bad = True
             row[column] = value
-        try:
-            row["clearest"] = parse_flag(row.get("clearest", ""))
-        except ValueError:
-            problems.append(
-                Problem(
-                    where,
-                    f"clearest={row.get('clearest')!r} is not 0/1",
-                    "write 1 on the clearest image, 0 or empty elsewhere",
-                )
-            )
-            bad = True
+        row["clearest"], ok = _field(
+            row,
+            "clearest",
+            parse_flag,
+            where,
+            "is not 0/1",
+            "write 1 on the clearest image, 0 or empty elsewhere",
+            problems,
+        )
+        bad |= not ok
         split = row.get("split", "").lower()
         if split and split not in SPLITS:
             problems.append(
