@@ -153,3 +153,17 @@ def test_feces_is_harder_than_blood_for_tenengrad():
             metric.update(get_measure("TENG").clarity(x), meta["clearest"])
         accuracy[preset] = metric.compute()["t0"].item()
     assert accuracy["blood"] > accuracy["feces"]
+
+
+def test_generation_reports_progress_over_images(tmp_path):
+    """First use of a synthetic set shows a bar over images: the total is known before any is rendered."""
+    from gmaiqa.data.synthetic import images_in_group
+
+    cfg = config_from(preset="blood", groups=3, seed=1, height=64, width=96, images=[4, 7])
+    calls = []
+    generate(cfg, tmp_path / "set", progress=lambda done, total: calls.append((done, total)))
+    per_group = [images_in_group(cfg, i) for i in range(3)]
+    written = [len(render_group(cfg, i)[0]) for i in range(3)]
+    assert per_group == written
+    assert [done for done, _ in calls] == [sum(written[: i + 1]) for i in range(3)]
+    assert {total for _, total in calls} == {sum(written)}

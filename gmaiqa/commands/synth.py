@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 from gmaiqa.data.dataset import inspect_dataset
 from gmaiqa.data.report import format_report
-from gmaiqa.data.synthetic import PRESETS, config_from, generate
+from gmaiqa.data.synthetic import PRESETS, config_from, generate, image_progress
 from gmaiqa.errors import ConfigError
 
 
@@ -24,10 +24,8 @@ def run(cfg: DictConfig) -> int:
         f"{synth_cfg.height}x{synth_cfg.width}, {synth_cfg.images[0]}-{synth_cfg.images[1]} images each "
         f"-> {out}"
     )
-    with tqdm(total=synth_cfg.groups, unit="group", desc="synth") as bar:
-        generate(
-            synth_cfg, out, workers=workers, overwrite=overwrite, progress=lambda done, total: bar.update(1)
-        )
+    with tqdm(unit="image", desc="synth") as bar:
+        generate(synth_cfg, out, workers=workers, overwrite=overwrite, progress=image_progress(bar))
     report = inspect_dataset(out, validate="headers")
     print(format_report(report))
     return 0 if report.ok else 1

@@ -128,12 +128,27 @@ def dataset_root(
     path = synthetic_root(cache_dir, dict(synthetic))
     if generate_now:
         from gmaiqa.data.cache import build_once
-        from gmaiqa.data.synthetic import config_from, generate
+        from gmaiqa.data.synthetic import config_from
 
         spec = dict(synthetic)
         workers = spec.pop("workers", -1)
-        build_once(path, lambda folder: generate(config_from(**spec), folder, workers=workers))
+        build_once(path, lambda folder: _generate_with_progress(config_from(**spec), folder, workers))
     return path
+
+
+def _generate_with_progress(spec, folder: Path, workers: int) -> None:
+    """First use of a synthetic set: say what is made, where, and show the images as they are written."""
+    from tqdm import tqdm
+
+    from gmaiqa.data.synthetic import generate, image_progress
+
+    lo, hi = spec.images
+    print(
+        f"data: generating the synthetic {spec.preset} set once ({spec.groups} groups of "
+        f"{spec.height}x{spec.width}, {lo}-{hi} images each) into {folder}; later runs reuse it"
+    )
+    with tqdm(unit="image", desc="synthetic data") as bar:
+        generate(spec, folder, workers=workers, progress=image_progress(bar))
 
 
 class FocusStackDataModule(L.LightningDataModule):

@@ -209,12 +209,25 @@ def _score(defocus_um: np.ndarray, cfg: SynthConfig) -> np.ndarray:
     return scores.astype(np.float32)
 
 
+def _group_rng(cfg: SynthConfig, index: int) -> np.random.Generator:
+    return np.random.default_rng([cfg.seed, index])
+
+
+def _draw_image_count(cfg: SynthConfig, rng: np.random.Generator) -> int:
+    return int(rng.integers(cfg.images[0], cfg.images[1] + 1))  # the group generator's first draw
+
+
+def images_in_group(cfg: SynthConfig, index: int) -> int:
+    """How many images group ``index`` will have, without rendering it (for progress over images)."""
+    return _draw_image_count(cfg, _group_rng(cfg, index))
+
+
 def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
     """One z-stack: the 8-bit RGB images in capture order and their annotation."""
     preset = PRESETS[cfg.preset]
-    rng = np.random.default_rng([cfg.seed, index])
+    rng = _group_rng(cfg, index)
     s = cfg.scale
-    n_images = int(rng.integers(cfg.images[0], cfg.images[1] + 1))
+    n_images = _draw_image_count(cfg, rng)
     # in-focus index anywhere but the very ends, so a stack always has both defocused sides
     lo, hi = max(1, round(0.15 * n_images)), min(n_images - 2, round(0.85 * n_images))
     best = int(rng.integers(lo, max(lo, hi) + 1))
@@ -327,6 +340,16 @@ def _check_output(out: Path, overwrite: bool) -> None:
             )
 
 
+def image_progress(bar):
+    """A :func:`generate` progress callback that moves a tqdm bar over images."""
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    return update
+
+
 def generate(
     cfg: SynthConfig,
     out: str | Path,
@@ -334,7 +357,8 @@ def generate(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Write ``cfg.groups`` z-stacks to ``out`` in the dataset contract (manifest.csv + PNGs)."""
+    """Write ``cfg.groups`` z-stacks to ``out`` in the dataset contract (manifest.csv + PNGs);
+    ``progress(images written, images in all)`` after each group."""
     out = Path(out)
     _check_output(out, overwrite)
     if overwrite and out.exists():
@@ -348,18 +372,21 @@ def generate(
     workers = (os.cpu_count() or 1) if workers < 0 else max(1, workers)
     started = time.perf_counter()
     jobs = [(cfg, i, str(out)) for i in range(cfg.groups)]
+    total = sum(images_in_group(cfg, i) for i in range(cfg.groups))
     metas = []
+
+    def done(meta: dict) -> None:
+        metas.append(meta)
+        if progress:
+            progress(sum(len(m["files"]) for m in metas), total)
+
     if workers == 1 or cfg.groups == 1:
-        for i, job in enumerate(jobs):
-            metas.append(_write_group(job))
-            if progress:
-                progress(i + 1, cfg.groups)
+        for job in jobs:
+            done(_write_group(job))
     else:
         with ProcessPoolExecutor(max_workers=min(workers, cfg.groups)) as pool:
-            for i, meta in enumerate(pool.map(_write_group, jobs)):
-                metas.append(meta)
-                if progress:
-                    progress(i + 1, cfg.groups)
+            for meta in pool.map(_write_group, jobs):
+                done(meta)
 
     split_of = {}
     if cfg.split:
