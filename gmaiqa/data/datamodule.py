@@ -132,11 +132,11 @@ def dataset_root(
 
         spec = dict(synthetic)
         workers = spec.pop("workers", -1)
-        build_once(path, lambda folder: _generate_with_progress(config_from(**spec), folder, workers))
+        build_once(path, lambda folder: _generate_with_progress(config_from(**spec), folder, path, workers))
     return path
 
 
-def _generate_with_progress(spec, folder: Path, workers: int) -> None:
+def _generate_with_progress(spec, folder: Path, final: Path, workers: int) -> None:
     """First use of a synthetic set: say what is made, where, and show the images as they are written."""
     from tqdm import tqdm
 
@@ -145,7 +145,7 @@ def _generate_with_progress(spec, folder: Path, workers: int) -> None:
     lo, hi = spec.images
     print(
         f"data: generating the synthetic {spec.preset} set once ({spec.groups} groups of "
-        f"{spec.height}x{spec.width}, {lo}-{hi} images each) into {folder}; later runs reuse it"
+        f"{spec.height}x{spec.width}, {lo}-{hi} images each) into {final}; later runs reuse it"
     )
     with tqdm(unit="image", desc="synthetic data") as bar:
         generate(spec, folder, workers=workers, progress=image_progress(bar))
