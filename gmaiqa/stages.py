@@ -210,8 +210,8 @@ def run_stage(
             )
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
-        # read before testing: restoring the selected checkpoint for the test also restores the selector's
-        # state as it was when that checkpoint was written
+        # read before testing: the selected checkpoint holds weights and metadata only, and the test
+        # should not touch what the selector knows
         outcome, history = selector.outcome(), list(selector.history)
         checkpoint = outcome.get("checkpoint") or str(last)
         selection = {k: v for k, v in outcome.items() if k != "checkpoint"}

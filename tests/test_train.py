@@ -70,6 +70,21 @@ def test_lr_halves_near_epoch_32_with_the_papers_621_groups():
 def test_l0_run_writes_checkpoint_metrics_and_tables(l0_run):
     run_dir = Path(l0_run["run_dir"])
     assert Path(l0_run["checkpoint"]).is_file() and (run_dir / "config.yaml").is_file()
+    # the selected checkpoint holds weights and metadata only; last.ckpt keeps the optimiser for resume
+    import torch
+
+    best = torch.load(l0_run["checkpoint"], map_location="cpu", weights_only=False)
+    last = torch.load(Path(l0_run["checkpoint"]).parent / "last.ckpt", map_location="cpu", weights_only=False)
+    assert (
+        "optimizer_states" not in best
+        and "gmaiqa" in best
+        and best["state_dict"].keys() == last["state_dict"].keys()
+    )
+    assert (
+        last["optimizer_states"]
+        and Path(l0_run["checkpoint"]).stat().st_size
+        < 0.5 * (Path(l0_run["checkpoint"]).parent / "last.ckpt").stat().st_size
+    )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {"acc", "t0", "t1", "srocc", "groups"} <= set(metrics) and metrics["groups"] >= 1
     rows = list(csv.DictReader(open(run_dir / "per_group.csv")))

@@ -2,7 +2,8 @@
 
 * :func:`save_atomically` - a file appears under its final name only once complete: written to
   ``NAME.tmp``, then renamed (``os.replace`` is atomic on POSIX). A kill during a write leaves the
-  previous file intact. The selected checkpoint (``gmaiqa.callbacks.selection``) is written this way.
+  previous file intact. The selected checkpoint (``gmaiqa.callbacks.selection``) is written this way,
+  with weights and metadata only (what eval, predict, benchmark and ``init_from`` read).
 * :class:`ResumeCheckpoint` - ``last.ckpt``, written the same way every ``every_n_train_steps``
   optimiser steps and at the end of every epoch. It holds everything ``resume=auto`` restores: weights,
   optimiser, LR schedule, loop counters (epoch, step, batches done), the sampler position (the

@@ -226,7 +226,9 @@ class SelectCheckpoint(Checkpoint):
             "status": CONSTRAINED if verdict["constraints_met"] else FALLBACK,
         }
         self.dirpath.mkdir(parents=True, exist_ok=True)
-        save_atomically(trainer, path)
+        # weights and metadata only (a third of a full checkpoint: Adam keeps two moments per weight);
+        # resuming needs the optimiser, and takes it from last.ckpt
+        save_atomically(trainer, path, weights_only=True)
         if trainer.is_global_zero and previous and previous != str(path):
             Path(previous).unlink(missing_ok=True)
 
