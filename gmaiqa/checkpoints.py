@@ -33,12 +33,12 @@ def checkpoint_path(path: str | Path, key: str = "ckpt") -> Path:
         raise ConfigError(
             key,
             f"{path} is a folder without done.json, not a finished run or stage{listing}",
-            f"pass {key}= a .ckpt file, or the folder of a finished run",
+            "give a .ckpt file, or the folder of a finished run",
         )
     raise ConfigError(
         key,
         f"{path} does not exist",
-        f"pass {key}= a .ckpt written by `gmaiqa train`, or a finished run folder",
+        "give a .ckpt written by `gmaiqa train`, or the folder of a finished run",
     )
 
 

@@ -384,7 +384,7 @@ def load_dataset(
     if any(p.severity == "error" for p in problems):
         raise DatasetError(root, problems)
     for warning in report.warnings:
-        print(f"{root}: note: {warning}", file=sys.stderr)
+        print(f"note: {warning}", file=sys.stderr)
     if uniform_sizes == "crop" and report.stacks:
         return [stack.cropped_to(_smallest_size(stack, report.sizes, Path(root))) for stack in report.stacks]
     return report.stacks or []
