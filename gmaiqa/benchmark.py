@@ -26,13 +26,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from gmaiqa.config_check import OUTPUTS, check_methods, check_out, check_split, expand_methods
 from gmaiqa.data.stack import FocusStack
-from gmaiqa.errors import ConfigError, GmaiqaError
+from gmaiqa.errors import ConfigError
 from gmaiqa.focus import get_measure
 from gmaiqa.scoring import (
     GroupMetrics,
-    check_out,
-    check_split,
     clarity,
     device_for,
     labelled_stacks,
@@ -112,48 +111,6 @@ def run_checkpoint(
             curves.setdefault(f"ckpt:{path}", {})[index] = clear.numpy()
     seconds = time.perf_counter() - start
     return _result(f"ckpt:{path}", metrics, seconds, images)
-
-
-def expand_methods(methods) -> list[str]:
-    """``methods=all_classical`` (alone or in a list) stands for every registered classical measure."""
-    from gmaiqa.focus import ALL_CLASSICAL, classical_names
-
-    if isinstance(methods, str):
-        listed = [methods]
-    else:
-        listed = list(
-            OmegaConf.to_container(methods, resolve=True) if OmegaConf.is_config(methods) else methods
-        )
-    expanded: list[str] = []
-    for method in listed:
-        for name in classical_names() if str(method).lower() == ALL_CLASSICAL else [str(method)]:
-            if name not in expanded:
-                expanded.append(name)
-    return expanded
-
-
-def check_methods(methods: list[str]) -> list[str]:
-    """Every method exists before any is run: a classical measure's name, or ``ckpt:PATH`` to a readable
-    checkpoint (or a finished run folder, replaced by its checkpoint)."""
-    from gmaiqa.checkpoints import checkpoint_path, read_checkpoint
-
-    if not methods:
-        raise ConfigError("methods", "no method given", "e.g. methods=[TENG,LMG,ckpt:outputs/.../best.ckpt]")
-    checked = []
-    for method in methods:
-        if method.startswith("ckpt:"):
-            key = f"methods ({method})"
-            read_checkpoint(method[len("ckpt:") :], key=key)
-            checked.append(f"ckpt:{checkpoint_path(method[len('ckpt:') :], key=key)}")
-        else:
-            try:
-                get_measure(method)
-            except GmaiqaError as exc:
-                raise ConfigError(
-                    "methods", str(exc), "name measures of `gmaiqa.focus` or ckpt:PATH"
-                ) from None
-            checked.append(method)
-    return checked
 
 
 def curve_groups(stacks: list[FocusStack], curves) -> list[int]:
@@ -252,7 +209,7 @@ def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Pat
 def benchmark(cfg: DictConfig) -> list[dict]:
     from gmaiqa.config_check import wandb_settings
 
-    out = check_out(cfg.out, cfg.overwrite, ("benchmark.csv",))
+    out = check_out(cfg.out, cfg.overwrite, OUTPUTS["benchmark"])
     wandb = wandb_settings(cfg, "benchmark")
     check_split(cfg.split)
     methods = check_methods(expand_methods(cfg.methods))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -221,19 +222,109 @@ def wandb_settings(cfg: DictConfig, command: str) -> dict:
     return settings
 
 
-def check_train(cfg: DictConfig) -> None:
-    """What train can check before its run folder exists (nothing here reads images)."""
+SPLIT_CHOICES = ("all", "train", "val", "test")
+
+
+def check_split(split: str) -> None:
+    if split not in SPLIT_CHOICES:
+        raise ConfigError(
+            "split",
+            f"no split {split!r}{did_you_mean(str(split), SPLIT_CHOICES)}",
+            f"use one of {list(SPLIT_CHOICES)}",
+        )
+
+
+def check_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
+    """The output folder, refusing to replace results already there unless ``overwrite``. Nothing is
+    created here: a command makes the folder only once its inputs have been read."""
+    if not out:
+        raise ConfigError("out", "no output folder", "pass out=DIR")
+    path = Path(out)
+    existing = [p for p in files if (path / p).exists()]
+    if existing and not overwrite:
+        raise ConfigError(
+            "out", f"{path} already holds {existing}", "choose another folder or pass overwrite=true"
+        )
+    if path.exists() and not path.is_dir():
+        raise ConfigError("out", f"{path} is a file", "choose a folder")
+    return path
+
+
+# what each scoring command writes into out= (refused when there unless overwrite=true)
+OUTPUTS = {
+    "eval": ("metrics.json", "per_group.csv"),
+    "predict": ("predictions.csv", "clearest.csv"),
+    "benchmark": ("benchmark.csv",),
+}
+
+
+def check_scoring(command: str, cfg: DictConfig) -> None:
+    """eval, predict, benchmark: the output folder, the split, the checkpoint(s), the method names and the
+    data folder, before the scoring machinery (Lightning: seconds to import) is loaded."""
     from pathlib import Path
 
-    from gmaiqa.checkpoints import resolve_init_from
-    from gmaiqa.stages import stage_rules, wandb_active
+    from gmaiqa.checkpoints import read_checkpoint
 
-    stages = list(cfg.stages or [])
-    if not stages:
-        raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
-    stage_rules(stages)
-    wandb_active(cfg)
-    resolve_init_from(cfg.init_from, int(cfg.seed))
+    check_out(cfg.out, cfg.overwrite, OUTPUTS[command])
+    if "split" in cfg:
+        check_split(cfg.split)
+    if command in ("eval", "predict"):
+        read_checkpoint(cfg.ckpt)
+    root_key = "input" if command == "predict" else "data.root"
+    root = OmegaConf.select(cfg, root_key)
+    if root and not Path(str(root)).is_dir():
+        raise ConfigError(root_key, f"{root} does not exist", "point it at a dataset folder")
+    if command == "benchmark":
+        check_methods(expand_methods(cfg.methods))
+
+
+def expand_methods(methods) -> list[str]:
+    """``methods=all_classical`` (alone or in a list) stands for every registered classical measure."""
+    from gmaiqa.focus import ALL_CLASSICAL, classical_names
+
+    if isinstance(methods, str):
+        listed = [methods]
+    else:
+        listed = list(
+            OmegaConf.to_container(methods, resolve=True) if OmegaConf.is_config(methods) else methods
+        )
+    expanded: list[str] = []
+    for method in listed:
+        for name in classical_names() if str(method).lower() == ALL_CLASSICAL else [str(method)]:
+            if name not in expanded:
+                expanded.append(name)
+    return expanded
+
+
+def check_methods(methods: list[str]) -> list[str]:
+    """Every method exists before any is run: a classical measure's name, or ``ckpt:PATH`` to a readable
+    checkpoint (or a finished run folder, replaced by its checkpoint)."""
+    from gmaiqa.checkpoints import checkpoint_path, read_checkpoint
+    from gmaiqa.errors import GmaiqaError
+    from gmaiqa.focus import get_measure
+
+    if not methods:
+        raise ConfigError("methods", "no method given", "e.g. methods=[TENG,LMG,ckpt:outputs/.../best.ckpt]")
+    checked = []
+    for method in methods:
+        if method.startswith("ckpt:"):
+            key = f"methods ({method})"
+            read_checkpoint(method[len("ckpt:") :], key=key)
+            checked.append(f"ckpt:{checkpoint_path(method[len('ckpt:') :], key=key)}")
+        else:
+            try:
+                get_measure(method)
+            except GmaiqaError as exc:
+                raise ConfigError(
+                    "methods", str(exc), "name measures of `gmaiqa.focus` or ckpt:PATH"
+                ) from None
+            checked.append(method)
+    return checked
+
+
+def check_train(cfg: DictConfig) -> None:
+    """What train can check before its run folder exists (nothing here reads images); the cheapest
+    first, so a wrong data.root is reported before Lightning is imported."""
     root = cfg.data.get("root")
     if root and not Path(str(root)).is_dir():
         raise ConfigError(
@@ -241,6 +332,15 @@ def check_train(cfg: DictConfig) -> None:
             f"{root} does not exist",
             "point data.root at a dataset folder (`gmaiqa check root=DIR` validates one)",
         )
+    stages = list(cfg.stages or [])
+    if not stages:
+        raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
+    from gmaiqa.checkpoints import resolve_init_from
+    from gmaiqa.stages import stage_rules, wandb_active
+
+    stage_rules(stages)
+    wandb_active(cfg)
+    resolve_init_from(cfg.init_from, int(cfg.seed))
     model = cfg.get("model")
     if isinstance(model, DictConfig) and "_target_" in model:
         _builder(model)  # an unknown family is reported here, with its suggestion
@@ -283,3 +383,5 @@ def precheck(command: str, overrides: list[str]) -> None:
         check_added_key(cfg, key, command, known)
     if command == "train":
         check_train(cfg)
+    elif command in OUTPUTS:
+        check_scoring(command, cfg)

@@ -11,10 +11,9 @@ import json
 from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import load_net
+from gmaiqa.config_check import OUTPUTS, check_out, check_split
 from gmaiqa.reporting import print_metrics, write_per_group
 from gmaiqa.scoring import (
-    check_out,
-    check_split,
     labelled_stacks,
     reading_options,
     split_seed_of,
@@ -23,7 +22,7 @@ from gmaiqa.scoring import (
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    out = check_out(cfg.out, cfg.overwrite, ("metrics.json", "per_group.csv"))
+    out = check_out(cfg.out, cfg.overwrite, OUTPUTS["eval"])
     check_split(cfg.split)
     net, meta = load_net(cfg.ckpt)
     trained = meta["data"]

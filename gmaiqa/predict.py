@@ -13,9 +13,10 @@ import torch
 from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import load_net
+from gmaiqa.config_check import OUTPUTS, check_out
 from gmaiqa.data.dataset import load_dataset
 from gmaiqa.errors import ConfigError
-from gmaiqa.scoring import check_out, clarity, device_for, reading_options, score_groups, scoring_of
+from gmaiqa.scoring import clarity, device_for, reading_options, score_groups, scoring_of
 
 
 def add_group(rows: list, best: list, stack, values: torch.Tensor, meta: dict, root) -> None:
@@ -40,7 +41,7 @@ def predict(cfg: DictConfig) -> None:
         raise ConfigError(
             "input", "no input folder", "pass input=DIR (a dataset or a folder of z-stack folders)"
         )
-    out = check_out(cfg.out, cfg.overwrite, ("predictions.csv", "clearest.csv"))
+    out = check_out(cfg.out, cfg.overwrite, OUTPUTS["predict"])
     net, meta = load_net(cfg.ckpt)
     stacks = load_dataset(cfg.input, validate=cfg.validate, **reading_options(cfg))
     out.mkdir(parents=True, exist_ok=True)

@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
+from gmaiqa.config_check import check_split
 from gmaiqa.data.datamodule import FocusStackDataset, collate_group
 from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.sampling import WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.data.transforms import Preprocess
-from gmaiqa.errors import ConfigError, did_you_mean
+from gmaiqa.errors import ConfigError
 from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
 from gmaiqa.models.registry import SCORINGS, family_of_config
 
@@ -76,22 +76,6 @@ def reading_options(node) -> dict:
     }
 
 
-def check_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
-    """The output folder, refusing to replace results already there unless ``overwrite``. Nothing is
-    created here: a command makes the folder only once its inputs have been read."""
-    if not out:
-        raise ConfigError("out", "no output folder", "pass out=DIR")
-    path = Path(out)
-    existing = [p for p in files if (path / p).exists()]
-    if existing and not overwrite:
-        raise ConfigError(
-            "out", f"{path} already holds {existing}", "choose another folder or pass overwrite=true"
-        )
-    if path.exists() and not path.is_dir():
-        raise ConfigError("out", f"{path} is a file", "choose a folder")
-    return path
-
-
 def device_for(accelerator: str) -> torch.device:
     """The torch device a command runs on: CUDA when asked for (or auto) and present, else CPU."""
     return torch.device(
@@ -111,18 +95,6 @@ def split_seed_of(data: DictConfig, default: int) -> int:
         if data.get("split_seed") is None:
             return int(data.seed)
     return int(data.split_seed) if data.get("split_seed") is not None else int(default)
-
-
-SPLIT_CHOICES = ("all", "train", "val", "test")
-
-
-def check_split(split: str) -> None:
-    if split not in SPLIT_CHOICES:
-        raise ConfigError(
-            "split",
-            f"no split {split!r}{did_you_mean(str(split), SPLIT_CHOICES)}",
-            f"use one of {list(SPLIT_CHOICES)}",
-        )
 
 
 def labelled_stacks(root, validate: str, split: str, ratios, split_seed: int, **reading) -> list[FocusStack]:
