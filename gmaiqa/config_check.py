@@ -261,8 +261,6 @@ OUTPUTS = {
 def check_scoring(command: str, cfg: DictConfig) -> None:
     """eval, predict, benchmark: the output folder, the split, the checkpoint(s), the method names and the
     data folder, before the scoring machinery (Lightning: seconds to import) is loaded."""
-    from pathlib import Path
-
     from gmaiqa.checkpoints import read_checkpoint
 
     check_out(cfg.out, cfg.overwrite, OUTPUTS[command])
