@@ -1,6 +1,7 @@
 """The specimen of a synthetic z-stack: the object species (formed elements, large objects, debris),
-each rendered as a small soft-edged patch of optical density and phase, and their placement in depth
-for one field of view. ``gmaiqa.data.synthetic`` images them through focus.
+the presets that mix them as the paper's three datasets do, each object rendered as a small soft-edged
+patch of optical density and phase, and their placement in depth for one field of view.
+``gmaiqa.data.synthetic`` images them through focus.
 
 Sizes are pixels at the paper's working resolution (``REFERENCE_SIZE``), scaled to the output.
 """
@@ -16,7 +17,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 if TYPE_CHECKING:
-    from gmaiqa.data.synthetic import Preset, SynthConfig
+    from gmaiqa.data.synthetic import SynthConfig
 
 REFERENCE_SIZE = (1024, 1536)  # object sizes below are pixels at the paper's working resolution
 
@@ -41,6 +42,65 @@ KINDS: dict[str, Kind] = {
     "fibre": Kind("large", (150, 420), (0.45, 0.75, 1.0), (0.5, 1.0), (0.4, 0.8)),
     "epithelial": Kind("large", (220, 420), (0.6, 0.8, 1.0), (0.08, 0.16), (0.3, 0.6)),
     "debris": Kind("debris", (3, 14), (0.7, 0.85, 1.0), (0.4, 1.2), (0.2, 0.6)),
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Mirrors one of the paper's three datasets. ``counts`` give (low, high) concentration object
+    counts per reference field of 1024x1536; each group draws low or high concentration."""
+
+    name: str
+    medium_od: tuple[float, float, float]
+    counts: dict[str, tuple[int, int]]
+    element_depth_sd_um: float
+    large_offset_um: tuple[float, float]
+    large_near_focus: float  # share of large objects that lie at the elements' depth
+    debris_depth_um: float
+    description: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    "feces": Preset(
+        "feces",
+        (0.10, 0.16, 0.30),
+        {
+            "spore": (3, 22),
+            "bacterium": (15, 110),
+            "rbc": (0, 5),
+            "wbc": (0, 4),
+            "residue": (4, 12),
+            "fibre": (1, 5),
+            "epithelial": (0, 1),
+            "debris": (40, 180),
+        },
+        element_depth_sd_um=0.35,
+        large_offset_um=(2.0, 7.0),
+        large_near_focus=0.15,
+        debris_depth_um=8.0,
+        description="complex composition: food residue, fibres and debris at many depths around sparse "
+        "formed elements",
+    ),
+    "blood": Preset(
+        "blood",
+        (0.02, 0.05, 0.04),
+        {"rbc": (140, 320), "wbc": (1, 4), "debris": (0, 12)},
+        element_depth_sd_um=0.12,
+        large_offset_um=(1.0, 3.0),
+        large_near_focus=1.0,
+        debris_depth_um=2.0,
+        description="simple monolayer of red cells with a few white cells",
+    ),
+    "leucorrhea": Preset(
+        "leucorrhea",
+        (0.04, 0.07, 0.10),
+        {"epithelial": (1, 5), "wbc": (6, 40), "spore": (2, 16), "bacterium": (10, 70), "debris": (10, 50)},
+        element_depth_sd_um=0.35,
+        large_offset_um=(1.5, 5.0),
+        large_near_focus=0.3,
+        debris_depth_um=6.0,
+        description="large epithelial cells at other depths plus white cells, spores and bacteria",
+    ),
 }
 
 

@@ -46,70 +46,11 @@ from scipy.special import j1
 
 from gmaiqa.data.io import write_png
 from gmaiqa.data.manifest import MANIFEST
-from gmaiqa.data.specimen import KINDS, REFERENCE_SIZE, place_objects, smooth_noise
+from gmaiqa.data.specimen import KINDS, PRESETS, REFERENCE_SIZE, place_objects, smooth_noise
 from gmaiqa.errors import ConfigError, did_you_mean
 
 # --------------------------------------------------------------------------------------------------
-# Presets: the paper's three datasets, and the generator's settings
-
-
-@dataclass(frozen=True)
-class Preset:
-    """Mirrors one of the paper's three datasets. ``counts`` give (low, high) concentration object
-    counts per reference field of 1024x1536; each group draws low or high concentration."""
-
-    name: str
-    medium_od: tuple[float, float, float]
-    counts: dict[str, tuple[int, int]]
-    element_depth_sd_um: float
-    large_offset_um: tuple[float, float]
-    large_near_focus: float  # share of large objects that lie at the elements' depth
-    debris_depth_um: float
-    description: str = ""
-
-
-PRESETS: dict[str, Preset] = {
-    "feces": Preset(
-        "feces",
-        (0.10, 0.16, 0.30),
-        {
-            "spore": (3, 22),
-            "bacterium": (15, 110),
-            "rbc": (0, 5),
-            "wbc": (0, 4),
-            "residue": (4, 12),
-            "fibre": (1, 5),
-            "epithelial": (0, 1),
-            "debris": (40, 180),
-        },
-        element_depth_sd_um=0.35,
-        large_offset_um=(2.0, 7.0),
-        large_near_focus=0.15,
-        debris_depth_um=8.0,
-        description="complex composition: food residue, fibres and debris at many depths around sparse "
-        "formed elements",
-    ),
-    "blood": Preset(
-        "blood",
-        (0.02, 0.05, 0.04),
-        {"rbc": (140, 320), "wbc": (1, 4), "debris": (0, 12)},
-        element_depth_sd_um=0.12,
-        large_offset_um=(1.0, 3.0),
-        large_near_focus=1.0,
-        debris_depth_um=2.0,
-        description="simple monolayer of red cells with a few white cells",
-    ),
-    "leucorrhea": Preset(
-        "leucorrhea",
-        (0.04, 0.07, 0.10),
-        {"epithelial": (1, 5), "wbc": (6, 40), "spore": (2, 16), "bacterium": (10, 70), "debris": (10, 50)},
-        element_depth_sd_um=0.35,
-        large_offset_um=(1.5, 5.0),
-        large_near_focus=0.3,
-        debris_depth_um=6.0,
-        description="large epithelial cells at other depths plus white cells, spores and bacteria",
-    ),
-}
+# The generator's settings (the presets, the paper's three datasets, are in gmaiqa.data.specimen)
 
 
 @dataclass(frozen=True)
