@@ -15,6 +15,7 @@ experiment is left to that job.
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import re
 from collections.abc import Iterable
@@ -48,9 +49,8 @@ def suggest_key(key: str, known: Iterable[str]) -> str:
     """`` (did you mean `a.b`?)``: the closest key beside ``key`` (same parent), else the closest anywhere."""
     parent, _, last = key.rpartition(".")
     siblings = {k.rpartition(".")[2]: k for k in known if k.rpartition(".")[0] == parent}
-    import difflib
-
-    close = difflib.get_close_matches(last, list(siblings), n=1)
+    # stricter than the default: `model.foo` should get no suggestion rather than `model.family`
+    close = difflib.get_close_matches(last, list(siblings), n=1, cutoff=0.7)
     if close:
         return f" (did you mean `{siblings[close[0]]}`?)"
     return did_you_mean(key, [k for k in known if "." in k] if "." in key else known, quote="`")
@@ -198,6 +198,15 @@ def check_added_key(cfg: DictConfig, key: str, command: str, known: Iterable[str
     )
 
 
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+def check_wandb_mode(mode) -> None:
+    """``logger.wandb.mode``: offline (files under the run, `wandb sync` later), online, or disabled."""
+    if mode not in WANDB_MODES:
+        raise ConfigError("logger.wandb.mode", f"unknown mode {mode!r}", f"use one of {list(WANDB_MODES)}")
+
+
 def wandb_settings(cfg: DictConfig, command: str) -> dict:
     """``logger.wandb.*`` of a command, the one place W&B is configured in every command. The keys
     ``wandb.*`` that benchmark and summarize had before still work for one release, with a message."""
@@ -213,12 +222,7 @@ def wandb_settings(cfg: DictConfig, command: str) -> dict:
                 file=sys.stderr,
             )
             settings[key] = value
-    from gmaiqa.stages import WANDB_MODES
-
-    if settings.get("mode") not in WANDB_MODES:
-        raise ConfigError(
-            "logger.wandb.mode", f"unknown mode {settings.get('mode')!r}", f"use one of {list(WANDB_MODES)}"
-        )
+    check_wandb_mode(settings.get("mode"))
     return settings
 
 

@@ -22,20 +22,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.checkpoints import init_weights_from
+from gmaiqa.config_check import check_wandb_mode
 from gmaiqa.distributed import is_rank_zero
 from gmaiqa.errors import ConfigError
 from gmaiqa.job import DONE
 from gmaiqa.models.registry import family_of_config
 from gmaiqa.runs import environment, job_label
 
-WANDB_MODES = ("offline", "online", "disabled")
-
 
 def wandb_active(cfg: DictConfig) -> bool:
     """logger.wandb.enabled and a mode other than disabled (W&B's own word for off)."""
     w = cfg.logger.wandb
-    if w.mode not in WANDB_MODES:
-        raise ConfigError("logger.wandb.mode", f"unknown mode {w.mode!r}", f"use one of {list(WANDB_MODES)}")
+    check_wandb_mode(w.mode)
     return bool(w.enabled) and w.mode != "disabled"
 
 

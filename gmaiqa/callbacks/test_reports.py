@@ -39,7 +39,10 @@ class TestReport(L.Callback):
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            self.write(pl_module, test_metrics(trainer), wandb_loggers(trainer.loggers))
+            metrics, loggers = test_metrics(trainer), wandb_loggers(trainer.loggers)
+            self.write(pl_module, metrics, loggers)
+            for lg in loggers:  # the test figures on the W&B run's overview, for every kind of report
+                lg.experiment.summary.update({f"test/{k}": v for k, v in metrics.items()})
 
     def write(self, task: L.LightningModule, metrics: dict, loggers: list) -> None:
         raise NotImplementedError
@@ -54,7 +57,7 @@ class PerGroupReport(TestReport):
 
         rows = task.group_results["test"]
         write_per_group(self.out_dir / "per_group.csv", rows)
-        log_evaluation(loggers, rows, metrics, prefix="test")
+        log_evaluation(loggers, rows, prefix="test")
 
 
 class DefocusReport(TestReport):
@@ -88,7 +91,6 @@ class DefocusReport(TestReport):
 
             for lg in loggers:
                 lg.experiment.log({"test/predicted_vs_true": wandb.Image(fig)})
-                lg.experiment.summary.update({f"test/{k}": v for k, v in metrics.items()})
         plt.close(fig)
 
 
@@ -119,4 +121,3 @@ class MOSReport(TestReport):
             )
         for lg in loggers:
             lg.experiment.log(payload)
-            lg.experiment.summary.update({f"test/{k}": v for k, v in metrics.items()})

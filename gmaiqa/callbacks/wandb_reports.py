@@ -1,4 +1,4 @@
-"""What a reviewer finds in W&B after an evaluation: the metrics, a per-group table, and score curves
+"""What a reviewer finds in W&B after an evaluation: a per-group table and score curves
 (annotated vs predicted over capture order, the paper's Fig. 7)."""
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def wandb_loggers(loggers) -> list:
     return [lg for lg in loggers if isinstance(lg, WandbLogger)]
 
 
-def log_evaluation(loggers, rows: list[dict], metrics: dict, prefix: str = "test", curves: int = 8) -> None:
+def log_evaluation(loggers, rows: list[dict], prefix: str = "test", curves: int = 8) -> None:
+    """The per-group table, score curves and attention panels (the metrics go to the run summary
+    elsewhere: ``gmaiqa.callbacks.test_reports``)."""
     loggers = wandb_loggers(loggers)
     if not loggers:
         return
@@ -80,4 +82,3 @@ def log_evaluation(loggers, rows: list[dict], metrics: dict, prefix: str = "test
         payload[f"{prefix}/attention_maps"] = maps
     for lg in loggers:
         lg.experiment.log(payload)
-        lg.experiment.summary.update({f"{prefix}/{k}": v for k, v in metrics.items()})
