@@ -46,13 +46,16 @@ def keys_of(node, prefix: str = "") -> set[str]:
 
 
 def suggest_key(key: str, known: Iterable[str]) -> str:
-    """`` (did you mean `a.b`?)``: the closest key beside ``key`` (same parent), else the closest anywhere."""
+    """`` (did you mean `a.b`?)``: the closest key beside ``key`` (same parent); when its parent does not
+    exist (``dat.batch_size``), the closest key anywhere."""
     parent, _, last = key.rpartition(".")
     siblings = {k.rpartition(".")[2]: k for k in known if k.rpartition(".")[0] == parent}
     # stricter than the default: `model.foo` should get no suggestion rather than `model.family`
     close = difflib.get_close_matches(last, list(siblings), n=1, cutoff=0.7)
     if close:
         return f" (did you mean `{siblings[close[0]]}`?)"
+    if siblings:  # the parent exists and nothing beside it is close: no guess
+        return ""
     return did_you_mean(key, [k for k in known if "." in k] if "." in key else known, quote="`")
 
 

@@ -135,3 +135,17 @@ def test_a_training_run_prints_each_line_once_and_no_adverts(tiny_feces, tmp_pat
     assert shown.count("Seed set to 0") == 1 and shown.count("GPU available") == 1
     assert "litlogger" not in shown.lower() and "Total Flops" not in shown and "LeafSpec" not in shown
     assert "stage l1_direct: gmanet," in shown and "M parameters" in shown
+
+
+def test_a_mistyped_key_gets_the_closest_key_beside_it_and_no_far_guess():
+    from gmaiqa.config_check import precheck
+    from gmaiqa.errors import ConfigError
+
+    def message(*overrides):
+        with pytest.raises(ConfigError) as error:
+            precheck("train", list(overrides))
+        return str(error.value)
+
+    assert "did you mean `data.batch_size`" in message("data.batchsize=7")
+    assert "did you mean `data.batch_size`" in message("dat.batch_size=7")  # a wrong parent
+    assert "did you mean" not in message("model.foo=1")  # nothing beside it is close
