@@ -283,8 +283,7 @@ def print_ranking(title: str, rows: list[dict]) -> None:
 def compare_on(stacks: list[FocusStack], checkpoint: str, measures: list[str], device) -> list[dict]:
     """A checkpoint beside classical focus measures on the same groups, ranked (what ``train`` prints
     after its test when ``compare_with`` names measures): the benchmark's rows, scored the benchmark's way."""
-    as_trained = {"patch": None, "step": None, "max_patches": None}  # the checkpoint's own window
-    cfg = OmegaConf.create({"resize": None, "block": None, "inference": as_trained, "num_workers": 0})
+    cfg = OmegaConf.create({"resize": None, "block": None, "inference": {}, "num_workers": 0})  # as trained
     rows = run_classical(stacks, check_methods(expand_methods(measures)), device)
     rows.append(run_checkpoint(stacks, checkpoint, device, cfg))
     rank(rows)

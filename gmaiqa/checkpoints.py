@@ -43,7 +43,13 @@ def checkpoint_path(path: str | Path, key: str = "ckpt") -> Path:
 
 
 def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict:
+    """A checkpoint's contents; for a file ``gmaiqa export`` wrote, its metadata alone."""
+    from gmaiqa.export import exported_format, read_exported_meta
+
     path = checkpoint_path(path, key)
+    fmt = exported_format(path)
+    if fmt is not None:
+        return {META_KEY: read_exported_meta(path, fmt), "exported": fmt}
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
@@ -67,11 +73,16 @@ def net_state(ckpt: dict) -> dict:
 
 
 def load_net(path: str | Path, key: str = "ckpt") -> tuple[nn.Module, dict]:
-    """Rebuild the network of a checkpoint (no download, no warning about random init) and its meta."""
+    """Rebuild the network of a checkpoint (no download, no warning about random init) and its meta;
+    a file ``gmaiqa export`` wrote loads as its runtime (``gmaiqa.export.ExportedNet``)."""
     import warnings
 
     ckpt = read_checkpoint(path, key)
     meta = ckpt[META_KEY]
+    if "exported" in ckpt:
+        from gmaiqa.export import load_exported
+
+        return load_exported(checkpoint_path(path, key), ckpt["exported"])
     model_cfg = dict(meta["model"])
     if isinstance(model_cfg.get("backbone"), dict):
         model_cfg["backbone"] = {**model_cfg["backbone"], "weights_path": None, "download": False}
@@ -87,6 +98,12 @@ def load_net(path: str | Path, key: str = "ckpt") -> tuple[nn.Module, dict]:
 def init_weights_from(net: nn.Module, path: str | Path) -> dict:
     """``init_from``: start a new stage from earlier weights, strictly (GMANet §3.4: L1 from L0)."""
     ckpt = read_checkpoint(path, "init_from")
+    if "exported" in ckpt:
+        raise ConfigError(
+            "init_from",
+            f"{path} is an exported {ckpt['exported']} model (Output1 only, no training state)",
+            "start from the .ckpt it was exported from",
+        )
     try:
         net.load_state_dict(net_state(ckpt), strict=True)
     except RuntimeError as exc:

@@ -29,6 +29,8 @@ commands:
              gmaiqa predict ckpt=PATH input=DIR out=DIR
   benchmark  compare focus measures and checkpoints
              gmaiqa benchmark data.root=DIR methods=[TENG,LMG,ckpt:PATH] out=DIR
+  export     a checkpoint's Output1 as ONNX or TorchScript
+             gmaiqa export ckpt=PATH out=FILE format=onnx|torchscript
   summarize  Table 1 of a multirun (mean ± std)
              gmaiqa summarize DIR [logger.wandb.mode=offline|online|disabled]
 
@@ -38,7 +40,7 @@ Every command takes Hydra overrides (key=value); `gmaiqa <command> --help` and
 
 
 # command -> "module:function"; imported only when that command runs, so `gmaiqa check` stays light
-COMMANDS = ("synth", "check", "train", "eval", "predict", "benchmark", "summarize")
+COMMANDS = ("synth", "check", "train", "eval", "predict", "benchmark", "export", "summarize")
 
 
 def _command(name: str) -> Callable[[DictConfig], int]:

@@ -283,6 +283,19 @@ def check_scoring(command: str, cfg: DictConfig) -> None:
         check_methods(expand_methods(cfg.methods))
 
 
+def check_export(cfg: DictConfig) -> None:
+    from gmaiqa.checkpoints import read_checkpoint
+    from gmaiqa.export import FORMATS
+
+    if cfg.format not in FORMATS:
+        raise ConfigError("format", f"unknown format {cfg.format!r}", f"use one of {list(FORMATS)}")
+    out = Path(str(cfg.out))
+    if out.exists() and not cfg.overwrite:
+        raise ConfigError("out", f"{out} exists", "choose another file, or pass overwrite=true")
+    if read_checkpoint(cfg.ckpt).get("exported"):
+        raise ConfigError("ckpt", f"{cfg.ckpt} is already an exported model", "export the .ckpt it came from")
+
+
 def expand_methods(methods) -> list[str]:
     """``methods=all_classical`` (alone or in a list) stands for every registered classical measure."""
     from gmaiqa.focus import ALL_CLASSICAL, classical_names
@@ -390,3 +403,5 @@ def precheck(command: str, overrides: list[str]) -> None:
         check_train(cfg)
     elif command in OUTPUTS:
         check_scoring(command, cfg)
+    elif command == "export":
+        check_export(cfg)

@@ -57,12 +57,7 @@ def evaluate_elsewhere(cfg: DictConfig, results: list[dict]) -> dict[str, dict[s
                         "num_workers": cfg.data.num_workers,
                         "resize": spec.get("resize"),
                         "block": spec.get("block"),
-                        "inference": {
-                            "patch": None,
-                            "step": None,
-                            "max_patches": None,
-                            **(spec.get("inference") or {}),
-                        },
+                        "inference": dict(spec.get("inference") or {}),
                     }
                 )
                 metrics, rows = test_checkpoint(*loaded, stacks[name], options)

@@ -7,7 +7,11 @@ import logging
 import warnings
 
 # third-party deprecations the user can do nothing about (they come from inside Lightning)
-KNOWN_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*",)
+KNOWN_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\).*",
+    # the task computes attention maps after transfer (gmaiqa.data.transforms.with_attention) on purpose
+    r".*overridden `on_after_batch_transfer` in `LightningModule`.*",
+)
 # messages that advertise other products
 ADVERTS = ("litlogger", "LitLogger")
 

@@ -16,6 +16,7 @@ take them from the family their model config names, with a warning.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Iterator
 
@@ -29,7 +30,7 @@ from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.sampling import WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
-from gmaiqa.data.transforms import Preprocess
+from gmaiqa.data.transforms import Preprocess, with_attention
 from gmaiqa.errors import ConfigError
 from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
 from gmaiqa.models.registry import SCORINGS, family_of_config
@@ -127,23 +128,46 @@ def preprocess_of(meta: dict, cfg: DictConfig) -> Preprocess:
     return Preprocess(tuple(resize) if resize else None, kind, tuple(block))
 
 
-def inference_of(meta: dict, cfg: DictConfig) -> dict:
-    inference = dict(meta.get("inference") or {})
-    for key in ("patch", "step", "max_patches"):
-        if cfg.inference.get(key) is not None:
-            inference[key] = (
-                OmegaConf.to_container(cfg.inference[key]) if key != "max_patches" else cfg.inference[key]
-            )
-    return inference
+def inference_of(meta: dict, cfg: DictConfig):
+    """The checkpoint's recorded inference settings with the command's ``inference.*`` on top."""
+    from gmaiqa.inference import InferenceSettings
+
+    recorded = InferenceSettings.from_mapping(meta.get("inference"), warn=False)
+    return recorded.overridden(
+        OmegaConf.to_container(cfg.inference, resolve=True) if cfg.get("inference") else {}
+    )
 
 
 def loader_for(stacks, preprocess: Preprocess, num_workers: int) -> DataLoader:
-    dataset = FocusStackDataset(stacks, preprocess, crop=None, random_crop=False)
+    dataset = FocusStackDataset(stacks, preprocess, crop=None, random_crop=False, maps_on_device=True)
     return DataLoader(
         dataset,
         batch_sampler=WholeGroupSampler([len(s) for s in stacks]),
         collate_fn=collate_group,
         num_workers=num_workers,
+    )
+
+
+def resize_note(stacks, preprocess: Preprocess) -> str | None:
+    """What the checkpoint's resize does to these images, when it changes their size (say it, never
+    shrink an 8000x8000 frame silently)."""
+    from collections import Counter
+
+    from gmaiqa.data.io import image_size
+
+    if preprocess.resize is None:
+        return None
+    target = tuple(preprocess.resize)
+    sizes = Counter(tuple(s.crop_to) if s.crop_to else image_size(s.paths[0]) for s in stacks)
+    changed = {size: n for size, n in sizes.items() if size != target}
+    if not changed:
+        return None
+    largest = max(changed, key=lambda size: size[0] * size[1])
+    groups = ", ".join(f"{n} group{'s' * (n > 1)} of {h}x{w}" for (h, w), n in sorted(changed.items()))
+    return (
+        f"images are resized to {target[0]}x{target[1]}, the size the checkpoint was trained at ({groups}; "
+        f"{largest[0] / target[0]:.1f}x per side for the largest). resize=[H,W] scores them at another size, "
+        "resize=null at their own (inference.mode=full scores large frames in tiles)"
     )
 
 
@@ -162,22 +186,22 @@ def score_groups(
             yield index, stack_defocus(net, meta, stack, device)[1]
         return
 
-    from gmaiqa.inference import predict_scores
+    from gmaiqa.inference import predict_scores, prepare_model
 
-    inference = inference_of(meta, cfg)
-    patch = tuple(inference["patch"]) if inference.get("patch") else None
-    step = tuple(inference.get("step", (256, 256)))
+    settings = inference_of(meta, cfg)
+    net = prepare_model(net, settings, device)
+    preprocess = preprocess_of(meta, cfg)
+    note = resize_note(stacks, preprocess)
+    if note:
+        print(f"{desc}: {note}", file=sys.stderr)
     for batch in tqdm(
-        loader_for(stacks, preprocess_of(meta, cfg), cfg.num_workers),
-        total=len(stacks),
-        unit="group",
-        desc=desc,
+        loader_for(stacks, preprocess, cfg.num_workers), total=len(stacks), unit="group", desc=desc
     ):
-        attention = batch["attention"].to(device) if net.uses_attention_map else None
-        with torch.no_grad():
-            scores = predict_scores(
-                net, batch["image"].to(device), attention, patch, step, int(inference.get("max_patches", 12))
-            )
+        attention = None
+        if net.uses_attention_map:
+            batch["attention_context"] = batch["attention_context"].to(device)
+            attention = with_attention(batch)["attention"]
+        scores = predict_scores(net, batch["image"].to(device), attention, settings)
         yield batch["group"], scores.cpu()
 
 

@@ -25,6 +25,7 @@ from gmaiqa.checkpoints import init_weights_from
 from gmaiqa.config_check import check_wandb_mode
 from gmaiqa.distributed import is_rank_zero
 from gmaiqa.errors import ConfigError
+from gmaiqa.inference import InferenceSettings
 from gmaiqa.job import DONE
 from gmaiqa.models.registry import family_of_config
 from gmaiqa.runs import environment, job_label
@@ -72,12 +73,14 @@ def _callbacks(cfg: DictConfig, rule, stage_dir: Path, logging: bool):
 
     from gmaiqa.callbacks.checkpointing import RandomState, ResumeCheckpoint
     from gmaiqa.callbacks.data_epoch import DataEpoch
+    from gmaiqa.callbacks.data_wait import DataWaitMonitor
     from gmaiqa.callbacks.selection import SelectCheckpoint
 
     selector = SelectCheckpoint(stage_dir / "checkpoints", rule)
     # Lightning runs checkpoint callbacks last, in this order: last.ckpt already knows the new selection
     callbacks = [
         DataEpoch(),
+        DataWaitMonitor(),
         RandomState(),
         selector,
         ResumeCheckpoint(stage_dir / "checkpoints", cfg.checkpoint.every_n_train_steps),
@@ -161,7 +164,9 @@ def run_stage(
     meta = {
         "model": model_cfg,
         "data": OmegaConf.to_container(cfg.data, resolve=True),
-        "inference": OmegaConf.to_container(cfg.inference, resolve=True),
+        "inference": InferenceSettings.from_mapping(
+            OmegaConf.to_container(cfg.inference, resolve=True)
+        ).record(),
         "stage": stage.name,
         "selection": rule.as_dict(),
         "init_from": init_from,

@@ -45,6 +45,23 @@ def mos_pair(tmp_path_factory) -> Path:
     )
 
 
+@pytest.fixture(scope="session")
+def trained_run(tiny_feces, tmp_path_factory) -> Path:
+    """A finished one-stage GMANet L1 run on ``tiny_feces`` (one step, small heads): its folder."""
+    import warnings
+
+    from gmaiqa.train import train
+    from helpers.tiny import compose_train, one_step
+
+    run_dir = tmp_path_factory.mktemp("trained") / "run"
+    small = ["model.head_channels=16", "model.aggregation_channels=16", "evaluate=false"]
+    cfg = compose_train("gmanet_l1_direct", one_step(tiny_feces) + small + [f"paths.run_dir={run_dir}"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(cfg)
+    return run_dir
+
+
 @pytest.fixture
 def feces_copy(tiny_feces, tmp_path) -> Path:
     target = tmp_path / "copy"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,7 @@ import numpy as np
 import pytest
 
 from gmaiqa.cli import main
-from helpers.tiny import compose_train, one_step
-
-SMALL = ["model.head_channels=16", "model.aggregation_channels=16", "logger.wandb.enabled=false"]
+from helpers.tiny import one_step
 
 
 # ------------------------------------------------------------------------------------------ datasets
@@ -57,18 +54,8 @@ def edit_manifest(root: Path, old: str, new: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tiny_feces, tmp_path_factory) -> Path:
-    """A finished one-stage GMANet run (one step, small heads): its folder and checkpoint."""
-    from gmaiqa.train import train
-
-    run_dir = tmp_path_factory.mktemp("trained") / "run"
-    cfg = compose_train(
-        "gmanet_l1_direct", one_step(tiny_feces) + SMALL + [f"paths.run_dir={run_dir}", "evaluate=false"]
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        train(cfg)
-    return run_dir
+def checkpoint(trained_run) -> Path:
+    return trained_run
 
 
 # ------------------------------------------------------------------------------------------ the corpus
@@ -324,7 +311,8 @@ def test_a_train_that_stops_on_bad_data_is_marked_and_left_out_of_summaries(tmp_
     shutil.copytree(tiny_feces, data)
     for image in data.glob("*/*.png"):  # found only when training reads them (validate=headers)
         image.write_bytes(image.read_bytes()[:-30])
-    args = ["train", "experiment=gmanet_l1_direct", *one_step(data), *SMALL]
+    small = ["model.head_channels=16", "model.aggregation_channels=16"]
+    args = ["train", "experiment=gmanet_l1_direct", *one_step(data), *small]
     args += [f"paths.output_root={tmp_path / 'outputs'}", "run_id=bad"]
     # a process of its own, as a user runs it (Hydra's job logging of earlier in-process runs holds
     # pytest's closed capture streams)

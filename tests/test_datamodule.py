@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from gmaiqa.data.datamodule import FocusStackDataModule
+from gmaiqa.data.transforms import with_attention
 from gmaiqa.errors import ConfigError
 
 
@@ -16,12 +17,19 @@ def _dm(root, **kw):
     return FocusStackDataModule(**args)
 
 
+def _batches(loader):
+    """Batches as the task sees them after transfer: the maps the loader left to the device computed."""
+    for batch in loader:
+        assert "attention_context" in batch and "attention" not in batch  # data.maps_on_device (default)
+        yield with_attention(batch)
+
+
 def test_training_batches(tiny_feces):
     dm = _dm(tiny_feces)
     dm.setup("fit")
     groups = {s.group for split in dm.splits.values() for s in split}
     assert len(groups) == 8 and sum(len(v) for v in dm.splits.values()) == 8
-    for batch in dm.train_dataloader():
+    for batch in _batches(dm.train_dataloader()):
         assert batch["image"].shape == (4, 3, 32, 48) and batch["attention"].shape == (4, 1, 32, 48)
         assert batch["clearest"] == 0 and batch["score"][0] == 100 and (batch["score"][1:] < 100).all()
         assert batch["image"].dtype == torch.float32 and torch.isfinite(batch["image"]).all()
@@ -33,7 +41,7 @@ def test_same_crop_and_flip_for_the_whole_batch(tiny_feces):
     its own uncropped image, cut at one common location."""
     dm = _dm(tiny_feces, flips=True)
     dm.setup("fit")
-    batch = next(iter(dm.train_dataloader()))
+    batch = next(_batches(dm.train_dataloader()))
     full = _dm(tiny_feces, crop=None, flips=False)
     full.setup("fit")
     group = full.splits["train"][batch["group"]]
@@ -83,7 +91,7 @@ def test_workers_do_not_change_batches(tiny_feces):
 def test_tenengrad_attention_by_config(tiny_feces):
     dm = _dm(tiny_feces, attention="tenengrad")
     dm.setup("fit")
-    assert next(iter(dm.train_dataloader()))["attention"].shape == (4, 1, 32, 48)
+    assert next(_batches(dm.train_dataloader()))["attention"].shape == (4, 1, 32, 48)
 
 
 def test_refuses_invalid_or_unlabelled_data(feces_copy):

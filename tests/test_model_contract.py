@@ -13,6 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from gmaiqa.inference import image_scores
 from gmaiqa.models.contract import FocusModel
 from gmaiqa.paths import conf_dir
 from helpers.tiny import compose_train
@@ -45,6 +46,10 @@ def test_every_model_meets_the_contract(name):
     with torch.no_grad():
         out = net(image, attention if net.uses_attention_map else None)
     assert out["output1"].shape == (2,) and torch.isfinite(out["output1"]).all()
+    # what scoring computes (Output1 alone where the model offers it) is what its forward pass gives
+    with torch.no_grad():
+        scored = image_scores(net, image, attention if net.uses_attention_map else None)
+    torch.testing.assert_close(scored, out["output1"], rtol=1e-5, atol=1e-5)
     # a protocol phase belongs to its model: only GMANet knows mask attention
     assert ("mask_attention_depth" in cfg.model) == (name == "gmanet")
 

@@ -171,6 +171,23 @@ def test_l1_direct_and_the_two_stage_protocol(tiny_feces, tmp_path):
     assert int(mine["groups"]) == protocol["groups"] and float(mine["acc"]) == pytest.approx(protocol["acc"])
 
 
+def test_bf16_mixed_training_with_single_pass_validation(tiny_feces, tmp_path):
+    """The GPU-ready options run on the CPU: bf16 autocast in training (Lightning's precision plugin),
+    validation and test scored in one pass per image; the checkpoint records the mode it was scored in."""
+    import torch
+
+    from gmaiqa.train import train
+
+    options = ["trainer.precision=bf16-mixed", "inference.mode=full", "logger=none"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = train(compose_train("gmanet_l1_direct", tiny_overrides(tiny_feces, tmp_path) + options))
+    ckpt = torch.load(summary["checkpoint"], map_location="cpu", weights_only=False)
+    assert ckpt["gmaiqa"]["inference"]["mode"] == "full"
+    assert all(v.dtype == torch.float32 for v in ckpt["state_dict"].values() if v.is_floating_point())
+    assert 0 <= summary["acc"] <= 1 and summary["groups"] > 0
+
+
 def test_eval_reproduces_the_training_test_figures(l0_run, tiny_feces, tmp_path):
     out = tmp_path / "eval"
     assert (

@@ -13,7 +13,7 @@ common=(paths.output_root="$out" paths.cache_dir="$out/cache" run_id=seed0 seed=
         data.resize=[192,256] data.crop=[96,128] data.block=[8,8] task.optimizer.lr=1e-4)
 
 uv run gmaiqa train experiment=gmanet_paper "${common[@]}" stages.0.max_epochs=4 stages.1.max_epochs=3 \
-    inference.patch=[96,128] inference.step=[96,128] inference.max_patches=80
+    inference.patch=[96,128] inference.step=[96,128] inference.max_pixels=983040
 for model in wadiqam_nr wadiqam_fr twostream_iqa; do
   uv run gmaiqa train experiment=baseline_$model "${common[@]}" stages.0.max_epochs=6
 done

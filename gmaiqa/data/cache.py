@@ -31,3 +31,49 @@ def build_once(path: Path, build: Callable[[Path], object]) -> Path:
     except OSError:
         shutil.rmtree(partial, ignore_errors=True)
     return path
+
+
+class ResizedImageCache:
+    """``data.cache=resized``: every image stored once as it is trained on - centre-cropped to its group's
+    size (``data.uniform_sizes=crop``) and resized to ``data.resize`` - in its source dtype (uint8 or
+    uint16), so an epoch loads small arrays instead of decoding large PNGs or TIFFs.
+
+    An entry is keyed by a hash of the file's bytes, the crop and the resize: a changed file or another
+    resize finds no entry and makes its own (stale entries are never read; delete ``cache_dir/resized`` to
+    reclaim them). Entries are written to a temporary name and renamed, so parallel workers or jobs never
+    read a half-written one. Resizing in the source dtype rounds each pixel to its nearest level (at most
+    half a level: 0.5/255 for 8-bit data) where the uncached path resizes in float.
+    """
+
+    def __init__(self, cache_dir: str | Path, resize: tuple[int, int] | None):
+        self.folder = Path(cache_dir) / "resized"
+        self.resize = tuple(resize) if resize else None
+
+    def key(self, data: bytes, crop_to: tuple[int, int] | None) -> str:
+        digest = hashlib.blake2b(data, digest_size=16)
+        digest.update(repr((crop_to, self.resize)).encode())
+        return digest.hexdigest()
+
+    def read(self, path: Path, crop_to: tuple[int, int] | None):
+        """The image at ``path`` as float RGB (H, W, 3) at the training size, from the cache when there."""
+        import cv2
+        import numpy as np
+
+        from gmaiqa.data.io import read_raw, to_float_rgb
+
+        path = Path(path)
+        entry = self.folder / (key := self.key(path.read_bytes(), crop_to))[:2] / f"{key}.npy"
+        if entry.is_file():
+            return to_float_rgb(np.load(entry), path)
+        raw = read_raw(path)
+        if crop_to is not None:
+            h, w = crop_to
+            top, left = (raw.shape[0] - h) // 2, (raw.shape[1] - w) // 2
+            raw = raw[top : top + h, left : left + w]
+        if self.resize is not None and tuple(raw.shape[:2]) != self.resize:
+            raw = cv2.resize(raw, (self.resize[1], self.resize[0]), interpolation=cv2.INTER_LINEAR)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        partial = entry.with_name(f".{entry.stem}.{os.getpid()}.partial.npy")
+        np.save(partial, np.ascontiguousarray(raw))
+        os.replace(partial, entry)
+        return to_float_rgb(raw, path)

@@ -23,11 +23,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from gmaiqa.data.cache import ResizedImageCache
 from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.sampling import GroupBatchSampler, SampleKey, WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
-from gmaiqa.data.transforms import Preprocess, augment_pair, build_augment, crop_box
+from gmaiqa.data.transforms import (
+    Preprocess,
+    augment_image,
+    augment_pair,
+    build_augment,
+    crop_box,
+)
 from gmaiqa.errors import ConfigError
 
 
@@ -42,6 +49,22 @@ def _pair(value, key: str) -> tuple[int, int] | None:
     return pair
 
 
+def loader_workers(setting: int | str, processes: int = 1) -> int:
+    """``data.num_workers``: a number, or ``auto``: the CPUs this process may use, shared by the training
+    processes of the machine (each DDP process has its own loader)."""
+    if setting != "auto":
+        if not str(setting).lstrip("-").isdigit() or int(setting) < 0:
+            raise ConfigError(
+                "data.num_workers", f"{setting!r}", "give a number of workers (0: none) or auto"
+            )
+        return int(setting)
+    import os
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", processes))
+    return max(1, cpus // max(1, local))
+
+
 class FocusStackDataset(Dataset):
     """Items are addressed by ``SampleKey`` (group, image, draw seed), not by a flat index."""
 
@@ -53,33 +76,55 @@ class FocusStackDataset(Dataset):
         random_crop: bool,
         augment=None,
         crop_per_image: bool = False,
+        maps_on_device: bool = False,
+        cache: ResizedImageCache | None = None,
     ):
         self.stacks = list(stacks)
+        self.cache = cache
         self.preprocess = preprocess
         self.crop = crop
         self.random_crop = random_crop
         self.augment = augment
         self.crop_per_image = crop_per_image
+        self.maps_on_device = maps_on_device
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.stacks)
 
     def __getitem__(self, key: SampleKey) -> dict:
         stack = self.stacks[key.group]
-        image, amap = self.preprocess(stack.read(key.image))
+        if self.cache is not None:
+            rgb = self.cache.read(stack.paths[key.image], stack.crop_to)
+        else:
+            rgb = stack.read(key.image)
         rng = None
         if self.random_crop:
             rng = np.random.default_rng(
                 [key.draw_seed, key.image] if self.crop_per_image else [key.draw_seed]
             )
-        top, left, h, w = crop_box(image.shape[-2], image.shape[-1], self.crop, rng)
-        image, amap = image[:, top : top + h, left : left + w], amap[:, top : top + h, left : left + w]
-        image, amap = augment_pair(self.augment, image, amap, key.draw_seed)
+        if self.maps_on_device:
+            image, context, size = self.preprocess.crop_with_context(rgb, self.crop, rng)
+            image, flips = augment_image(self.augment, image, key.draw_seed)
+            maps = {
+                "attention_context": context,
+                "attention_spec": (
+                    self.preprocess.attention,
+                    self.preprocess.block_for(*size),
+                    self.preprocess.margin,
+                ),
+                "flips": flips,
+            }
+        else:
+            image, amap = self.preprocess(rgb)
+            top, left, h, w = crop_box(image.shape[-2], image.shape[-1], self.crop, rng)
+            image, amap = image[:, top : top + h, left : left + w], amap[:, top : top + h, left : left + w]
+            image, amap = augment_pair(self.augment, image, amap, key.draw_seed)
+            maps = {"attention": amap.contiguous()}
         score = float(stack.scores[key.image]) if stack.scores is not None else math.nan
         z_um = float(stack.z_um[key.image]) if stack.z_um is not None else math.nan
         return {
             "image": image.contiguous(),
-            "attention": amap.contiguous(),
+            **maps,
             "score": score,
             "z_um": z_um,
             "index": key.image,
@@ -93,9 +138,19 @@ class FocusStackDataset(Dataset):
 def collate_group(items: list[dict]) -> dict:
     """One group per batch; ``clearest`` is the batch position of the clearest image (-1 if absent)."""
     flags = [it["is_clearest"] for it in items]
+    if (
+        "attention_context" in items[0]
+    ):  # the device computes the maps (gmaiqa.data.transforms.with_attention)
+        maps = {
+            "attention_context": torch.stack([it["attention_context"] for it in items]),
+            "attention_spec": items[0]["attention_spec"],
+            "flips": torch.tensor([it["flips"] for it in items], dtype=torch.long),
+        }
+    else:
+        maps = {"attention": torch.stack([it["attention"] for it in items])}
     return {
         "image": torch.stack([it["image"] for it in items]),
-        "attention": torch.stack([it["attention"] for it in items]),
+        **maps,
         "score": torch.tensor([it["score"] for it in items], dtype=torch.float32),
         "z_um": torch.tensor([it["z_um"] for it in items], dtype=torch.float64),
         "index": torch.tensor([it["index"] for it in items], dtype=torch.long),
@@ -167,14 +222,18 @@ class FocusStackDataModule(L.LightningDataModule):
         split_ratios: Sequence[float] = (0.6, 0.2, 0.2),
         seed: int = 0,
         split_seed: int = 0,
-        num_workers: int = 2,
+        num_workers: int | str = "auto",
         flips: bool = False,
         rot90: bool = False,
         crop_per_image: bool = False,
         validate: str = "full",
         allow_outside: bool = False,
         uniform_sizes: str = "require",
-        pin_memory: bool = False,
+        pin_memory: bool | str = "auto",
+        maps_on_device: bool = True,
+        persistent_workers: bool = True,
+        prefetch_factor: int = 2,
+        cache: str | None = None,
     ):
         super().__init__()
         # a data.root of the user's wins over the built-in synthetic set of data=synthetic
@@ -195,7 +254,13 @@ class FocusStackDataModule(L.LightningDataModule):
         self.crop_per_image = crop_per_image
         self.validate = validate
         self.reading = {"allow_outside": allow_outside, "uniform_sizes": uniform_sizes}
-        self.pin_memory = pin_memory
+        self.pin_memory = torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
+        self.maps_on_device = maps_on_device
+        self.persistent_workers = persistent_workers
+        self.prefetch_factor = prefetch_factor
+        if cache not in (None, "resized"):
+            raise ConfigError("data.cache", f"{cache!r}", "use data.cache=resized, or null for no cache")
+        self.cache = ResizedImageCache(cache_dir, self.preprocess.resize) if cache else None
         self.splits: dict[str, list[FocusStack]] | None = None
         self._train_sampler: GroupBatchSampler | None = None
         self._resume_state: dict | None = None
@@ -237,16 +302,20 @@ class FocusStackDataModule(L.LightningDataModule):
             random_crop=train,
             augment=self.augment if train else None,
             crop_per_image=self.crop_per_image,
+            maps_on_device=self.maps_on_device,
+            cache=self.cache,
         )
 
     def _loader(self, dataset: FocusStackDataset, sampler) -> DataLoader:
+        workers = loader_workers(self.num_workers, self._world()[0])
         return DataLoader(
             dataset,
             batch_sampler=sampler,
             collate_fn=collate_group,
-            num_workers=self.num_workers,
+            num_workers=workers,
             pin_memory=self.pin_memory,
-            persistent_workers=self.num_workers > 0,
+            persistent_workers=self.persistent_workers and workers > 0,
+            prefetch_factor=self.prefetch_factor if workers > 0 else None,
         )
 
     def _world(self) -> tuple[int, int]:

@@ -91,7 +91,7 @@ def read_raw(path: str | Path) -> np.ndarray:
     if array is None:
         raise ImageReadError(path, "corrupt or unreadable image data")
     if array.ndim == 3 and array.shape[2] == 3:
-        array = array[..., ::-1]
+        return cv2.cvtColor(array, cv2.COLOR_BGR2RGB, dst=array)  # in place
     elif array.ndim == 3 and array.shape[2] == 4:
         array = array[..., [2, 1, 0, 3]]
     return np.ascontiguousarray(array)
@@ -99,10 +99,10 @@ def read_raw(path: str | Path) -> np.ndarray:
 
 def to_float_rgb(array: np.ndarray, path: str | Path = "<array>") -> np.ndarray:
     """Stored array -> float32 (H, W, 3) in [0, 1]. Alpha is dropped; grey is repeated."""
-    if array.dtype == np.uint8:
-        scaled = array.astype(np.float32) / 255.0
-    elif array.dtype == np.uint16:
-        scaled = array.astype(np.float32) / 65535.0
+    if array.dtype in (np.uint8, np.uint16):
+        # in place: a second float copy of an 8000x8000 frame would cost 768 MB more
+        scaled = array.astype(np.float32)
+        np.divide(scaled, 255.0 if array.dtype == np.uint8 else 65535.0, out=scaled)
     elif array.dtype in (np.float32, np.float64):
         scaled = array.astype(np.float32)
         if scaled.size and (scaled.min() < 0 or scaled.max() > 1):

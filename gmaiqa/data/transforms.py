@@ -17,8 +17,16 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from gmaiqa.focus.gradient import attention_map, zscore
+from gmaiqa.focus.gradient import (
+    attention_map,
+    local_max_gradient_map,
+    tenengrad_map,
+    to_gray,
+    zscore,
+    zscore_stats,
+)
 
 
 @dataclass(frozen=True)
@@ -27,13 +35,86 @@ class Preprocess:
     attention: str = "local_max"
     block: tuple[int, int] = (32, 32)
 
-    def __call__(self, rgb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """float RGB (H, W, 3) -> z-scored image (3, H', W') and attention map (1, H', W')."""
+    def resized(self, rgb: np.ndarray) -> torch.Tensor:
+        """float RGB (H, W, 3) -> (1, 3, H', W') at the configured size."""
         if self.resize is not None and tuple(rgb.shape[:2]) != tuple(self.resize):
             rgb = cv2.resize(rgb, (self.resize[1], self.resize[0]), interpolation=cv2.INTER_LINEAR)
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
-        block = (min(self.block[0], x.shape[-2]), min(self.block[1], x.shape[-1]))
-        return zscore(x)[0], attention_map(x, self.attention, block)[0]
+        return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+
+    def block_for(self, height: int, width: int) -> tuple[int, int]:
+        return (min(self.block[0], height), min(self.block[1], width))
+
+    def __call__(self, rgb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """float RGB (H, W, 3) -> z-scored image (3, H', W') and attention map (1, H', W')."""
+        x = self.resized(rgb)
+        return zscore(x)[0], attention_map(x, self.attention, self.block_for(*x.shape[-2:]))[0]
+
+    def crop_with_context(
+        self, rgb: np.ndarray, crop: tuple[int, int] | None, rng: np.random.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+        """float RGB (H, W, 3) -> the z-scored crop (3, h, w), the z-scored grey context its attention map
+        is computed from on the training device (1, h + 2m, w + 2m; :func:`maps_from_context`), and the
+        size of the resized image. Only the crop is normalised, with the whole image's statistics."""
+        x = self.resized(rgb)
+        gray = to_gray(x)
+        (mean, scale), (gray_mean, gray_scale) = zscore_stats(x), zscore_stats(gray)
+        box = crop_box(x.shape[-2], x.shape[-1], crop, rng)
+        top, left, h, w = box
+        image = (x[0, :, top : top + h, left : left + w] - mean[0]) / scale[0]
+        context = (context_crop(gray[0], box, self.margin, self.attention) - gray_mean[0]) / gray_scale[0]
+        return image, context, tuple(x.shape[-2:])
+
+    @property
+    def margin(self) -> int:
+        """Pixels of context each side of a crop that its attention map depends on: half the block φ
+        (Eq. 6, centred blocks), one for Tenengrad's 3x3 Sobel."""
+        return max(self.block[0] // 2, self.block[1] // 2) if self.attention == "local_max" else 1
+
+
+def context_crop(gray: torch.Tensor, box: tuple[int, int, int, int], margin: int, kind: str) -> torch.Tensor:
+    """The grey crop ``box`` (top, left, h, w) of (1, H, W) with ``margin`` pixels of context each side.
+    Beyond the image border the context is what the map sees there: NaN (no 2x2 patch, as the local max
+    gradient's zero padding) for ``local_max``, the border pixel (Sobel's replicate padding) otherwise."""
+    top, left, h, w = box
+    height, width = gray.shape[-2:]
+    y0, y1 = max(0, top - margin), min(height, top + h + margin)
+    x0, x1 = max(0, left - margin), min(width, left + w + margin)
+    # only the sides that reach past the border are padded (not the whole image)
+    pad = (x0 - (left - margin), (left + w + margin) - x1, y0 - (top - margin), (top + h + margin) - y1)
+    region = gray[None, :, y0:y1, x0:x1]
+    if not any(pad):
+        return region[0]
+    if kind == "local_max":
+        return F.pad(region, pad, value=float("nan"))[0]
+    return F.pad(region, pad, mode="replicate")[0]
+
+
+def apply_flips(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
+    """The flips ``augment_pair`` applied, (horizontal, vertical, quarter turns) per batch as recorded
+    by :func:`applied_flips`, to a (B, C, H, W) batch: every item of a batch shares one draw."""
+    horizontal, vertical, turns = (int(v) for v in flips[0])
+    if horizontal:
+        x = x.flip(-1)
+    if vertical:
+        x = x.flip(-2)
+    return torch.rot90(x, turns, dims=(-2, -1)) if turns else x
+
+
+def maps_from_context(batch: dict) -> torch.Tensor:
+    """Attention maps (B, 1, h, w) of a batch whose loader left them to the device: computed on the
+    crops' grey context, then flipped as the images were. Equal to the loader's maps (tested)."""
+    context, kind, block, margin = batch["attention_context"], *batch["attention_spec"]
+    full = local_max_gradient_map(context, block) if kind == "local_max" else tenengrad_map(context)
+    h, w = context.shape[-2] - 2 * margin, context.shape[-1] - 2 * margin
+    return apply_flips(full[..., margin : margin + h, margin : margin + w], batch["flips"])
+
+
+def with_attention(batch: dict) -> dict:
+    """The batch with its ``attention`` maps, computing them where the loader left them to the device."""
+    if "attention_context" in batch:
+        batch["attention"] = maps_from_context(batch)
+        del batch["attention_context"]
+    return batch
 
 
 def build_augment(flips: bool = True, rot90: bool = True, square: bool = False) -> A.Compose | None:
@@ -42,7 +123,8 @@ def build_augment(flips: bool = True, rot90: bool = True, square: bool = False) 
         ops += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
     if rot90 and square:  # a quarter turn of a non-square crop would change the batch shape
         ops.append(A.RandomRotate90(p=0.5))
-    return A.Compose(ops) if ops else None
+    # the applied flips are recorded so the device can flip attention maps it computes alike
+    return A.Compose(ops, save_applied_params=True) if ops else None
 
 
 def crop_box(
@@ -60,6 +142,25 @@ def crop_box(
     if rng is None:
         return (height - ch) // 2, (width - cw) // 2, ch, cw
     return int(rng.integers(0, height - ch + 1)), int(rng.integers(0, width - cw + 1)), ch, cw
+
+
+NO_FLIPS = (0, 0, 0)
+
+
+def augment_image(augment: A.Compose | None, image: torch.Tensor, seed: int) -> tuple[torch.Tensor, tuple]:
+    """Apply one seeded draw of ``augment`` to image (3, H, W); also return what it did as
+    (horizontal flip, vertical flip, quarter turns), the same draw as :func:`augment_pair`'s."""
+    if augment is None:
+        return image, NO_FLIPS
+    augment.set_random_seed(seed)
+    out = augment(image=image.permute(1, 2, 0).numpy())
+    done = {name: params for name, params in out["applied_transforms"]}
+    flips = (
+        int("HorizontalFlip" in done),
+        int("VerticalFlip" in done),
+        int(done["RandomRotate90"]["factor"]) if "RandomRotate90" in done else 0,
+    )
+    return torch.from_numpy(np.ascontiguousarray(out["image"])).permute(2, 0, 1), flips
 
 
 def augment_pair(

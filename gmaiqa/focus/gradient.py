@@ -68,10 +68,18 @@ def zscore(image: torch.Tensor, per_channel: bool = True) -> torch.Tensor:
     Removes brightness (offset) and contrast (gain): ``zscore(a * x + b) == zscore(x)`` for a > 0.
     """
     image = _as_4d(image)
+    mean, scale = zscore_stats(image, per_channel)
+    return (image - mean) / scale
+
+
+def zscore_stats(image: torch.Tensor, per_channel: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and the (guarded) standard deviation :func:`zscore` uses, (B, C or 1, 1, 1) each: a crop
+    normalised with its whole image's statistics equals that crop of the normalised image."""
+    image = _as_4d(image)
     dims = (2, 3) if per_channel else (1, 2, 3)
     mean = image.mean(dim=dims, keepdim=True)
     std = image.std(dim=dims, keepdim=True, unbiased=False)
-    return (image - mean) / std.clamp_min(ZSCORE_EPS)
+    return mean, std.clamp_min(ZSCORE_EPS)
 
 
 def patch_gradient(gray: torch.Tensor) -> torch.Tensor:
@@ -123,11 +131,12 @@ def local_max_gradient_map(gray: torch.Tensor, block: tuple[int, int] = (32, 32)
     """Stride-1 local maximum gradient at full size: (B, 1, H, W) -> (B, 1, H, W).
 
     Pixel (y, x) gets g_φ of the h x w block centred on it (for even sizes the extra row/column
-    lies below/right); blocks reaching past the border keep their in-image patches.
+    lies below/right); blocks reaching past the border keep their in-image patches. NaN pixels count as
+    outside the image (a crop with its context beyond the border, ``gmaiqa.data.transforms``).
     """
     f = _as_4d(gray)
     h, w = _check_block(block, f.shape[-2], f.shape[-1])
-    g = patch_gradient(f)
+    g = patch_gradient(f).nan_to_num(nan=0.0)
     # g has (H-1) x (W-1) entries; h-1 rows and w-1 columns of padding give an H x W output.
     # g >= 0, so zero padding never wins a max against a real patch.
     top, left = (h - 1) // 2, (w - 1) // 2

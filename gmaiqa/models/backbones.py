@@ -79,10 +79,12 @@ def _load_torchvision(
 class Backbone(nn.Module):
     """Stages as ``nn.ModuleList``s of blocks taking (x, mask) and returning (x, mask)."""
 
-    def __init__(self, stages: list[list[nn.Module]], feature_info: list[dict]):
+    def __init__(self, stages: list[list[nn.Module]], feature_info: list[dict], receptive_field: int):
         super().__init__()
         self.stages = nn.ModuleList(nn.ModuleList(blocks) for blocks in stages)
         self.feature_info = feature_info
+        # input pixels one top feature sees (for the overlap of tiled inference, gmaiqa.inference)
+        self.receptive_field = receptive_field
         self.attention_depth = 0
 
     def set_attention_depth(self, depth: int) -> None:
@@ -131,7 +133,8 @@ def vgg16_bn(
             raise RuntimeError(f"unexpected layer in torchvision vgg16_bn: {layer}")
     channels = [64, 128, 256, 512, 512]
     info = [{"stage": f"layer{k + 1}", "channels": c, "reduction": 2**k} for k, c in enumerate(channels)]
-    return Backbone(stages, info)
+    # conv5_3: 3x3 convolutions and 2x2 poolings from 3 px to 196 px (Simonyan & Zisserman 2015)
+    return Backbone(stages, info, receptive_field=196)
 
 
 class _ResNetBottleneck(nn.Module):
@@ -185,7 +188,9 @@ def resnet50(
         {"stage": "layer3", "channels": 1024, "reduction": 16},
         {"stage": "layer4", "channels": 2048, "reduction": 16},
     ]
-    return Backbone(stages, info)
+    # stem 7 + pool 3 (-> 11), 3x3 convolutions: layer1 +24, layer2 +56, layer3 +176 (-> 267); layer4 at
+    # stride 16: its first 3x3 undilated (+32), the other two dilated by 2 (+64 each)
+    return Backbone(stages, info, receptive_field=427)
 
 
 BACKBONES = {"vgg16_bn": vgg16_bn, "resnet50": resnet50}

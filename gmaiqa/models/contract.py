@@ -9,6 +9,11 @@
   whose ``output1`` (B,) is one score per image (more keys are the model's own: auxiliary outputs,
   patch scores, a score map);
 * ``uses_attention_map``: whether ``forward`` needs ``attention`` (scoring passes None otherwise);
+* optionally ``output1(image, attention)`` -> (B,), equal to ``forward``'s ``output1`` without computing
+  what only training needs (GMANet's aggregation module and auxiliary heads), and
+  ``output1_map(image, attention)`` -> its score map, with ``receptive_field`` and ``reduction`` (input
+  pixels per map cell): scoring then uses them (``gmaiqa.inference``: Output1-only inference, tiled
+  single-pass scoring, ``gmaiqa export``);
 * the score direction is not the model's but its task's (a focus-quality task: higher = clearer; the
   defocus task: lower = clearer), recorded in every checkpoint and applied by ``gmaiqa.scoring``; the
   preprocessing it needs (resize, attention map kind and φ) is the data config, recorded there too.

@@ -148,6 +148,26 @@ class GMANet(nn.Module):
         """-> {"output1": (B,), ["output2", "output3": (B,)], "score_map": (B, 1, H/16, W/16)}"""
         return self.forward_head(self.forward_features(image, attention))
 
+    # ---- inference: Output1 only (§3.4), without the aggregation module and auxiliary heads
+    @property
+    def receptive_field(self) -> int:
+        return self.backbone.receptive_field
+
+    @property
+    def reduction(self) -> int:
+        """Input pixels per score-map cell (16: Layer5 of VGG16-BN)."""
+        return self.backbone.feature_info[-1]["reduction"]
+
+    def output1_map(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
+        """Output1's score map (B, 1, H/16, W/16), computing nothing the auxiliary outputs need."""
+        if self.attention_depth > 0 and attention is None:
+            raise ValueError("this GMANet uses mask attention: pass the attention map (B, 1, H, W)")
+        return self.head1(self.backbone(image, attention)[-1])
+
+    def output1(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
+        """Output1 (B,) alone, equal to ``forward(...)["output1"]`` (tested)."""
+        return improved_global_average_pool(self.output1_map(image, attention))
+
 
 @register_model("gmanet", task="gmanet", paper="GMANet §3.2, Fig. 3")
 def build_gmanet(

@@ -14,13 +14,15 @@ Per-group results of the last evaluation are kept in ``group_results[stage]`` fo
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import lightning as L
 import torch
 from torch import nn
 
+from gmaiqa.data.transforms import with_attention
 from gmaiqa.distributed import gather_rows
-from gmaiqa.inference import predict_scores
+from gmaiqa.inference import InferenceSettings, predict_scores
 from gmaiqa.losses import GMANetLoss
 from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
 
@@ -48,10 +50,9 @@ class FocusQualityTask(L.LightningModule):
         self.loss = loss or GMANetLoss()
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-5))
         self.lr_decay = lr_decay
-        inference = dict(inference or {})
-        self.patch = tuple(inference["patch"]) if inference.get("patch") else None
-        self.step = tuple(inference.get("step", (256, 256)))
-        self.max_patches = int(inference.get("max_patches", 12))
+        # the trainer's precision plugin sets autocast; compiling and memory format are the commands' options
+        recorded = InferenceSettings.from_mapping(inference, warn=False)
+        self.inference = replace(recorded, precision="fp32", channels_last=False, compile=False)
         self.selection = nn.ModuleDict({s: ClearestSelection() for s in ("val", "test")})
         self.srocc = nn.ModuleDict({s: GroupSROCC() for s in ("val", "test")})
         self.group_results: dict[str, list[dict]] = {"val": [], "test": []}
@@ -60,7 +61,11 @@ class FocusQualityTask(L.LightningModule):
         return self.net(image, attention)
 
     def score_images(self, image: torch.Tensor, attention: torch.Tensor | None) -> torch.Tensor:
-        return predict_scores(self.net, image, attention, self.patch, self.step, self.max_patches)
+        return predict_scores(self.net, image, attention, self.inference)
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Attention maps the loader left to the device are computed here, batched (issue: throughput)."""
+        return with_attention(batch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         from gmaiqa.checkpoints import META_KEY

@@ -23,7 +23,7 @@ def tiny_data(root: Path) -> list[str]:
         "data.block=[8,8]",
         "inference.patch=[32,48]",
         "inference.step=[32,48]",
-        "inference.max_patches=16",
+        "inference.max_pixels=24576",  # 16 windows of 32x48
         "trainer.accelerator=cpu",
         "trainer.log_every_n_steps=1",
         "trainer.enable_progress_bar=false",

@@ -1,0 +1,233 @@
+"""``gmaiqa export ckpt=PATH out=FILE format=onnx|torchscript``: a checkpoint's Output1 as a deployable
+graph, and the loaders that let ``gmaiqa predict/eval ckpt=FILE`` score with it.
+
+The graph takes what the data pipeline prepares - ``image`` (B, 3, H, W), the resized image z-scored
+per channel, and, for a model with mask attention, ``attention`` (B, 1, H, W), the attention map of the
+same pixels - with any height and width, and returns ``score`` (B,) (Output1, the improved GAP) and
+``score_map`` (B, 1, H/16, W/16). Keeping the map an input keeps the graph to the network: the
+preprocessing (bilinear resize, z-score, the map's kind and φ) is recorded in the file's metadata
+(``gmaiqa`` JSON: an ONNX metadata property, a TorchScript extra file) beside the checkpoint's own
+record, and gmaiqa applies it when it scores with the file. ``onnxruntime`` is an optional extra:
+``uv run --extra onnx gmaiqa predict ckpt=model.onnx ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+import zipfile
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from gmaiqa.errors import ConfigError
+from gmaiqa.inference import has_method
+
+FORMATS = ("onnx", "torchscript")
+EXTRA_FILE = "gmaiqa.json"
+
+
+class Output1Graph(nn.Module):
+    """The exported computation: Output1 and its score map, nothing of the auxiliary outputs."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor, attention: torch.Tensor | None = None):
+        from gmaiqa.models.gmanet import improved_global_average_pool
+
+        score_map = self.net.output1_map(image, attention)
+        return improved_global_average_pool(score_map), score_map
+
+
+def exported_format(path: str | Path) -> str | None:
+    """``onnx`` or ``torchscript`` for a file ``gmaiqa export`` wrote, None for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    if path.suffix.lower() == ".onnx":
+        return "onnx"
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            if any(name.endswith(f"extra/{EXTRA_FILE}") for name in archive.namelist()):
+                return "torchscript"
+    return None
+
+
+def _example(meta: dict) -> tuple[int, int]:
+    """An input size the exported graph is traced at (any multiple of 16 works afterwards)."""
+    patch = (meta.get("inference") or {}).get("patch")
+    resize = (meta.get("data") or {}).get("resize")
+    return tuple(patch or resize or (64, 96))
+
+
+def export_checkpoint(ckpt: str | Path, out: str | Path, fmt: str) -> dict:
+    """Write ``out`` and return its metadata; checks the exported scores against PyTorch's."""
+    from gmaiqa.checkpoints import load_net
+    from gmaiqa.scoring import preprocess_of
+
+    net, meta = load_net(ckpt)
+    if not has_method(net, "output1_map"):
+        raise ConfigError(
+            "ckpt",
+            f"a {meta.get('family', 'this')} checkpoint has no Output1 score map to export",
+            "export a GMANet checkpoint (model family gmanet)",
+        )
+    preprocess = preprocess_of(meta, DictConfig({}))
+    uses_map = bool(net.uses_attention_map)
+    record = {
+        **meta,
+        "exported_from": str(ckpt),
+        "format": fmt,
+        "inputs": ["image", "attention"] if uses_map else ["image"],
+        "outputs": ["score", "score_map"],
+        "preprocessing": {
+            "resize": list(preprocess.resize) if preprocess.resize else None,
+            "resize_interpolation": "bilinear",
+            "zscore": "image: per channel over each image; attention map: of the z-scored BT.601 grey",
+            "attention": preprocess.attention,
+            "block": list(preprocess.block),
+        },
+        "reduction": int(net.reduction),
+        "receptive_field": int(net.receptive_field),
+    }
+    graph = Output1Graph(net).eval()
+    height, width = _example(meta)
+    g = torch.Generator().manual_seed(0)
+    example = (torch.randn(2, 3, height, width, generator=g),)
+    if uses_map:
+        example += (torch.rand(2, 1, height, width, generator=g),)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    if fmt == "onnx":
+        _write_onnx(graph, example, partial, record)
+    else:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*torch.jit.* is deprecated", category=FutureWarning)
+            traced = torch.jit.trace(graph, example, check_trace=False)
+            torch.jit.save(traced, str(partial), _extra_files={EXTRA_FILE: json.dumps(record)})
+    partial.replace(out)
+    return record
+
+
+def _write_onnx(graph: nn.Module, example: tuple, path: Path, record: dict) -> None:
+    try:
+        import onnx
+    except ImportError:
+        raise ConfigError(
+            "format", "ONNX export needs the onnx extra", "run it as `uv run --extra onnx gmaiqa export ...`"
+        ) from None
+    names = ["image", "attention"][: len(example)]
+    height, width = torch.export.Dim("height", min=32), torch.export.Dim("width", min=32)
+    batch = torch.export.Dim("batch", min=1)
+    dynamic = {name: {0: batch, 2: height, 3: width} for name in names}
+    with torch.no_grad(), warnings.catch_warnings():
+        # image and attention share their dynamic sizes, which the exporter reports name by name
+        warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
+        program = torch.onnx.export(
+            graph,
+            example,
+            input_names=names,
+            output_names=["score", "score_map"],
+            dynamic_shapes=dynamic,
+            dynamo=True,
+            verbose=False,
+        )
+    program.save(str(path))
+    model = onnx.load(str(path))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "gmaiqa", json.dumps(record)
+    onnx.save(model, str(path))
+
+
+class ExportedNet(nn.Module):
+    """An exported file scored like a checkpoint's network (``output1``, ``output1_map``)."""
+
+    def __init__(self, meta: dict):
+        super().__init__()
+        self.uses_attention_map = "attention" in meta["inputs"]
+        self.reduction, self.receptive_field = meta["reduction"], meta["receptive_field"]
+
+    def run(self, image: torch.Tensor, attention: torch.Tensor | None):
+        raise NotImplementedError
+
+    def output1_map(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
+        return self.run(image, attention)[1]
+
+    def output1(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
+        return self.run(image, attention)[0]
+
+
+class TorchScriptNet(ExportedNet):
+    def __init__(self, module: torch.jit.ScriptModule, meta: dict):
+        super().__init__(meta)
+        self.graph = module
+
+    def run(self, image, attention):
+        inputs = (image, attention) if self.uses_attention_map else (image,)
+        return self.graph(*inputs)
+
+
+class OnnxNet(ExportedNet):
+    def __init__(self, path: Path, meta: dict):
+        super().__init__(meta)
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(
+            str(path), providers=onnxruntime.get_available_providers()
+        )
+
+    def run(self, image, attention):
+        feeds = {"image": image.detach().float().cpu().numpy()}
+        if self.uses_attention_map:
+            feeds["attention"] = attention.detach().float().cpu().numpy()
+        score, score_map = self.session.run(["score", "score_map"], feeds)
+        return torch.from_numpy(score).to(image.device), torch.from_numpy(score_map).to(image.device)
+
+
+def read_exported_meta(path: Path, fmt: str) -> dict:
+    if fmt == "onnx":
+        try:
+            import onnx
+        except ImportError:
+            raise ConfigError(
+                "ckpt",
+                f"{path} is an ONNX model and the onnx extra is not installed",
+                "use `uv run --extra onnx ...`",
+            ) from None
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        if "gmaiqa" not in props:
+            raise ConfigError(
+                "ckpt", f"{path} was not written by `gmaiqa export`", "export it with gmaiqa export"
+            )
+        return json.loads(props["gmaiqa"])
+    with zipfile.ZipFile(path) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(f"extra/{EXTRA_FILE}"))
+        return json.loads(archive.read(name))
+
+
+def load_exported(path: Path, fmt: str) -> tuple[nn.Module, dict]:
+    meta = read_exported_meta(path, fmt)
+    if fmt == "onnx":
+        return OnnxNet(path, meta), meta
+    with warnings.catch_warnings():  # TorchScript is deprecated upstream: the file format still loads
+        warnings.filterwarnings("ignore", message=".*torch.jit.* is deprecated", category=FutureWarning)
+        module = torch.jit.load(str(path), map_location="cpu")
+    return TorchScriptNet(module, meta), meta
+
+
+def export(cfg: DictConfig) -> None:
+    from gmaiqa.config_check import check_export
+
+    check_export(cfg)
+    out = Path(cfg.out)
+    record = export_checkpoint(cfg.ckpt, out, cfg.format)
+    size = out.stat().st_size / 2**20
+    print(
+        f"exported Output1 of {cfg.ckpt} as {cfg.format} -> {out} ({size:.1f} MiB; inputs "
+        f"{', '.join(record['inputs'])}; preprocessing in its metadata)"
+    )

@@ -1,0 +1,80 @@
+"""``data.cache=resized``: images stored once at the training size, keyed by content and resize."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from gmaiqa.data import io
+from gmaiqa.data.cache import ResizedImageCache
+from gmaiqa.data.transforms import Preprocess
+from gmaiqa.errors import ConfigError
+
+
+def entries(cache: ResizedImageCache) -> list:
+    return sorted(cache.folder.glob("*/*.npy"))
+
+
+def write(path, seed: int, size=(60, 80)) -> None:
+    rgb = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+    cv2.imwrite(str(path), rgb)
+
+
+def test_a_cached_image_is_the_resized_image_within_half_a_level_and_is_read_from_the_cache(
+    tmp_path, monkeypatch
+):
+    image = tmp_path / "a.png"
+    write(image, 0)
+    cache = ResizedImageCache(tmp_path / "cache", (30, 40))
+    first = cache.read(image, None)
+    expected = Preprocess((30, 40)).resized(io.read_image(image))[0].permute(1, 2, 0).numpy()
+    assert first.shape == (30, 40, 3) and first.dtype == np.float32
+    assert np.abs(first - expected).max() <= 0.5 / 255 + 1e-6
+    assert len(entries(cache)) == 1 and np.load(entries(cache)[0]).dtype == np.uint8
+
+    def no_decoding(path):
+        raise AssertionError("decoded although cached")
+
+    monkeypatch.setattr(io, "read_raw", no_decoding)
+    np.testing.assert_array_equal(cache.read(image, None), first)
+
+
+def test_a_changed_file_or_resize_makes_a_new_entry(tmp_path):
+    image = tmp_path / "a.png"
+    write(image, 0)
+    cache = ResizedImageCache(tmp_path / "cache", (30, 40))
+    before = cache.read(image, None)
+    write(image, 1)  # same name, new content
+    after = cache.read(image, None)
+    assert len(entries(cache)) == 2 and not np.array_equal(before, after)
+    np.testing.assert_allclose(
+        after,
+        Preprocess((30, 40)).resized(io.read_image(image))[0].permute(1, 2, 0).numpy(),
+        atol=0.5 / 255 + 1e-6,
+    )
+    other = ResizedImageCache(tmp_path / "cache", (20, 20)).read(image, None)
+    assert other.shape == (20, 20, 3) and len(entries(cache)) == 3
+    cropped = cache.read(image, (50, 70))  # a group centre-cropped to its smallest size (uniform_sizes=crop)
+    assert cropped.shape == (30, 40, 3) and len(entries(cache)) == 4
+    assert not list(cache.folder.glob("*/.*partial*"))  # nothing half-written left behind
+
+
+def test_the_datamodule_reads_through_the_cache(tiny_feces, tmp_path):
+    from gmaiqa.data.datamodule import FocusStackDataModule
+    from gmaiqa.data.sampling import SampleKey
+
+    dm = FocusStackDataModule(
+        root=str(tiny_feces),
+        cache_dir=str(tmp_path),
+        resize=(64, 96),
+        crop=(32, 48),
+        block=(8, 8),
+        num_workers=0,
+        validate="headers",
+        cache="resized",
+    )
+    item = dm.dataset("train", train=True)[SampleKey(0, 0, 0, 0)]
+    assert item["image"].shape == (3, 32, 48) and len(list((tmp_path / "resized").glob("*/*.npy"))) == 1
+    with pytest.raises(ConfigError, match="data.cache"):
+        FocusStackDataModule(root=str(tiny_feces), cache="everything")
