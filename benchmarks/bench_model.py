@@ -1,9 +1,16 @@
-"""GMANet forward time per 512x768 patch and per whole 1024x1536 image (12 patches in one batch,
-§5.3.1; the paper reports 248 ms per image on an RTX 3090, 210 ms of it inference).
+"""GMANet scoring time per 1024x1536 image, by scoring path (the paper reports 248 ms per image on an
+RTX 3090, 210 ms of it inference, §5.3.1):
 
-    uv run python benchmarks/bench_model.py [--quick] [--out benchmarks/results/bench_model.json]
+* ``all outputs, window`` - the path before Output1-only inference: the whole network, auxiliary
+  outputs included, over the 12 windows of 512x768 (step 256);
+* ``output1, window``     - the same windows, Output1 only (``inference.mode=window``);
+* ``output1, full``       - one pass over the whole image (``inference.mode=full``).
 
-CPU always; CUDA (fp32 and bf16 autocast) when a GPU is present. Times are best-of-N wall clock.
+    uv run python benchmarks/bench_model.py [--quick] [--repeats N] [--out FILE.json]
+
+CPU always (fp32); on a GPU also bf16 and fp16 autocast, channels-last, and ``torch.compile`` on and
+off. ``speedup`` is against ``all outputs, window`` on the same device and precision, in this run.
+Times are best-of-N wall clock; ``--quick`` halves the image side.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,62 +27,88 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import best_of, report  # noqa: E402
 
 from gmaiqa.focus.gradient import attention_map  # noqa: E402
-from gmaiqa.inference import predict_scores  # noqa: E402
+from gmaiqa.inference import InferenceSettings, predict_scores, prepare_model  # noqa: E402
 from gmaiqa.models import build_gmanet  # noqa: E402
+
+
+class AllOutputs(torch.nn.Module):
+    """The network as scored before: its forward pass, auxiliary outputs included."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+        self.uses_attention_map = net.uses_attention_map
+
+    def forward(self, image, attention=None):
+        return self.net(image, attention)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="quarter-size inputs (smoke run)")
+    parser.add_argument("--quick", action="store_true", help="half-size inputs")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile on the GPU")
+    parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all")
     parser.add_argument("--out", default="benchmarks/results/bench_model.json")
     args = parser.parse_args()
-    scale = 4 if args.quick else 1
-    patch = (512 // scale, 768 // scale)
-    image_size = (1024 // scale, 1536 // scale)
-    step = (256 // scale, 256 // scale)
+    scale = 2 if args.quick else 1
+    window = InferenceSettings(patch=(512 // scale, 768 // scale), step=(256 // scale, 256 // scale))
+    size = (1024 // scale, 1536 // scale)
+    block = (32 // scale, 32 // scale)
+    rows = []
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in [d for d in devices if args.device in ("all", d)]:
+        dev = torch.device(device)
+        image = torch.randn(1, 3, *size, device=dev)
+        amap = attention_map(image, block=block)
+        threads = torch.get_num_threads()
+        name = torch.cuda.get_device_name(0) if device == "cuda" else f"cpu, {threads} threads"
+        variants = [("fp32", False, False)]
+        if device == "cuda":
+            variants += [("bf16", False, False), ("fp16", False, False), ("bf16", True, False)]
+            variants += [] if args.no_compile else [("bf16", True, True)]
+        baseline: dict[str, float] = {}
+        for precision, channels_last, compiled in variants:
+            options = {"precision": precision, "channels_last": channels_last, "compile": compiled}
+            paths = [
+                ("output1, window", replace(window, **options)),
+                ("output1, full", replace(window, mode="full", **options)),
+            ]
+            if not channels_last and not compiled:
+                paths.insert(0, ("all outputs, window", replace(window, precision=precision)))
+            for path, settings in paths:
+                model = prepare_model(fresh_gmanet(), settings, dev)
+                scored = AllOutputs(model) if path.startswith("all") else model
+                seconds = best_of(lambda: predict_scores(scored, image, amap, settings), args.repeats)
+                if path.startswith("all"):
+                    baseline[precision] = seconds
+                rows.append(row(name, settings, path, size, seconds, baseline.get(precision)))
+                torch._dynamo.reset()
+        seconds = best_of(lambda: attention_map(image, block=block), args.repeats)
+        rows.append(row(name, window, "attention map alone", size, seconds, None))
+    report("bench_model", rows, args.out)
+
+
+def fresh_gmanet() -> torch.nn.Module:
+    torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        net = build_gmanet(mask_attention_depth=1).eval()
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    rows = []
-    for device in devices:
-        model = net.to(device)
-        image = torch.randn(1, 3, *image_size, device=device)
-        amap = attention_map(image, block=(32 // scale, 32 // scale))
-        one = (image[..., : patch[0], : patch[1]], amap[..., : patch[0], : patch[1]])
-        modes = [("fp32", None)] + ([("bf16", torch.bfloat16)] if device == "cuda" else [])
-        for mode, dtype in modes:
+        return build_gmanet(mask_attention_depth=1).eval()
 
-            def run_patch():
-                with torch.no_grad(), torch.autocast(device, dtype=dtype, enabled=dtype is not None):
-                    model(*one)
 
-            def run_image():
-                with torch.autocast(device, dtype=dtype, enabled=dtype is not None):
-                    predict_scores(model, image, amap, patch, step, max_patches=12)
-
-            def run_map():
-                attention_map(image, block=(32 // scale, 32 // scale))
-
-            t_patch = best_of(run_patch, args.repeats)
-            t_image = best_of(run_image, args.repeats)
-            t_map = best_of(run_map, args.repeats)
-            name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
-            rows.append(
-                {
-                    "device": name,
-                    "precision": mode,
-                    "patch": f"{patch[0]}x{patch[1]}",
-                    "ms_per_patch": 1000 * t_patch,
-                    "ms_per_image_12_patches": 1000 * t_image,
-                    "ms_attention_map": 1000 * t_map,
-                    "threads": torch.get_num_threads(),
-                }
-            )
-    report("bench_model", rows, args.out)
+def row(device: str, settings: InferenceSettings, path: str, size, seconds: float, baseline) -> dict:
+    return {
+        "device": device,
+        "precision": settings.precision,
+        "channels_last": settings.channels_last,
+        "compile": settings.compile,
+        "path": path,
+        "image": f"{size[0]}x{size[1]}",
+        "ms_per_image": 1000 * seconds,
+        "speedup": baseline / seconds if baseline else float("nan"),
+    }
 
 
 if __name__ == "__main__":
