@@ -54,7 +54,9 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/bench_model.json")
     args = parser.parse_args()
     scale = 2 if args.quick else 1
-    window = InferenceSettings(patch=(512 // scale, 768 // scale), step=(256 // scale, 256 // scale))
+    window = InferenceSettings(
+        patch=(512 // scale, 768 // scale), step=(256 // scale, 256 // scale), channels_last=False
+    )
     size = (1024 // scale, 1536 // scale)
     block = (32 // scale, 32 // scale)
     rows = []
@@ -65,7 +67,7 @@ def main() -> None:
         amap = attention_map(image, block=block)
         threads = torch.get_num_threads()
         name = torch.cuda.get_device_name(0) if device == "cuda" else f"cpu, {threads} threads"
-        variants = [("fp32", False, False)]
+        variants = [("fp32", False, False), ("fp32", True, False)]
         if device == "cuda":
             variants += [("bf16", False, False), ("fp16", False, False), ("bf16", True, False)]
             variants += [] if args.no_compile else [("bf16", True, True)]

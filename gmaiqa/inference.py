@@ -49,8 +49,9 @@ DEFAULT_MAX_PIXELS = 12 * PAPER_PATCH[0] * PAPER_PATCH[1]
 class InferenceSettings:
     """How images are scored (``inference.*`` of train/eval/predict/benchmark, recorded in checkpoints).
 
-    ``precision`` (fp32, bf16, fp16) is the autocast dtype of the forward pass; ``channels_last`` and
-    ``compile`` (``torch.compile``) are opt-in speed-ups for GPUs; ``halo`` (px) the tile overlap of
+    ``precision`` (fp32, bf16, fp16) is the autocast dtype of the forward pass; ``channels_last`` (on by
+    default: 1.2x on the CPU, benchmarks/bench_model.py) the memory format and ``compile``
+    (``torch.compile``) an opt-in speed-up for GPUs; ``halo`` (px) the tile overlap of
     ``full`` mode, None: the model's own (``halo_of``)."""
 
     mode: str = "window"
@@ -59,7 +60,7 @@ class InferenceSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     halo: int | None = None
     precision: str = "fp32"
-    channels_last: bool = False
+    channels_last: bool = True
     compile: bool = False
 
     @classmethod
@@ -88,7 +89,7 @@ class InferenceSettings:
             max_pixels=int(values.get("max_pixels", DEFAULT_MAX_PIXELS)),
             halo=int(values["halo"]) if values.get("halo") is not None else None,
             precision=str(values.get("precision", "fp32")),
-            channels_last=bool(values.get("channels_last", False)),
+            channels_last=bool(values.get("channels_last", True)),
             compile=bool(values.get("compile", False)),
         )
         if settings.mode not in MODES:

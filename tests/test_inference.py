@@ -2,6 +2,7 @@
 single-pass mode and its tiling, precision and memory-format options."""
 
 import warnings
+from dataclasses import replace
 
 import pytest
 import torch
@@ -157,16 +158,12 @@ def test_a_bound_too_small_for_the_halo_is_a_config_error(gmanet, images):
 
 
 def test_channels_last_and_bf16_autocast_stay_close_to_fp32(gmanet, images):
-    settings = InferenceSettings(patch=(64, 96), step=(32, 48))
+    settings = InferenceSettings(patch=(64, 96), step=(32, 48), channels_last=False)
     fp32 = predict_scores(gmanet, *images, settings)
     net = gmanet.to(memory_format=torch.channels_last)
     try:
-        last = predict_scores(
-            net, *images, InferenceSettings(patch=(64, 96), step=(32, 48), channels_last=True)
-        )
-        bf16 = predict_scores(
-            gmanet, *images, InferenceSettings(patch=(64, 96), step=(32, 48), precision="bf16")
-        )
+        last = predict_scores(net, *images, replace(settings, channels_last=True))
+        bf16 = predict_scores(gmanet, *images, replace(settings, precision="bf16"))
     finally:
         gmanet.to(memory_format=torch.contiguous_format)
     torch.testing.assert_close(last, fp32, rtol=1e-4, atol=1e-3)
