@@ -19,8 +19,8 @@ USAGE = """usage: gmaiqa <command> [key=value ...] [-m]
 commands:
   synth      write a synthetic z-stack dataset
              gmaiqa synth out=DIR preset=feces|blood|leucorrhea groups=N seed=S
-  check      validate a dataset and summarise it
-             gmaiqa check root=DIR
+  check      validate a dataset (folders, manifest.csv or TIFF stack files) and summarise it
+             gmaiqa check root=DIR [channel=NAME]
   train      train GMANet (L0 -> L1 by default)
              gmaiqa train [experiment=NAME] [key=value ...] [-m]
   eval       evaluate a checkpoint (t0, t1, acc, SROCC)

@@ -70,10 +70,13 @@ def clarity(raw: torch.Tensor, meta: dict) -> torch.Tensor:
 
 
 def reading_options(node) -> dict:
-    """How a command reads a dataset beyond ``validate``: ``allow_outside``, ``uniform_sizes``."""
+    """How a command reads a dataset beyond ``validate``: ``allow_outside``, ``uniform_sizes``, and the
+    ``channel`` / ``t`` of stack files holding several."""
     return {
         "allow_outside": bool(node.get("allow_outside", False)),
         "uniform_sizes": str(node.get("uniform_sizes", "require")),
+        "channel": node.get("channel"),
+        "t": node.get("t"),
     }
 
 
@@ -164,10 +167,12 @@ def resize_note(stacks, preprocess: Preprocess) -> str | None:
         return None
     largest = max(changed, key=lambda size: size[0] * size[1])
     groups = ", ".join(f"{n} group{'s' * (n > 1)} of {h}x{w}" for (h, w), n in sorted(changed.items()))
+    factor = largest[0] / target[0]
+    change = f"shrunk {factor:.1f}x" if factor >= 1 else f"enlarged {1 / factor:.1f}x"
     return (
         f"images are resized to {target[0]}x{target[1]}, the size the checkpoint was trained at ({groups}; "
-        f"{largest[0] / target[0]:.1f}x per side for the largest). resize=[H,W] scores them at another size, "
-        "resize=null at their own (inference.mode=full scores large frames in tiles)"
+        f"the largest {change} per side). resize=[H,W] scores them at another size, resize=null at their "
+        "own (inference.mode=full scores large frames in tiles)"
     )
 
 

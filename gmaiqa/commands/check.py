@@ -24,6 +24,8 @@ def run(cfg: DictConfig) -> int:
         workers=cfg.workers,
         allow_outside=cfg.allow_outside,
         uniform_sizes=cfg.uniform_sizes,
+        channel=cfg.channel,
+        t=cfg.t,
     )
     if cfg.json:  # stdout stays machine-readable: the human report goes to stderr
         print(format_report(report), file=sys.stderr)

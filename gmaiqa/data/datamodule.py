@@ -28,6 +28,7 @@ from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.sampling import GroupBatchSampler, SampleKey, WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
+from gmaiqa.data.stackfile import parse_reference
 from gmaiqa.data.transforms import (
     Preprocess,
     augment_image,
@@ -93,7 +94,7 @@ class FocusStackDataset(Dataset):
 
     def __getitem__(self, key: SampleKey) -> dict:
         stack = self.stacks[key.group]
-        if self.cache is not None:
+        if self.cache is not None and parse_reference(stack.paths[key.image]) is None:  # files, not planes
             rgb = self.cache.read(stack.paths[key.image], stack.crop_to)
         else:
             rgb = stack.read(key.image)
@@ -234,6 +235,8 @@ class FocusStackDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         prefetch_factor: int = 2,
         cache: str | None = None,
+        channel: str | int | None = None,
+        t: int | None = None,
     ):
         super().__init__()
         # a data.root of the user's wins over the built-in synthetic set of data=synthetic
@@ -253,7 +256,12 @@ class FocusStackDataModule(L.LightningDataModule):
         )
         self.crop_per_image = crop_per_image
         self.validate = validate
-        self.reading = {"allow_outside": allow_outside, "uniform_sizes": uniform_sizes}
+        self.reading = {
+            "allow_outside": allow_outside,
+            "uniform_sizes": uniform_sizes,
+            "channel": channel,
+            "t": t,
+        }
         self.pin_memory = torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
         self.maps_on_device = maps_on_device
         self.persistent_workers = persistent_workers

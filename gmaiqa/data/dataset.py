@@ -26,6 +26,7 @@ from gmaiqa.data.manifest import (
 from gmaiqa.data.report import DatasetError, Problem, Report
 from gmaiqa.data.splits import SPLITS
 from gmaiqa.data.stack import FocusStack
+from gmaiqa.data.stackfile import parse_reference, stack_info
 from gmaiqa.errors import ConfigError, ImageReadError
 
 VALIDATION_LEVELS = ("full", "headers", "none")
@@ -324,12 +325,16 @@ def inspect_dataset(
     workers: int | None = None,
     allow_outside: bool = False,
     uniform_sizes: str = "require",
+    channel=None,
+    t=None,
 ) -> Report:
     """Validate a dataset folder and collect every problem (never raises on bad data).
 
     ``allow_outside``: read images that a symlink inside the folder points outside it;
     ``uniform_sizes``: ``require`` one image size per group, or ``crop`` (the reader centre-crops each
-    image of a group to the group's smallest size; mixed sizes are then a warning)."""
+    image of a group to the group's smallest size; mixed sizes are then a warning); ``channel`` / ``t``:
+    the channel (name or index) and time point of stack files that hold several
+    (``gmaiqa.data.stackfile``)."""
     if validate not in VALIDATION_LEVELS:
         raise ConfigError("data.validate", f"{validate!r}", f"choose one of {list(VALIDATION_LEVELS)}")
     if uniform_sizes not in UNIFORM_SIZES:
@@ -346,7 +351,10 @@ def inspect_dataset(
         )
         return Report(root, None, problems, has_manifest=False)
     has_manifest = (root / MANIFEST).is_file()
-    rows = read_manifest_rows(root, problems) if has_manifest else rows_from_folders(root, problems)
+    if has_manifest:
+        rows = read_manifest_rows(root, problems)
+    else:
+        rows = rows_from_folders(root, problems, channel, t)
     if rows is None:
         return Report(root, None, problems, has_manifest=has_manifest)
     if not rows and has_manifest:
@@ -356,7 +364,20 @@ def inspect_dataset(
     if validate != "none":
         workers = workers or min(8, (os.cpu_count() or 1) * 2)
         sizes = _check_files(root, stacks, validate, workers, problems, uniform_sizes)
-    return Report(root, stacks, problems, sizes, has_manifest)
+    return Report(root, stacks, problems, sizes, has_manifest, _stack_files(root, stacks))
+
+
+def _stack_files(root: Path, stacks: list[FocusStack]) -> dict:
+    """relative path -> StackInfo of every stack file whose planes the groups read."""
+    files = {}
+    for path in (p for s in stacks for p in s.paths):
+        plane = parse_reference(path)
+        if plane is not None and (rel := os.path.relpath(plane[0], root)) not in files:
+            try:
+                files[rel] = stack_info(plane[0])
+            except Exception:  # the file's own problem is reported where it is read
+                continue
+    return {rel: info for rel, info in files.items() if info is not None}
 
 
 def load_dataset(
@@ -366,10 +387,12 @@ def load_dataset(
     require_labels: bool = False,
     allow_outside: bool = False,
     uniform_sizes: str = "require",
+    channel=None,
+    t=None,
 ) -> list[FocusStack]:
     """Stacks of a valid dataset; raises ``DatasetError`` listing every problem otherwise. Warnings
     (files skipped, gaps in the capture order, ...) are printed to stderr."""
-    report = inspect_dataset(root, validate, workers, allow_outside, uniform_sizes)
+    report = inspect_dataset(root, validate, workers, allow_outside, uniform_sizes, channel, t)
     problems = list(report.problems)
     if require_labels and report.stacks is not None:
         for stack in report.stacks:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import tifffile
 
+from gmaiqa.data.stackfile import parse_reference, read_plane
 from gmaiqa.errors import ImageReadError
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -63,8 +64,12 @@ def _read_tiff(path: Path) -> np.ndarray:
 
 
 def read_raw(path: str | Path) -> np.ndarray:
-    """Decode a file to its stored dtype and channels (H, W) or (H, W, C), channels in RGB order."""
+    """Decode a file to its stored dtype and channels (H, W) or (H, W, C), channels in RGB order; a plane
+    reference (``stack.tif#z3``, ``gmaiqa.data.stackfile``) reads that plane of a stack file."""
     path = Path(path)
+    plane = parse_reference(path)
+    if plane is not None:
+        return _read_plane(*plane)
     if not is_image(path):
         raise ImageReadError(
             path,
@@ -130,11 +135,27 @@ def read_image(path: str | Path) -> np.ndarray:
     return to_float_rgb(read_raw(path), path)
 
 
+def _read_plane(file: Path, z: int, channel: int | None, t: int | None) -> np.ndarray:
+    try:
+        return read_plane(file, z, channel, t)
+    except FileNotFoundError:
+        raise ImageReadError(file, "file not found", "check the path or restore the file") from None
+    except (IndexError, ValueError) as exc:
+        raise ImageReadError(
+            file, f"has no plane z={z} (channel {channel}, t {t}): {exc}", "check the plane reference"
+        ) from None
+    except Exception as exc:  # tifffile raises many types for corrupt files
+        raise ImageReadError(file, f"unreadable TIFF stack ({type(exc).__name__}: {exc})") from exc
+
+
 def image_size(path: str | Path) -> tuple[int, int]:
     """(height, width) from the file header without decoding the pixels."""
     from PIL import Image
 
     path = Path(path)
+    plane = parse_reference(path)
+    if plane is not None:
+        return _read_plane(*plane).shape[:2]
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             with tifffile.TiffFile(path) as tif:

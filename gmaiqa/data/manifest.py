@@ -1,9 +1,9 @@
-"""The dataset contract: read and validate ``manifest.csv`` (or a plain folder of folders).
+"""The dataset contract: read and validate ``manifest.csv`` (or a plain folder of folders and stack files).
 
 Columns (paths relative to the dataset folder)::
 
     group     required  one autofocus z-stack (one field of view)
-    image     required  image file
+    image     required  image file, or a plane of a stack file: ``stack.tif#z3`` (gmaiqa.data.stackfile)
     z         required  integer capture order within the group
     score     optional  clarity 0-100 (GMANet §4.1: clearest 100, other clear 95-99, blurred 94 -> 0)
     clearest  optional  1 on exactly one image per labelled group; else derived from the max score
@@ -24,6 +24,7 @@ from pathlib import Path
 
 from gmaiqa.data.io import is_image
 from gmaiqa.data.report import Problem
+from gmaiqa.data.stackfile import choose, is_stack_candidate, plane_reference, stack_info
 
 MANIFEST = "manifest.csv"
 REQUIRED_COLUMNS = ("group", "image", "z")
@@ -103,11 +104,15 @@ def hidden(path: Path) -> bool:
     return path.name.startswith(".") or path.name == "__MACOSX"
 
 
-def rows_from_folders(root: Path, problems: list[Problem]) -> list[dict]:
-    """root/<group>/<images>, capture order = natural sort order of the file names. Hidden files and
-    folders are skipped, with a warning that counts them."""
+def rows_from_folders(root: Path, problems: list[Problem], channel=None, t=None) -> list[dict]:
+    """root/<group>/<images>, capture order = natural sort order of the file names, and root/<stack
+    file> (a multi-page TIFF, OME-TIFF or ImageJ hyperstack: one group, its planes in stored order,
+    ``channel``/``t`` choosing within more than one). Hidden files and folders are skipped, with a
+    warning that counts them."""
     rows, skipped = [], []
     entries = sorted(root.iterdir(), key=lambda p: natural_key(p.name))
+    for path in (p for p in entries if p.is_file() and not hidden(p) and is_stack_candidate(p)):
+        rows += _rows_of_stack_file(root, path, channel, t, problems)
     skipped += [p for p in entries if p.is_dir() and hidden(p)]
     for group_dir in (p for p in entries if p.is_dir() and not hidden(p)):
         files = sorted((p for p in group_dir.iterdir() if p.is_file()), key=lambda p: natural_key(p.name))
@@ -129,12 +134,59 @@ def rows_from_folders(root: Path, problems: list[Problem]) -> list[dict]:
                 severity="warning",
             )
         )
-    if not rows:
+    if not rows and not any(p.severity == "error" for p in problems):
         problems.append(
             Problem(
                 str(root),
-                f"no {MANIFEST} and no sub-folders with images",
-                f"add a {MANIFEST} or put each z-stack in its own sub-folder",
+                f"no {MANIFEST}, no sub-folders with images and no stack files",
+                f"add a {MANIFEST}, put each z-stack in its own sub-folder, or give multi-page TIFF stacks",
             )
         )
     return rows
+
+
+def _rows_of_stack_file(root: Path, path: Path, channel, t, problems: list[Problem]) -> list[dict]:
+    rel = str(path.relative_to(root))
+    try:
+        info = stack_info(path)
+    except Exception as exc:  # tifffile raises many types for corrupt files
+        problems.append(Problem(rel, f"unreadable TIFF ({type(exc).__name__}: {exc})", "re-export the stack"))
+        return []
+    if info is None:
+        return []  # a single image: not a z-stack
+    c = _choice(rel, "channel", channel, info.channels, problems)
+    k = _choice(rel, "t", t, tuple(str(i) for i in range(info.times)), problems)
+    if (len(info.channels) > 1 and c is None) or (info.times > 1 and k is None):
+        return []
+    group = path.name.split(".")[0]
+    return [
+        {
+            "group": group,
+            "image": plane_reference(
+                Path(rel), z, c if len(info.channels) > 1 else None, k if info.times > 1 else None
+            ),
+            "z": str(z),
+            "z_um": f"{z * info.z_step_um:g}" if info.z_step_um is not None else "",
+            "_line": 0,
+        }
+        for z in range(info.planes)
+    ]
+
+
+def _choice(rel: str, key: str, value, names: tuple[str, ...], problems: list[Problem]) -> int | None:
+    """The index ``channel=`` / ``t=`` picks among ``names``; a problem naming the choices when a stack
+    has several and none (or an unknown one) is given."""
+    if len(names) <= 1:
+        return 0
+    index = choose(value, names)
+    if index is None:
+        given = "none was chosen" if value is None else f"{key}={value} is not one of them"
+        problems.append(
+            Problem(
+                rel,
+                f"has {len(names)} {'channels' if key == 'channel' else 'time points'} "
+                f"({', '.join(names)}); {given}",
+                f"choose one with {key}=NAME_OR_INDEX (data.{key}= for train, eval and benchmark)",
+            )
+        )
+    return index

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from gmaiqa.data.stack import FocusStack
+from gmaiqa.data.stackfile import parse_reference
 from gmaiqa.errors import GmaiqaError
 
 
@@ -43,6 +44,7 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     sizes: dict[str, tuple[int, int]] = field(default_factory=dict)  # image path -> (H, W)
     has_manifest: bool = True
+    stack_files: dict = field(default_factory=dict)  # relative path -> gmaiqa.data.stackfile.StackInfo
 
     @property
     def errors(self) -> list[Problem]:
@@ -72,9 +74,29 @@ class Report:
             "unlabelled_groups": sum(not s.labelled for s in stacks),
             "groups_with_z_um": sum(s.z_um is not None for s in stacks),
             "splits": dict(splits),
+            "stack_files": {
+                rel: {
+                    "planes": i.planes,
+                    "size": [i.height, i.width],
+                    "dtype": i.dtype,
+                    "z_step_um": i.z_step_um,
+                    "channels": list(i.channels),
+                    "times": i.times,
+                }
+                for rel, i in self.stack_files.items()
+            },
             "errors": len(self.errors),
             "warnings": len(self.warnings),
         }
+
+
+def layout_of(report: Report) -> str:
+    folders = any(parse_reference(p) is None for s in report.stacks or [] for p in s.paths)
+    files = bool(report.stack_files)
+    return (
+        " and ".join(n for n, used in (("folder of folders", folders), ("stack files", files)) if used)
+        or "folder"
+    )
 
 
 def format_report(report: Report) -> str:
@@ -82,7 +104,7 @@ def format_report(report: Report) -> str:
     layout = (
         ""
         if report.stacks is None and not report.has_manifest
-        else f"  ({'manifest.csv' if report.has_manifest else 'folder of folders'})"
+        else f"  ({'manifest.csv' if report.has_manifest else layout_of(report)})"
     )
     lines = [f"dataset  {s['root']}{layout}"]
     if report.stacks is not None:
@@ -95,6 +117,7 @@ def format_report(report: Report) -> str:
             f"unlabelled {s['unlabelled_groups']}   with z_um {s['groups_with_z_um']}",
             "splits   " + ", ".join(f"{k} {v}" for k, v in s["splits"].items()),
         ]
+        lines += [f"stack    {rel}: {info.describe()}" for rel, info in report.stack_files.items()]
     for kind, items in (("ERROR", report.errors), ("warning", report.warnings)):
         for p in items:
             lines.append(f"{kind}  {p}")

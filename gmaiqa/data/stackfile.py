@@ -1,0 +1,167 @@
+"""Microscopy stack files as z-stacks: a multi-page TIFF, an OME-TIFF or an ImageJ hyperstack is one
+group, one image per z plane in stored order.
+
+A plane is addressed by a *plane reference*, the file's path with ``#z<i>`` (and ``c<k>`` / ``t<k>``
+for a channel or time point) appended - ``stacks/cell1.ome.tif#z12c1`` - so that every reader of an
+image path (``gmaiqa.data.io``), every table (``predictions.csv``) and a manifest row can name a plane
+like a file. The physical z step comes from the metadata: OME ``Pixels/@PhysicalSizeZ`` (with its unit),
+ImageJ ``spacing`` (with ``unit``); the planes then get ``z_um = index * step``.
+
+Which axes count: ``Z`` (and the anonymous page axes ``I``/``Q`` of a plain multi-page TIFF) are the
+planes; a ``C`` axis of more than one channel needs ``channel=`` (a name or an index), a ``T`` axis of
+more than one time point ``t=``. RGB samples (``S``) stay one colour image.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+STACK_SUFFIXES = (".tif", ".tiff")
+_REFERENCE = re.compile(r"^(?P<file>.+)#z(?P<z>\d+)(?:c(?P<c>\d+))?(?:t(?P<t>\d+))?$")
+_PLANE_AXES = ("Z", "I", "Q")
+_UNITS_UM = {"nm": 1e-3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "\\u00B5m": 1.0, "mm": 1e3}
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What ``gmaiqa check`` reports per stack file."""
+
+    path: Path
+    axes: str
+    planes: int
+    height: int
+    width: int
+    dtype: str
+    z_step_um: float | None
+    channels: tuple[str, ...]
+    times: int
+
+    def describe(self) -> str:
+        step = f"z step {self.z_step_um:g} µm" if self.z_step_um is not None else "no z step in its metadata"
+        extra = (
+            f", {len(self.channels)} channels ({', '.join(self.channels)})" if len(self.channels) > 1 else ""
+        )
+        extra += f", {self.times} time points" if self.times > 1 else ""
+        return f"{self.planes} planes of {self.height}x{self.width} {self.dtype}, {step}{extra}"
+
+
+def is_stack_candidate(path: Path) -> bool:
+    return path.suffix.lower() in STACK_SUFFIXES and "#" not in path.name
+
+
+def plane_reference(path: Path, z: int, channel: int | None = None, t: int | None = None) -> str:
+    text = f"{path}#z{z}"
+    if channel is not None:
+        text += f"c{channel}"
+    if t is not None:
+        text += f"t{t}"
+    return text
+
+
+def parse_reference(path: str | Path) -> tuple[Path, int, int | None, int | None] | None:
+    """(file, z, channel, t) of a plane reference; None for a plain path (or an existing file whose name
+    happens to contain ``#``)."""
+    path = Path(path)
+    if "#" not in path.name or path.exists():
+        return None
+    match = _REFERENCE.match(str(path))
+    if match is None:
+        return None
+    c, t = match.group("c"), match.group("t")
+    return Path(match.group("file")), int(match.group("z")), int(c) if c else None, int(t) if t else None
+
+
+def _z_step_um(tif: tifffile.TiffFile) -> float | None:
+    if tif.is_ome and tif.ome_metadata:
+        root = ET.fromstring(tif.ome_metadata)
+        pixels = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
+        if pixels is not None and pixels.get("PhysicalSizeZ"):
+            unit = pixels.get("PhysicalSizeZUnit", "µm")
+            return float(pixels.get("PhysicalSizeZ")) * _UNITS_UM.get(unit, 1.0)
+    meta = tif.imagej_metadata or {}
+    if meta.get("spacing"):
+        return float(meta["spacing"]) * _UNITS_UM.get(str(meta.get("unit", "micron")), 1.0)
+    return None
+
+
+def _channel_names(tif: tifffile.TiffFile, count: int) -> tuple[str, ...]:
+    names: list[str] = []
+    if tif.is_ome and tif.ome_metadata:
+        root = ET.fromstring(tif.ome_metadata)
+        names = [e.get("Name") or "" for e in root.iter() if e.tag.endswith("}Channel") or e.tag == "Channel"]
+    if len(names) != count or not all(names):
+        labels = (tif.imagej_metadata or {}).get("Labels")
+        names = list(labels[:count]) if isinstance(labels, list) and len(labels) >= count else []
+    return tuple(names) if len(names) == count and all(names) else tuple(str(i) for i in range(count))
+
+
+def stack_info(path: Path) -> StackInfo | None:
+    """The stack file's planes, or None when ``path`` holds a single image (an ordinary TIFF)."""
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes, shape = series.axes, series.shape
+        sizes = dict(zip(axes, shape))
+        planes = (
+            int(np.prod([sizes[a] for a in axes if a in _PLANE_AXES]))
+            if any(a in axes for a in _PLANE_AXES)
+            else 1
+        )
+        if planes < 2:
+            return None
+        channels = _channel_names(tif, int(sizes.get("C", 1)))
+        return StackInfo(
+            path=path,
+            axes=axes,
+            planes=planes,
+            height=int(sizes["Y"]),
+            width=int(sizes["X"]),
+            dtype=str(series.dtype),
+            z_step_um=_z_step_um(tif),
+            channels=channels,
+            times=int(sizes.get("T", 1)),
+        )
+
+
+def read_plane(path: Path, z: int, channel: int | None, t: int | None) -> np.ndarray:
+    """One plane as stored: (H, W) or (H, W, S)."""
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes, shape = series.axes, series.shape
+        index, page_shape = [], []
+        for axis, size in zip(axes, shape):
+            if axis in "YXS":
+                continue
+            page_shape.append(size)
+            if axis in _PLANE_AXES:
+                index.append(z)
+            elif axis == "C":
+                index.append(channel or 0)
+            elif axis == "T":
+                index.append(t or 0)
+            else:
+                index.append(0)
+        flat = int(np.ravel_multi_index(index, page_shape)) if page_shape else 0
+        pages = series.pages
+        page = pages[flat] if flat < len(pages) else None
+        if page is not None:
+            return page.asarray()
+        data = series.asarray()  # planes stored contiguously behind one page (large ImageJ stacks)
+        return data.reshape(-1, *data.shape[len(page_shape) :])[flat]
+
+
+def choose(value, names: tuple[str, ...]) -> int | None:
+    """A ``channel=`` choice (a name or an index) as an index into ``names``; None when not found."""
+    if value is None:
+        return None
+    text = str(value)
+    if text in names:
+        return names.index(text)
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    return None

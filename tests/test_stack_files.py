@@ -1,0 +1,142 @@
+"""Microscopy stack files as z-stacks (gmaiqa.data.stackfile): multi-page TIFF, OME-TIFF with
+PhysicalSizeZ, ImageJ hyperstack with spacing, channels and time points, each written here with
+tifffile and taken through ``check`` and ``predict`` as a user would."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+
+from gmaiqa.cli import main
+from gmaiqa.data.dataset import load_dataset
+from gmaiqa.data.io import read_raw
+
+SHARPEST = 2
+
+
+def focus_series(seed: int = 0, planes: int = 5) -> np.ndarray:
+    """(planes, 48, 64) uint16: sharp at SHARPEST, blurred more with the distance from it."""
+    base = np.random.default_rng(seed).random((48, 64)).astype(np.float32)
+    series = [
+        cv2.GaussianBlur(base, (0, 0), 1.2 * abs(z - SHARPEST)) if z != SHARPEST else base
+        for z in range(planes)
+    ]
+    return (np.stack(series) * 60000).astype(np.uint16)
+
+
+@pytest.fixture
+def stacks(tmp_path):
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    data = focus_series()
+    tifffile.imwrite(folder / "plain.tif", data)
+    tifffile.imwrite(
+        folder / "ome.ome.tif",
+        data,
+        ome=True,
+        metadata={"axes": "ZYX", "PhysicalSizeZ": 500, "PhysicalSizeZUnit": "nm"},
+    )
+    tifffile.imwrite(
+        folder / "ij.tif", data, imagej=True, metadata={"axes": "ZYX", "spacing": 2.0, "unit": "micron"}
+    )
+    tifffile.imwrite(folder / "single.tif", data[0])  # one image: not a z-stack, not a group
+    return folder
+
+
+def add_two_channels(folder) -> np.ndarray:
+    data = np.stack([focus_series(1), focus_series(2)[::-1]], axis=1)  # Z C Y X; GFP reversed in z
+    tifffile.imwrite(
+        folder / "two.ome.tif",
+        data,
+        ome=True,
+        metadata={"axes": "ZCYX", "Channel": {"Name": ["DAPI", "GFP"]}},
+    )
+    return data
+
+
+def test_each_stack_file_is_a_group_with_its_planes_in_stored_order_and_its_z_step(stacks):
+    by_group = {s.group: s for s in load_dataset(stacks)}
+    assert set(by_group) == {"plain", "ome", "ij"}
+    data = tifffile.imread(stacks / "plain.tif")
+    for group in by_group.values():
+        assert len(group) == 5 and group.z == tuple(range(5))
+        for z, path in enumerate(group.paths):
+            np.testing.assert_array_equal(read_raw(path), data[z])
+    np.testing.assert_allclose(by_group["ome"].z_um, [0, 0.5, 1.0, 1.5, 2.0])  # 500 nm
+    np.testing.assert_allclose(by_group["ij"].z_um, [0, 2, 4, 6, 8])
+    assert by_group["plain"].z_um is None
+
+
+def test_check_reports_planes_size_dtype_and_z_step_per_file(stacks, capsys):
+    assert main(["check", f"root={stacks}", "json=true"]) == 0
+    captured = capsys.readouterr()
+    files = json.loads(captured.out)["stack_files"]
+    assert files["ome.ome.tif"] == {
+        "planes": 5,
+        "size": [48, 64],
+        "dtype": "uint16",
+        "z_step_um": 0.5,
+        "channels": ["0"],
+        "times": 1,
+    }
+    assert files["ij.tif"]["z_step_um"] == 2.0 and files["plain.tif"]["z_step_um"] is None
+    assert "ij.tif: 5 planes of 48x64 uint16, z step 2 µm" in captured.err
+
+
+def test_a_multi_channel_stack_needs_a_channel_and_the_message_lists_them(stacks, capsys):
+    data = add_two_channels(stacks)
+    assert main(["check", f"root={stacks}"]) == 1
+    out = capsys.readouterr().out
+    assert "two.ome.tif: has 2 channels (DAPI, GFP); none was chosen" in out and "channel=" in out
+    assert main(["check", f"root={stacks}", "channel=RFP"]) == 1
+    assert "channel=RFP is not one of them" in capsys.readouterr().out
+    for choice, index in (("GFP", 1), ("0", 0)):
+        assert main(["check", f"root={stacks}", f"channel={choice}"]) == 0
+        two = {s.group: s for s in load_dataset(stacks, channel=choice)}["two"]
+        np.testing.assert_array_equal(read_raw(two.paths[3]), data[3, index])
+    capsys.readouterr()
+
+
+def test_a_time_series_needs_a_time_point(tmp_path, capsys):
+    folder = tmp_path / "timed"
+    folder.mkdir()
+    data = np.stack([focus_series(0), focus_series(3)])  # T Z Y X
+    tifffile.imwrite(folder / "movie.tif", data, imagej=True, metadata={"axes": "TZYX"})
+    assert main(["check", f"root={folder}"]) == 1
+    assert "movie.tif: has 2 time points (0, 1)" in capsys.readouterr().out
+    (stack,) = load_dataset(folder, t=1)
+    np.testing.assert_array_equal(read_raw(stack.paths[4]), data[1, 4])
+
+
+def test_a_manifest_row_may_name_a_plane_and_a_focus_measure_finds_the_sharp_one(stacks, tmp_path):
+    (stacks / "manifest.csv").write_text(
+        "group,image,z,clearest\n" + "".join(f"g,plain.tif#z{z},{z},{int(z == SHARPEST)}\n" for z in range(5))
+    )
+    (stack,) = load_dataset(stacks)
+    assert stack.clearest == SHARPEST
+    np.testing.assert_array_equal(read_raw(stack.paths[1]), tifffile.imread(stacks / "plain.tif")[1])
+    out = tmp_path / "bench"
+    args = ["benchmark", f"data.root={stacks}", "methods=[TENG]", f"out={out}", "logger.wandb.mode=disabled"]
+    assert main(args) == 0
+    with open(out / "benchmark.csv") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["method"] == "TENG" and float(row["acc"]) == 1.0 and int(row["t0"]) == 1
+
+
+def test_predict_scores_every_plane_and_names_it(stacks, trained_run, tmp_path):
+    add_two_channels(stacks)
+    out = tmp_path / "out"
+    args = ["predict", f"ckpt={trained_run}", f"input={stacks}", f"out={out}", "num_workers=0", "channel=GFP"]
+    assert main(args) == 0
+    with open(out / "predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 20
+    assert [r["image"] for r in rows if r["group"] == "two"] == [f"two.ome.tif#z{z}c1" for z in range(5)]
+    with open(out / "clearest.csv") as handle:
+        assert {r["group"] for r in csv.DictReader(handle)} == {"plain", "ome", "ij", "two"}
+    assert main(args[:3] + [f"out={tmp_path / 'again'}", "num_workers=0"]) == 2  # no channel chosen
