@@ -33,6 +33,8 @@ commands:
              gmaiqa export ckpt=PATH out=FILE format=onnx|torchscript
   summarize  Table 1 of a multirun (mean ± std)
              gmaiqa summarize DIR [logger.wandb.mode=offline|online|disabled]
+  report     one offline HTML document for a study of multirun folders
+             gmaiqa report DIR [DIR ...] [title=TEXT] [out=DIR]
 
 Every command takes Hydra overrides (key=value); `gmaiqa <command> --help` and
 `gmaiqa <command> --cfg job` show its configuration.
@@ -40,7 +42,7 @@ Every command takes Hydra overrides (key=value); `gmaiqa <command> --help` and
 
 
 # command -> "module:function"; imported only when that command runs, so `gmaiqa check` stays light
-COMMANDS = ("synth", "check", "train", "eval", "predict", "benchmark", "export", "summarize")
+COMMANDS = ("synth", "check", "train", "eval", "predict", "benchmark", "export", "summarize", "report")
 
 
 def _command(name: str) -> Callable[[DictConfig], int]:
@@ -122,6 +124,16 @@ def summarize_arguments(args: list[str]) -> list[str]:
     return out
 
 
+def report_arguments(args: list[str]) -> list[str]:
+    """``gmaiqa report DIR [DIR ...] [key=value ...]``: the folders become ``dirs=[...]``."""
+    folders = [a for a in args if "=" not in a and not a.startswith("-")]
+    rest = [a for a in args if a not in folders]
+    if not folders:
+        return rest
+    quoted = ",".join(f if re.fullmatch(r"[\w./~+-]+", f) else repr(f) for f in folders)
+    return [f"dirs=[{quoted}]", *rest]
+
+
 def command_help(command: str) -> str:
     """``gmaiqa <command> --help``: the command's own keys with their comments (its ``conf/<command>.yaml``)
     and, for train, the option of every config group - not Hydra's generic help."""
@@ -159,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "summarize":
         rest = summarize_arguments(rest)
+    elif command == "report":
+        rest = report_arguments(rest)
     if command not in COMMANDS:
         hint = did_you_mean(command, COMMANDS, quote="`", prefix="gmaiqa ")
         print(f"gmaiqa: unknown command {command!r}{hint}\n\n{USAGE}", file=sys.stderr)

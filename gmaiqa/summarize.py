@@ -151,6 +151,14 @@ def _cell(pairs: list[tuple], metric: str) -> str:
 
 
 def markdown(table: dict, datasets: list[str], selections: dict | None = None) -> str:
+    header, rows = table_rows(table, datasets, selections)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
+def table_rows(table: dict, datasets: list[str], selections: dict | None = None) -> tuple[list, list]:
+    """Table 1 as a header and rows of cells (variant, stage, seeds, selection, then mean ± std per
+    dataset and metric): what summary.md shows and ``gmaiqa report`` renders."""
     present = {
         (d, m)
         for per in table.values()
@@ -160,15 +168,15 @@ def markdown(table: dict, datasets: list[str], selections: dict | None = None) -
     }
     columns = [(d, m) for d in datasets for m in METRICS if (d, m) in present]
     header = ["variant", "stage", "seeds", "selection"] + [f"{d} {m}" for d, m in columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for (variant, stage), per in sorted(table.items()):
         seeds = sorted({s for d in per.values() for pairs in d.values() for s, _ in pairs}, key=str)
         chosen = selection_cell((selections or {}).get((variant, stage), []))
         cells = [variant, stage, str(len(seeds)), chosen] + [
             _cell(per.get(d, {}).get(m, []), m) for d, m in columns
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append(cells)
+    return header, rows
 
 
 def long_rows(table: dict) -> list[dict]:

@@ -62,6 +62,33 @@ def trained_run(tiny_feces, tmp_path_factory) -> Path:
     return run_dir
 
 
+def tiny_eval_datasets() -> list[str]:
+    out = ["eval_datasets=synthetic_presets"]
+    for name in ("leucorrhea", "blood"):
+        out += [
+            f"eval_datasets.{name}.synthetic.height=96",
+            f"eval_datasets.{name}.synthetic.width=128",
+            f"eval_datasets.{name}.synthetic.groups=3",
+            f"eval_datasets.{name}.synthetic.images=[4,5]",
+            f"eval_datasets.{name}.synthetic.workers=1",
+        ]
+    return out
+
+
+@pytest.fixture(scope="session")
+def table1_multirun(tiny_feces, tmp_path_factory) -> Path:
+    """A real multirun: the attention-map sweep, two variants x two seeds, one L1* step each, evaluated
+    on tiny leucorrhea and blood sets (read by the summarize and report tests, never modified)."""
+    from gmaiqa.cli import main
+    from helpers.tiny import one_step
+
+    root = tmp_path_factory.mktemp("multirun")
+    args = ["train", "-m", "sweep=attention_map", "experiment=gmanet_l1_direct", "seed=0,1"]
+    args += [*one_step(tiny_feces), *tiny_eval_datasets(), f"paths.output_root={root}"]
+    assert main([*args, f"paths.cache_dir={root / 'cache'}", "run_id=table1"]) == 0
+    return root / "ablation_attention_map-multirun" / "table1"
+
+
 @pytest.fixture
 def feces_copy(tiny_feces, tmp_path) -> Path:
     target = tmp_path / "copy"

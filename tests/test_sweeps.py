@@ -125,37 +125,10 @@ def test_every_experiment_runs_a_fast_dev_run(name, tiny_feces, tmp_path):
     assert (tmp_path / "run" / "done.json").is_file()
 
 
-def tiny_eval_datasets() -> list[str]:
-    out = ["eval_datasets=synthetic_presets"]
-    for name in ("leucorrhea", "blood"):
-        out += [
-            f"eval_datasets.{name}.synthetic.height=96",
-            f"eval_datasets.{name}.synthetic.width=128",
-            f"eval_datasets.{name}.synthetic.groups=3",
-            f"eval_datasets.{name}.synthetic.images=[4,5]",
-            f"eval_datasets.{name}.synthetic.workers=1",
-        ]
-    return out
-
-
-def test_summarize_a_multirun_as_table_1(tiny_feces, tmp_path):
+def test_summarize_a_multirun_as_table_1(table1_multirun, tmp_path):
     from gmaiqa.wandb_offline import find_runs, read_run
 
-    # two variants x two seeds, one stage each (L1* keeps it short)
-    args = [
-        "train",
-        "-m",
-        "sweep=attention_map",
-        "experiment=gmanet_l1_direct",
-        "seed=0,1",
-        *one_step(tiny_feces),
-        *tiny_eval_datasets(),
-        f"paths.output_root={tmp_path}",
-        f"paths.cache_dir={tmp_path / 'cache'}",
-        "run_id=table1",
-    ]
-    assert main(args) == 0
-    sweep = tmp_path / "ablation_attention_map-multirun" / "table1"
+    sweep = table1_multirun
     jobs = sorted(p.parent for p in sweep.glob("*/done.json"))
     assert len(jobs) == 4
     # each stage was evaluated on both extra datasets, every group of them

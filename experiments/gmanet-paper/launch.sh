@@ -30,8 +30,11 @@ train sweep=seeds experiment=gmanet_no_aux "run_id=$study-noaux" "$@"
 # 5. Backbone: ResNet-50 in place of VGG16-BN
 train sweep=seeds experiment=gmanet_paper model/backbone=resnet50 "run_id=$study-resnet50" "$@"
 
-for dir in "$out/gmanet_l0-multirun/$study-l0" "$out/gmanet_l1-multirun/$study-l1" "$out/gmanet_l2-multirun/$study-l2" \
-           "$out/gmanet_l1_direct-multirun/$study-l1direct" "$out/ablation_attention_map-multirun/$study" \
-           "$out/gmanet_no_aux-multirun/$study-noaux" "$out/gmanet_paper-multirun/$study-resnet50"; do
+dirs=("$out/gmanet_l0-multirun/$study-l0" "$out/gmanet_l1-multirun/$study-l1" "$out/gmanet_l2-multirun/$study-l2"
+      "$out/gmanet_l1_direct-multirun/$study-l1direct" "$out/ablation_attention_map-multirun/$study"
+      "$out/gmanet_no_aux-multirun/$study-noaux" "$out/gmanet_paper-multirun/$study-resnet50")
+for dir in "${dirs[@]}"; do
   uv run gmaiqa summarize "$dir"
 done
+# one document for the whole study: tables, Figs. 9-11 style charts, learning curves, selections, links
+uv run gmaiqa report "${dirs[@]}" "title='GMANet study $study'" "out=$out/$study-report"

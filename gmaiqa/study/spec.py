@@ -1,0 +1,223 @@
+"""What a study report holds, built once from the run folders and rendered by each renderer
+(``gmaiqa.study.html``: a self-contained folder for a browser), so the renderings never drift.
+
+A study is one or more multirun folders (e.g. the ``attention_map``, ``aux_outputs`` and ``backbone``
+sweeps). Per folder the report gives: the question (what varies between its jobs) and the command that
+ran it; the Table-1-style mean ± std table (``gmaiqa.summarize.table_rows``: the same cells as
+``summary.md``); acc and SROCC per variant with each seed as a point (the paper's Figs. 9-11); the
+monitored validation loss per epoch of every stage and seed (the checkpoint selection's history); the
+score curves of a few test groups against their annotation; the checkpoint each job kept (epoch, rule,
+whether the rule's conditions held); and links to every job, stage and W&B run folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gmaiqa.errors import ConfigError
+from gmaiqa.job import DONE
+from gmaiqa.summarize import OWN_TEST, _overrides, collect, find_jobs, split_statement, table_rows
+
+CHART_METRICS = ("acc", "srocc")
+SCORE_CURVE_GROUPS = 3
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Chart:
+    """A figure by its data: ``bars`` (label -> per-seed values, one panel per metric), ``curves``
+    (series label -> [(x, y)]) or ``score_curves`` (group -> predicted and annotated scores)."""
+
+    name: str
+    title: str
+    kind: str
+    data: dict
+    x_label: str = ""
+    y_label: str = ""
+
+
+@dataclass
+class Link:
+    label: str
+    path: Path
+
+
+@dataclass
+class Section:
+    title: str
+    folder: Path
+    question: str
+    command: str
+    notes: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    wandb_runs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReportSpec:
+    title: str
+    sections: list[Section]
+
+
+def build_spec(folders: list[str | Path], title: str | None = None) -> ReportSpec:
+    paths = [Path(f) for f in folders]
+    for path in paths:
+        if not path.is_dir():
+            raise ConfigError(
+                "DIR", f"{path} is not a directory", "pass multirun folders written by `gmaiqa train -m`"
+            )
+    sections = [study_section(path, index) for index, path in enumerate(paths)]
+    return ReportSpec(title or "Study: " + ", ".join(p.name for p in paths), sections)
+
+
+def study_section(folder: Path, index: int) -> Section:
+    jobs = find_jobs(folder)
+    table, datasets, unfinished, selections = collect(folder, jobs)
+    varying, command = question_and_command(jobs)
+    header, rows = table_rows(table, datasets, selections)
+    section = Section(
+        title=folder.name,
+        folder=folder,
+        question=f"What changes with {', '.join(varying)}?" if varying else "How do the rounds agree?",
+        command=command,
+        notes=[split_statement(jobs)]
+        + ([f"{len(unfinished)} unfinished job(s) not counted."] if unfinished else []),
+        tables=[Table("Test figures: mean ± std across seeds (as summary.md)", header, rows)],
+    )
+    prefix = f"s{index}"
+    section.charts.append(metric_bars(f"{prefix}_bars", table))
+    section.charts += learning_curves(prefix, jobs)
+    curves = score_curves(f"{prefix}_scores", jobs)
+    if curves is not None:
+        section.charts.append(curves)
+    section.tables.append(selection_table(folder, jobs))
+    section.links, section.wandb_runs = run_links(folder, jobs)
+    return section
+
+
+def question_and_command(jobs: dict[Path, dict]) -> tuple[list[str], str]:
+    """The keys whose values differ between the jobs (seed aside: the rounds), and the multirun command
+    that gives those jobs."""
+    overrides = {job: _overrides(record) for job, record in jobs.items()}
+    keys = sorted({k for o in overrides.values() for k in o})
+    values = {k: sorted({o.get(k, "") for o in overrides.values()}, key=str) for k in keys}
+    varying = [k for k in keys if len(values[k]) > 1]
+    seeds = sorted({record.get("seed") for record in jobs.values()}, key=str)
+    parts = [f"{k}={','.join(values[k])}" if k in varying else f"{k}={values[k][0]}" for k in keys]
+    if len(seeds) > 1:
+        parts.append("seed=" + ",".join(str(s) for s in seeds))
+    return varying, "gmaiqa train -m " + " ".join(parts)
+
+
+def metric_bars(name: str, table: dict) -> Chart:
+    """(variant, stage) -> metric -> [(seed, value)] on the run's own test split."""
+    data: dict = defaultdict(dict)
+    for (variant, stage), per in sorted(table.items()):
+        for metric in CHART_METRICS:
+            pairs = per.get(OWN_TEST, {}).get(metric, [])
+            if pairs:
+                data[metric][f"{variant} {stage}".strip()] = [value for _, value in sorted(pairs, key=str)]
+    return Chart(name, "acc and SROCC per variant (bars: mean; points: seeds)", "bars", dict(data))
+
+
+def _done(job: Path) -> dict | None:
+    return json.loads((job / DONE).read_text()) if (job / DONE).is_file() else None
+
+
+def learning_curves(prefix: str, jobs: dict[Path, dict]) -> list[Chart]:
+    """Per stage: the validation metric its selection monitored, per epoch, one line per job."""
+    per_stage: dict[str, dict] = defaultdict(dict)
+    monitors: dict[str, str] = {}
+    for job, record in jobs.items():
+        done = _done(job)
+        for stage in (done or {}).get("stages", []):
+            selection = stage.get("selection") or {}
+            monitor = (selection.get("rule") or {}).get("monitor")
+            points = [
+                (h["epoch"], h["values"][monitor])
+                for h in selection.get("history", [])
+                if monitor in h["values"]
+            ]
+            if points:
+                monitors[stage["stage"]] = monitor
+                per_stage[stage["stage"]][f"{job.name} (seed {record.get('seed')})"] = points
+    return [
+        Chart(
+            f"{prefix}_curve_{stage}",
+            f"{stage}: {monitors[stage]} per epoch",
+            "curves",
+            lines,
+            "epoch",
+            monitors[stage],
+        )
+        for stage, lines in per_stage.items()
+    ]
+
+
+def score_curves(name: str, jobs: dict[Path, dict]) -> Chart | None:
+    """The first finished job's final stage: predicted and annotated scores of a few test groups."""
+    for job in jobs:
+        done = _done(job)
+        if not done or not done.get("stages"):
+            continue
+        table = Path(done["stages"][-1].get("dir", job)) / "per_group.csv"
+        if not table.is_file():
+            continue
+        with open(table, newline="") as handle:
+            rows = [r for r in csv.DictReader(handle) if r.get("annotated_scores")][:SCORE_CURVE_GROUPS]
+        data = {
+            r["group"]: {
+                "predicted": [float(v) for v in r["predicted_scores"].split()],
+                "annotated": [float(v) for v in r["annotated_scores"].split()],
+            }
+            for r in rows
+        }
+        if data:
+            title = f"score curves of {len(data)} test groups ({job.name}, {done['stages'][-1]['stage']})"
+            return Chart(name, title, "score_curves", data, "image (capture order)", "score")
+    return None
+
+
+def selection_table(folder: Path, jobs: dict[Path, dict]) -> Table:
+    rows = []
+    for job, record in jobs.items():
+        for stage in (_done(job) or {}).get("stages", []):
+            selection = stage.get("selection") or {}
+            rows.append(
+                [
+                    str(job.relative_to(folder)) or ".",
+                    str(record.get("seed")),
+                    stage["stage"],
+                    str(selection.get("epoch", "")),
+                    selection.get("status", "unrecorded"),
+                    selection.get("rule_text", ""),
+                ]
+            )
+    return Table("Checkpoint selection", ["job", "seed", "stage", "epoch", "status", "rule"], rows)
+
+
+def run_links(folder: Path, jobs: dict[Path, dict]) -> tuple[list[Link], list[str]]:
+    links, groups = [], []
+    for job in jobs:
+        links.append(Link(f"{job.relative_to(folder) or '.'}: job folder", job))
+        for stage in (_done(job) or {}).get("stages", []):
+            stage_dir = Path(stage.get("dir", job / stage["stage"]))
+            for run in sorted(stage_dir.glob("wandb/offline-run-*")) + sorted(stage_dir.glob("wandb/run-*")):
+                links.append(
+                    Link(f"{job.name}/{stage['stage']}: W&B run {stage.get('wandb_run_id', '')}", run)
+                )
+            if stage.get("wandb_run_id"):
+                groups.append(stage["wandb_run_id"])
+    return links, groups
