@@ -22,6 +22,8 @@ def checkpoint_path(path: str | Path, key: str = "ckpt") -> Path:
 
     from gmaiqa.job import DONE
 
+    if str(path).startswith(WANDB_PREFIX):
+        return wandb_artifact_checkpoint(str(path)[len(WANDB_PREFIX) :], key)
     path = Path(path)
     if path.is_file():
         return path
@@ -40,6 +42,31 @@ def checkpoint_path(path: str | Path, key: str = "ckpt") -> Path:
         f"{path} does not exist",
         "give a .ckpt written by `gmaiqa train`, or the folder of a finished run",
     )
+
+
+WANDB_PREFIX = "wandb:"
+
+
+def wandb_artifact_checkpoint(reference: str, key: str = "ckpt") -> Path:
+    """``ckpt=wandb:ENTITY/PROJECT/NAME:ALIAS``: the checkpoint of a model artifact a training stage
+    logged (``gmaiqa.stages.log_model_artifact``), downloaded once into ``./artifacts``."""
+    try:
+        import wandb
+
+        artifact = wandb.Api().artifact(reference, type="model")
+        folder = Path(artifact.download())
+    except Exception as exc:  # no network, no login, no such artifact: the client raises many types
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            key,
+            f"cannot fetch the W&B model artifact {reference!r} ({reason[:160]})",
+            "log in and go online (`wandb login`), check ENTITY/PROJECT/NAME:ALIAS, or give the .ckpt file "
+            "itself (the artifact's metadata names it)",
+        ) from None
+    files = sorted(folder.glob("*.ckpt"))
+    if len(files) != 1:
+        raise ConfigError(key, f"the artifact {reference!r} holds {len(files)} .ckpt files", "name the file")
+    return files[0]
 
 
 def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict:

@@ -28,7 +28,7 @@ from gmaiqa.errors import ConfigError
 from gmaiqa.inference import InferenceSettings
 from gmaiqa.job import DONE
 from gmaiqa.models.registry import family_of_config
-from gmaiqa.runs import environment, job_label
+from gmaiqa.runs import environment, job_label, job_overrides
 
 
 def wandb_active(cfg: DictConfig) -> bool:
@@ -36,6 +36,44 @@ def wandb_active(cfg: DictConfig) -> bool:
     w = cfg.logger.wandb
     check_wandb_mode(w.mode)
     return bool(w.enabled) and w.mode != "disabled"
+
+
+ARTIFACT_KINDS = ("upload", "reference", "none")
+
+
+def log_model_artifact(
+    run, checkpoint: str, how: str, cfg: DictConfig, stage: str, selection, metrics
+) -> None:
+    """The stage's selected checkpoint as a W&B model artifact named after the run and stage, with
+    aliases ``best``, ``stage-<stage>`` and ``seed-<seed>`` and the job's overrides in its metadata, so
+    ``ckpt=wandb:ENTITY/PROJECT/NAME:ALIAS`` finds it. Offline, W&B records it and ``wandb sync``
+    uploads it; ``reference`` records a file:// link instead of a copy."""
+    import re
+
+    import wandb
+
+    if how not in ARTIFACT_KINDS:
+        raise ConfigError("logger.wandb.model_artifact", f"{how!r}", f"choose one of {list(ARTIFACT_KINDS)}")
+    name = re.sub(r"[^\w.-]", "-", f"{cfg.run_name}-{stage}")
+    artifact = wandb.Artifact(
+        name,
+        type="model",
+        metadata={
+            "stage": stage,
+            "seed": int(cfg.seed),
+            "overrides": job_overrides() or [],
+            "selection": {
+                k: v for k, v in selection.items() if k in ("status", "epoch", "value", "rule_text")
+            },
+            "test": metrics,
+            "file": Path(checkpoint).name,
+        },
+    )
+    if how == "reference":
+        artifact.add_reference(Path(checkpoint).resolve().as_uri(), name=Path(checkpoint).name)
+    else:
+        artifact.add_file(checkpoint, name=Path(checkpoint).name)
+    run.log_artifact(artifact, aliases=["best", f"stage-{stage}", f"seed-{cfg.seed}"])
 
 
 def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming: bool):
@@ -254,6 +292,9 @@ def run_stage(
                         if k in ("status", "epoch", "value", "rule_text")
                     }
                 )
+                how = cfg.logger.wandb.get("model_artifact", "upload")
+                if how != "none" and outcome.get("checkpoint"):
+                    log_model_artifact(lg.experiment, checkpoint, how, cfg, stage.name, selection, metrics)
             (stage_dir / DONE).write_text(json.dumps(result, indent=1))
         return result
     finally:

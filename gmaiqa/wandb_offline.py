@@ -47,12 +47,19 @@ def _records(data: bytes):
 
 
 def read_run(run_dir: str | Path) -> dict:
-    """{"id", "config", "history": [dict per log call], "summary": dict, "files": [relative paths]}."""
+    """{"id", "config", "history": [dict per log call], "summary": dict, "artifacts": [{"name", "type",
+    "aliases", "metadata", "files", "references"}], "files": [relative paths]}."""
     from wandb.proto import wandb_internal_pb2
 
     run_dir = Path(run_dir)
     log = next(run_dir.glob("run-*.wandb"))
-    result = {"id": log.stem.removeprefix("run-"), "config": {}, "history": [], "summary": {}}
+    result = {
+        "id": log.stem.removeprefix("run-"),
+        "config": {},
+        "history": [],
+        "summary": {},
+        "artifacts": [],
+    }
 
     def key_of(item) -> str:
         return item.key or "/".join(item.nested_key)
@@ -69,6 +76,18 @@ def read_run(run_dir: str | Path) -> dict:
         elif kind == "config":
             for item in record.config.update:
                 result["config"][key_of(item)] = json.loads(item.value_json)
+        elif kind == "artifact":
+            art = record.artifact
+            result["artifacts"].append(
+                {
+                    "name": art.name,
+                    "type": art.type,
+                    "aliases": list(art.aliases),
+                    "metadata": json.loads(art.metadata) if art.metadata else {},
+                    "files": [entry.path for entry in art.manifest.contents],
+                    "references": [entry.ref for entry in art.manifest.contents if entry.ref],
+                }
+            )
         elif kind == "run":
             for item in record.run.config.update:
                 result["config"][key_of(item)] = json.loads(item.value_json)

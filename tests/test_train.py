@@ -121,6 +121,12 @@ def test_wandb_offline_run_holds_metrics_table_and_run_id(l0_run):
     assert ckpt["gmaiqa"]["wandb_run_id"] == run["id"]
     sampler = ckpt["FocusStackDataModule"]["sampler"]  # resumable sampling travels with the weights
     assert sampler["seed"] == 0 and sampler["batches_consumed"] >= 1
+    # the selected checkpoint as a model artifact, uploaded by `wandb sync`
+    (artifact,) = [a for a in run["artifacts"] if a["type"] == "model"]
+    assert artifact["name"].endswith("-l0")
+    assert set(artifact["aliases"]) >= {"best", "stage-l0", "seed-0"}
+    assert artifact["files"] == [Path(l0_run["checkpoint"]).name]
+    assert artifact["metadata"]["stage"] == "l0" and artifact["metadata"]["selection"]["epoch"] >= 0
 
 
 @pytest.mark.parametrize("experiment", ["gmanet_l1", "gmanet_l2"])

@@ -71,6 +71,9 @@ def _section(section: Section, out: Path, figures: Path) -> list[str]:
             f'<figure><img src="{html.escape(os.path.relpath(path, out))}" alt="{html.escape(chart.title)}">'
             f"<figcaption>{html.escape(chart.title)}</figcaption></figure>"
         )
+    if section.wandb_runs:
+        ids = ", ".join(html.escape(i) for i in section.wandb_runs)
+        parts.append(f"<p>W&amp;B run ids (after <code>wandb sync</code>, filter by them): {ids}</p>")
     if section.links:
         parts.append("<h3>Runs</h3><ul>")
         for link in section.links:
