@@ -82,17 +82,21 @@ def run_command(command: str, overrides: list[str]) -> int:
     status = {"code": 0}
 
     @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=command)
-    def app(cfg: DictConfig) -> None:
+    def app(cfg: DictConfig) -> float | None:
         from gmaiqa.quiet import quiet_third_party
 
         quiet_third_party()
+        objective = None
         try:
-            code = int(_command(command)(cfg))
+            result = _command(command)(cfg)
+            # a command may also give an objective, which an optimising sweeper (Optuna) reads
+            code, objective = result if isinstance(result, tuple) else (result, None)
         except GmaiqaError as exc:
             print(f"gmaiqa {command}: error: {exc}", file=sys.stderr)
             code = 2
         # a multirun runs every job; it exits with the worst status so scripts notice a failed job
-        status["code"] = max(status["code"], code)
+        status["code"] = max(status["code"], int(code))
+        return objective
 
     saved = sys.argv
     sys.argv = [f"gmaiqa-{command}", *overrides]

@@ -59,13 +59,13 @@ def suggest_key(key: str, known: Iterable[str]) -> str:
     return did_you_mean(key, [k for k in known if "." in k] if "." in key else known, quote="`")
 
 
-def _compose(command: str, overrides: list[str]) -> DictConfig:
+def _compose(command: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:
     from hydra import compose, initialize_config_dir
 
     from gmaiqa.paths import conf_dir
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        return compose(command, overrides=overrides)
+        return compose(command, overrides=overrides, return_hydra_config=with_hydra)
 
 
 def _first_job(overrides: list[str]) -> list[str]:
@@ -340,6 +340,24 @@ def check_methods(methods: list[str]) -> list[str]:
     return checked
 
 
+def check_search_direction(cfg: DictConfig) -> None:
+    """An optimising sweeper (Optuna, ``sweep=search``) reads each job's objective, the final stage's
+    selected validation value: it must minimise what that selection minimises (and maximise what it
+    maximises), or the search would chase the worst checkpoints."""
+    sweeper = OmegaConf.select(cfg, "hydra.sweeper") or {}
+    direction = sweeper.get("direction") if "optuna" in str(sweeper.get("_target_", "")) else None
+    if direction is None or not cfg.get("stages"):
+        return
+    rule = cfg.stages[-1].selection
+    wanted = "minimize" if rule.get("mode", "min") == "min" else "maximize"
+    if direction != wanted:
+        raise ConfigError(
+            "hydra.sweeper.direction",
+            f"{direction}, but the final stage keeps the epoch of {rule.get('mode')} {rule.monitor}",
+            f"use hydra.sweeper.direction={wanted}",
+        )
+
+
 def check_train(cfg: DictConfig) -> None:
     """What train can check before its run folder exists (nothing here reads images); the cheapest
     first, so a wrong data.root is reported before Lightning is imported."""
@@ -383,10 +401,12 @@ def precheck(command: str, overrides: list[str]) -> None:
 
     try:
         job = _first_job(plain) if multirun else plain
-        cfg = _compose(command, job)
+        cfg = _compose(command, job, with_hydra=multirun)
     except (HydraException, OmegaConfBaseException) as exc:
         raise hydra_error(command, exc, plain) from None
     if multirun:
+        if command == "train":
+            check_search_direction(cfg)
         return
     known = _known_keys(command, plain)
     for key in _added_keys(cfg, known | {"hydra"}):

@@ -19,7 +19,8 @@ from gmaiqa.cli import _register_resolvers, main
 from gmaiqa.paths import conf_dir
 from helpers.tiny import compose_train, one_step, tiny_saqm
 
-SWEEPS = sorted(p.stem for p in (conf_dir() / "sweep").glob("*.yaml"))
+# the grid sweeps (Hydra's basic sweeper); sweep=search is Optuna's, run by tests/test_search.py
+SWEEPS = sorted(p.stem for p in (conf_dir() / "sweep").glob("*.yaml") if p.stem != "search")
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
 
 

@@ -11,10 +11,14 @@ from gmaiqa.runs import mark_failed
 from gmaiqa.train import train
 
 
-def run(cfg: DictConfig) -> int:
+def run(cfg: DictConfig) -> tuple[int, float | None]:
+    """Exit status 0 and the job's objective for a sweeper that optimises (Optuna): the final stage's
+    selected validation value, in the direction of its selection rule."""
     try:
-        train(cfg)
+        summary = train(cfg)
     except GmaiqaError as exc:  # found only once the data is read: the folder says why it stopped
         mark_failed(Path(cfg.paths.run_dir), exc)
         raise
-    return 0
+    stages = summary.get("stages") or []
+    value = (stages[-1].get("selection") or {}).get("value") if stages else None
+    return 0, float(value) if value is not None else None

@@ -103,6 +103,9 @@ def study_section(folder: Path, index: int) -> Section:
     if curves is not None:
         section.charts.append(curves)
     section.tables.append(selection_table(folder, jobs))
+    search = search_table(folder, jobs)
+    if search is not None:
+        section.tables.insert(0, search)
     section.links, section.wandb_runs = run_links(folder, jobs)
     return section
 
@@ -188,6 +191,33 @@ def score_curves(name: str, jobs: dict[Path, dict]) -> Chart | None:
             title = f"score curves of {len(data)} test groups ({job.name}, {done['stages'][-1]['stage']})"
             return Chart(name, title, "score_curves", data, "image (capture order)", "score")
     return None
+
+
+def search_table(folder: Path, jobs: dict[Path, dict]) -> Table | None:
+    """An Optuna search (``sweep=search``): every trial's parameters and objective (the final stage's
+    selected validation value), best first, and the best trial the sweeper recorded."""
+    results = folder / "optimization_results.yaml"
+    if not results.is_file():
+        return None
+    from omegaconf import OmegaConf
+
+    best = OmegaConf.to_container(OmegaConf.load(results))
+    keys = list(best.get("best_params") or {})
+    rows = []
+    for job, record in jobs.items():
+        done = _done(job)
+        if not done or not done.get("stages"):
+            continue
+        given = dict(o.split("=", 1) for o in record.get("overrides") or [] if "=" in o)
+        value = (done["stages"][-1].get("selection") or {}).get("value")
+        rows.append([str(job.relative_to(folder)), *(given.get(k, "") for k in keys), value])
+    rows.sort(key=lambda r: (r[-1] is None, r[-1]))
+    title = (
+        f"Hyper-parameter search (Optuna, {len(rows)} trials): best value {best.get('best_value'):.4g} with "
+        + ", ".join(f"{k}={v}" for k, v in (best.get("best_params") or {}).items())
+    )
+    cells = [[*r[:-1], "" if r[-1] is None else f"{r[-1]:.4g}"] for r in rows]
+    return Table(title, ["trial", *keys, "objective"], cells)
 
 
 def selection_table(folder: Path, jobs: dict[Path, dict]) -> Table:
