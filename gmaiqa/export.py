@@ -94,6 +94,8 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, fmt: str) -> dict:
         "reduction": int(net.reduction),
         "receptive_field": int(net.receptive_field),
     }
+    if has_method(net, "without_auxiliary_outputs"):  # weights only Output1 needs
+        net = net.without_auxiliary_outputs()
     graph = Output1Graph(net).eval()
     height, width = _example(meta)
     g = torch.Generator().manual_seed(0)

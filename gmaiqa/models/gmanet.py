@@ -22,6 +22,8 @@ Deconv4 and only serve training (loss weights 1.0 / 0.8 / 0.6). New layers are X
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
@@ -163,6 +165,15 @@ class GMANet(nn.Module):
         if self.attention_depth > 0 and attention is None:
             raise ValueError("this GMANet uses mask attention: pass the attention map (B, 1, H, W)")
         return self.head1(self.backbone(image, attention)[-1])
+
+    def without_auxiliary_outputs(self) -> GMANet:
+        """A copy holding Output1's path alone (trunk and head 1) for deployment: ``gmaiqa export`` then
+        writes half the weights of a network with the aggregation module."""
+        trimmed = copy.deepcopy(self)
+        if trimmed.aux_outputs:
+            del trimmed.deconv4, trimmed.deconv3, trimmed.head2, trimmed.head3
+            trimmed.aux_outputs = False
+        return trimmed
 
     def output1(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
         """Output1 (B,) alone, equal to ``forward(...)["output1"]`` (tested)."""
