@@ -98,6 +98,9 @@ def run_command(command: str, overrides: list[str]) -> int:
         status["code"] = max(status["code"], int(code))
         return objective
 
+    from gmaiqa.quiet import ignore_known_warnings
+
+    ignore_known_warnings()  # some arrive while Hydra starts its sweeper, before the job runs
     saved = sys.argv
     sys.argv = [f"gmaiqa-{command}", *overrides]
     try:

@@ -11,7 +11,16 @@ KNOWN_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\).*",
     # the task computes attention maps after transfer (gmaiqa.data.transforms.with_attention) on purpose
     r".*overridden `on_after_batch_transfer` in `LightningModule`.*",
+    # optuna 2 (hydra-optuna-sweeper's) imports SQLAlchemy 1 names
+    r".*declarative_base\(\)`` function is now available.*",
 )
+
+
+def ignore_known_warnings() -> None:
+    for pattern in KNOWN_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
 # messages that advertise other products
 ADVERTS = ("litlogger", "LitLogger")
 
@@ -35,5 +44,4 @@ def quiet_third_party() -> None:
     for handler in [*root.handlers, *logging.getLogger("lightning.pytorch").handlers]:
         if not any(isinstance(f, _DropAdverts) for f in handler.filters):
             handler.addFilter(_DropAdverts())
-    for pattern in KNOWN_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern)
+    ignore_known_warnings()
