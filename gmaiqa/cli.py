@@ -110,6 +110,11 @@ def run_command(command: str, overrides: list[str]) -> int:
     return status["code"]
 
 
+def hydra_value(path: str) -> str:
+    """A folder named on the command line as a Hydra override value: quoted unless plainly a path."""
+    return path if re.fullmatch(r"[\w./:~+-]+", path) else repr(path)
+
+
 def summarize_arguments(args: list[str]) -> list[str]:
     """``gmaiqa summarize DIR [--wandb MODE] [--project NAME]`` as Hydra overrides (``dir=DIR``,
     ``logger.wandb.mode=MODE``); the two flags are the earlier release's and say so."""
@@ -127,7 +132,7 @@ def summarize_arguments(args: list[str]) -> list[str]:
         elif arg.startswith("-") or "=" in arg:
             out.append(arg)
         else:
-            out.append("dir=" + (arg if re.fullmatch(r"[\w./:~+-]+", arg) else repr(arg)))
+            out.append("dir=" + hydra_value(arg))
     return out
 
 
@@ -137,7 +142,7 @@ def report_arguments(args: list[str]) -> list[str]:
     rest = [a for a in args if a not in folders]
     if not folders:
         return rest
-    quoted = ",".join(f if re.fullmatch(r"[\w./~+-]+", f) else repr(f) for f in folders)
+    quoted = ",".join(hydra_value(f) for f in folders)
     return [f"dirs=[{quoted}]", *rest]
 
 

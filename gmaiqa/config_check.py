@@ -283,8 +283,8 @@ def check_scoring(command: str, cfg: DictConfig) -> None:
         check_methods(expand_methods(cfg.methods))
 
 
-def check_export(cfg: DictConfig) -> None:
-    from gmaiqa.checkpoints import read_checkpoint
+def check_export_target(cfg: DictConfig) -> None:
+    """export: a known format, and an ``out`` file that is not there (or may be replaced)."""
     from gmaiqa.export import FORMATS
 
     if cfg.format not in FORMATS:
@@ -292,6 +292,13 @@ def check_export(cfg: DictConfig) -> None:
     out = Path(str(cfg.out))
     if out.exists() and not cfg.overwrite:
         raise ConfigError("out", f"{out} exists", "choose another file, or pass overwrite=true")
+
+
+def check_export(cfg: DictConfig) -> None:
+    """The precheck of export: its target, and a checkpoint that can be read and is not an export."""
+    from gmaiqa.checkpoints import read_checkpoint
+
+    check_export_target(cfg)
     if read_checkpoint(cfg.ckpt).get("exported"):
         raise ConfigError("ckpt", f"{cfg.ckpt} is already an exported model", "export the .ckpt it came from")
 

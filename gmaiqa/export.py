@@ -65,11 +65,13 @@ def _example(meta: dict) -> tuple[int, int]:
 
 
 def export_checkpoint(ckpt: str | Path, out: str | Path, fmt: str) -> dict:
-    """Write ``out`` and return its metadata; checks the exported scores against PyTorch's."""
+    """Write ``out`` (atomically) and return the metadata it carries."""
     from gmaiqa.checkpoints import load_net
     from gmaiqa.scoring import preprocess_of
 
     net, meta = load_net(ckpt)
+    if isinstance(net, ExportedNet):
+        raise ConfigError("ckpt", f"{ckpt} is already an exported model", "export the .ckpt it came from")
     if not has_method(net, "output1_map"):
         raise ConfigError(
             "ckpt",
@@ -223,9 +225,9 @@ def load_exported(path: Path, fmt: str) -> tuple[nn.Module, dict]:
 
 
 def export(cfg: DictConfig) -> None:
-    from gmaiqa.config_check import check_export
+    from gmaiqa.config_check import check_export_target
 
-    check_export(cfg)
+    check_export_target(cfg)  # the checkpoint itself is read once, by export_checkpoint
     out = Path(cfg.out)
     record = export_checkpoint(cfg.ckpt, out, cfg.format)
     size = out.stat().st_size / 2**20

@@ -31,7 +31,7 @@ import contextlib
 import inspect
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
@@ -82,15 +82,16 @@ class InferenceSettings:
                     FutureWarning,
                     stacklevel=3,
                 )
+        default = cls()
         settings = cls(
-            mode=str(values.get("mode", "window")),
+            mode=str(values.get("mode", default.mode)),
             patch=patch,
-            step=tuple(values.get("step", (256, 256))),
-            max_pixels=int(values.get("max_pixels", DEFAULT_MAX_PIXELS)),
-            halo=int(values["halo"]) if values.get("halo") is not None else None,
-            precision=str(values.get("precision", "fp32")),
-            channels_last=bool(values.get("channels_last", True)),
-            compile=bool(values.get("compile", False)),
+            step=tuple(values.get("step", default.step)),
+            max_pixels=int(values.get("max_pixels", default.max_pixels)),
+            halo=int(values["halo"]) if values.get("halo") is not None else default.halo,
+            precision=str(values.get("precision", default.precision)),
+            channels_last=bool(values.get("channels_last", default.channels_last)),
+            compile=bool(values.get("compile", default.compile)),
         )
         if settings.mode not in MODES:
             raise ConfigError(f"{key}.mode", f"unknown mode {settings.mode!r}", f"use one of {list(MODES)}")
@@ -113,16 +114,9 @@ class InferenceSettings:
         return InferenceSettings.from_mapping(merged, key)
 
     def record(self) -> dict:
-        return {
-            "mode": self.mode,
-            "patch": list(self.patch) if self.patch else None,
-            "step": list(self.step),
-            "max_pixels": self.max_pixels,
-            "halo": self.halo,
-            "precision": self.precision,
-            "channels_last": self.channels_last,
-            "compile": self.compile,
-        }
+        """The settings as a checkpoint records them (plain lists, so JSON and OmegaConf take them)."""
+        record = asdict(self)
+        return {**record, "patch": list(self.patch) if self.patch else None, "step": list(self.step)}
 
 
 def window_starts(length: int, window: int, step: int) -> list[int]:
@@ -146,7 +140,8 @@ def extract_patches(tensor: torch.Tensor, patch: tuple[int, int], step: tuple[in
 
 
 def image_scores(model: nn.Module, image: torch.Tensor, attention: torch.Tensor | None) -> torch.Tensor:
-    """Output1 only: the model's ``score`` when it has one (no auxiliary outputs), else its forward's."""
+    """Output1 only: the model's ``output1`` when its class defines one (no auxiliary outputs), else
+    its forward's ``output1``."""
     if has_method(model, "output1"):
         return model.output1(image, attention)
     return model(image, attention)["output1"]
@@ -160,10 +155,11 @@ def has_method(model: nn.Module, name: str) -> bool:
 
 def halo_of(model: nn.Module, settings: InferenceSettings) -> int:
     """The tile overlap of ``full`` mode: the setting, or the model's receptive-field radius rounded up
-    to its output grid plus one cell (``receptive_field`` and ``reduction`` of the model)."""
+    to its output grid plus one cell (``receptive_field`` and ``reduction``, which a model with an
+    ``output1_map`` states: gmaiqa.models.contract)."""
     if settings.halo is not None:
         return settings.halo
-    field, grid = int(getattr(model, "receptive_field", 0)), int(getattr(model, "reduction", 1))
+    field, grid = int(getattr(model, "receptive_field", 0)), int(model.reduction)
     if not field:
         raise ConfigError(
             "inference.halo",
@@ -200,7 +196,7 @@ def tile_spans(length: int, core: int, halo: int) -> list[tuple[int, int, int, i
 
 def tiled_score_map(model, image, attention, settings: InferenceSettings) -> torch.Tensor:
     """The score map of one whole image (1, 3, H, W), computed in overlapping tiles of at most
-    ``max_pixels`` input pixels; equal to ``model.score_map`` of the whole image when the halo covers
+    ``max_pixels`` input pixels; equal to ``model.output1_map`` of the whole image when the halo covers
     the receptive field (tested)."""
     if not has_method(model, "output1_map"):
         raise ConfigError(
@@ -209,7 +205,7 @@ def tiled_score_map(model, image, attention, settings: InferenceSettings) -> tor
             "score map to compute in tiles",
             "raise inference.max_pixels, or use inference.mode=window",
         )
-    grid, halo = int(getattr(model, "reduction", 16)), halo_of(model, settings)
+    grid, halo = int(model.reduction), halo_of(model, settings)
     side = int(math.isqrt(settings.max_pixels)) - 2 * halo
     core = (side // grid) * grid
     if core < grid:

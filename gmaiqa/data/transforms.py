@@ -90,8 +90,8 @@ def context_crop(gray: torch.Tensor, box: tuple[int, int, int, int], margin: int
 
 
 def apply_flips(x: torch.Tensor, flips: torch.Tensor) -> torch.Tensor:
-    """The flips ``augment_pair`` applied, (horizontal, vertical, quarter turns) per batch as recorded
-    by :func:`applied_flips`, to a (B, C, H, W) batch: every item of a batch shares one draw."""
+    """The flips the loader applied to the images, (horizontal, vertical, quarter turns) as
+    :func:`augment_image` recorded them, to a (B, C, H, W) batch: every item of a batch shares one draw."""
     horizontal, vertical, turns = (int(v) for v in flips[0])
     if horizontal:
         x = x.flip(-1)

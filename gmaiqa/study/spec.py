@@ -96,17 +96,17 @@ def study_section(folder: Path, index: int) -> Section:
         + ([f"{len(unfinished)} unfinished job(s) not counted."] if unfinished else []),
         tables=[Table("Test figures: mean ± std across seeds (as summary.md)", header, rows)],
     )
-    prefix = f"s{index}"
+    prefix, runs = f"s{index}", read_jobs(jobs)
     section.charts.append(metric_bars(f"{prefix}_bars", table))
-    section.charts += learning_curves(prefix, jobs)
-    curves = score_curves(f"{prefix}_scores", jobs)
+    section.charts += learning_curves(prefix, runs)
+    curves = score_curves(f"{prefix}_scores", runs)
     if curves is not None:
         section.charts.append(curves)
-    section.tables.append(selection_table(folder, jobs))
-    search = search_table(folder, jobs)
+    section.tables.append(selection_table(folder, runs))
+    search = search_table(folder, runs)
     if search is not None:
         section.tables.insert(0, search)
-    section.links, section.wandb_runs = run_links(folder, jobs)
+    section.links, section.wandb_runs = run_links(folder, runs)
     return section
 
 
@@ -131,21 +131,37 @@ def metric_bars(name: str, table: dict) -> Chart:
         for metric in CHART_METRICS:
             pairs = per.get(OWN_TEST, {}).get(metric, [])
             if pairs:
-                data[metric][f"{variant} {stage}".strip()] = [value for _, value in sorted(pairs, key=str)]
+                by_seed = sorted(pairs, key=lambda pair: str(pair[0]))
+                data[metric][f"{variant} {stage}".strip()] = [value for _, value in by_seed]
     return Chart(name, "acc and SROCC per variant (bars: mean; points: seeds)", "bars", dict(data))
 
 
-def _done(job: Path) -> dict | None:
-    return json.loads((job / DONE).read_text()) if (job / DONE).is_file() else None
+@dataclass
+class Job:
+    """A job folder with its ``job.json`` record and its finished stages (from ``done.json``, read once)."""
+
+    path: Path
+    record: dict
+    stages: list[dict]
+
+    @property
+    def seed(self):
+        return self.record.get("seed")
 
 
-def learning_curves(prefix: str, jobs: dict[Path, dict]) -> list[Chart]:
+def read_jobs(jobs: dict[Path, dict]) -> list[Job]:
+    return [
+        Job(path, record, json.loads((path / DONE).read_text())["stages"] if (path / DONE).is_file() else [])
+        for path, record in jobs.items()
+    ]
+
+
+def learning_curves(prefix: str, jobs: list[Job]) -> list[Chart]:
     """Per stage: the validation metric its selection monitored, per epoch, one line per job."""
     per_stage: dict[str, dict] = defaultdict(dict)
     monitors: dict[str, str] = {}
-    for job, record in jobs.items():
-        done = _done(job)
-        for stage in (done or {}).get("stages", []):
+    for job in jobs:
+        for stage in job.stages:
             selection = stage.get("selection") or {}
             monitor = (selection.get("rule") or {}).get("monitor")
             points = [
@@ -155,7 +171,7 @@ def learning_curves(prefix: str, jobs: dict[Path, dict]) -> list[Chart]:
             ]
             if points:
                 monitors[stage["stage"]] = monitor
-                per_stage[stage["stage"]][f"{job.name} (seed {record.get('seed')})"] = points
+                per_stage[stage["stage"]][f"{job.path.name} (seed {job.seed})"] = points
     return [
         Chart(
             f"{prefix}_curve_{stage}",
@@ -169,13 +185,11 @@ def learning_curves(prefix: str, jobs: dict[Path, dict]) -> list[Chart]:
     ]
 
 
-def score_curves(name: str, jobs: dict[Path, dict]) -> Chart | None:
+def score_curves(name: str, jobs: list[Job]) -> Chart | None:
     """The first finished job's final stage: predicted and annotated scores of a few test groups."""
-    for job in jobs:
-        done = _done(job)
-        if not done or not done.get("stages"):
-            continue
-        table = Path(done["stages"][-1].get("dir", job)) / "per_group.csv"
+    for job in (j for j in jobs if j.stages):
+        final = job.stages[-1]
+        table = Path(final.get("dir", job.path)) / "per_group.csv"
         if not table.is_file():
             continue
         with open(table, newline="") as handle:
@@ -188,12 +202,12 @@ def score_curves(name: str, jobs: dict[Path, dict]) -> Chart | None:
             for r in rows
         }
         if data:
-            title = f"score curves of {len(data)} test groups ({job.name}, {done['stages'][-1]['stage']})"
+            title = f"score curves of {len(data)} test groups ({job.path.name}, {final['stage']})"
             return Chart(name, title, "score_curves", data, "image (capture order)", "score")
     return None
 
 
-def search_table(folder: Path, jobs: dict[Path, dict]) -> Table | None:
+def search_table(folder: Path, jobs: list[Job]) -> Table | None:
     """An Optuna search (``sweep=search``): every trial's parameters and objective (the final stage's
     selected validation value), best first, and the best trial the sweeper recorded."""
     results = folder / "optimization_results.yaml"
@@ -204,13 +218,10 @@ def search_table(folder: Path, jobs: dict[Path, dict]) -> Table | None:
     best = OmegaConf.to_container(OmegaConf.load(results))
     keys = list(best.get("best_params") or {})
     rows = []
-    for job, record in jobs.items():
-        done = _done(job)
-        if not done or not done.get("stages"):
-            continue
-        given = dict(o.split("=", 1) for o in record.get("overrides") or [] if "=" in o)
-        value = (done["stages"][-1].get("selection") or {}).get("value")
-        rows.append([str(job.relative_to(folder)), *(given.get(k, "") for k in keys), value])
+    for job in (j for j in jobs if j.stages):
+        given = _overrides(job.record)
+        value = (job.stages[-1].get("selection") or {}).get("value")
+        rows.append([str(job.path.relative_to(folder)), *(given.get(k, "") for k in keys), value])
     rows.sort(key=lambda r: (r[-1] is None, r[-1]))
     title = (
         f"Hyper-parameter search (Optuna, {len(rows)} trials): best value {best.get('best_value'):.4g} with "
@@ -220,34 +231,33 @@ def search_table(folder: Path, jobs: dict[Path, dict]) -> Table | None:
     return Table(title, ["trial", *keys, "objective"], cells)
 
 
-def selection_table(folder: Path, jobs: dict[Path, dict]) -> Table:
-    rows = []
-    for job, record in jobs.items():
-        for stage in (_done(job) or {}).get("stages", []):
-            selection = stage.get("selection") or {}
-            rows.append(
-                [
-                    str(job.relative_to(folder)) or ".",
-                    str(record.get("seed")),
-                    stage["stage"],
-                    str(selection.get("epoch", "")),
-                    selection.get("status", "unrecorded"),
-                    selection.get("rule_text", ""),
-                ]
-            )
+def selection_table(folder: Path, jobs: list[Job]) -> Table:
+    rows = [
+        [
+            str(job.path.relative_to(folder)) or ".",
+            str(job.seed),
+            stage["stage"],
+            str((stage.get("selection") or {}).get("epoch", "")),
+            (stage.get("selection") or {}).get("status", "unrecorded"),
+            (stage.get("selection") or {}).get("rule_text", ""),
+        ]
+        for job in jobs
+        for stage in job.stages
+    ]
     return Table("Checkpoint selection", ["job", "seed", "stage", "epoch", "status", "rule"], rows)
 
 
-def run_links(folder: Path, jobs: dict[Path, dict]) -> tuple[list[Link], list[str]]:
-    links, groups = [], []
+def run_links(folder: Path, jobs: list[Job]) -> tuple[list[Link], list[str]]:
+    """Every job folder and W&B run folder, and the W&B run ids."""
+    links, run_ids = [], []
     for job in jobs:
-        links.append(Link(f"{job.relative_to(folder) or '.'}: job folder", job))
-        for stage in (_done(job) or {}).get("stages", []):
-            stage_dir = Path(stage.get("dir", job / stage["stage"]))
+        links.append(Link(f"{job.path.relative_to(folder) or '.'}: job folder", job.path))
+        for stage in job.stages:
+            stage_dir = Path(stage.get("dir", job.path / stage["stage"]))
             for run in sorted(stage_dir.glob("wandb/offline-run-*")) + sorted(stage_dir.glob("wandb/run-*")):
                 links.append(
-                    Link(f"{job.name}/{stage['stage']}: W&B run {stage.get('wandb_run_id', '')}", run)
+                    Link(f"{job.path.name}/{stage['stage']}: W&B run {stage.get('wandb_run_id', '')}", run)
                 )
             if stage.get("wandb_run_id"):
-                groups.append(stage["wandb_run_id"])
-    return links, groups
+                run_ids.append(stage["wandb_run_id"])
+    return links, run_ids
