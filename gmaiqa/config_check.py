@@ -210,6 +210,18 @@ def check_wandb_mode(mode) -> None:
         raise ConfigError("logger.wandb.mode", f"unknown mode {mode!r}", f"use one of {list(WANDB_MODES)}")
 
 
+# how a training stage logs its selected checkpoint to W&B (gmaiqa.stages.log_model_artifact)
+MODEL_ARTIFACTS = ("upload", "reference", "none")
+
+
+def check_model_artifact(how) -> None:
+    """``logger.wandb.model_artifact``, checked before training (it is used only once a stage ends)."""
+    if how not in MODEL_ARTIFACTS:
+        raise ConfigError(
+            "logger.wandb.model_artifact", f"unknown choice {how!r}", f"use one of {list(MODEL_ARTIFACTS)}"
+        )
+
+
 def wandb_settings(cfg: DictConfig, command: str) -> dict:
     """``logger.wandb.*`` of a command, the one place W&B is configured in every command. The keys
     ``wandb.*`` that benchmark and summarize had before still work for one release, with a message."""

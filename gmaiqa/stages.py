@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.checkpoints import init_weights_from
-from gmaiqa.config_check import check_wandb_mode
+from gmaiqa.config_check import check_model_artifact, check_wandb_mode
 from gmaiqa.distributed import is_rank_zero
 from gmaiqa.errors import ConfigError
 from gmaiqa.inference import InferenceSettings
@@ -35,10 +35,8 @@ def wandb_active(cfg: DictConfig) -> bool:
     """logger.wandb.enabled and a mode other than disabled (W&B's own word for off)."""
     w = cfg.logger.wandb
     check_wandb_mode(w.mode)
+    check_model_artifact(w.get("model_artifact", "upload"))
     return bool(w.enabled) and w.mode != "disabled"
-
-
-ARTIFACT_KINDS = ("upload", "reference", "none")
 
 
 def log_model_artifact(
@@ -52,8 +50,6 @@ def log_model_artifact(
 
     import wandb
 
-    if how not in ARTIFACT_KINDS:
-        raise ConfigError("logger.wandb.model_artifact", f"{how!r}", f"choose one of {list(ARTIFACT_KINDS)}")
     name = re.sub(r"[^\w.-]", "-", f"{cfg.run_name}-{stage}")
     artifact = wandb.Artifact(
         name,

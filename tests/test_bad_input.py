@@ -171,6 +171,11 @@ CASES = {
     "synth groups=abc": Case(lambda w, r: ["synth", "out=synthetic", "groups=abc"], 2, ["groups"]),
     "unreadable override": Case(lambda w, r: _train("data.crop=[1,2"), 2, ["key=value"]),
     "unknown W&B mode": Case(lambda w, r: _train("logger=default", "logger.wandb.mode=ofline"), 2, ["mode"]),
+    "unknown model artifact choice": Case(
+        lambda w, r: _train("logger=default", "logger.wandb.model_artifact=uplod"),
+        2,
+        ["model_artifact", "upload"],
+    ),
     # ---- datasets
     "truncated PNG with validate=headers": Case(truncated_png, 2, ["2.png", "truncated"], True),
     "path climbing out of the dataset": Case(
