@@ -102,6 +102,15 @@ def test_a_multi_channel_stack_needs_a_channel_and_the_message_lists_them(stacks
     capsys.readouterr()
 
 
+def test_group_names_drop_only_the_tiff_suffix(tmp_path):
+    folder = tmp_path / "dotted"
+    folder.mkdir()
+    for name in ("cell.1.tif", "cell.2.ome.tiff", "CELL.3.TIF"):
+        ome = {"ome": True, "metadata": {"axes": "ZYX"}} if name.endswith("ome.tiff") else {}
+        tifffile.imwrite(folder / name, focus_series(), **ome)
+    assert sorted(s.group for s in load_dataset(folder)) == ["CELL.3", "cell.1", "cell.2"]
+
+
 def test_a_time_series_needs_a_time_point(tmp_path, capsys):
     folder = tmp_path / "timed"
     folder.mkdir()

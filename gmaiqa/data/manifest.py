@@ -158,7 +158,7 @@ def _rows_of_stack_file(root: Path, path: Path, channel, t, problems: list[Probl
     k = _choice(rel, "t", t, tuple(str(i) for i in range(info.times)), problems)
     if (len(info.channels) > 1 and c is None) or (info.times > 1 and k is None):
         return []
-    group = path.name.split(".")[0]
+    group = re.sub(r"(\.ome)?\.tiff?$", "", path.name, flags=re.IGNORECASE)  # cell.1.ome.tif -> cell.1
     return [
         {
             "group": group,
