@@ -29,6 +29,7 @@ from gmaiqa.inference import InferenceSettings
 from gmaiqa.job import DONE
 from gmaiqa.models.registry import family_of_config
 from gmaiqa.runs import environment, job_label, job_overrides
+from gmaiqa.summarize import variant_key
 
 
 def wandb_active(cfg: DictConfig) -> bool:
@@ -193,7 +194,8 @@ def run_stage(
         net = instantiate(model_cfg)
     if init_from and not resume_from:
         init_weights_from(net, init_from)
-    loggers = _loggers(cfg, stage_dir, stage.name, job_label(cfg, run_dir), resuming=resume_from is not None)
+    wandb_group = job_label(cfg, run_dir)
+    loggers = _loggers(cfg, stage_dir, stage.name, wandb_group, resuming=resume_from is not None)
     wandb_id = next((lg.experiment.id for lg in wandb_loggers(loggers)), None) if is_rank_zero() else None
     meta = {
         "model": model_cfg,
@@ -242,6 +244,7 @@ def run_stage(
                 {
                     "config": OmegaConf.to_container(cfg, resolve=True),
                     "stage": stage.name,
+                    "variant": variant_key(job_overrides() or []),
                     "environment": environment(),
                 }
             )
@@ -270,6 +273,7 @@ def run_stage(
             "metrics": metrics,
             "dir": str(stage_dir),
             "wandb_run_id": wandb_id,
+            "wandb_group": wandb_group if wandb_id else None,
             "selection": {**selection, "history": history},
         }
         if trainer.is_global_zero:

@@ -37,6 +37,13 @@ def _overrides(record: dict) -> dict[str, str]:
     return {k: v for k, v in pairs if not k.startswith(_IGNORED)}
 
 
+def variant_key(overrides: list[str]) -> str:
+    """A job's overrides without its seed and where it wrote: the same for every seed of one variant.
+    Logged as the W&B config key ``variant``, which an online study report groups its bars by."""
+    given = _overrides({"overrides": overrides})
+    return " ".join(f"{k}={v}" for k, v in sorted(given.items())) or "defaults"
+
+
 def variant_labels(jobs: dict[Path, dict]) -> dict[Path, str]:
     """A job's variant: the overrides whose values differ between the jobs (seed excluded)."""
     overrides = {job: _overrides(record) for job, record in jobs.items()}

@@ -47,14 +47,17 @@ def _records(data: bytes):
 
 
 def read_run(run_dir: str | Path) -> dict:
-    """{"id", "config", "history": [dict per log call], "summary": dict, "artifacts": [{"name", "type",
-    "aliases", "metadata", "files", "references"}], "files": [relative paths]}."""
+    """{"id", "group", "job_type", "config", "history": [dict per log call], "summary": dict,
+    "artifacts": [{"name", "type", "aliases", "metadata", "files", "references"}], "files": [relative
+    paths]}."""
     from wandb.proto import wandb_internal_pb2
 
     run_dir = Path(run_dir)
     log = next(run_dir.glob("run-*.wandb"))
     result = {
         "id": log.stem.removeprefix("run-"),
+        "group": None,
+        "job_type": None,
         "config": {},
         "history": [],
         "summary": {},
@@ -89,6 +92,8 @@ def read_run(run_dir: str | Path) -> dict:
                 }
             )
         elif kind == "run":
+            result["group"] = record.run.run_group or result["group"]
+            result["job_type"] = record.run.job_type or result["job_type"]
             for item in record.run.config.update:
                 result["config"][key_of(item)] = json.loads(item.value_json)
     result["files"] = sorted(

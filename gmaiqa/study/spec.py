@@ -44,12 +44,25 @@ class Chart:
     data: dict
     x_label: str = ""
     y_label: str = ""
+    stage: str | None = None  # the stage whose runs it shows (None: every stage)
 
 
 @dataclass
 class Link:
     label: str
     path: Path
+
+
+@dataclass
+class RunSet:
+    """The W&B runs of one stage across a folder's jobs, found by their W&B groups (the job labels;
+    run ids where a job recorded no group), in ``project`` under ``entity`` (None: the user's default)."""
+
+    stage: str
+    groups: list[str]
+    run_ids: list[str]
+    project: str
+    entity: str | None = None
 
 
 @dataclass
@@ -63,6 +76,7 @@ class Section:
     charts: list[Chart] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
     wandb_runs: list[str] = field(default_factory=list)
+    run_sets: list[RunSet] = field(default_factory=list)
 
 
 @dataclass
@@ -107,6 +121,7 @@ def study_section(folder: Path, index: int) -> Section:
     if search is not None:
         section.tables.insert(0, search)
     section.links, section.wandb_runs = run_links(folder, runs)
+    section.run_sets = run_sets(runs)
     return section
 
 
@@ -148,6 +163,16 @@ class Job:
     def seed(self):
         return self.record.get("seed")
 
+    def wandb_target(self) -> tuple[str, str | None]:
+        """(project, entity) the job logged to, from its resolved config (``config.yaml``)."""
+        config = self.path / "config.yaml"
+        wandb = {}
+        if config.is_file():
+            from omegaconf import OmegaConf
+
+            wandb = OmegaConf.to_container(OmegaConf.load(config)).get("logger", {}).get("wandb") or {}
+        return wandb.get("project") or "gmaiqa", wandb.get("entity")
+
 
 def read_jobs(jobs: dict[Path, dict]) -> list[Job]:
     return [
@@ -180,6 +205,7 @@ def learning_curves(prefix: str, jobs: list[Job]) -> list[Chart]:
             lines,
             "epoch",
             monitors[stage],
+            stage=stage,
         )
         for stage, lines in per_stage.items()
     ]
@@ -203,7 +229,7 @@ def score_curves(name: str, jobs: list[Job]) -> Chart | None:
         }
         if data:
             title = f"score curves of {len(data)} test groups ({job.path.name}, {final['stage']})"
-            return Chart(name, title, "score_curves", data, "image (capture order)", "score")
+            return Chart(name, title, "score_curves", data, "image (capture order)", "score", final["stage"])
     return None
 
 
@@ -245,6 +271,23 @@ def selection_table(folder: Path, jobs: list[Job]) -> Table:
         for stage in job.stages
     ]
     return Table("Checkpoint selection", ["job", "seed", "stage", "epoch", "status", "rule"], rows)
+
+
+def run_sets(jobs: list[Job]) -> list[RunSet]:
+    """Per stage (in training order) and W&B project, the jobs' runs that were logged to W&B."""
+    sets: dict[tuple, RunSet] = {}
+    for job in jobs:
+        logged = [stage for stage in job.stages if stage.get("wandb_run_id")]
+        if not logged:
+            continue
+        project, entity = job.wandb_target()
+        for stage in logged:
+            key = (stage["stage"], project, entity)
+            run_set = sets.setdefault(key, RunSet(stage["stage"], [], [], project, entity))
+            if stage.get("wandb_group"):
+                run_set.groups.append(stage["wandb_group"])
+            run_set.run_ids.append(stage["wandb_run_id"])
+    return list(sets.values())
 
 
 def run_links(folder: Path, jobs: list[Job]) -> tuple[list[Link], list[str]]:
