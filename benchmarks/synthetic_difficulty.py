@@ -20,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import report  # noqa: E402
 
+from gmaiqa.data.io import to_float_rgb  # noqa: E402
 from gmaiqa.data.synthetic import PRESETS, SynthConfig, render_group  # noqa: E402
 from gmaiqa.focus import get_measure  # noqa: E402
 from gmaiqa.metrics import ClearestSelection, GroupSROCC  # noqa: E402
@@ -31,7 +32,7 @@ def _score_group(job):
     cfg, index = job
     torch.set_num_threads(1)
     images, meta = render_group(cfg, index)
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255
+    x = torch.from_numpy(np.stack([to_float_rgb(image) for image in images])).permute(0, 3, 1, 2)
     return meta, {m: get_measure(m).clarity(x) for m in MEASURES}
 
 
@@ -44,10 +45,11 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=800)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--presets", nargs="+", default=sorted(PRESETS), choices=sorted(PRESETS))
     parser.add_argument("--out", default="benchmarks/results/synthetic_difficulty.json")
     args = parser.parse_args()
     rows = []
-    for preset in sorted(PRESETS):
+    for preset in args.presets:
         cfg = SynthConfig(preset=preset, height=args.height, width=args.width, seed=args.seed)
         with ProcessPoolExecutor(args.workers) as pool:
             results = list(pool.map(_score_group, [(cfg, i) for i in range(args.groups)]))

@@ -9,6 +9,8 @@ import torch
 from gmaiqa.data.dataset import inspect_dataset
 from gmaiqa.data.synthetic import PRESETS, SynthConfig, _score, config_from, generate, render_group
 from gmaiqa.errors import ConfigError
+from gmaiqa.paths import conf_dir
+from helpers.tiny import compose_train
 
 SMALL = dict(height=64, width=96, images=(8, 12), object_scale=0.25)
 
@@ -25,7 +27,11 @@ def test_scores_follow_the_papers_rule():
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_renders_a_stack_through_focus(preset):
     images, meta = render_group(SynthConfig(preset=preset, **SMALL), 0)
-    assert 8 <= len(images) <= 12 and images[0].shape == (64, 96, 3) and images[0].dtype == np.uint8
+    mode, bits = PRESETS[preset].modality, PRESETS[preset].bit_depth
+    shape = (64, 96, 3) if mode == "brightfield" else (64, 96)  # fluorescence and reflected: mono cameras
+    assert 8 <= len(images) <= 12 and all(image.shape == shape for image in images)
+    assert images[0].dtype == (np.uint8 if bits == 8 else np.uint16)
+    assert max(int(image.max()) for image in images) <= 2**bits - 1  # 12-bit data in a 16-bit file
     scores = np.array(meta["scores"])
     best = meta["clearest"]
     assert scores[best] == 100 and 0 < best < len(images) - 1
@@ -167,3 +173,78 @@ def test_generation_reports_progress_over_images(tmp_path):
     assert per_group == written
     assert [done for done, _ in calls] == [sum(written[: i + 1]) for i in range(3)]
     assert {total for _, total in calls} == {sum(written)}
+
+
+def _noiseless(**options) -> SynthConfig:
+    return SynthConfig(full_well=1e12, read_noise=0.0, flicker=0.0, focus_jitter=0.0, **options)
+
+
+def _means(images) -> np.ndarray:
+    return np.array([float(np.mean(image)) for image in images])
+
+
+def test_fluorescence_is_emission_over_a_dark_background_that_defocus_spreads_but_keeps():
+    """Widefield fluorescence: a dark field with bright objects; the OTF keeps its DC term, so a
+    defocused frame holds the same light as the focused one (only bleaching dims the stack)."""
+    preset = PRESETS["fluorescence"]
+    cfg = _noiseless(preset="fluorescence", height=160, width=192, images=(12, 12), object_scale=0.5)
+    images, meta = render_group(cfg, 3)
+    best = images[meta["clearest"]].astype(np.float64) / 65535
+    assert np.median(best) < 3 * preset.background_level and best.max() > 10 * np.median(best)
+    signal = _means([image.astype(np.float64) / 65535 for image in images]) - preset.background_level
+    unbleached = signal / np.exp(-preset.bleach_per_image * np.arange(len(images)))
+    assert unbleached.std() / unbleached.mean() < 0.03  # defocus moves light, it does not remove it
+    assert signal[-1] < signal[0]  # ... and the dye bleaches
+
+
+def test_reflected_light_images_step_edges_dark_and_focuses_on_the_top_layer():
+    from gmaiqa.data.specimen import _edges, _pattern
+
+    mask = _pattern("lines", (64, 64), 16.0, np.random.default_rng(0))
+    edges = _edges(mask, 1)
+    steps = np.abs(np.diff(mask, axis=1)) > 0.3  # vertical lines: the material steps along x
+    assert edges[:, 1:][steps].mean() > 0.5 and edges[mask > 0.99].mean() < 0.1
+    from gmaiqa.focus import get_measure
+
+    for index in range(3):
+        cfg = SynthConfig(preset="reflected", height=128, width=160, images=(11, 11), object_scale=0.5)
+        images, meta = render_group(cfg, index)
+        assert meta["surface"]["buried_um"] < 0 and meta["element_depth_um"] == 0.0
+        x = torch.from_numpy(np.stack(images)[:, None].astype(np.float32) / 255).expand(-1, 3, -1, -1)
+        values = get_measure("TENG")(x)
+        # the top layer in focus is the sharpest frame, the far ends are not
+        assert abs(int(values.argmax()) - meta["clearest"]) <= 1
+        assert values[meta["clearest"]] > 1.5 * min(values[0], values[-1])
+
+
+def test_exposure_drift_changes_brightness_through_the_stack_only_when_asked():
+    cfg = dict(preset="blood", height=96, width=128, images=(10, 10), object_scale=0.5)
+    steady = _means(render_group(_noiseless(**cfg), 0)[0])
+    drifting = _means(render_group(_noiseless(exposure_drift=0.3, **cfg), 0)[0])
+    assert np.ptp(steady) / steady.mean() < 0.03
+    assert np.ptp(drifting) / drifting.mean() > 0.1
+    ratio = drifting / steady  # a linear ramp of exposure over the frames
+    assert np.abs(np.diff(ratio, 2)).max() < 0.01
+
+
+def test_the_camera_settings_override_the_preset_and_are_checked():
+    images, _ = render_group(SynthConfig(preset="blood", bit_depth=16, **SMALL), 0)
+    assert images[0].dtype == np.uint16 and int(images[0].max()) > 4095
+    with pytest.raises(ConfigError, match="bit_depth"):
+        SynthConfig(bit_depth=10)
+    with pytest.raises(ConfigError, match="full_well"):
+        config_from(full_well="many")
+    assert config_from(bit_depth="12").bit_depth == 12
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (conf_dir() / "eval_datasets").glob("*.yaml")))
+def test_every_eval_datasets_option_names_valid_synthetic_sets(option):
+    from omegaconf import OmegaConf
+
+    cfg = compose_train(None, [f"eval_datasets={option}"])
+    entries = OmegaConf.to_container(cfg.eval_datasets, resolve=True) or {}
+    synthetic = {name: e["synthetic"] for name, e in entries.items() if e.get("synthetic")}
+    for name, options in synthetic.items():
+        assert config_from(**{k: v for k, v in options.items() if k != "workers"}).preset == name
+    if option == "microscopes":
+        assert set(synthetic) == {"dense", "fluorescence", "reflected"}

@@ -1,4 +1,4 @@
-"""gmaiqa synth out=DIR preset=feces|blood|leucorrhea groups=N seed=S [workers=-1]"""
+"""gmaiqa synth out=DIR preset=NAME groups=N seed=S [workers=-1] (presets: gmaiqa.data.specimen.PRESETS)"""
 
 from __future__ import annotations
 

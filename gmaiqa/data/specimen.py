@@ -1,7 +1,9 @@
 """The specimen of a synthetic z-stack: the object species (formed elements, large objects, debris),
-the presets that mix them as the paper's three datasets do, each object rendered as a small soft-edged
-patch of optical density and phase, and their placement in depth for one field of view.
-``gmaiqa.data.synthetic`` images them through focus.
+the presets that mix them (the paper's three datasets, and the microscopes real users bring: dense
+specimens, widefield fluorescence, reflected-light surfaces), each object rendered as a small soft-edged
+patch of signal (optical density, emission or reflectance, by the preset's contrast mode) and phase,
+and their placement in depth for one field of view. ``gmaiqa.data.synthetic`` images them through focus
+with ``gmaiqa.data.imaging``.
 
 Sizes are pixels at the paper's working resolution (``REFERENCE_SIZE``), scaled to the output.
 """
@@ -42,6 +44,14 @@ KINDS: dict[str, Kind] = {
     "fibre": Kind("large", (150, 420), (0.45, 0.75, 1.0), (0.5, 1.0), (0.4, 0.8)),
     "epithelial": Kind("large", (220, 420), (0.6, 0.8, 1.0), (0.08, 0.16), (0.3, 0.6)),
     "debris": Kind("debris", (3, 14), (0.7, 0.85, 1.0), (0.4, 1.2), (0.2, 0.6)),
+    # fluorescence: ``od`` is the emission at full labelling (1 = full scale in focus); mono cameras
+    "nucleus": Kind("element", (40, 72), (1.0, 1.0, 1.0), (0.35, 0.7), (0.0, 0.0)),
+    "bead": Kind("element", (4, 9), (1.0, 1.0, 1.0), (0.8, 1.6), (0.0, 0.0)),
+    "filament": Kind("large", (150, 420), (1.0, 1.0, 1.0), (0.3, 0.7), (0.0, 0.0)),
+    "cell_glow": Kind("large", (160, 360), (1.0, 1.0, 1.0), (0.08, 0.25), (0.0, 0.0)),
+    "speck": Kind("debris", (3, 8), (1.0, 1.0, 1.0), (0.5, 1.5), (0.0, 0.0)),
+    # reflected light: ``od`` is the reflectance change of contamination on the surface
+    "particle": Kind("element", (4, 16), (1.0, 1.0, 1.0), (-0.3, 0.5), (0.0, 0.0)),
 }
 
 
@@ -58,6 +68,14 @@ class Preset:
     large_near_focus: float  # share of large objects that lie at the elements' depth
     debris_depth_um: float
     description: str = ""
+    # the microscope and its camera (gmaiqa.data.imaging); SynthConfig may override each
+    modality: str = "brightfield"
+    full_well: float = 2500.0  # electrons at full scale: Poisson noise
+    read_noise: float = 0.004  # Gaussian noise, fraction of full scale
+    background_level: float = 0.82  # brightfield: empty medium; fluorescence: the dark level
+    bit_depth: int = 8
+    exposure_drift: float = 0.0  # exposure change over a stack, either way at its ends
+    bleach_per_image: float = 0.0  # photobleaching per frame (fluorescence)
 
 
 PRESETS: dict[str, Preset] = {
@@ -100,6 +118,60 @@ PRESETS: dict[str, Preset] = {
         large_near_focus=0.3,
         debris_depth_um=6.0,
         description="large epithelial cells at other depths plus white cells, spores and bacteria",
+    ),
+    "dense": Preset(
+        "dense",
+        (0.12, 0.18, 0.22),
+        {
+            "rbc": (60, 240),
+            "wbc": (10, 60),
+            "bacterium": (20, 120),
+            "epithelial": (2, 8),
+            "residue": (2, 8),
+            "debris": (60, 240),
+        },
+        element_depth_sd_um=0.6,
+        large_offset_um=(1.0, 4.0),
+        large_near_focus=0.3,
+        debris_depth_um=6.0,
+        description="crowded, thick brightfield specimen: overlapping cells over 1-2 µm, a 12-bit camera "
+        "and exposure drifting through the stack",
+        bit_depth=12,
+        exposure_drift=0.15,
+    ),
+    "fluorescence": Preset(
+        "fluorescence",
+        (0.0, 0.0, 0.0),
+        {"nucleus": (4, 18), "bead": (0, 30), "filament": (2, 10), "cell_glow": (2, 8), "speck": (10, 60)},
+        element_depth_sd_um=0.3,
+        large_offset_um=(1.5, 6.0),
+        large_near_focus=0.2,
+        debris_depth_um=8.0,
+        description="widefield fluorescence: labelled nuclei and beads in one layer, bright cells and "
+        "autofluorescent specks at other depths, a dark background, few photons (16-bit camera) and "
+        "photobleaching from frame to frame",
+        modality="fluorescence",
+        full_well=300.0,
+        read_noise=0.006,
+        background_level=0.03,
+        bit_depth=16,
+        bleach_per_image=0.01,
+    ),
+    "reflected": Preset(
+        "reflected",
+        (0.0, 0.0, 0.0),
+        {"particle": (0, 12)},
+        element_depth_sd_um=0.05,
+        large_offset_um=(1.5, 4.0),
+        large_near_focus=0.0,
+        debris_depth_um=0.0,
+        description="reflected-light brightfield of a patterned surface (a wafer): a top pattern layer "
+        "with dark step edges, a fine-grained surface, a buried layer seen through the dielectric, "
+        "particles on the surface, exposure drifting through the stack",
+        modality="reflected",
+        full_well=4000.0,
+        background_level=0.45,
+        exposure_drift=0.1,
     ),
 }
 
@@ -191,7 +263,7 @@ def render_object(kind_name: str, size: float, rng) -> tuple[np.ndarray, np.ndar
         body = 0.35 + 0.25 * smooth_noise(inside.shape, max(size / 25, 1.0), rng)
         density = inside * np.clip(body + 0.9 * walls, 0, None)
         return density, inside * (0.5 + 0.5 * walls)
-    if kind_name == "fibre":  # curved strand drawn with OpenCV, then softened
+    if kind_name in ("fibre", "filament"):  # curved strand drawn with OpenCV, then softened
         half = int(size / 2) + 8
         canvas = np.zeros((2 * half + 1, 2 * half + 1), np.float32)
         t = np.linspace(-0.5, 0.5, 40)
@@ -199,7 +271,8 @@ def render_object(kind_name: str, size: float, rng) -> tuple[np.ndarray, np.ndar
         pts = np.stack([t * size, bend * size * (t**2 - 0.25) * 4], 1)
         c, s = math.cos(angle), math.sin(angle)
         pts = pts @ np.array([[c, s], [-s, c]], np.float32) + half
-        width = max(1, int(round(size * rng.uniform(0.02, 0.04))))
+        thin = kind_name == "filament"  # cytoskeletal strands: near the resolution limit
+        width = max(1, int(round(size * (rng.uniform(0.004, 0.008) if thin else rng.uniform(0.02, 0.04)))))
         cv2.polylines(
             canvas,
             [pts.astype(np.int32).reshape(-1, 1, 2)],
@@ -221,9 +294,22 @@ def render_object(kind_name: str, size: float, rng) -> tuple[np.ndarray, np.ndar
         nucleus = _soft_inside(np.sqrt((yy - half - ny) ** 2 + (xx - half - nx) ** 2) / nr, nr)
         density = inside * (1.0 + 0.4 * folds + 1.5 * rim) + 4.0 * nucleus
         return density, inside * (1 + 0.3 * folds)
-    if kind_name == "debris":
+    if kind_name in ("debris", "speck", "particle"):
         rho, inside = _ellipse(size / 2, size / 2 * rng.uniform(0.5, 1.0), angle, 0.3, rng)
         return inside, inside
+    if kind_name == "nucleus":  # labelled DNA: textured chromatin, brighter nucleoli-free rim
+        rho, inside = _ellipse(size / 2, size / 2 * rng.uniform(0.7, 0.95), angle, 0.08, rng)
+        chromatin = 0.75 + 0.25 * smooth_noise(inside.shape, max(size / 30, 0.7), rng)
+        return inside * np.clip(chromatin, 0.2, None), inside
+    if kind_name == "bead":  # a sub-resolution point source: the in-focus PSF alone
+        half = int(size) + 2
+        yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float32)
+        spot = np.exp(-(xx**2 + yy**2) / (2 * (size / 4) ** 2))
+        return spot, spot
+    if kind_name == "cell_glow":  # a whole labelled cell body: smooth, dim, large
+        rho, inside = _ellipse(size / 2, size / 2 * rng.uniform(0.5, 0.9), angle, 0.2, rng)
+        body = inside * (0.7 + 0.3 * smooth_noise(inside.shape, max(size / 12, 1.0), rng))
+        return np.clip(body, 0, None), inside
     raise KeyError(kind_name)
 
 
@@ -259,3 +345,59 @@ def place_objects(preset: Preset, cfg: SynthConfig, pad: int, rng) -> tuple[list
             x = int(rng.integers(pad - w // 2, pad + cfg.width - w // 2))
             objects.append(SpecimenObject(name, float(depth), y, x, od, phase * rng.uniform(*kind.phase)))
     return objects, {"concentration": "high" if high else "low", "counts": counts}
+
+
+def surface_layers(
+    cfg: SynthConfig, shape: tuple[int, int], rng
+) -> tuple[list[tuple[float, np.ndarray]], dict]:
+    """Reflected light: the reflectance changes of a patterned top layer (the focus target, depth 0)
+    and of a buried layer seen through the dielectric, on the padded canvas. Step edges scatter light
+    out of the objective, so they image dark; the top surface has a fine grain that only focus shows."""
+    s = cfg.scale
+    pitch = rng.uniform(50, 160) * s
+    style = str(rng.choice(["lines", "pads", "blocks"]))
+    top = _pattern(style, shape, pitch, rng)
+    buried_style = "lines" if style != "lines" else "pads"
+    buried = _pattern(buried_style, shape, rng.uniform(1.2, 2.5) * pitch, rng)
+    edge_px = max(1, round(1.5 * s))
+    grain = 0.03 * smooth_noise(shape, max(0.8 * s, 0.5), rng)
+    top_delta = rng.uniform(0.2, 0.45) * top - 0.35 * _edges(top, edge_px) + grain * (0.5 + top)
+    buried_delta = (rng.uniform(0.1, 0.25) * buried - 0.12 * _edges(buried, edge_px)) * (1 - top)
+    depth = -rng.uniform(1.5, 4.0)
+    layers = [(0.0, top_delta.astype(np.float32)), (float(depth), buried_delta.astype(np.float32))]
+    return layers, {"pattern": style, "pitch_px": round(float(pitch), 1), "buried_um": round(float(depth), 3)}
+
+
+def _pattern(style: str, shape: tuple[int, int], pitch: float, rng) -> np.ndarray:
+    """A Manhattan layout mask (1 = patterned material), anti-aliased."""
+    h, w = shape
+    mask = np.zeros(shape, np.float32)
+    if style == "lines":
+        width = pitch * rng.uniform(0.3, 0.6)
+        vertical = rng.random() < 0.5
+        extent = w if vertical else h
+        for start in np.arange(rng.uniform(0, pitch), extent, pitch):
+            a, b = int(start), int(start + width)
+            if vertical:
+                mask[:, a:b] = 1
+            else:
+                mask[a:b, :] = 1
+    elif style == "pads":
+        size = pitch * rng.uniform(0.3, 0.7)
+        offset = rng.uniform(0, pitch, 2)
+        for y in np.arange(offset[0], h, pitch):
+            for x in np.arange(offset[1], w, pitch):
+                mask[int(y) : int(y + size), int(x) : int(x + size)] = 1
+    else:  # blocks: rectangles of many sizes, as logic layouts look
+        for _ in range(int(h * w / pitch**2 * 0.6) + 1):
+            bh, bw = rng.uniform(0.3, 3.0, 2) * pitch
+            y, x = rng.uniform(0, h), rng.uniform(0, w)
+            mask[int(y) : int(y + bh), int(x) : int(x + bw)] = 1
+    return gaussian_filter(mask, 0.5)
+
+
+def _edges(mask: np.ndarray, width: int) -> np.ndarray:
+    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    binary = (mask > 0.5).astype(np.uint8)
+    edge = (cv2.dilate(binary, kernel) - cv2.erode(binary, kernel)).astype(np.float32)
+    return gaussian_filter(edge, 0.5)

@@ -42,15 +42,26 @@ from pathlib import Path
 
 import numpy as np
 import scipy.fft as sfft
-from scipy.special import j1
 
+from gmaiqa.data.imaging import (
+    BIT_DEPTHS,
+    Optics,
+    blurred,
+    camera,
+    exposure_trend,
+    illumination,
+    inverse,
+)
 from gmaiqa.data.io import write_png
 from gmaiqa.data.manifest import MANIFEST
-from gmaiqa.data.specimen import KINDS, PRESETS, REFERENCE_SIZE, place_objects, smooth_noise
+from gmaiqa.data.specimen import KINDS, PRESETS, REFERENCE_SIZE, place_objects, smooth_noise, surface_layers
 from gmaiqa.errors import ConfigError, did_you_mean
 
 # --------------------------------------------------------------------------------------------------
 # The generator's settings (the presets, the paper's three datasets, are in gmaiqa.data.specimen)
+
+
+CAMERA_KEYS = ("full_well", "read_noise", "background_level", "bit_depth", "exposure_drift")
 
 
 @dataclass(frozen=True)
@@ -71,9 +82,12 @@ class SynthConfig:
     depth_of_field_um: float = 1.0  # "clear" images (95-99) lie within this defocus
     blur_range_um: float = 12.0  # defocus at which the score reaches 0
     high_concentration: float = 0.5  # share of groups drawn at high concentration
-    full_well: float = 2500.0  # electrons at full scale: Poisson noise
-    read_noise: float = 0.004  # Gaussian noise, fraction of full scale
-    background_level: float = 0.82  # mean brightness of empty medium
+    # the camera and the exposure: None takes the preset's (gmaiqa.data.specimen.Preset)
+    full_well: float | None = None  # electrons at full scale: Poisson noise
+    read_noise: float | None = None  # Gaussian noise, fraction of full scale
+    background_level: float | None = None  # brightfield: empty medium; fluorescence: the dark level
+    bit_depth: int | None = None  # 8, 12 (in a 16-bit file) or 16
+    exposure_drift: float | None = None  # exposure change over a stack, either way at its ends
     split: bool = False  # write a seeded split column instead of leaving the split to training
 
     def __post_init__(self):
@@ -96,6 +110,15 @@ class SynthConfig:
             )
         if self.groups < 1:
             raise ConfigError("groups", f"groups={self.groups}", "generate at least one group")
+        if self.camera("bit_depth") not in BIT_DEPTHS:
+            raise ConfigError(
+                "bit_depth", f"{self.bit_depth} bits", f"choose one of {', '.join(map(str, BIT_DEPTHS))}"
+            )
+
+    def camera(self, key: str):
+        """A camera or exposure setting: this config's, else its preset's."""
+        value = getattr(self, key)
+        return getattr(PRESETS[self.preset], key) if value is None else value
 
     @property
     def scale(self) -> float:
@@ -103,40 +126,7 @@ class SynthConfig:
 
 
 # --------------------------------------------------------------------------------------------------
-# Image formation
-
-
-class _Optics:
-    """Radial OTF lookup for one FFT size: OTF(|f|) of disk(radius) x Gaussian(sigma)."""
-
-    SAMPLES = 4096
-
-    def __init__(self, shape: tuple[int, int]):
-        fy = sfft.fftfreq(shape[0]).astype(np.float32)
-        fx = sfft.rfftfreq(shape[1]).astype(np.float32)
-        radius = np.sqrt(fy[:, None] ** 2 + fx[None, :] ** 2)
-        self.f = np.linspace(0, math.sqrt(0.5), self.SAMPLES, dtype=np.float64)
-        self.index = np.minimum(
-            np.rint(radius / self.f[-1] * (self.SAMPLES - 1)).astype(np.int32), self.SAMPLES - 1
-        )
-        self.laplacian = (4 * math.pi**2 * radius**2).astype(np.float32)  # -(Fourier symbol of the Laplacian)
-
-    def otf(self, disk_radius: float, sigma: float) -> np.ndarray:
-        arg = 2 * math.pi * disk_radius * self.f
-        with np.errstate(invalid="ignore", divide="ignore"):
-            disk = np.where(arg > 1e-8, 2 * j1(arg) / arg, 1.0)
-        profile = (disk * np.exp(-2 * math.pi**2 * sigma**2 * self.f**2)).astype(np.float32)
-        return profile[self.index]
-
-
-def _illumination(cfg: SynthConfig, rng) -> np.ndarray:
-    yy, xx = np.mgrid[0 : cfg.height, 0 : cfg.width].astype(np.float32)
-    yy = yy / cfg.height - 0.5 + rng.normal(0, 0.08)
-    xx = xx / cfg.width - 0.5 + rng.normal(0, 0.08)
-    vignette = 1 - rng.uniform(0.12, 0.3) * (xx**2 + yy**2) / 0.5
-    tilt = 1 + rng.normal(0, 0.04) * xx + rng.normal(0, 0.04) * yy
-    lamp = np.asarray([1.0, 0.97, 0.92], np.float32) * rng.uniform(0.95, 1.05, 3).astype(np.float32)
-    return (vignette * tilt)[..., None] * lamp
+# Annotation and image formation (the optics and camera: gmaiqa.data.imaging)
 
 
 def _score(defocus_um: np.ndarray, cfg: SynthConfig) -> np.ndarray:
@@ -164,7 +154,8 @@ def images_in_group(cfg: SynthConfig, index: int) -> int:
 
 
 def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
-    """One z-stack: the 8-bit RGB images in capture order and their annotation."""
+    """One z-stack: the images in capture order (RGB for brightfield, mono otherwise; uint8, or uint16
+    for 12- and 16-bit cameras) and their annotation."""
     preset = PRESETS[cfg.preset]
     rng = _group_rng(cfg, index)
     s = cfg.scale
@@ -182,57 +173,44 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
         sfft.next_fast_len(cfg.width + 2 * pad, real=True),
     )
     objects, meta = place_objects(preset, cfg, pad, rng)
+    channels = 3 if preset.modality == "brightfield" else 1
 
     # depth slices on a 0.5 µm grid: each transformed once
     slices: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     for obj in objects:
         key = round(obj.depth_um * 2) / 2
-        od, phase = slices.setdefault(key, (np.zeros((*shape, 3), np.float32), np.zeros(shape, np.float32)))
+        signal, phase = slices.setdefault(
+            key, (np.zeros((*shape, channels), np.float32), np.zeros(shape, np.float32))
+        )
         h, w = obj.phase.shape
         y0, x0 = max(obj.y, 0), max(obj.x, 0)
         y1, x1 = min(obj.y + h, shape[0]), min(obj.x + w, shape[1])
         if y1 <= y0 or x1 <= x0:
             continue
         sub = (slice(y0 - obj.y, y1 - obj.y), slice(x0 - obj.x, x1 - obj.x))
-        od[y0:y1, x0:x1] += obj.od[sub]
+        signal[y0:y1, x0:x1] += obj.od[sub][..., :channels]
         phase[y0:y1, x0:x1] += obj.phase[sub]
-    optics = _Optics(shape)
+    if preset.modality == "reflected":
+        layers, surface = surface_layers(cfg, shape, rng)
+        meta["surface"] = surface
+        for depth, delta in layers:
+            signal, _ = slices.setdefault(
+                depth, (np.zeros((*shape, 1), np.float32), np.zeros(shape, np.float32))
+            )
+            signal[..., 0] += delta
+    optics = Optics(shape)
     spectra = {
-        k: (sfft.rfft2(od, axes=(0, 1), workers=1), sfft.rfft2(ph, workers=1))
-        for k, (od, ph) in slices.items()
+        k: (sfft.rfft2(signal, axes=(0, 1), workers=1), sfft.rfft2(ph, workers=1))
+        for k, (signal, ph) in slices.items()
     }
     del slices
+    images = _FORWARD[preset.modality](cfg, preset, spectra, optics, focus_um, pad, rng)
 
-    medium = (
-        np.asarray(preset.medium_od, np.float32)
-        * (1 + 0.05 * smooth_noise((cfg.height, cfg.width), 40 * s, rng))[..., None]
-    )
-    illumination = _illumination(cfg, rng)
-    exposure = cfg.background_level / float(np.mean(illumination * np.exp(-medium)))
-    halo_gain = cfg.halo_gain * s**2  # objects grow as s, so their laplacian shrinks as 1/s^2
-    crop = (slice(pad, pad + cfg.height), slice(pad, pad + cfg.width))
-
-    images = []
-    for k in range(n_images):
-        od_spec = np.zeros((*optics.index.shape, 3), np.complex64)
-        halo_spec = np.zeros(optics.index.shape, np.complex64)
-        for depth, (od_f, ph_f) in spectra.items():
-            dz = depth - focus_um[k]
-            otf = optics.otf(cfg.blur_px_per_um * s * abs(dz), cfg.psf_sigma_px * s)
-            od_spec += otf[..., None] * od_f
-            halo_spec += (-dz * halo_gain) * otf * optics.laplacian * ph_f
-        od = sfft.irfft2(od_spec, s=shape, axes=(0, 1), workers=1)[crop]
-        halo = sfft.irfft2(halo_spec, s=shape, workers=1)[crop]
-        intensity = (
-            illumination * np.exp(-(medium + np.clip(od, -0.5, None))) * np.clip(1 + halo, 0.05, 3)[..., None]
-        )
-        intensity *= exposure * (1 + rng.uniform(-cfg.flicker, cfg.flicker))
-        electrons = rng.poisson(np.clip(intensity, 0, 1.2) * cfg.full_well).astype(np.float32) / cfg.full_well
-        electrons += rng.normal(0, cfg.read_noise, electrons.shape).astype(np.float32)
-        images.append(np.clip(np.rint(electrons * 255), 0, 255).astype(np.uint8))
-
-    element_depths = [o.depth_um for o in objects if KINDS[o.kind].role == "element"]
-    element_z = float(np.mean(element_depths)) if element_depths else 0.0
+    if preset.modality == "reflected":
+        element_z = 0.0  # the top pattern layer is what an inspection focuses on
+    else:
+        element_depths = [o.depth_um for o in objects if KINDS[o.kind].role == "element"]
+        element_z = float(np.mean(element_depths)) if element_depths else 0.0
     defocus = focus_um - element_z
     scores = _score(defocus, cfg)
     meta.update(
@@ -243,6 +221,74 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
         scores=scores.tolist(),
     )
     return images, meta
+
+
+def _brightfield(cfg, preset, spectra, optics, focus_um, pad, rng) -> list[np.ndarray]:
+    s = cfg.scale
+    medium = (
+        np.asarray(preset.medium_od, np.float32)
+        * (1 + 0.05 * smooth_noise((cfg.height, cfg.width), 40 * s, rng))[..., None]
+    )
+    light = illumination(cfg.height, cfg.width, rng)
+    exposure = cfg.camera("background_level") / float(np.mean(light * np.exp(-medium)))
+    trend = exposure_trend(len(focus_um), cfg.camera("exposure_drift"), 0.0, rng)
+    halo_gain = cfg.halo_gain * s**2  # objects grow as s, so their laplacian shrinks as 1/s^2
+    crop = (slice(pad, pad + cfg.height), slice(pad, pad + cfg.width))
+    images = []
+    for k, focus in enumerate(focus_um):
+        od_spec, halo_spec = blurred(
+            spectra, optics, 3, focus, cfg.blur_px_per_um * s, cfg.psf_sigma_px * s, halo_gain
+        )
+        od = inverse(od_spec, optics.shape)[crop]
+        halo = inverse(halo_spec, optics.shape, axes=(-2, -1))[crop] if halo_gain else np.float32(0)
+        intensity = (
+            light * np.exp(-(medium + np.clip(od, -0.5, None))) * np.clip(1 + halo, 0.05, 3)[..., None]
+        )
+        intensity *= exposure * float(trend[k]) * (1 + rng.uniform(-cfg.flicker, cfg.flicker))
+        images.append(_camera(cfg, intensity, rng))
+    return images
+
+
+def _fluorescence(cfg, preset, spectra, optics, focus_um, pad, rng) -> list[np.ndarray]:
+    """Emission spread by defocus (not lost) over a dark level, on a mono camera; the lamp's field is
+    uneven and the dye bleaches frame by frame."""
+    s = cfg.scale
+    light = illumination(cfg.height, cfg.width, rng, tint=False)
+    dark = cfg.camera("background_level") * (1 + 0.2 * smooth_noise((cfg.height, cfg.width), 60 * s, rng))
+    trend = exposure_trend(len(focus_um), cfg.camera("exposure_drift"), preset.bleach_per_image, rng)
+    brightness = rng.uniform(0.5, 1.0)  # labelling and exposure of this field
+    crop = (slice(pad, pad + cfg.height), slice(pad, pad + cfg.width))
+    images = []
+    for k, focus in enumerate(focus_um):
+        spectrum, _ = blurred(spectra, optics, 1, focus, cfg.blur_px_per_um * s, cfg.psf_sigma_px * s)
+        emission = np.clip(inverse(spectrum, optics.shape)[crop][..., 0], 0, None)
+        intensity = dark + light[..., 0] * brightness * trend[k] * emission
+        intensity *= 1 + rng.uniform(-cfg.flicker, cfg.flicker)
+        images.append(_camera(cfg, intensity, rng))
+    return images
+
+
+def _reflected(cfg, preset, spectra, optics, focus_um, pad, rng) -> list[np.ndarray]:
+    """The blurred reflectance of the surface layers under even epi-illumination, on a mono camera."""
+    s = cfg.scale
+    light = illumination(cfg.height, cfg.width, rng, tint=False)[..., 0]
+    base = cfg.camera("background_level")
+    trend = exposure_trend(len(focus_um), cfg.camera("exposure_drift"), 0.0, rng)
+    crop = (slice(pad, pad + cfg.height), slice(pad, pad + cfg.width))
+    images = []
+    for k, focus in enumerate(focus_um):
+        spectrum, _ = blurred(spectra, optics, 1, focus, cfg.blur_px_per_um * s, cfg.psf_sigma_px * s)
+        reflectance = np.clip(base + inverse(spectrum, optics.shape)[crop][..., 0], 0.02, 1.5)
+        intensity = light * reflectance * trend[k] * (1 + rng.uniform(-cfg.flicker, cfg.flicker))
+        images.append(_camera(cfg, intensity, rng))
+    return images
+
+
+_FORWARD = {"brightfield": _brightfield, "fluorescence": _fluorescence, "reflected": _reflected}
+
+
+def _camera(cfg: SynthConfig, intensity: np.ndarray, rng) -> np.ndarray:
+    return camera(intensity, cfg.camera("full_well"), cfg.camera("read_noise"), cfg.camera("bit_depth"), rng)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -409,6 +455,9 @@ def config_from(**overrides) -> SynthConfig:
     typed = {key: _typed(key, value, getattr(defaults, key)) for key, value in overrides.items()}
     if "object_scale" in typed and typed["object_scale"] is not None:
         typed["object_scale"] = _typed("object_scale", typed["object_scale"], 1.0)
+    for key in CAMERA_KEYS:  # None takes the preset's: typed like the presets' values
+        if typed.get(key) is not None:
+            typed[key] = _typed(key, typed[key], getattr(PRESETS["feces"], key))
     if images is not None:
         values = [images] if isinstance(images, str | int | float) else list(images)
         values = [_typed("images", v, 10) for v in values]  # each a whole number, e.g. images=[10,30]
