@@ -121,9 +121,11 @@ class InferenceSettings:
 
 def window_starts(length: int, window: int, step: int) -> list[int]:
     if window > length:
-        raise ValueError(
-            f"patch of {window} px does not fit an image of {length} px; "
-            "lower inference.patch, raise data.resize or use inference.mode=full"
+        raise ConfigError(
+            "inference.patch",
+            f"a window of {window} px does not fit an image of {length} px",
+            "lower inference.patch, raise the resize (data.resize, or resize= when scoring) "
+            "or use inference.mode=full",
         )
     starts = list(range(0, length - window + 1, step))
     if starts[-1] != length - window:

@@ -196,9 +196,15 @@ def score_groups(
     settings = inference_of(meta, cfg)
     net = prepare_model(net, settings, device)
     preprocess = preprocess_of(meta, cfg)
-    note = resize_note(stacks, preprocess)
-    if note:
-        print(f"{desc}: {note}", file=sys.stderr)
+    from gmaiqa.data.pixels import pixel_note, pixel_size
+
+    default_pixel = pixel_size(cfg.get("pixel_um"), "pixel_um")
+    for note in (
+        resize_note(stacks, preprocess),
+        pixel_note(stacks, preprocess.resize, meta.get("pixel_um"), default_pixel),
+    ):
+        if note:
+            print(f"{desc}: {note}", file=sys.stderr)
     for batch in tqdm(
         loader_for(stacks, preprocess, cfg.num_workers), total=len(stacks), unit="group", desc=desc
     ):

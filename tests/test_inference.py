@@ -34,7 +34,7 @@ def test_paper_layout_is_12_patches():
 
 def test_last_window_is_flush_with_the_border_and_too_large_patches_fail():
     assert window_starts(1000, 512, 384) == [0, 384, 488]
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ConfigError, match="does not fit"):
         window_starts(400, 512, 256)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gmaiqa.data.cache import ResizedImageCache
 from gmaiqa.data.dataset import load_dataset
+from gmaiqa.data.pixels import pixel_size, trained_range, zoom_factor
 from gmaiqa.data.sampling import GroupBatchSampler, SampleKey, WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
@@ -48,6 +50,22 @@ def _pair(value, key: str) -> tuple[int, int] | None:
     if len(pair) != 2 or min(pair) < 1:
         raise ConfigError(key, f"{list(value)} is not [height, width]", f"write e.g. {key}=[512,768]")
     return pair
+
+
+def _scale_range(value) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not 0 < low <= high:
+        raise ConfigError(
+            "data.scale_range",
+            f"{value!r} is not [low, high] with 0 < low <= high",
+            "e.g. data.scale_range=[0.8,1.25] (zoom drawn per batch), or null",
+        )
+    return low, high
 
 
 def loader_workers(setting: int | str, processes: int = 1) -> int:
@@ -79,8 +97,10 @@ class FocusStackDataset(Dataset):
         crop_per_image: bool = False,
         maps_on_device: bool = False,
         cache: ResizedImageCache | None = None,
+        scale_range: tuple[float, float] | None = None,
     ):
         self.stacks = list(stacks)
+        self.scale_range = scale_range
         self.cache = cache
         self.preprocess = preprocess
         self.crop = crop
@@ -99,24 +119,23 @@ class FocusStackDataset(Dataset):
         else:
             rgb = stack.read(key.image)
         rng = None
+        preprocess = self.preprocess
         if self.random_crop:
             rng = np.random.default_rng(
                 [key.draw_seed, key.image] if self.crop_per_image else [key.draw_seed]
             )
+            if self.scale_range:
+                preprocess = self.zoomed(preprocess, rgb.shape[:2], key.draw_seed)
         if self.maps_on_device:
-            image, context, size = self.preprocess.crop_with_context(rgb, self.crop, rng)
+            image, context, size = preprocess.crop_with_context(rgb, self.crop, rng)
             image, flips = augment_image(self.augment, image, key.draw_seed)
             maps = {
                 "attention_context": context,
-                "attention_spec": (
-                    self.preprocess.attention,
-                    self.preprocess.block_for(*size),
-                    self.preprocess.margin,
-                ),
+                "attention_spec": (preprocess.attention, preprocess.block_for(*size), preprocess.margin),
                 "flips": flips,
             }
         else:
-            image, amap = self.preprocess(rgb)
+            image, amap = preprocess(rgb)
             top, left, h, w = crop_box(image.shape[-2], image.shape[-1], self.crop, rng)
             image, amap = image[:, top : top + h, left : left + w], amap[:, top : top + h, left : left + w]
             image, amap = augment_pair(self.augment, image, amap, key.draw_seed)
@@ -134,6 +153,15 @@ class FocusStackDataset(Dataset):
             "path": str(stack.paths[key.image]),
             "is_clearest": key.image == stack.clearest,
         }
+
+    def zoomed(self, preprocess: Preprocess, source: tuple[int, int], draw_seed: int) -> Preprocess:
+        """``data.scale_range``: the batch's images resized by one random zoom on top of ``data.resize``
+        (or their native size), never below the crop."""
+        height, width = preprocess.resize or source
+        zoom = zoom_factor(draw_seed, self.scale_range)
+        if self.crop is not None:
+            zoom = max(zoom, self.crop[0] / height, self.crop[1] / width)
+        return replace(preprocess, resize=(max(1, round(height * zoom)), max(1, round(width * zoom))))
 
 
 def collate_group(items: list[dict]) -> dict:
@@ -237,6 +265,8 @@ class FocusStackDataModule(L.LightningDataModule):
         cache: str | None = None,
         channel: str | int | None = None,
         t: int | None = None,
+        pixel_um: float | None = None,
+        scale_range: Sequence[float] | None = None,
     ):
         super().__init__()
         # a data.root of the user's wins over the built-in synthetic set of data=synthetic
@@ -268,6 +298,15 @@ class FocusStackDataModule(L.LightningDataModule):
         self.prefetch_factor = prefetch_factor
         if cache not in (None, "resized"):
             raise ConfigError("data.cache", f"{cache!r}", "use data.cache=resized, or null for no cache")
+        self.pixel_um = pixel_size(pixel_um, "data.pixel_um")
+        self.scale_range = _scale_range(scale_range)
+        if cache and self.scale_range:
+            raise ConfigError(
+                "data.cache",
+                "data.cache=resized keeps one size of every image; data.scale_range draws one per batch",
+                "use one of them (the cache for the paper's fixed resize, scale_range for native-resolution "
+                "training)",
+            )
         self.cache = ResizedImageCache(cache_dir, self.preprocess.resize) if cache else None
         self.splits: dict[str, list[FocusStack]] | None = None
         self._train_sampler: GroupBatchSampler | None = None
@@ -312,7 +351,14 @@ class FocusStackDataModule(L.LightningDataModule):
             crop_per_image=self.crop_per_image,
             maps_on_device=self.maps_on_device,
             cache=self.cache,
+            scale_range=self.scale_range if train else None,
         )
+
+    def trained_pixel_um(self) -> dict | None:
+        """The µm per network pixel the training groups span (``gmaiqa.data.pixels``), for the checkpoint."""
+        if self.splits is None:
+            self.setup("fit")
+        return trained_range(self.splits["train"], self.preprocess.resize, self.scale_range, self.pixel_um)
 
     def _loader(self, dataset: FocusStackDataset, sampler) -> DataLoader:
         workers = loader_workers(self.num_workers, self._world()[0])

@@ -86,7 +86,7 @@ def _build_stacks(
             problems,
         )
         bad |= not ok
-        for column in ("score", "z_um"):
+        for column in ("score", "z_um", "pixel_um"):
             value, ok = _field(
                 row,
                 column,
@@ -99,6 +99,11 @@ def _build_stacks(
             bad |= not ok
             if value is not None and math.isnan(value):
                 problems.append(Problem(where, f"{column} is NaN", f"write a number or leave {column} empty"))
+                bad = True
+            elif column == "pixel_um" and value is not None and not value > 0:
+                problems.append(
+                    Problem(where, f"pixel_um {value:g} is not positive", "write the pixel size in µm")
+                )
                 bad = True
             elif column == "score" and value is not None and not 0 <= value <= 100:
                 problems.append(
@@ -257,10 +262,21 @@ def _build_stacks(
                 Problem(where, "z_um missing on some rows", "give z_um for every image of the group or none")
             )
             continue
+        pixel_sizes = {r["pixel_um"] for r in members if r.get("pixel_um") is not None}
+        if len(pixel_sizes) > 1:
+            problems.append(
+                Problem(
+                    where,
+                    f"pixel_um differs within the group ({', '.join(f'{v:g}' for v in sorted(pixel_sizes))})",
+                    "one field of view has one pixel size: give the same pixel_um on every row",
+                )
+            )
+            continue
         stacks.append(
             FocusStack(
                 group=group,
                 paths=tuple(root / r["image"] for r in members),
+                pixel_um=next(iter(pixel_sizes), None),
                 z=tuple(zs),
                 scores=np.asarray(scores, dtype=np.float32) if has_scores else None,
                 clearest=clearest,

@@ -9,6 +9,8 @@ Columns (paths relative to the dataset folder)::
     clearest  optional  1 on exactly one image per labelled group; else derived from the max score
     split     optional  train / val / test; else split by group with a seed
     z_um      optional  physical focus position in µm (for z-error)
+    pixel_um  optional  pixel size in µm of the stored images, one value per group (the scale a model
+                        was trained at is recorded from it and checked when scoring)
 
 This module reads the rows; ``gmaiqa.data.dataset`` builds and validates the stacks from them,
 collecting every problem before reporting (``gmaiqa.data.report``), each naming the manifest line, file
@@ -28,7 +30,7 @@ from gmaiqa.data.stackfile import choose, is_stack_candidate, plane_reference, s
 
 MANIFEST = "manifest.csv"
 REQUIRED_COLUMNS = ("group", "image", "z")
-OPTIONAL_COLUMNS = ("score", "clearest", "split", "z_um")
+OPTIONAL_COLUMNS = ("score", "clearest", "split", "z_um", "pixel_um")
 
 
 def manifest_line(row: int) -> str:
@@ -167,6 +169,7 @@ def _rows_of_stack_file(root: Path, path: Path, channel, t, problems: list[Probl
             ),
             "z": str(z),
             "z_um": f"{z * info.z_step_um:g}" if info.z_step_um is not None else "",
+            "pixel_um": f"{info.pixel_um:g}" if info.pixel_um is not None else "",
             "_line": 0,
         }
         for z in range(info.planes)

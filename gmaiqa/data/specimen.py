@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from gmaiqa.data.synthetic import SynthConfig
 
 REFERENCE_SIZE = (1024, 1536)  # object sizes below are pixels at the paper's working resolution
+# µm per pixel at that resolution: red cells (7-8 µm) measure 34-44 px there, as under a 40x objective
+# with a 1200x1600 camera of 7.4 µm pixels resized to 1024x1536 (the paper's setting)
+REFERENCE_PIXEL_UM = 0.2
 
 
 @dataclass(frozen=True)

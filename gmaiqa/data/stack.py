@@ -16,7 +16,8 @@ class FocusStack:
     capture order, of the annotated clearest image (from the ``clearest`` column, else the max score)
     or None for an unlabelled group; ``z_um`` the physical focus positions or None. ``crop_to``: the
     (H, W) every image is centre-cropped to when read (``data.uniform_sizes=crop``: slices of one stack
-    that differ by a few pixels after registration), or None to read them as they are.
+    that differ by a few pixels after registration), or None to read them as they are. ``pixel_um``: the
+    size in µm of a stored pixel, or None where the dataset does not say.
     """
 
     group: str
@@ -27,6 +28,7 @@ class FocusStack:
     z_um: np.ndarray | None = None
     split: str | None = None
     crop_to: tuple[int, int] | None = None
+    pixel_um: float | None = None
 
     def __len__(self) -> int:
         return len(self.paths)

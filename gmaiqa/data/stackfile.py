@@ -5,7 +5,8 @@ A plane is addressed by a *plane reference*, the file's path with ``#z<i>`` (and
 for a channel or time point) appended - ``stacks/cell1.ome.tif#z12c1`` - so that every reader of an
 image path (``gmaiqa.data.io``), every table (``predictions.csv``) and a manifest row can name a plane
 like a file. The physical z step comes from the metadata: OME ``Pixels/@PhysicalSizeZ`` (with its unit),
-ImageJ ``spacing`` (with ``unit``); the planes then get ``z_um = index * step``.
+ImageJ ``spacing`` (with ``unit``); the planes then get ``z_um = index * step``. The pixel size likewise:
+OME ``PhysicalSizeX``, or an ImageJ file's TIFF resolution (pixels per ``unit``) -> ``pixel_um``.
 
 Which axes count: ``Z`` (and the anonymous page axes ``I``/``Q`` of a plain multi-page TIFF) are the
 planes; a ``C`` axis of more than one channel needs ``channel=`` (a name or an index), a ``T`` axis of
@@ -41,9 +42,11 @@ class StackInfo:
     z_step_um: float | None
     channels: tuple[str, ...]
     times: int
+    pixel_um: float | None = None
 
     def describe(self) -> str:
         step = f"z step {self.z_step_um:g} µm" if self.z_step_um is not None else "no z step in its metadata"
+        step += f", {self.pixel_um:g} µm/pixel" if self.pixel_um is not None else ""
         extra = (
             f", {len(self.channels)} channels ({', '.join(self.channels)})" if len(self.channels) > 1 else ""
         )
@@ -90,6 +93,23 @@ def _z_step_um(tif: tifffile.TiffFile) -> float | None:
     return None
 
 
+def _pixel_um(tif: tifffile.TiffFile) -> float | None:
+    if tif.is_ome and tif.ome_metadata:
+        root = ET.fromstring(tif.ome_metadata)
+        pixels = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
+        if pixels is not None and pixels.get("PhysicalSizeX"):
+            unit = pixels.get("PhysicalSizeXUnit", "µm")
+            return float(pixels.get("PhysicalSizeX")) * _UNITS_UM.get(unit, 1.0)
+    meta = tif.imagej_metadata or {}
+    unit = _UNITS_UM.get(str(meta.get("unit", "")))
+    tag = tif.pages[0].tags.get("XResolution")
+    if unit is not None and tag is not None:
+        numerator, denominator = tag.value
+        if numerator > 0:
+            return denominator / numerator * unit  # the tag is pixels per unit
+    return None
+
+
 def _channel_names(tif: tifffile.TiffFile, count: int) -> tuple[str, ...]:
     names: list[str] = []
     if tif.is_ome and tif.ome_metadata:
@@ -125,6 +145,7 @@ def stack_info(path: Path) -> StackInfo | None:
             z_step_um=_z_step_um(tif),
             channels=channels,
             times=int(sizes.get("T", 1)),
+            pixel_um=_pixel_um(tif),
         )
 
 

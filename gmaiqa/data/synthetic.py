@@ -54,7 +54,15 @@ from gmaiqa.data.imaging import (
 )
 from gmaiqa.data.io import write_png
 from gmaiqa.data.manifest import MANIFEST
-from gmaiqa.data.specimen import KINDS, PRESETS, REFERENCE_SIZE, place_objects, smooth_noise, surface_layers
+from gmaiqa.data.specimen import (
+    KINDS,
+    PRESETS,
+    REFERENCE_PIXEL_UM,
+    REFERENCE_SIZE,
+    place_objects,
+    smooth_noise,
+    surface_layers,
+)
 from gmaiqa.errors import ConfigError, did_you_mean
 
 # --------------------------------------------------------------------------------------------------
@@ -123,6 +131,11 @@ class SynthConfig:
     @property
     def scale(self) -> float:
         return self.object_scale if self.object_scale is not None else self.height / REFERENCE_SIZE[0]
+
+    @property
+    def pixel_um(self) -> float:
+        """The size of a pixel in the specimen: objects are drawn ``scale`` times their reference size."""
+        return REFERENCE_PIXEL_UM / self.scale
 
 
 # --------------------------------------------------------------------------------------------------
@@ -383,7 +396,8 @@ def generate(
             split_of.update({g: name for g in groups})
     with open(out / MANIFEST, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["group", "image", "z", "score", "clearest", "split", "z_um"])
+        writer.writerow(["group", "image", "z", "score", "clearest", "split", "z_um", "pixel_um"])
+        pixel_um = f"{cfg.pixel_um:.6g}"
         for meta in metas:
             for z, rel in enumerate(meta["files"]):
                 writer.writerow(
@@ -395,6 +409,7 @@ def generate(
                         int(z == meta["clearest"]),
                         split_of.get(meta["group"], ""),
                         f"{meta['focus_um'][z]:.4f}",
+                        pixel_um,
                     ]
                 )
     record = {

@@ -72,6 +72,13 @@ class FocusQualityTask(L.LightningModule):
 
         checkpoint[META_KEY] = self.meta
 
+    def on_fit_start(self) -> None:
+        """The pixel sizes the training groups show the network, recorded with the checkpoint so scoring
+        can say when its images are at another scale (``gmaiqa.data.pixels``)."""
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if hasattr(datamodule, "trained_pixel_um"):
+            self.meta["pixel_um"] = datamodule.trained_pixel_um()
+
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         outputs = self.net(batch["image"], batch["attention"])
