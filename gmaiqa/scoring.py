@@ -120,11 +120,22 @@ def labelled_stacks(root, validate: str, split: str, ratios, split_seed: int, **
     return stacks
 
 
+NATIVE = "native"  # resize=native: score the images at their own size, whatever the checkpoint's resize
+
+
 def preprocess_of(meta: dict, cfg: DictConfig) -> Preprocess:
     """The training run's preprocessing, from the checkpoint's data config (older checkpoints kept the
     attention map's kind and φ in their model config)."""
     data = meta["data"]
-    resize = cfg.get("resize") or data.get("resize")
+    given = cfg.get("resize")
+    if isinstance(given, str):
+        if given != NATIVE:
+            raise ConfigError(
+                "resize", f"{given!r} is not a size", "use resize=[H,W], resize=native, or leave it out"
+            )
+        resize = None  # the images' own pixels
+    else:
+        resize = given or data.get("resize")
     amap = meta["model"].get("attention_map") or {"kind": "local_max", "block": [32, 32]}
     kind, block = data.get("attention") or amap["kind"], data.get("block") or amap["block"]
     block = cfg.get("block") or block  # the paper evaluates leucorrhea at 768x1152 with φ 8x8 (§4.3)
@@ -171,7 +182,7 @@ def resize_note(stacks, preprocess: Preprocess) -> str | None:
     change = f"shrunk {factor:.1f}x" if factor >= 1 else f"enlarged {1 / factor:.1f}x"
     return (
         f"images are resized to {target[0]}x{target[1]}, the size the checkpoint was trained at ({groups}; "
-        f"the largest {change} per side). resize=[H,W] scores them at another size, resize=null at their "
+        f"the largest {change} per side). resize=[H,W] scores them at another size, resize=native at their "
         "own (inference.mode=full scores large frames in tiles)"
     )
 

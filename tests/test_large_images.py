@@ -48,6 +48,6 @@ def test_an_8000x8000_predict_stays_within_its_memory_bound_and_says_it_resized(
     code, large_peak, err = peak_predict(trained_run, tmp_path / "large", tmp_path / "out_large")
     assert code == 0, err
     assert large_peak - small_peak < EXTRA_PEAK_BOUND_MB, (small_peak, large_peak)
-    assert "resized to 64x96" in err and "1 group of 8000x8000" in err and "resize=null" in err
+    assert "resized to 64x96" in err and "1 group of 8000x8000" in err and "resize=native" in err
     rows = (tmp_path / "out_large" / "predictions.csv").read_text().splitlines()
     assert len(rows) == 3

@@ -160,3 +160,18 @@ def test_native_resolution_training_records_the_zoomed_range(tiny_feces, tmp_pat
     _, meta = load_net(tmp_path / "run")
     assert meta["data"]["resize"] is None and meta["data"]["scale_range"] == [0.8, 1.25]
     assert (meta["pixel_um"]["min"], meta["pixel_um"]["max"]) == (pytest.approx(0.64), pytest.approx(1.0))
+
+
+def test_resize_native_scores_the_images_at_their_own_size(trained_run, tiny_feces, tmp_path, capsys):
+    """The checkpoint shrank 96x128 frames to 64x96; resize=native scores 96x128 (0.8 µm) pixels, which
+    the pixel-size check then names as outside the trained 1.2 µm."""
+    predict = ["predict", f"ckpt={trained_run}", f"input={tiny_feces}"]
+    assert main([*predict, f"out={tmp_path / 'a'}"]) == 0
+    assert "images are resized to 64x96" in capsys.readouterr().err
+    assert main([*predict, f"out={tmp_path / 'b'}", "resize=native"]) == 0
+    err = capsys.readouterr().err
+    assert "images are resized" not in err and "g0000: 0.8 µm/pixel" in err
+    a = (tmp_path / "a" / "predictions.csv").read_text()
+    assert a != (tmp_path / "b" / "predictions.csv").read_text()  # other pixels, other scores
+    assert main([*predict, f"out={tmp_path / 'c'}", "resize=big"]) == 2
+    assert "config `resize`: 'big' is not a size" in capsys.readouterr().err
