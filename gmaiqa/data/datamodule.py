@@ -190,17 +190,37 @@ def collate_group(items: list[dict]) -> dict:
     }
 
 
+def synthetic_members(synthetic: dict) -> list[dict] | None:
+    """``data.synthetic.mixture``: the presets of a mixture, each with the shared options of
+    ``data.synthetic`` under its own (None: one preset)."""
+    mixture = synthetic.get("mixture")
+    if not mixture:
+        return None
+    if not isinstance(mixture, list) or not all(isinstance(m, dict) for m in mixture):
+        raise ConfigError(
+            "data.synthetic.mixture",
+            f"{mixture!r} is not a list of presets",
+            "e.g. data.synthetic.mixture=[{preset:feces},{preset:fluorescence,seed:1}]",
+        )
+    shared = {k: v for k, v in synthetic.items() if k != "mixture"}
+    return [{**shared, **member} for member in mixture]
+
+
 def synthetic_root(cache_dir: str | Path, spec: dict) -> Path:
     from gmaiqa.data.cache import cached_dir
 
-    return cached_dir(cache_dir, "synthetic", spec.get("preset", "feces"), spec)
+    members = synthetic_members(spec)
+    if members:
+        return cached_dir(cache_dir, "synthetic", "mixture", {"members": members})
+    single = {k: v for k, v in spec.items() if k != "mixture"}  # the key of sets made before mixtures
+    return cached_dir(cache_dir, "synthetic", spec.get("preset", "feces"), single)
 
 
 def dataset_root(
     root: str | Path | None, synthetic: dict | None, cache_dir: str | Path, generate_now: bool = True
 ) -> Path:
-    """The folder a data config points at: ``root``, or the synthetic set of ``synthetic`` (generated into
-    the cache on first use, reused afterwards)."""
+    """The folder a data config points at: ``root``, or the synthetic set of ``synthetic`` (one preset,
+    or a mixture; generated into the cache on first use, reused afterwards)."""
     if root is not None:
         return Path(root)
     if not synthetic:
@@ -209,30 +229,54 @@ def dataset_root(
             "no dataset given",
             "set data.root=DIR (a folder with manifest.csv) or use data=synthetic",
         )
-    path = synthetic_root(cache_dir, dict(synthetic))
+    synthetic = plain(synthetic)
+    path = synthetic_root(cache_dir, synthetic)
     if generate_now:
         from gmaiqa.data.cache import build_once
         from gmaiqa.data.synthetic import config_from
 
-        spec = dict(synthetic)
-        workers = spec.pop("workers", -1)
-        build_once(path, lambda folder: _generate_with_progress(config_from(**spec), folder, path, workers))
+        members = synthetic_members(synthetic)
+        options = [
+            {k: v for k, v in m.items() if k not in ("workers", "mixture")} for m in members or [synthetic]
+        ]
+        configs = [config_from(**o) for o in options]
+        workers = synthetic.get("workers", -1)
+        spec = configs if members else configs[0]
+        build_once(path, lambda folder: _generate_with_progress(spec, folder, path, workers))
     return path
+
+
+def plain(value):
+    """An OmegaConf node (or anything) as plain dicts and lists."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(value):
+        return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple) and not isinstance(value, str):
+        return [plain(v) for v in value]
+    return value
 
 
 def _generate_with_progress(spec, folder: Path, final: Path, workers: int) -> None:
     """First use of a synthetic set: say what is made, where, and show the images as they are written."""
     from tqdm import tqdm
 
-    from gmaiqa.data.synthetic import generate, image_progress
+    from gmaiqa.data.synthetic import generate, generate_mixture, image_progress
 
-    lo, hi = spec.images
-    print(
-        f"data: generating the synthetic {spec.preset} set once ({spec.groups} groups of "
-        f"{spec.height}x{spec.width}, {lo}-{hi} images each) into {final}; later runs reuse it"
+    members = spec if isinstance(spec, list) else [spec]
+    made = ", ".join(
+        f"{m.groups} {m.preset} groups of {m.height}x{m.width} ({m.images[0]}-{m.images[1]} images)"
+        for m in members
     )
+    kind = "mixture" if isinstance(spec, list) else f"{spec.preset} set"
+    print(f"data: generating the synthetic {kind} once ({made}) into {final}; later runs reuse it")
     with tqdm(unit="image", desc="synthetic data") as bar:
-        generate(spec, folder, workers=workers, progress=image_progress(bar))
+        if isinstance(spec, list):
+            generate_mixture(spec, folder, workers=workers, progress=image_progress(bar))
+        else:
+            generate(spec, folder, workers=workers, progress=image_progress(bar))
 
 
 class FocusStackDataModule(L.LightningDataModule):
@@ -270,7 +314,7 @@ class FocusStackDataModule(L.LightningDataModule):
     ):
         super().__init__()
         # a data.root of the user's wins over the built-in synthetic set of data=synthetic
-        self.synthetic = dict(synthetic) if synthetic and root is None else None
+        self.synthetic = plain(synthetic) if synthetic and root is None else None
         self.cache_dir = cache_dir
         self.root = dataset_root(root, self.synthetic, cache_dir, generate_now=False)
         self.batch_size = batch_size

@@ -426,6 +426,41 @@ def generate(
     return out
 
 
+def generate_mixture(members: list[SynthConfig], out: str | Path, workers: int = 1, progress=None) -> Path:
+    """Several presets as one dataset (a model meant for many microscopes trains on a mixture): member
+    ``i`` is written to ``out/<i>-<preset>/`` and one manifest names its groups ``<i>-<preset>/<group>``,
+    so splits, checks and reports treat the mixture like any dataset."""
+    out = Path(out)
+    _check_output(out, overwrite=False)
+    out.mkdir(parents=True, exist_ok=True)
+    rows, header, records = [], None, []
+    sizes = [sum(images_in_group(cfg, i) for i in range(cfg.groups)) for cfg in members]
+    for index, cfg in enumerate(members):
+        name = f"{index:02d}-{cfg.preset}"
+        generate(cfg, out / name, workers=workers, progress=_offset(progress, sum(sizes[:index]), sum(sizes)))
+        with open(out / name / MANIFEST, newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = header or reader.fieldnames
+            for row in reader:
+                rows.append({**row, "group": f"{name}/{row['group']}", "image": f"{name}/{row['image']}"})
+        records.append({"folder": name, **json.loads((out / name / "synth.json").read_text())})
+    with open(out / MANIFEST, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / "synth.json").write_text(
+        json.dumps({"generator": "gmaiqa.data.synthetic (mixture)", "members": records}, indent=1)
+    )
+    return out
+
+
+def _offset(progress, before: int, total: int):
+    """A member's progress counted on the mixture's one bar."""
+    if progress is None:
+        return None
+    return lambda done, _: progress(before + done, total)
+
+
 def _typed(key: str, value, example):
     """A plain override as the type of its field's default (``groups=abc`` is a ConfigError naming
     ``groups``, not a TypeError deep in the generator)."""
