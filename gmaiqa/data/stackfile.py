@@ -80,13 +80,22 @@ def parse_reference(path: str | Path) -> tuple[Path, int, int | None, int | None
     return Path(match.group("file")), int(match.group("z")), int(c) if c else None, int(t) if t else None
 
 
+def _ome_physical_size(tif: tifffile.TiffFile, axis: str) -> float | None:
+    """OME ``Pixels/@PhysicalSize<axis>`` in µm (its unit attribute read), or None."""
+    if not (tif.is_ome and tif.ome_metadata):
+        return None
+    root = ET.fromstring(tif.ome_metadata)
+    pixels = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
+    if pixels is None or not pixels.get(f"PhysicalSize{axis}"):
+        return None
+    unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")
+    return float(pixels.get(f"PhysicalSize{axis}")) * _UNITS_UM.get(unit, 1.0)
+
+
 def _z_step_um(tif: tifffile.TiffFile) -> float | None:
-    if tif.is_ome and tif.ome_metadata:
-        root = ET.fromstring(tif.ome_metadata)
-        pixels = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
-        if pixels is not None and pixels.get("PhysicalSizeZ"):
-            unit = pixels.get("PhysicalSizeZUnit", "µm")
-            return float(pixels.get("PhysicalSizeZ")) * _UNITS_UM.get(unit, 1.0)
+    step = _ome_physical_size(tif, "Z")
+    if step is not None:
+        return step
     meta = tif.imagej_metadata or {}
     if meta.get("spacing"):
         return float(meta["spacing"]) * _UNITS_UM.get(str(meta.get("unit", "micron")), 1.0)
@@ -94,14 +103,10 @@ def _z_step_um(tif: tifffile.TiffFile) -> float | None:
 
 
 def _pixel_um(tif: tifffile.TiffFile) -> float | None:
-    if tif.is_ome and tif.ome_metadata:
-        root = ET.fromstring(tif.ome_metadata)
-        pixels = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
-        if pixels is not None and pixels.get("PhysicalSizeX"):
-            unit = pixels.get("PhysicalSizeXUnit", "µm")
-            return float(pixels.get("PhysicalSizeX")) * _UNITS_UM.get(unit, 1.0)
-    meta = tif.imagej_metadata or {}
-    unit = _UNITS_UM.get(str(meta.get("unit", "")))
+    size = _ome_physical_size(tif, "X")
+    if size is not None:
+        return size
+    unit = _UNITS_UM.get(str((tif.imagej_metadata or {}).get("unit", "")))
     tag = tif.pages[0].tags.get("XResolution")
     if unit is not None and tag is not None:
         numerator, denominator = tag.value
