@@ -18,7 +18,7 @@ USAGE = """usage: gmaiqa <command> [key=value ...] [-m]
 
 commands:
   synth      write a synthetic z-stack dataset
-             gmaiqa synth out=DIR preset=feces|blood|leucorrhea groups=N seed=S
+             gmaiqa synth out=DIR preset=feces|blood|leucorrhea|dense|fluorescence|reflected groups=N
   check      validate a dataset (folders, manifest.csv or TIFF stack files) and summarise it
              gmaiqa check root=DIR [channel=NAME]
   train      train GMANet (L0 -> L1 by default)
@@ -33,8 +33,8 @@ commands:
              gmaiqa export ckpt=PATH out=FILE format=onnx|torchscript
   summarize  Table 1 of a multirun (mean ± std)
              gmaiqa summarize DIR [logger.wandb.mode=offline|online|disabled]
-  report     one offline HTML document for a study of multirun folders
-             gmaiqa report DIR [DIR ...] [title=TEXT] [out=DIR]
+  report     one document for a study of multirun folders (HTML, or a W&B Report)
+             gmaiqa report DIR [DIR ...] [title=TEXT] [out=DIR] [mode=offline|online]
 
 Every command takes Hydra overrides (key=value); `gmaiqa <command> --help` and
 `gmaiqa <command> --cfg job` show its configuration.
