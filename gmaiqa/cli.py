@@ -85,6 +85,10 @@ def run_command(command: str, overrides: list[str]) -> int:
     def app(cfg: DictConfig) -> float | None:
         from gmaiqa.quiet import quiet_third_party
 
+        if command == "train":
+            # Lightning adds its own console handler when first imported: in a multirun that is inside
+            # the first job, after this point, and its lines (and adverts) showed twice (issue 19 notes)
+            import lightning.pytorch  # noqa: F401
         quiet_third_party()
         objective = None
         try:
@@ -102,7 +106,9 @@ def run_command(command: str, overrides: list[str]) -> int:
 
     ignore_known_warnings()  # some arrive while Hydra starts its sweeper, before the job runs
     saved = sys.argv
-    sys.argv = [f"gmaiqa-{command}", *overrides]
+    # Hydra's parser takes overrides only after its flags: `gmaiqa train a=1 -m b=1,2` lost b=1,2
+    flags = [o for o in overrides if o in ("-m", "--multirun")]
+    sys.argv = [f"gmaiqa-{command}", *flags, *(o for o in overrides if o not in flags)]
     try:
         app()
     finally:

@@ -124,15 +124,18 @@ def test_summarize_takes_a_bare_folder_and_the_old_flags(capsys):
     assert "use logger.wandb.mode=disabled" in capsys.readouterr().err
 
 
-def test_a_training_run_prints_each_line_once_and_no_adverts(tiny_feces, tmp_path):
+@pytest.mark.parametrize("multirun", [False, True], ids=["run", "multirun"])
+def test_a_training_run_prints_each_line_once_and_no_adverts(tiny_feces, tmp_path, multirun):
     from helpers.tiny import one_step
 
     args = ["train", "experiment=gmanet_l1_direct", *one_step(tiny_feces), "evaluate=false"]
     args += ["model.head_channels=16", "model.aggregation_channels=16", f"paths.output_root={tmp_path}"]
+    args += ["-m", "seed=0,1"] if multirun else []
     done = subprocess.run([sys.executable, "-m", "gmaiqa.cli", *args], capture_output=True, text=True)
     shown = done.stdout + done.stderr
     assert done.returncode == 0, shown[-2000:]
-    assert shown.count("Seed set to 0") == 1 and shown.count("GPU available") == 1
+    jobs = 2 if multirun else 1
+    assert shown.count("Seed set to 0") == 1 and shown.count("GPU available") == jobs
     assert "litlogger" not in shown.lower() and "Total Flops" not in shown and "LeafSpec" not in shown
     assert "stage l1_direct: gmanet," in shown and "M parameters" in shown
 
