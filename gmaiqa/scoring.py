@@ -167,12 +167,12 @@ def resize_note(stacks, preprocess: Preprocess) -> str | None:
     shrink an 8000x8000 frame silently)."""
     from collections import Counter
 
-    from gmaiqa.data.io import image_size
+    from gmaiqa.data.pixels import source_size
 
     if preprocess.resize is None:
         return None
     target = tuple(preprocess.resize)
-    sizes = Counter(tuple(s.crop_to) if s.crop_to else image_size(s.paths[0]) for s in stacks)
+    sizes = Counter(source_size(s) for s in stacks)
     changed = {size: n for size, n in sizes.items() if size != target}
     if not changed:
         return None

@@ -155,6 +155,7 @@ def test_report_online_without_login_or_runs_says_what_to_do(
     logged_multirun, table1_multirun, monkeypatch, tmp_path, capsys
 ):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc with a key of the developer's
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
     assert main(["report", str(logged_multirun), "mode=online"]) == 2

@@ -247,16 +247,10 @@ def dataset_root(
 
 
 def plain(value):
-    """An OmegaConf node (or anything) as plain dicts and lists."""
+    """An OmegaConf node as plain dicts and lists (anything else as it is)."""
     from omegaconf import OmegaConf
 
-    if OmegaConf.is_config(value):
-        return OmegaConf.to_container(value, resolve=True)
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple) and not isinstance(value, str):
-        return [plain(v) for v in value]
-    return value
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def _generate_with_progress(spec, folder: Path, final: Path, workers: int) -> None:

@@ -15,6 +15,7 @@ the ``resize=`` that brings them in.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -42,9 +43,16 @@ def pixel_size(value, key: str) -> float | None:
 
 
 def source_size(stack: FocusStack) -> tuple[int, int]:
+    """(H, W) of the group's images as read (its first image; a group has one size)."""
+    return tuple(stack.crop_to) if stack.crop_to else _stored_size(str(stack.paths[0]))
+
+
+@functools.lru_cache(maxsize=65536)
+def _stored_size(path: str) -> tuple[int, int]:
+    """Once per file and command: a stack file's plane is decoded to learn its size."""
     from gmaiqa.data.io import image_size
 
-    return tuple(stack.crop_to) if stack.crop_to else image_size(stack.paths[0])
+    return tuple(image_size(path))
 
 
 def seen_pixel_um(
