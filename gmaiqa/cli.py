@@ -143,9 +143,14 @@ def summarize_arguments(args: list[str]) -> list[str]:
 
 
 def report_arguments(args: list[str]) -> list[str]:
-    """``gmaiqa report DIR [DIR ...] [key=value ...]``: the folders become ``dirs=[...]``."""
+    """``gmaiqa report DIR [DIR ...] [key=value ...]``: the folders become ``dirs=[...]``, and a title is
+    free text (``title="Attention maps (round 2)"`` reaches us unquoted: Hydra would refuse it)."""
     folders = [a for a in args if "=" not in a and not a.startswith("-")]
-    rest = [a for a in args if a not in folders]
+    rest = [
+        f"title={hydra_value(a[6:])}" if a.startswith("title=") and a[6:7] not in ("'", '"') else a
+        for a in args
+        if a not in folders
+    ]
     if not folders:
         return rest
     quoted = ",".join(hydra_value(f) for f in folders)

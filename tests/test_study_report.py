@@ -66,7 +66,8 @@ def _summary(folder: Path):
 
 def test_the_offline_report_is_self_contained(table1_multirun, tmp_path, capsys):
     out = tmp_path / "report"
-    assert main(["report", str(table1_multirun), f"out={out}", "title=Attention maps"]) == 0
+    # a title as the shell hands it over: free text, unquoted
+    assert main(["report", str(table1_multirun), f"out={out}", "title=Attention maps (round 2)"]) == 0
     assert "-> " in capsys.readouterr().out
     page = References()
     page.feed((out / "index.html").read_text())
@@ -78,7 +79,7 @@ def test_the_offline_report_is_self_contained(table1_multirun, tmp_path, capsys)
     assert all(link[1:] in page.anchors for link in page.links if link.startswith("#"))
     text = " ".join(page.text)
     assert (
-        "Attention maps" in text
+        "Attention maps (round 2)" in text
         and "Checkpoint selection" in text
         and "model/attention_map=tenengrad" in text
     )
