@@ -37,4 +37,5 @@ for dir in "${dirs[@]}"; do
   uv run gmaiqa summarize "$dir"
 done
 # one document for the whole study: tables, Figs. 9-11 style charts, learning curves, selections, links
+# (mode=online saves it as a W&B Report instead: `uv run --extra reports`, after `wandb sync` of the runs)
 uv run gmaiqa report "${dirs[@]}" "title='GMANet study $study'" "out=$out/$study-report"

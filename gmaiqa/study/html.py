@@ -11,15 +11,16 @@ from pathlib import Path
 from gmaiqa.study.spec import Chart, ReportSpec, Section
 
 STYLE = """
-body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+body { font-family: sans-serif; margin: 2em auto; max-width: 1300px; color: #222; padding: 0 1em; }
 h1 { border-bottom: 2px solid #444; } h2 { margin-top: 2em; border-bottom: 1px solid #aaa; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; }
+.table { overflow-x: auto; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.8em; }
+td, th { border: 1px solid #ccc; padding: 3px 6px; text-align: left; }
 th { background: #f0f0f0; } code { background: #f4f4f4; padding: 1px 4px; }
-figure { display: inline-block; margin: 0.5em; } figcaption { font-size: 0.85em; color: #555; }
-img { max-width: 520px; }
+figure { display: inline-block; vertical-align: top; margin: 0.5em 0; width: 49%; }
+figure.wide { width: 100%; }
+figure img { width: 100%; } figcaption { font-size: 0.85em; color: #555; }
 """
-
 
 def render_html(spec: ReportSpec, out: Path) -> Path:
     out = Path(out)
@@ -57,19 +58,20 @@ def _section(section: Section, out: Path, figures: Path) -> list[str]:
         *(f"<p>{html.escape(note)}</p>" for note in section.notes),
     ]
     for table in section.tables:
-        parts.append(f"<h3>{html.escape(table.title)}</h3><table><tr>")
+        parts.append(f'<h3>{html.escape(table.title)}</h3><div class="table"><table><tr>')
         parts.append("".join(f"<th>{html.escape(c)}</th>" for c in table.columns) + "</tr>")
         for row in table.rows:
             parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>")
-        parts.append("</table>")
+        parts.append("</table></div>")
     if section.charts:
         parts.append("<h3>Figures</h3>")
     for chart in section.charts:
         path = figures / f"{chart.name}.png"
         draw(chart, path)
+        width = "" if chart.kind == "curves" else ' class="wide"'  # panels side by side need the page
         parts.append(
-            f'<figure><img src="{html.escape(os.path.relpath(path, out))}" alt="{html.escape(chart.title)}">'
-            f"<figcaption>{html.escape(chart.title)}</figcaption></figure>"
+            f'<figure{width}><img src="{html.escape(os.path.relpath(path, out))}" '
+            f'alt="{html.escape(chart.title)}"><figcaption>{html.escape(chart.title)}</figcaption></figure>'
         )
     if section.wandb_runs:
         ids = ", ".join(html.escape(i) for i in section.wandb_runs)
@@ -122,5 +124,5 @@ def draw(chart: Chart, path: Path) -> None:
         axes[0][0].legend(fontsize=7)
     fig.suptitle(chart.title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
