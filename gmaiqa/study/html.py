@@ -22,6 +22,7 @@ figure.wide { width: 100%; }
 figure img { width: 100%; } figcaption { font-size: 0.85em; color: #555; }
 """
 
+
 def render_html(spec: ReportSpec, out: Path) -> Path:
     out = Path(out)
     figures = out / "figures"
