@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import best_of, report  # noqa: E402
 
 from gmaiqa.data.datamodule import FocusStackDataModule  # noqa: E402
-from gmaiqa.data.synthetic import SynthConfig, config_from, generate, render_group  # noqa: E402
+from gmaiqa.data.synthetic import SynthConfig, config_from, render_group  # noqa: E402
+from gmaiqa.data.synthetic_dataset import generate  # noqa: E402
 from gmaiqa.focus.gradient import local_max_gradient_map  # noqa: E402
 
 

@@ -17,7 +17,8 @@ TINY = {"height": 96, "width": 128, "images": (6, 9), "object_scale": 0.25}
 @pytest.fixture(scope="session")
 def tiny_feces(tmp_path_factory) -> Path:
     """8 labelled feces groups at 96x128 (never modified by tests: copy it first)."""
-    from gmaiqa.data.synthetic import config_from, generate
+    from gmaiqa.data.synthetic import config_from
+    from gmaiqa.data.synthetic_dataset import generate
 
     root = tmp_path_factory.mktemp("data") / "feces"
     generate(config_from(preset="feces", groups=8, seed=0, **TINY), root)
@@ -28,7 +29,8 @@ def tiny_feces(tmp_path_factory) -> Path:
 def feces_12(tmp_path_factory) -> Path:
     """12 labelled feces groups at 96x128 (7 train / 2 val / 3 test): enough for every split to give
     each of 2 DDP ranks at least one group."""
-    from gmaiqa.data.synthetic import config_from, generate
+    from gmaiqa.data.synthetic import config_from
+    from gmaiqa.data.synthetic_dataset import generate
 
     root = tmp_path_factory.mktemp("data12") / "feces"
     generate(config_from(preset="feces", groups=12, seed=0, **TINY), root)

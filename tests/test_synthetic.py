@@ -8,7 +8,8 @@ import torch
 
 from gmaiqa.data.dataset import inspect_dataset, load_dataset
 from gmaiqa.data.io import read_raw
-from gmaiqa.data.synthetic import PRESETS, SynthConfig, _score, config_from, generate, render_group
+from gmaiqa.data.synthetic import PRESETS, SynthConfig, _score, config_from, render_group
+from gmaiqa.data.synthetic_dataset import generate
 from gmaiqa.errors import ConfigError
 from gmaiqa.paths import conf_dir
 from helpers.tiny import compose_train

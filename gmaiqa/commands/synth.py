@@ -7,7 +7,8 @@ from tqdm import tqdm
 
 from gmaiqa.data.dataset import inspect_dataset
 from gmaiqa.data.report import format_report
-from gmaiqa.data.synthetic import PRESETS, config_from, generate, image_progress
+from gmaiqa.data.synthetic import PRESETS, config_from
+from gmaiqa.data.synthetic_dataset import generate, image_progress
 from gmaiqa.errors import ConfigError
 
 

@@ -257,7 +257,7 @@ def _generate_with_progress(spec, folder: Path, final: Path, workers: int) -> No
     """First use of a synthetic set: say what is made, where, and show the images as they are written."""
     from tqdm import tqdm
 
-    from gmaiqa.data.synthetic import generate, generate_mixture, image_progress
+    from gmaiqa.data.synthetic_dataset import generate, generate_mixture, image_progress
 
     members = spec if isinstance(spec, list) else [spec]
     made = ", ".join(
