@@ -142,15 +142,19 @@ def summarize_arguments(args: list[str]) -> list[str]:
     return out
 
 
+def free_text(arg: str, key: str) -> str:
+    """``key=any text`` as a Hydra override: the value quoted unless the user quoted it already."""
+    value = arg.removeprefix(f"{key}=")
+    if value == arg or value[:1] in ("'", '"'):
+        return arg
+    return f"{key}={hydra_value(value)}"
+
+
 def report_arguments(args: list[str]) -> list[str]:
     """``gmaiqa report DIR [DIR ...] [key=value ...]``: the folders become ``dirs=[...]``, and a title is
     free text (``title="Attention maps (round 2)"`` reaches us unquoted: Hydra would refuse it)."""
     folders = [a for a in args if "=" not in a and not a.startswith("-")]
-    rest = [
-        f"title={hydra_value(a[6:])}" if a.startswith("title=") and a[6:7] not in ("'", '"') else a
-        for a in args
-        if a not in folders
-    ]
+    rest = [free_text(a, "title") for a in args if a not in folders]
     if not folders:
         return rest
     quoted = ",".join(hydra_value(f) for f in folders)

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gmaiqa.data.cache import ResizedImageCache
 from gmaiqa.data.dataset import load_dataset
-from gmaiqa.data.pixels import pixel_size, trained_range, zoom_factor
+from gmaiqa.data.pixels import pixel_size, trained_range, zoom_factor, zoom_range
 from gmaiqa.data.sampling import GroupBatchSampler, SampleKey, WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
@@ -50,22 +50,6 @@ def _pair(value, key: str) -> tuple[int, int] | None:
     if len(pair) != 2 or min(pair) < 1:
         raise ConfigError(key, f"{list(value)} is not [height, width]", f"write e.g. {key}=[512,768]")
     return pair
-
-
-def _scale_range(value) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        low = high = math.nan
-    if not 0 < low <= high:
-        raise ConfigError(
-            "data.scale_range",
-            f"{value!r} is not [low, high] with 0 < low <= high",
-            "e.g. data.scale_range=[0.8,1.25] (zoom drawn per batch), or null",
-        )
-    return low, high
 
 
 def loader_workers(setting: int | str, processes: int = 1) -> int:
@@ -337,7 +321,7 @@ class FocusStackDataModule(L.LightningDataModule):
         if cache not in (None, "resized"):
             raise ConfigError("data.cache", f"{cache!r}", "use data.cache=resized, or null for no cache")
         self.pixel_um = pixel_size(pixel_um, "data.pixel_um")
-        self.scale_range = _scale_range(scale_range)
+        self.scale_range = zoom_range(scale_range, "data.scale_range")
         if cache and self.scale_range:
             raise ConfigError(
                 "data.cache",

@@ -42,6 +42,25 @@ def pixel_size(value, key: str) -> float | None:
     return number
 
 
+def zoom_range(value, key: str) -> tuple[float, float] | None:
+    """A zoom range option (``data.scale_range``): None, or (low, high) with 0 < low <= high."""
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not 0 < low <= high:
+        from gmaiqa.errors import ConfigError
+
+        raise ConfigError(
+            key,
+            f"{value!r} is not [low, high] with 0 < low <= high",
+            f"e.g. {key}=[0.8,1.25] (zoom drawn per batch), or null",
+        )
+    return low, high
+
+
 def source_size(stack: FocusStack) -> tuple[int, int]:
     """(H, W) of the group's images as read (its first image; a group has one size)."""
     return tuple(stack.crop_to) if stack.crop_to else _stored_size(str(stack.paths[0]))

@@ -51,6 +51,7 @@ class Chart:
 class Link:
     label: str
     path: Path
+    kind: str = "job"  # "job" (a job folder) or "wandb" (a W&B run folder)
 
 
 @dataclass
@@ -75,8 +76,12 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     charts: list[Chart] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
-    wandb_runs: list[str] = field(default_factory=list)
     run_sets: list[RunSet] = field(default_factory=list)
+
+    @property
+    def wandb_runs(self) -> list[str]:
+        """The W&B run ids of the folder, stage by stage."""
+        return [run_id for run_set in self.run_sets for run_id in run_set.run_ids]
 
 
 @dataclass
@@ -120,7 +125,7 @@ def study_section(folder: Path, index: int) -> Section:
     search = search_table(folder, runs)
     if search is not None:
         section.tables.insert(0, search)
-    section.links, section.wandb_runs = run_links(folder, runs)
+    section.links = run_links(folder, runs)
     section.run_sets = run_sets(runs)
     return section
 
@@ -290,17 +295,14 @@ def run_sets(jobs: list[Job]) -> list[RunSet]:
     return list(sets.values())
 
 
-def run_links(folder: Path, jobs: list[Job]) -> tuple[list[Link], list[str]]:
-    """Every job folder and W&B run folder, and the W&B run ids."""
-    links, run_ids = [], []
+def run_links(folder: Path, jobs: list[Job]) -> list[Link]:
+    """Every job folder and W&B run folder."""
+    links = []
     for job in jobs:
         links.append(Link(f"{job.path.relative_to(folder) or '.'}: job folder", job.path))
         for stage in job.stages:
             stage_dir = Path(stage.get("dir", job.path / stage["stage"]))
             for run in sorted(stage_dir.glob("wandb/offline-run-*")) + sorted(stage_dir.glob("wandb/run-*")):
-                links.append(
-                    Link(f"{job.path.name}/{stage['stage']}: W&B run {stage.get('wandb_run_id', '')}", run)
-                )
-            if stage.get("wandb_run_id"):
-                run_ids.append(stage["wandb_run_id"])
-    return links, run_ids
+                label = f"{job.path.name}/{stage['stage']}: W&B run {stage.get('wandb_run_id', '')}"
+                links.append(Link(label, run, "wandb"))
+    return links

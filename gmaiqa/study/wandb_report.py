@@ -78,7 +78,7 @@ def _section_blocks(wr, section: Section, entity: str | None) -> list:
                 "its figures are in the offline report."
             )
         )
-    folders = [link.label for link in section.links if link.label.endswith("job folder")]
+    folders = [link.label for link in section.links if link.kind == "job"]
     if folders:
         blocks += [wr.H3(f"Job folders (under {section.folder})"), wr.UnorderedList(items=folders)]
     return blocks
