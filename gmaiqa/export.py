@@ -1,5 +1,5 @@
-"""``gmaiqa export ckpt=PATH out=FILE format=onnx|torchscript``: a checkpoint's Output1 as a deployable
-graph, and the loaders that let ``gmaiqa predict/eval ckpt=FILE`` score with it.
+"""``gmaiqa export ckpt=PATH out=FILE format=onnx|torchscript|weights``: a checkpoint's Output1 as a
+deployable file, and the loaders that let ``gmaiqa predict/eval ckpt=FILE`` score with it.
 
 The graph takes what the data pipeline prepares - ``image`` (B, 3, H, W), the resized image z-scored
 per channel, and, for a model with mask attention, ``attention`` (B, 1, H, W), the attention map of the
@@ -9,6 +9,11 @@ preprocessing (bilinear resize, z-score, the map's kind and φ) is recorded in t
 (``gmaiqa`` JSON: an ONNX metadata property, a TorchScript extra file) beside the checkpoint's own
 record, and gmaiqa applies it when it scores with the file. ``onnxruntime`` is an optional extra:
 ``uv run --extra onnx gmaiqa predict ckpt=model.onnx ...``.
+
+``weights`` is no graph but the weights Output1 needs (trunk and head 1) with the same metadata, in
+half precision where no score moves by more than ``half_tolerance`` (relative) against fp32, rebuilt
+into the network by gmaiqa itself and run in fp32: the form of gmaiqa's shipped default model
+(``gmaiqa.default_model``). Its metadata adds how the checkpoint was trained (``provenance``).
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from torch import nn
 from gmaiqa.errors import ConfigError
 from gmaiqa.inference import has_method
 
-FORMATS = ("onnx", "torchscript")
+FORMATS = ("onnx", "torchscript", "weights")
 EXTRA_FILE = "gmaiqa.json"
+WEIGHTS_KEY = "gmaiqa_weights"  # the entry of a ``weights`` file that holds its state dict
 
 
 class Output1Graph(nn.Module):
@@ -54,6 +60,8 @@ def exported_format(path: str | Path) -> str | None:
         with zipfile.ZipFile(path) as archive:
             if any(name.endswith(f"extra/{EXTRA_FILE}") for name in archive.namelist()):
                 return "torchscript"
+        if path.suffix.lower() == ".pt":  # torch.save's zip; a Lightning checkpoint ends in .ckpt
+            return "weights"
     return None
 
 
@@ -64,7 +72,17 @@ def _example(meta: dict) -> tuple[int, int]:
     return tuple(patch or resize or (64, 96))
 
 
-def export_checkpoint(ckpt: str | Path, out: str | Path, fmt: str) -> dict:
+def example_inputs(size: tuple[int, int], uses_map: bool, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Two z-scored-like images (and attention maps) of ``size``: what a graph is traced with and what
+    a weights file's half-precision check scored (regenerated from the seed the file records)."""
+    g = torch.Generator().manual_seed(seed)
+    inputs = (torch.randn(2, 3, *size, generator=g),)
+    if uses_map:
+        inputs += (torch.rand(2, 1, *size, generator=g),)
+    return inputs
+
+
+def export_checkpoint(ckpt: str | Path, out: str | Path, fmt: str, half_tolerance: float = 0.01) -> dict:
     """Write ``out`` (atomically) and return the metadata it carries."""
     from gmaiqa.checkpoints import load_net
     from gmaiqa.scoring import preprocess_of
@@ -95,20 +113,19 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, fmt: str) -> dict:
         },
         "reduction": int(net.reduction),
         "receptive_field": int(net.receptive_field),
+        "provenance": provenance(ckpt, meta),
     }
     if has_method(net, "without_auxiliary_outputs"):  # weights only Output1 needs
         net = net.without_auxiliary_outputs()
     graph = Output1Graph(net).eval()
-    height, width = _example(meta)
-    g = torch.Generator().manual_seed(0)
-    example = (torch.randn(2, 3, height, width, generator=g),)
-    if uses_map:
-        example += (torch.rand(2, 1, height, width, generator=g),)
+    example = example_inputs(_example(meta), uses_map)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     if fmt == "onnx":
         _write_onnx(graph, example, partial, record)
+    elif fmt == "weights":
+        _write_weights(net, example, partial, record, half_tolerance)
     else:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*torch.jit.* is deprecated", category=FutureWarning)
@@ -116,6 +133,62 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, fmt: str) -> dict:
             torch.jit.save(traced, str(partial), _extra_files={EXTRA_FILE: json.dumps(record)})
     partial.replace(out)
     return record
+
+
+def provenance(ckpt: str | Path, meta: dict) -> dict:
+    """How the checkpoint came about, for a file that travels without its run folder: the training
+    command (``job.json`` of the run the checkpoint belongs to), seed, git commit and stage."""
+    from gmaiqa.checkpoints import checkpoint_path
+
+    path = checkpoint_path(ckpt).resolve()
+    job = next((p / "job.json" for p in path.parents if (p / "job.json").is_file()), None)
+    record = {"checkpoint": path.name, "stage": meta.get("stage"), "seed": meta.get("seed")}
+    record["git_commit"] = meta.get("git_commit")
+    if job is not None:
+        written = json.loads(job.read_text())
+        overrides = written.get("overrides")  # None: composed in-process, no command line to record
+        record.update(
+            command=" ".join(["gmaiqa train", *overrides]) if overrides is not None else None,
+            run=job.parent.name,
+            started=written.get("started"),
+            git_dirty=written.get("git_dirty"),
+            packages=written.get("packages"),
+        )
+    return record
+
+
+def half_precision_error(net: nn.Module, example: tuple, seed: int = 0) -> dict:
+    """How far Output1 moves when every floating-point weight is rounded to fp16: the largest absolute
+    and relative score differences over ``example`` (scores are computed in fp32 either way)."""
+    import copy
+
+    rounded = copy.deepcopy(net)
+    with torch.no_grad():
+        for tensor in rounded.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+        full, half = net.output1(*example), rounded.output1(*example)
+    difference = (half - full).abs()
+    return {
+        "max_abs": float(difference.max()),
+        "max_rel": float((difference / full.abs().clamp_min(1e-6)).max()),
+        # example_inputs(size, uses_map, seed) gives the inputs again: a loaded file can be checked
+        "inputs": {"seed": seed, "size": list(example[0].shape[-2:]), "attention": len(example) > 1},
+        "fp32_scores": full.tolist(),
+    }
+
+
+def _write_weights(net: nn.Module, example: tuple, path: Path, record: dict, tolerance: float) -> None:
+    """Output1's weights; fp16 when no score moves by more than ``tolerance`` relative to fp32."""
+    check = half_precision_error(net.eval(), example)
+    dtype = torch.float16 if check["max_rel"] <= tolerance else torch.float32
+    record.update(
+        weights_dtype=str(dtype).removeprefix("torch."),
+        half_check={**check, "tolerance_rel": tolerance},
+        model={**record["model"], "aux_outputs": False},
+    )
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    torch.save({WEIGHTS_KEY: state, "meta": json.dumps(record)}, path)
 
 
 def _write_onnx(graph: nn.Module, example: tuple, path: Path, record: dict) -> None:
@@ -193,7 +266,26 @@ class OnnxNet(ExportedNet):
         return torch.from_numpy(score).to(image.device), torch.from_numpy(score_map).to(image.device)
 
 
+def _read_weights(path: Path) -> dict:
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            "ckpt", f"{path} cannot be read as a weights file ({reason[:160]})", "export it again"
+        ) from None
+    if not isinstance(content, dict) or WEIGHTS_KEY not in content:
+        raise ConfigError(
+            "ckpt",
+            f"{path} was not written by `gmaiqa export format=weights`",
+            "give a .ckpt written by `gmaiqa train`, or a file `gmaiqa export` wrote",
+        )
+    return content
+
+
 def read_exported_meta(path: Path, fmt: str) -> dict:
+    if fmt == "weights":
+        return json.loads(_read_weights(path)["meta"])
     if fmt == "onnx":
         try:
             import onnx
@@ -214,7 +306,26 @@ def read_exported_meta(path: Path, fmt: str) -> dict:
         return json.loads(archive.read(name))
 
 
+def load_weights(path: Path) -> tuple[nn.Module, dict]:
+    """A ``weights`` file as the network it came from (Output1's path; fp32 on every device)."""
+    from hydra.utils import instantiate
+
+    content = _read_weights(path)
+    meta = json.loads(content["meta"])
+    model_cfg = dict(meta["model"])
+    if isinstance(model_cfg.get("backbone"), dict):
+        model_cfg["backbone"] = {**model_cfg["backbone"], "weights_path": None, "download": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the weights come from the file, not ImageNet
+        net = instantiate(model_cfg)
+    state = content[WEIGHTS_KEY]
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return net.eval(), meta
+
+
 def load_exported(path: Path, fmt: str) -> tuple[nn.Module, dict]:
+    if fmt == "weights":
+        return load_weights(path)
     meta = read_exported_meta(path, fmt)
     if fmt == "onnx":
         return OnnxNet(path, meta), meta
@@ -229,9 +340,16 @@ def export(cfg: DictConfig) -> None:
 
     check_export_target(cfg)  # the checkpoint itself is read once, by export_checkpoint
     out = Path(cfg.out)
-    record = export_checkpoint(cfg.ckpt, out, cfg.format)
+    record = export_checkpoint(cfg.ckpt, out, cfg.format, half_tolerance=cfg.half_tolerance)
     size = out.stat().st_size / 2**20
+    precision = ""
+    if "half_check" in record:
+        check = record["half_check"]
+        precision = (
+            f"; {record['weights_dtype']} weights: fp16 moves scores by at most {check['max_rel']:.1e} "
+            f"(relative; tolerance {check['tolerance_rel']:g})"
+        )
     print(
         f"exported Output1 of {cfg.ckpt} as {cfg.format} -> {out} ({size:.1f} MiB; inputs "
-        f"{', '.join(record['inputs'])}; preprocessing in its metadata)"
+        f"{', '.join(record['inputs'])}; preprocessing in its metadata{precision})"
     )

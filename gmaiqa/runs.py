@@ -43,6 +43,18 @@ def git_commit() -> str | None:
         return None
 
 
+def git_dirty() -> bool | None:
+    """Whether the checkout differs from its commit (then the commit alone does not reproduce a run)."""
+    try:
+        root = Path(__file__).resolve().parents[1]
+        out = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        return bool(out.stdout.strip()) if out.returncode == 0 else None
+    except Exception:
+        return None
+
+
 @functools.cache
 def environment() -> dict:
     """What a reader needs to reproduce the run: commit, package versions, Python, platform, devices
@@ -60,6 +72,7 @@ def environment() -> dict:
             versions[name] = None
     return {
         "git_commit": git_commit(),
+        "git_dirty": git_dirty(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,

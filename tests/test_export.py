@@ -12,6 +12,7 @@ import torch
 
 from gmaiqa.checkpoints import checkpoint_path, load_net
 from gmaiqa.cli import main
+from gmaiqa.export import WEIGHTS_KEY, example_inputs
 from gmaiqa.inference import InferenceSettings, predict_scores
 
 warnings.filterwarnings("ignore", message=".*random init.*")
@@ -81,3 +82,61 @@ def test_export_refuses_what_it_cannot_do(trained_run, exported, tmp_path, capsy
     assert code == 2 and "exported" in capsys.readouterr().err
     meta = json.loads(json.dumps(load_net(exported["torchscript"])[1]))  # JSON all the way
     assert meta["format"] == "torchscript" and meta["outputs"] == ["score", "score_map"]
+
+
+def test_weights_file_holds_output1_in_half_precision_and_scores_as_the_checkpoint(
+    trained_run, tiny_feces, tmp_path, capsys
+):
+    out = tmp_path / "model.pt"
+    assert main(["export", f"ckpt={trained_run}", f"out={out}", "format=weights"]) == 0
+    printed = capsys.readouterr().out
+    net, meta = load_net(trained_run)
+    runtime, recorded = load_net(out)
+    assert "MiB" in printed and "float16 weights" in printed
+    # Output1's path alone (trunk, head 1), stored in fp16 and run in fp32
+    stored = torch.load(out, weights_only=True)[WEIGHTS_KEY]
+    assert not any(k.startswith(("deconv", "head2", "head3")) for k in stored)
+    assert set(stored) == set(net.without_auxiliary_outputs().state_dict())
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    assert recorded["weights_dtype"] == "float16" and not recorded["model"]["aux_outputs"]
+    assert {p.dtype for p in runtime.parameters()} == {torch.float32}
+    # how it was trained travels with it
+    made = recorded["provenance"]
+    assert made["run"] == trained_run.name and made["seed"] == meta["seed"] and made["stage"] == meta["stage"]
+    assert made["git_commit"] == meta["git_commit"] and "git_dirty" in made
+    assert made["command"] is None  # trained_run is composed in-process: there was no command line
+    # the recorded half-precision check repeats from the file: its inputs come back from their seed, the
+    # recorded scores are the fp32 network's, and the fp16 weights stay within the tolerance of them
+    check = recorded["half_check"]
+    inputs = example_inputs(
+        tuple(check["inputs"]["size"]), check["inputs"]["attention"], check["inputs"]["seed"]
+    )
+    reference = torch.tensor(check["fp32_scores"])
+    with torch.no_grad():
+        torch.testing.assert_close(net.output1(*inputs), reference, rtol=1e-5, atol=1e-5)
+        got = runtime.output1(*inputs)
+    assert got.ne(reference).any(), "fp16 rounding should move the scores a little"
+    torch.testing.assert_close(got, reference, rtol=check["tolerance_rel"], atol=0)
+    # the images predict picks are the checkpoint's
+    picks = {}
+    for name, ckpt in (("ckpt", trained_run), ("weights", out)):
+        assert main(["predict", f"ckpt={ckpt}", f"input={tiny_feces}", f"out={tmp_path / name}"]) == 0
+        with open(tmp_path / name / "clearest.csv") as handle:
+            picks[name] = [row["image"] for row in csv.DictReader(handle)]
+    assert picks["weights"] == picks["ckpt"]
+    assert f"model: {out} (gmanet {meta['stage']})" in capsys.readouterr().out
+
+
+def test_weights_file_keeps_fp32_when_half_precision_moves_scores_too_far(trained_run, tmp_path, capsys):
+    out = tmp_path / "model.pt"
+    assert main(["export", f"ckpt={trained_run}", f"out={out}", "format=weights", "half_tolerance=0"]) == 0
+    assert "float32 weights" in capsys.readouterr().out
+    stored = torch.load(out, weights_only=True)[WEIGHTS_KEY]
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float32}
+    net, _ = load_net(trained_run)
+    runtime, recorded = load_net(out)
+    assert recorded["half_check"]["max_rel"] > 0
+    g = torch.Generator().manual_seed(5)
+    image, amap = torch.randn(2, 3, 64, 96, generator=g), torch.rand(2, 1, 64, 96, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(runtime.output1(image, amap), net.output1(image, amap))
