@@ -159,7 +159,9 @@ def write_curves(
         for method in methods:
             values = curves[method][index].astype(float)
             span = values.max() - values.min()
-            label = "ckpt:" + Path(method[5:]).parent.parent.name if method.startswith("ckpt:") else method
+            label = method
+            if method.startswith("ckpt:") and Path(method[5:]).parent.parent.name:  # a run's stage folder
+                label = "ckpt:" + Path(method[5:]).parent.parent.name
             ax.plot(
                 order,
                 (values - values.min()) / span if span > 0 else values * 0,

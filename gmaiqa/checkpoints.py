@@ -16,12 +16,16 @@ META_KEY = "gmaiqa"
 
 
 def checkpoint_path(path: str | Path, key: str = "ckpt") -> Path:
-    """The checkpoint file ``path`` names: a ``.ckpt`` file, or a finished run or stage folder (the
-    checkpoint its ``done.json`` records: the final stage's selected one for a run)."""
+    """The checkpoint file ``path`` names: a ``.ckpt`` file, a finished run or stage folder (the
+    checkpoint its ``done.json`` records: the final stage's selected one for a run), or ``default``:
+    gmaiqa's shipped default model (``gmaiqa.default_model``)."""
     import json
 
+    from gmaiqa import default_model
     from gmaiqa.job import DONE
 
+    if str(path) == default_model.NAME:
+        return default_model.default_model_path(key)
     if str(path).startswith(WANDB_PREFIX):
         return wandb_artifact_checkpoint(str(path)[len(WANDB_PREFIX) :], key)
     path = Path(path)

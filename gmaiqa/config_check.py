@@ -337,6 +337,7 @@ def check_methods(methods: list[str]) -> list[str]:
     """Every method exists before any is run: a classical measure's name, or ``ckpt:PATH`` to a readable
     checkpoint (or a finished run folder, replaced by its checkpoint)."""
     from gmaiqa.checkpoints import checkpoint_path, read_checkpoint
+    from gmaiqa.default_model import NAME as DEFAULT_MODEL
     from gmaiqa.errors import GmaiqaError
     from gmaiqa.focus import get_measure
 
@@ -345,9 +346,9 @@ def check_methods(methods: list[str]) -> list[str]:
     checked = []
     for method in methods:
         if method.startswith("ckpt:"):
-            key = f"methods ({method})"
-            read_checkpoint(method[len("ckpt:") :], key=key)
-            checked.append(f"ckpt:{checkpoint_path(method[len('ckpt:') :], key=key)}")
+            key, target = f"methods ({method})", method[len("ckpt:") :]
+            read_checkpoint(target, key=key)
+            checked.append(method if target == DEFAULT_MODEL else f"ckpt:{checkpoint_path(target, key=key)}")
         else:
             try:
                 get_measure(method)

@@ -28,6 +28,17 @@ def add_group(rows: list, best: list, stack, values: torch.Tensor, meta: dict, r
     best.append([stack.group, os.path.relpath(stack.paths[i], root), stack.z[i], f"{float(values[i]):.4f}"])
 
 
+def model_line(ckpt, meta: dict) -> str:
+    """Which network scores: the default model by name and provenance, else the file and its stage."""
+    from gmaiqa import default_model
+    from gmaiqa.checkpoints import checkpoint_path
+
+    path = checkpoint_path(ckpt)
+    if str(ckpt) == default_model.NAME:
+        return default_model.describe(meta, path)
+    return f"{path} ({meta.get('family', 'model')} {meta.get('stage', '')})".replace(" )", ")")
+
+
 def write_tables(out, value: str, rows: list, best: list) -> None:
     for name, table in (("predictions.csv", rows), ("clearest.csv", best)):
         with open(out / name, "w", newline="") as handle:
@@ -43,6 +54,7 @@ def predict(cfg: DictConfig) -> None:
         )
     out = check_out(cfg.out, cfg.overwrite, OUTPUTS["predict"])
     net, meta = load_net(cfg.ckpt)
+    print(f"model: {model_line(cfg.ckpt, meta)}")
     stacks = load_dataset(cfg.input, validate=cfg.validate, **reading_options(cfg))
     out.mkdir(parents=True, exist_ok=True)
     device = device_for(cfg.accelerator)

@@ -1,0 +1,42 @@
+"""gmaiqa's shipped default model (issue 18): GMANet trained by ``experiment=default_model`` on a
+mixture of every synthetic preset at native resolution, stored as ``gmaiqa export format=weights``
+writes it (Output1's trunk and head, fp16 where exact enough) inside the package, so ``gmaiqa predict
+input=DIR`` works without a checkpoint. ``ckpt=default`` names it wherever a checkpoint is accepted.
+How it was trained and how it compares with the classical measures: experiments/default-model/README.md.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from gmaiqa.errors import ConfigError
+
+NAME = "default"
+WEIGHTS_FILE = "gmanet_default.pt"
+
+
+def default_model_path(key: str = "ckpt") -> Path:
+    """The shipped weights file, wherever the package is installed."""
+    path = Path(str(resources.files(__name__) / WEIGHTS_FILE))
+    if not path.is_file():
+        raise ConfigError(
+            key,
+            f"gmaiqa's default model is missing from this installation ({path})",
+            "reinstall gmaiqa, or pass ckpt=<a .ckpt written by `gmaiqa train`>",
+        )
+    return path
+
+
+def describe(meta: dict, path: Path) -> str:
+    """One line naming the model a command scores with: what `predict` prints before it starts."""
+    made = meta.get("provenance") or {}
+    commit = (made.get("git_commit") or "unknown")[:10]
+    size = path.stat().st_size / 2**20
+    pixels = meta.get("pixel_um") or {}
+    trained = f", trained at {pixels['min']:.2g}-{pixels['max']:.2g} µm/px" if "min" in pixels else ""
+    return (
+        f"gmaiqa default model ({meta.get('stage', '?')}, {meta.get('weights_dtype', '?')} weights, "
+        f"{size:.1f} MiB{trained}; `{made.get('command', 'gmaiqa train experiment=default_model')}` "
+        f"at {commit}): {path}"
+    )
