@@ -5,7 +5,8 @@
 # 2. `gmaiqa export format=weights` of its L1 into the package (gmaiqa/default_model/gmanet_default.pt);
 # 3. per preset, fresh held-out groups drawn like the training ones (seeds the recipe never used) and
 #    `gmaiqa benchmark` of the default model beside every classical measure on them;
-# 4. table.py: the README's table (default model vs the best classical measure vs Tenengrad).
+# 4. table.py: the README's table (default model vs the best classical measure vs Tenengrad);
+# 5. half_check.py: the shipped fp16 weights against the fp32 checkpoint on 3 groups per preset.
 set -euo pipefail
 out=${1:-outputs/default-model}
 run_id=${RUN_ID:-cpu}
@@ -21,6 +22,19 @@ for i in "${!presets[@]}"; do
   uv run gmaiqa synth out="$out/heldout/$preset" preset="$preset" groups=24 seed=$((2000 + i)) \
       height=256 width=384 object_scale=0.5 images=[10,16] workers=-1 overwrite=true
   uv run gmaiqa benchmark data.root="$out/heldout/$preset" out="$out/bench/$preset" overwrite=true \
-      "methods=[all_classical,ckpt:default,ckpt:$run]" curves=0 logger.wandb.mode=disabled
+      "methods=[all_classical,ckpt:default]" curves=0 logger.wandb.mode=disabled
 done
 uv run python experiments/default-model/table.py "$out/bench" --json experiments/default-model/item5.json
+
+pairs=()
+for i in "${!presets[@]}"; do
+  preset=${presets[$i]}
+  uv run gmaiqa synth out="$out/half/$preset" preset="$preset" groups=3 seed=$((3000 + i)) \
+      height=256 width=384 object_scale=0.5 images=[10,16] overwrite=true
+  for model in fp32:"$run" fp16:default; do
+    uv run gmaiqa predict ckpt="${model#*:}" input="$out/half/$preset" out="$out/half_scores/${model%%:*}/$preset" \
+        overwrite=true
+  done
+  pairs+=("$out/half_scores/fp32/$preset" "$out/half_scores/fp16/$preset")
+done
+uv run python experiments/default-model/half_check.py "${pairs[@]}"

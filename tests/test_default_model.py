@@ -1,0 +1,144 @@
+"""gmaiqa's shipped default model (gmaiqa.default_model, issue 18): it is inside the package, says how
+it was trained, its fp16 weights score as the fp32 network did, and an installed wheel - not this
+checkout - predicts the clearest plane of multi-page TIFF stacks with it, with no ckpt= given."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from gmaiqa.checkpoints import load_net
+from gmaiqa.default_model import WEIGHTS_FILE, default_model_path
+from gmaiqa.export import example_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_default_model_ships_in_the_package_with_how_it_was_trained():
+    path = default_model_path()
+    assert path.parent == ROOT / "gmaiqa" / "default_model" and path.name == WEIGHTS_FILE
+    assert path.stat().st_size < 30 * 2**20  # the issue's bound for a file in the repository
+    net, meta = load_net("default")
+    assert meta["family"] == "gmanet" and meta["stage"] == "l1" and net.uses_attention_map
+    assert not net.aux_outputs and meta["weights_dtype"] == "float16"
+    made = meta["provenance"]
+    assert made["command"].startswith("gmaiqa train ") and "experiment=default_model" in made["command"]
+    assert re.fullmatch(r"[0-9a-f]{40}", made["git_commit"]) and made["seed"] == meta["seed"]
+    members = [m["preset"] for m in meta["data"]["synthetic"]["mixture"]]
+    assert sorted(members) == ["blood", "dense", "feces", "fluorescence", "leucorrhea", "reflected"]
+    assert meta["data"]["resize"] is None and meta["inference"]["mode"] == "full"  # native resolution
+    assert 0 < meta["pixel_um"]["min"] < meta["pixel_um"]["max"]
+
+
+def test_its_half_precision_scores_match_the_fp32_network_within_the_tolerance():
+    net, meta = load_net("default")
+    check = meta["half_check"]
+    assert check["max_rel"] <= check["tolerance_rel"] == 0.01
+    inputs = example_inputs(
+        tuple(check["inputs"]["size"]), check["inputs"]["attention"], check["inputs"]["seed"]
+    )
+    with torch.no_grad():
+        got = net.output1(*inputs)
+    reference = torch.tensor(check["fp32_scores"])  # the fp32 checkpoint's scores of the same inputs
+    assert got.ne(reference).any()  # the weights really are rounded
+    torch.testing.assert_close(got, reference, rtol=check["tolerance_rel"], atol=0)
+
+
+SHARPEST, PLANES = 3, 7
+
+INSTALLED_PREDICT = r"""
+import json, sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+from gmaiqa.cli import main
+
+# hand-made stacks: dark cells with nuclei on a bright field, defocused by a Gaussian growing with the
+# distance from the sharpest plane, a little camera noise, 8-bit multi-page TIFFs
+work, sharpest, planes = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(0)
+(work / "stacks").mkdir()
+for k in range(3):
+    field = np.full((256, 384), 0.8, np.float32)
+    for _ in range(25):
+        centre = (int(rng.integers(0, 384)), int(rng.integers(0, 256)))
+        cv2.circle(field, centre, int(rng.integers(6, 20)), float(rng.uniform(0.2, 0.6)), -1)
+        cv2.circle(field, centre, int(rng.integers(2, 5)), float(rng.uniform(0.05, 0.2)), -1)
+    field = cv2.GaussianBlur(field, (0, 0), 0.8)
+    series = [cv2.GaussianBlur(field, (0, 0), 1.5 * abs(z - sharpest)) if z != sharpest else field
+              for z in range(planes)]
+    series = np.stack([s + rng.normal(0, 0.01, s.shape).astype(np.float32) for s in series])
+    tifffile.imwrite(work / "stacks" / f"cells{k}.tif", (np.clip(series, 0, 1) * 255).astype(np.uint8))
+code = main(["predict", f"input={work / 'stacks'}", f"out={work / 'out'}"])
+import gmaiqa
+print(json.dumps({"code": code, "package": gmaiqa.__file__}))
+"""
+
+
+def test_an_installed_wheel_predicts_tiff_stacks_with_the_default_model(tmp_path):
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("needs uv to build the wheel (the README's test command runs under uv)")
+    command = [uv, "build", "--wheel", "--out-dir", str(tmp_path / "dist"), str(ROOT)]
+    built = subprocess.run(command, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("gmaiqa-*.whl")
+    installed = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        assert f"gmaiqa/default_model/{WEIGHTS_FILE}" in archive.namelist()
+        archive.extractall(installed)
+    work = tmp_path / "work"
+    work.mkdir()
+    script = work / "predict_installed.py"
+    script.write_text(INSTALLED_PREDICT)
+    env = {"PYTHONPATH": str(installed), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, str(script), str(work), str(SHARPEST), str(PLANES)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # the package that ran is the wheel's, and so are the weights it says it used
+    assert result["code"] == 0 and Path(result["package"]).is_relative_to(installed)
+    assert "model: gmaiqa default model (l1, float16 weights" in done.stdout
+    assert str(installed / "gmaiqa" / "default_model" / WEIGHTS_FILE) in done.stdout
+    with open(work / "out" / "clearest.csv", newline="") as handle:
+        clearest = {row["group"]: row for row in csv.DictReader(handle)}
+    assert sorted(clearest) == ["cells0", "cells1", "cells2"]  # one clearest plane per stack file
+    assert all(row["image"] == f"{group}.tif#z{SHARPEST}" for group, row in clearest.items())
+    # sharper -> higher: every step away from the sharpest plane lowers the score, on both sides
+    with open(work / "out" / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for group in clearest:
+        scores = [float(r["score"]) for r in rows if r["group"] == group]
+        assert len(scores) == PLANES
+        assert all(a < b for a, b in zip(scores[:SHARPEST], scores[1 : SHARPEST + 1])), scores
+        assert all(a > b for a, b in zip(scores[SHARPEST:], scores[SHARPEST + 1 :])), scores
+
+
+def test_a_missing_default_model_is_one_clear_error(monkeypatch, tmp_path, capsys):
+    import gmaiqa.default_model
+
+    monkeypatch.setattr(gmaiqa.default_model, "WEIGHTS_FILE", "not_there.pt")
+    from gmaiqa.cli import main
+
+    (tmp_path / "in").mkdir()
+    assert main(["predict", f"input={tmp_path / 'in'}", f"out={tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err
+    assert "ckpt" in err and "default model is missing" in err and "not_there.pt" in err
+    assert not (tmp_path / "out").exists()
