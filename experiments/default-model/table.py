@@ -34,7 +34,8 @@ def preset_rows(rows: list[dict]) -> dict:
     model = next(r for r in rows if r["method"] == "ckpt:default")
     fp32 = next((r for r in rows if r["method"].startswith("ckpt:") and r is not model), None)
     best = classical[0]  # benchmark.csv is ranked
-    top = {"acc": max(r["acc"] for r in classical), "t0": max(r["t0"] for r in classical)}
+    top_acc, top_t0 = max(classical, key=lambda r: r["acc"]), max(classical, key=lambda r: r["t0"])
+    top = {"acc": top_acc["acc"], "acc_by": top_acc["method"], "t0": top_t0["t0"], "t0_by": top_t0["method"]}
     return {
         "groups": model["groups"],
         "default_model": model,
@@ -48,8 +49,8 @@ def preset_rows(rows: list[dict]) -> dict:
 
 def markdown(table: dict) -> str:
     lines = [
-        "| preset | groups | method | acc | t0 | t1 | SROCC | z-error (µm) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| preset | groups | method | acc | t0 | t1 | SROCC | z-error (µm) | highest classical acc, t0 |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for preset, entry in table.items():
         named = [("default model (fp16)", entry["default_model"])]
@@ -60,9 +61,11 @@ def markdown(table: dict) -> str:
         for i, (name, row) in enumerate(named):
             first = f"{preset} ({'bar met' if entry['bar_met'] else 'bar missed'})" if i == 0 else ""
             groups = entry["groups"] if i == 0 else ""
+            top = entry["classical_max"]
+            bar = f"{top['acc']:.3f} ({top['acc_by']}), {top['t0']} ({top['t0_by']})" if i == 0 else ""
             lines.append(
                 f"| {first} | {groups} | {name} | {row['acc']:.3f} | {row['t0']} | {row['t1']} | "
-                f"{row['srocc']:.3f} | {row['z_error_um']:.2f} |"
+                f"{row['srocc']:.3f} | {row['z_error_um']:.2f} | {bar} |"
             )
     return "\n".join(lines)
 
