@@ -33,6 +33,7 @@ from gmaiqa.inference import has_method
 FORMATS = ("onnx", "torchscript", "weights")
 EXTRA_FILE = "gmaiqa.json"
 WEIGHTS_KEY = "gmaiqa_weights"  # the entry of a ``weights`` file that holds its state dict
+EXAMPLE_SEED = 0  # of the inputs a graph is traced with and a weights file's half-precision check scored
 
 
 class Output1Graph(nn.Module):
@@ -72,7 +73,9 @@ def _example(meta: dict) -> tuple[int, int]:
     return tuple(patch or resize or (64, 96))
 
 
-def example_inputs(size: tuple[int, int], uses_map: bool, seed: int = 0) -> tuple[torch.Tensor, ...]:
+def example_inputs(
+    size: tuple[int, int], uses_map: bool, seed: int = EXAMPLE_SEED
+) -> tuple[torch.Tensor, ...]:
     """Two z-scored-like images (and attention maps) of ``size``: what a graph is traced with and what
     a weights file's half-precision check scored (regenerated from the seed the file records)."""
     g = torch.Generator().manual_seed(seed)
@@ -157,9 +160,9 @@ def provenance(ckpt: str | Path, meta: dict) -> dict:
     return record
 
 
-def half_precision_error(net: nn.Module, example: tuple, seed: int = 0) -> dict:
+def half_precision_error(net: nn.Module, example: tuple) -> dict:
     """How far Output1 moves when every floating-point weight is rounded to fp16: the largest absolute
-    and relative score differences over ``example`` (scores are computed in fp32 either way)."""
+    and relative score differences over ``example`` (``example_inputs``; scores in fp32 either way)."""
     import copy
 
     rounded = copy.deepcopy(net)
@@ -173,7 +176,7 @@ def half_precision_error(net: nn.Module, example: tuple, seed: int = 0) -> dict:
         "max_abs": float(difference.max()),
         "max_rel": float((difference / full.abs().clamp_min(1e-6)).max()),
         # example_inputs(size, uses_map, seed) gives the inputs again: a loaded file can be checked
-        "inputs": {"seed": seed, "size": list(example[0].shape[-2:]), "attention": len(example) > 1},
+        "inputs": {"seed": EXAMPLE_SEED, "size": list(example[0].shape[-2:]), "attention": len(example) > 1},
         "fp32_scores": full.tolist(),
     }
 
