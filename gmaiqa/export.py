@@ -142,9 +142,10 @@ def provenance(ckpt: str | Path, meta: dict) -> dict:
     """How the checkpoint came about, for a file that travels without its run folder: the training
     command (``job.json`` of the run the checkpoint belongs to), seed, git commit and stage."""
     from gmaiqa.checkpoints import checkpoint_path
+    from gmaiqa.job import JOB
 
     path = checkpoint_path(ckpt).resolve()
-    job = next((p / "job.json" for p in path.parents if (p / "job.json").is_file()), None)
+    job = next((p / JOB for p in path.parents if (p / JOB).is_file()), None)
     record = {"checkpoint": path.name, "stage": meta.get("stage"), "seed": meta.get("seed")}
     record["git_commit"] = meta.get("git_commit")
     if job is not None:
@@ -270,8 +271,10 @@ class OnnxNet(ExportedNet):
 
 
 def _read_weights(path: Path) -> dict:
+    """A weights file's contents, its tensors memory-mapped: reading the metadata alone (the scoring
+    commands' precheck, ``read_checkpoint``) does not read the weights."""
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
+        content = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(

@@ -32,27 +32,24 @@ PACKAGES = (
 )
 
 
-def git_commit() -> str | None:
+def _git(*args: str) -> str | None:
+    """The output of a git command run in gmaiqa's checkout; None outside one or when git fails."""
     try:
         root = Path(__file__).resolve().parents[1]
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
-        )
-        return out.stdout.strip() or None
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        return out.stdout if out.returncode == 0 else None
     except Exception:
         return None
+
+
+def git_commit() -> str | None:
+    return (_git("rev-parse", "HEAD") or "").strip() or None
 
 
 def git_dirty() -> bool | None:
     """Whether the checkout differs from its commit (then the commit alone does not reproduce a run)."""
-    try:
-        root = Path(__file__).resolve().parents[1]
-        out = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-        return bool(out.stdout.strip()) if out.returncode == 0 else None
-    except Exception:
-        return None
+    status = _git("status", "--porcelain")
+    return None if status is None else bool(status.strip())
 
 
 @functools.cache

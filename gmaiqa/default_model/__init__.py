@@ -31,12 +31,12 @@ def default_model_path(key: str = "ckpt") -> Path:
 def describe(meta: dict, path: Path) -> str:
     """One line naming the model a command scores with: what `predict` prints before it starts."""
     made = meta.get("provenance") or {}
-    commit = (made.get("git_commit") or "unknown")[:10]
+    commit = (made.get("git_commit") or "an unrecorded commit")[:10]
+    command = f"`{made['command']}`" if made.get("command") else "training command not recorded"
     size = path.stat().st_size / 2**20
     pixels = meta.get("pixel_um") or {}
     trained = f", trained at {pixels['min']:.2g}-{pixels['max']:.2g} µm/px" if "min" in pixels else ""
     return (
         f"gmaiqa default model ({meta.get('stage', '?')}, {meta.get('weights_dtype', '?')} weights, "
-        f"{size:.1f} MiB{trained}; `{made.get('command', 'gmaiqa train experiment=default_model')}` "
-        f"at {commit}): {path}"
+        f"{size:.1f} MiB{trained}; {command} at {commit}): {path}"
     )
