@@ -392,9 +392,11 @@ def check_train(cfg: DictConfig) -> None:
     if not stages:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
     from gmaiqa.checkpoints import resolve_init_from
-    from gmaiqa.stages import stage_rules, wandb_active
+    from gmaiqa.stages import stage_rules, stage_task, wandb_active
 
     stage_rules(stages)
+    for stage in stages:
+        stage_task(cfg, stage)
     wandb_active(cfg)
     resolve_init_from(cfg.init_from, int(cfg.seed))
     model = cfg.get("model")

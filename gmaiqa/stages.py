@@ -174,6 +174,32 @@ def stage_model(cfg: DictConfig, stage: DictConfig) -> dict:
     return {**model, **overrides}
 
 
+def stage_task(cfg: DictConfig, stage: DictConfig) -> dict:
+    """The job's task config with the stage's own overrides (``stages[i].task``, e.g. a lower
+    ``optimizer.lr`` for a stage that fine-tunes the one before it); nested keys merge, and a key the
+    task does not have is a ConfigError naming it."""
+    task = OmegaConf.to_container(cfg.task, resolve=True)
+    overrides = OmegaConf.to_container(stage.task, resolve=True) if stage.get("task") else {}
+
+    def merge(base: dict, changes: dict, prefix: str) -> dict:
+        merged = dict(base)
+        for key, value in changes.items():
+            if key not in base:
+                known = sorted(k for k in base if not k.startswith("_"))
+                raise ConfigError(
+                    f"stages.{stage.name}.task.{prefix}{key}",
+                    f"the task ({task.get('_target_')}) has no such key",
+                    f"a stage may override the task's own keys here: {known}",
+                )
+            if isinstance(value, dict) and isinstance(base[key], dict):
+                merged[key] = merge(base[key], value, f"{prefix}{key}.")
+            else:
+                merged[key] = value
+        return merged
+
+    return merge(task, overrides, "")
+
+
 def run_stage(
     cfg: DictConfig, stage: DictConfig, rule, run_dir: Path, init_from: str | None, datamodule
 ) -> dict:
@@ -217,7 +243,7 @@ def run_stage(
     }
     # conf/task/*.yaml: a partial LightningModule (loss, optimiser, ...) completed with the network, and
     # the report its test leaves in the stage folder (gmaiqa.callbacks.test_reports)
-    task_cfg = OmegaConf.to_container(cfg.task, resolve=True)
+    task_cfg = stage_task(cfg, stage)
     report = task_cfg.pop("report", None)
     task = instantiate(task_cfg)(net, inference=meta["inference"], meta=meta)
     selector, callbacks = _callbacks(cfg, rule, stage_dir, logging=bool(loggers))

@@ -54,6 +54,7 @@ from gmaiqa.data.specimen import (
     smooth_noise,
     surface_layers,
 )
+from gmaiqa.data.splits import PAPER_RATIOS
 from gmaiqa.errors import ConfigError, did_you_mean
 
 # --------------------------------------------------------------------------------------------------
@@ -88,6 +89,7 @@ class SynthConfig:
     bit_depth: int | None = None  # 8, 12 (in a 16-bit file) or 16
     exposure_drift: float | None = None  # exposure change over a stack, either way at its ends
     split: bool = False  # write a seeded split column instead of leaving the split to training
+    split_ratios: tuple[float, float, float] = PAPER_RATIOS  # train / val / test shares of that column
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -109,6 +111,13 @@ class SynthConfig:
             )
         if self.groups < 1:
             raise ConfigError("groups", f"groups={self.groups}", "generate at least one group")
+        ratios = self.split_ratios
+        if len(ratios) != 3 or min(ratios) < 0 or not math.isclose(sum(ratios), 1.0, abs_tol=1e-6):
+            raise ConfigError(
+                "split_ratios",
+                f"{list(ratios)} is not three train / val / test shares summing to 1",
+                "use e.g. split_ratios=[0.8,0.2,0.0]",
+            )
         if self.camera("bit_depth") not in BIT_DEPTHS:
             raise ConfigError(
                 "bit_depth", f"{self.bit_depth} bits", f"choose one of {', '.join(map(str, BIT_DEPTHS))}"
@@ -336,6 +345,7 @@ def config_from(**overrides) -> SynthConfig:
             f"valid options: {sorted(known)}",
         )
     images = overrides.pop("images", None)
+    ratios = overrides.pop("split_ratios", None)
     typed = {key: _typed(key, value, getattr(defaults, key)) for key, value in overrides.items()}
     if "object_scale" in typed and typed["object_scale"] is not None:
         typed["object_scale"] = _typed("object_scale", typed["object_scale"], 1.0)
@@ -348,4 +358,7 @@ def config_from(**overrides) -> SynthConfig:
         if len(values) not in (1, 2):
             raise ConfigError("images", f"{images!r} is not [min, max]", "use e.g. images=[10,30]")
         typed["images"] = (values[0], values[-1])
+    if ratios is not None:
+        values = [ratios] if isinstance(ratios, str | int | float) else list(ratios)
+        typed["split_ratios"] = tuple(_typed("split_ratios", v, 0.5) for v in values)
     return replace(defaults, **typed)

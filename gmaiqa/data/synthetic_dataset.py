@@ -105,7 +105,8 @@ def generate(
     if cfg.split:
         from gmaiqa.data.splits import seeded_split
 
-        for name, groups in seeded_split([m["group"] for m in metas], seed=cfg.seed).items():
+        names = [m["group"] for m in metas]
+        for name, groups in seeded_split(names, cfg.split_ratios, seed=cfg.seed).items():
             split_of.update({g: name for g in groups})
     with open(out / MANIFEST, "w", newline="") as handle:
         writer = csv.writer(handle)
