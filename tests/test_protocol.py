@@ -46,10 +46,16 @@ def test_a_later_stage_trains_every_batch_of_every_epoch_from_a_fresh_sampler(ti
     )
     with open_dict(cfg):
         cfg.stages[0].max_epochs, cfg.stages[1].max_epochs = 1, 2
+        cfg.stages[1].task = {"optimizer": {"lr": 3.0e-6}}  # a stage's own lr (default_model's L1)
         cfg.callbacks = {"probe": {"_target_": "helpers.probes.BatchProbe"}}
     summary = _train(cfg)
     l0, l1 = (Path(s["dir"]) for s in summary["stages"])
     assert Path(summary["stages"][0]["checkpoint"]).name == "best-000.ckpt"
+    for stage_dir, lr in ((l0, cfg.task.optimizer.lr), (l1, 3.0e-6)):
+        optimizer = torch.load(stage_dir / "checkpoints" / "last.ckpt", weights_only=False)[
+            "optimizer_states"
+        ]
+        assert {group["initial_lr"] for group in optimizer[0]["param_groups"]} == {lr}
 
     from gmaiqa.data.dataset import load_dataset
     from gmaiqa.data.splits import split_stacks
@@ -68,6 +74,24 @@ def test_a_later_stage_trains_every_batch_of_every_epoch_from_a_fresh_sampler(ti
     assert _steps_per_epoch(l1) == {0: len(train_groups), 1: len(train_groups)}  # logged every step
     assert json.loads((l1 / "batches.json").read_text()) == expected
     assert json.loads((l0 / "batches.json").read_text()) == {"0": expected["0"]}
+
+
+def test_a_stage_overrides_only_the_task_keys_it_names_and_a_wrong_one_is_named():
+    from gmaiqa.config_check import precheck
+    from gmaiqa.errors import ConfigError
+    from gmaiqa.stages import stage_task
+
+    cfg = compose_train("gmanet_paper", ["logger.wandb.enabled=false"])
+    with open_dict(cfg):
+        cfg.stages[1].task = {"optimizer": {"lr": 5.0e-6}}
+    job, l1 = OmegaConf.to_container(cfg.task, resolve=True), stage_task(cfg, cfg.stages[1])
+    assert l1["optimizer"] == {**job["optimizer"], "lr": 5.0e-6} and job["optimizer"]["lr"] == 1.0e-5
+    assert {k: v for k, v in l1.items() if k != "optimizer"} == {
+        k: v for k, v in job.items() if k != "optimizer"
+    }
+    assert stage_task(cfg, cfg.stages[0]) == job
+    with pytest.raises(ConfigError, match=r"stages\.l1\.task\.optimizer\.learning_rate"):
+        precheck("train", ["experiment=gmanet_paper", "+stages.1.task.optimizer.learning_rate=1e-5"])
 
 
 def test_testing_a_checkpoint_does_not_move_the_training_sampler(tiny_feces, tmp_path):

@@ -142,6 +142,22 @@ def test_bad_options_name_the_key():
         config_from(images=[1, 3])
     with pytest.raises(ConfigError, match="colour"):
         config_from(colour=1)
+    with pytest.raises(ConfigError, match=r"split_ratios.*summing to 1"):
+        config_from(split_ratios=[0.8, 0.3, 0.0])
+
+
+def test_the_split_column_follows_split_ratios(tmp_path):
+    """split=true writes the paper's 0.6/0.2/0.2 by default and the shares asked for otherwise, with no
+    test group where the test share is 0 (default_model draws its held-out groups apart)."""
+
+    def counts(out, **options):
+        generate(config_from(groups=10, split=True, **SMALL, **options), out)
+        rows = (out / "manifest.csv").read_text().splitlines()[1:]
+        split_of = {row.split(",")[0]: row.split(",")[5] for row in rows}
+        return {name: list(split_of.values()).count(name) for name in ("train", "val", "test")}
+
+    assert counts(tmp_path / "paper") == {"train": 6, "val": 2, "test": 2}
+    assert counts(tmp_path / "no_test", split_ratios=[0.8, 0.2, 0.0]) == {"train": 8, "val": 2, "test": 0}
 
 
 def test_feces_is_harder_than_blood_for_tenengrad():
