@@ -7,12 +7,14 @@ import csv
 import json
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
 from gmaiqa.checkpoints import checkpoint_path, load_net
 from gmaiqa.cli import main
-from gmaiqa.export import WEIGHTS_KEY, example_inputs
+from gmaiqa.data.synthetic import PRESETS
+from gmaiqa.export import WEIGHTS_KEY, half_check_scores, half_check_stacks
 from gmaiqa.inference import InferenceSettings, predict_scores
 
 warnings.filterwarnings("ignore", message=".*random init.*")
@@ -105,18 +107,21 @@ def test_weights_file_holds_output1_in_half_precision_and_scores_as_the_checkpoi
     assert made["run"] == trained_run.name and made["seed"] == meta["seed"] and made["stage"] == meta["stage"]
     assert made["git_commit"] == meta["git_commit"] and "git_dirty" in made
     assert made["command"] is None  # trained_run is composed in-process: there was no command line
-    # the recorded half-precision check repeats from the file: its inputs come back from their seed, the
-    # recorded scores are the fp32 network's, and the fp16 weights stay within the tolerance of them
+    # the recorded half-precision check repeats from the file: its stacks (one rendered group per preset,
+    # at the checkpoint's pixel size) come back from the recipe it records, the recorded scores are the
+    # fp32 network's, and the fp16 weights stay within the tolerance of them
     check = recorded["half_check"]
-    inputs = example_inputs(
-        tuple(check["inputs"]["size"]), check["inputs"]["attention"], check["inputs"]["seed"]
-    )
-    reference = torch.tensor(check["fp32_scores"])
-    with torch.no_grad():
-        torch.testing.assert_close(net.output1(*inputs), reference, rtol=1e-5, atol=1e-5)
-        got = runtime.output1(*inputs)
-    assert got.ne(reference).any(), "fp16 rounding should move the scores a little"
-    torch.testing.assert_close(got, reference, rtol=check["tolerance_rel"], atol=0)
+    assert check["inputs"]["presets"] == sorted(PRESETS) and check["groups"] == len(PRESETS)
+    stacks = half_check_stacks(check["inputs"], tmp_path / "half")
+    assert [len(s) for s in stacks] == [check["inputs"]["images"]] * len(PRESETS)
+    reference = check["fp32_scores"]
+    for got, want in zip(half_check_scores(net, meta, stacks), reference):
+        torch.testing.assert_close(torch.tensor(got), torch.tensor(want), rtol=1e-5, atol=1e-5)
+    rounded = half_check_scores(runtime, recorded, stacks)
+    flat = [torch.tensor(v) for v in (sum(rounded, []), sum(reference, []))]
+    assert flat[0].ne(flat[1]).any(), "fp16 rounding should move the scores a little"
+    torch.testing.assert_close(flat[0], flat[1], rtol=check["tolerance_rel"], atol=0)
+    assert check["same_pick"] == sum(np.argmax(a) == np.argmax(b) for a, b in zip(rounded, reference))
     # the images predict picks are the checkpoint's
     picks = {}
     for name, ckpt in (("ckpt", trained_run), ("weights", out)):
