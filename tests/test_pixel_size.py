@@ -102,7 +102,7 @@ def test_predict_says_when_images_are_at_another_scale(trained_run, tiny_feces, 
     assert main([*predict, f"out={tmp_path / 'a'}", "pixel_um=3.2"]) == 0
     assert "1.2 µm/pixel" not in capsys.readouterr().err  # the manifest's 0.8 wins over pixel_um=
     assert main([*predict, f"out={tmp_path / 'b'}", "resize=[32,48]"]) == 0
-    assert "outside the 1.2 µm/pixel the checkpoint was trained at" in capsys.readouterr().err
+    assert "outside the 1.2 µm/pixel the model was trained at" in capsys.readouterr().err
     assert main([*predict, f"out={tmp_path / 'c'}", "pixel_um=-2"]) == 2
     assert "config `pixel_um`" in capsys.readouterr().err
     assert main([*predict, f"out={tmp_path / 'd'}", "resize=[16,24]"]) == 2  # no window fits: one message

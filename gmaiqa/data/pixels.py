@@ -128,7 +128,7 @@ def pixel_note(
     seen = {s.group: seen_pixel_um(s, resize, default) for s in stacks}
     if all(v is None for v in seen.values()):
         return (
-            f"the checkpoint was trained at {span}; these images do not say their pixel size, so it "
+            f"the model was trained at {span}; these images do not say their pixel size, so it "
             "is not checked (pixel_um=µm, or a pixel_um column in the manifest, lets it be)"
         )
     inside = (low / TOLERANCE, high * TOLERANCE)
@@ -142,7 +142,7 @@ def pixel_note(
     target = resize or (height, width)
     suggestion = [max(1, round(target[0] * zoom)), max(1, round(target[1] * zoom))]
     return (
-        f"{len(outside)} of {len(seen)} groups are scored at pixel sizes outside the {span} the checkpoint "
+        f"{len(outside)} of {len(seen)} groups are scored at pixel sizes outside the {span} the model "
         f"was trained at (e.g. {group}: {value:.3g} µm/pixel); their finest detail is not what it learnt "
         f"from. resize=[{suggestion[0]},{suggestion[1]}] scores {group} at the trained scale"
     )
