@@ -122,6 +122,38 @@ def test_a_time_series_needs_a_time_point(tmp_path, capsys):
     np.testing.assert_array_equal(read_raw(stack.paths[4]), data[1, 4])
 
 
+def _keep_only_the_first_page(path) -> None:
+    """Cut the IFD chain after page 0, as ImageJ writes a stack over 4 GB: one page, the planes behind it."""
+    import struct
+
+    with tifffile.TiffFile(path) as tif:
+        page, order = tif.pages[0], tif.byteorder
+        link = page.offset + 2 + 12 * len(page.tags)  # classic TIFF: the offset of the next IFD
+    raw = bytearray(path.read_bytes())
+    raw[link : link + 4] = struct.pack(f"{order}I", 0)
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"], ids=["little-endian", "big-endian (ImageJ's own)"])
+def test_a_stack_stored_behind_one_page_is_read_one_plane_at_a_time(tmp_path, monkeypatch, byteorder):
+    folder = tmp_path / "big"
+    folder.mkdir()
+    data = np.stack([focus_series(1), focus_series(3)], axis=1)  # Z C Y X, 16-bit
+    path = folder / "hyper.tif"
+    tifffile.imwrite(path, data, imagej=True, byteorder=byteorder, metadata={"axes": "ZCYX", "spacing": 0.5})
+    _keep_only_the_first_page(path)
+    with tifffile.TiffFile(path) as tif:
+        assert len(tif.pages) == 1 and tif.series[0].shape == data.shape
+    # a plane's bytes are read alone: decoding the whole series once per plane is what this replaces
+    monkeypatch.setattr(tifffile.TiffPageSeries, "asarray", lambda *a, **k: pytest.fail("read every plane"))
+    (stack,) = load_dataset(folder, channel=1)
+    assert len(stack) == data.shape[0] and stack.z_um == pytest.approx([0.5 * z for z in range(len(stack))])
+    for z, plane in enumerate(stack.paths):
+        got = read_raw(plane)
+        assert got.dtype == np.uint16 and got.dtype.isnative
+        np.testing.assert_array_equal(got, data[z, 1])
+
+
 def test_a_manifest_row_may_name_a_plane_and_a_focus_measure_finds_the_sharp_one(stacks, tmp_path):
     (stacks / "manifest.csv").write_text(
         "group,image,z,clearest\n" + "".join(f"g,plain.tif#z{z},{z},{int(z == SHARPEST)}\n" for z in range(5))

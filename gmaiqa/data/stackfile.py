@@ -177,8 +177,18 @@ def read_plane(path: Path, z: int, channel: int | None, t: int | None) -> np.nda
         page = pages[flat] if flat < len(pages) else None
         if page is not None:
             return page.asarray()
-        data = series.asarray()  # planes stored contiguously behind one page (large ImageJ stacks)
-        return data.reshape(-1, *data.shape[len(page_shape) :])[flat]
+        # One page with every plane stored behind it (ImageJ writes stacks over 4 GB so): read this
+        # plane's bytes alone, never the whole stack once per plane.
+        plane_shape = tuple(shape[len(page_shape) :])
+        if series.dataoffset is not None:  # uncompressed and contiguous
+            stored = np.dtype(series.dtype).newbyteorder(tif.byteorder)
+            planes = int(np.prod(page_shape)) if page_shape else 1
+            stack = np.memmap(
+                path, dtype=stored, mode="r", offset=series.dataoffset, shape=(planes, *plane_shape)
+            )
+            return np.asarray(stack[flat], dtype=stored.newbyteorder("="))
+        data = series.asarray()  # compressed planes behind one page: tifffile decodes them together
+        return data.reshape(-1, *plane_shape)[flat]
 
 
 def choose(value, names: tuple[str, ...]) -> int | None:
