@@ -105,9 +105,7 @@ def main() -> None:
     for row in rows:
         row["plane_mib"] = round(args.size * args.size * 2 / 2**20, 2)
     report("stack_files", rows, args.out)
-    print(
-        f"one-page ImageJ stack: reading a plane's bytes is {slow / fast:.0f}x faster than decoding all"
-    )
+    print(f"one-page ImageJ stack: reading a plane's bytes is {slow / fast:.0f}x faster than decoding all")
 
 
 if __name__ == "__main__":

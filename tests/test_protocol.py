@@ -210,14 +210,23 @@ def test_the_lowest_loss_epoch_outside_the_acc_window_is_not_kept(tiny_feces, tm
     assert torch.load(stage["checkpoint"], map_location="cpu", weights_only=False)["epoch"] == 2
 
 
-def test_when_no_epoch_qualifies_the_fallback_is_kept_and_reported(tiny_feces, tmp_path, capsys):
-    script = [_epoch(3.0, 1.0, 150), _epoch(1.0, 1.0, 160), _epoch(2.0, 0.5, 125)]
+def test_when_no_epoch_qualifies_the_nearest_is_kept_and_reported(tiny_feces, tmp_path, capsys):
+    """No epoch meets 98 % < acc < 99 % and 120 <= t0 <= 129: the epoch nearest to them is kept (acc
+    and t0 misses both as shares of the 207 groups), the lower loss between equally near ones - not the
+    lowest loss, whose acc collapsed to 0.5."""
+    script = [_epoch(3.0, 1.0, 150), _epoch(1.0, 1.0, 160), _epoch(0.5, 0.5, 125), _epoch(2.5, 1.0, 150)]
     summary = _scripted_l0(tiny_feces, tmp_path / "multirun" / "0", script)
     stage = summary["stages"][0]
-    assert Path(stage["checkpoint"]).name == "best-001.ckpt"
-    assert "selection: fallback" in capsys.readouterr().out
+    assert Path(stage["checkpoint"]).name == "best-003.ckpt"
+    printed = capsys.readouterr().out
+    assert (
+        "kept epoch 3, the nearest to meeting them, then the best val/loss_diff (selection: fallback)"
+        in printed
+    )
     done = json.loads((Path(stage["dir"]) / "done.json").read_text())
-    assert (done["selection"]["status"], done["selection"]["epoch"]) == ("fallback", 1)
+    assert (done["selection"]["status"], done["selection"]["epoch"]) == ("fallback", 3)
+    shortfalls = [h["shortfall"] for h in done["selection"]["history"]]
+    assert shortfalls == pytest.approx([0.01 + 21 / 207, 0.01 + 31 / 207, 0.48, 0.01 + 21 / 207])
     job_done = json.loads((tmp_path / "multirun" / "0" / "done.json").read_text())
     assert job_done["stages"][0]["selection"]["status"] == "fallback"
 
@@ -246,11 +255,33 @@ def test_selection_state_survives_a_resume():
     resumed = SelectCheckpoint("/tmp/unused", rule)
     resumed.load_state_dict(first.state_dict())
     assert resumed.outcome()["epoch"] == 4
-    assert (
-        not resumed._takes(0.2, met=False)
-        and resumed._takes(0.2, met=True)
-        and not resumed._takes(0.4, met=True)
+    met, missed = {"constraints_met": True, "shortfall": 0.0}, {"constraints_met": False, "shortfall": 0.1}
+    assert not resumed._takes(0.2, missed) and resumed._takes(0.2, met) and not resumed._takes(0.4, met)
+
+
+def test_a_fallback_saved_before_shortfalls_were_recorded_is_compared_by_its_values():
+    rule = rule_from_config(
+        {"selection": {"monitor": "val/loss", "constraints": [{"metric": "val/acc", "above": 0.9}]}}, "s"
     )
+    resumed = SelectCheckpoint("/tmp/unused", rule)
+    resumed.load_state_dict(
+        {
+            "selected": {"epoch": 1, "step": 10, "value": 0.5, "path": "x", "status": "fallback"},
+            "history": [
+                {
+                    "epoch": 1,
+                    "step": 10,
+                    "values": {"val/loss": 0.5, "val/acc": 0.8},
+                    "constraints_met": False,
+                }
+            ],
+        }
+    )
+    nearer = resumed.verdict({"val/loss": 0.9, "val/acc": 0.85})
+    farther = resumed.verdict({"val/loss": 0.1, "val/acc": 0.6})
+    assert nearer["shortfall"] == pytest.approx(0.05) and farther["shortfall"] == pytest.approx(0.3)
+    assert resumed._takes(0.9, nearer) and not resumed._takes(0.1, farther)
+    assert resumed.verdict({"val/loss": 0.1})["shortfall"] is None  # acc never logged: never nearer
 
 
 # ------------------------------------------------------------------------------- one split, five rounds
