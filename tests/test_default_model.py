@@ -18,7 +18,7 @@ import torch
 
 from gmaiqa.checkpoints import load_net
 from gmaiqa.default_model import WEIGHTS_FILE, default_model_path
-from gmaiqa.export import example_inputs
+from gmaiqa.export import half_check_scores, half_check_stacks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,16 +39,15 @@ def test_the_default_model_ships_in_the_package_with_how_it_was_trained():
     assert 0 < meta["pixel_um"]["min"] < meta["pixel_um"]["max"]
 
 
-def test_its_half_precision_scores_match_the_fp32_network_within_the_tolerance():
+def test_its_half_precision_scores_match_the_fp32_network_within_the_tolerance(tmp_path):
+    """The export's check, repeated from the shipped file alone: a group of every preset rendered at the
+    model's pixel size, scored with the fp16 weights, against the fp32 checkpoint's recorded scores."""
     net, meta = load_net("default")
     check = meta["half_check"]
     assert check["max_rel"] <= check["tolerance_rel"] == 0.01
-    inputs = example_inputs(
-        tuple(check["inputs"]["size"]), check["inputs"]["attention"], check["inputs"]["seed"]
-    )
-    with torch.no_grad():
-        got = net.output1(*inputs)
-    reference = torch.tensor(check["fp32_scores"])  # the fp32 checkpoint's scores of the same inputs
+    assert check["inputs"]["object_scale"] == meta["data"]["synthetic"]["object_scale"]  # the trained pixels
+    got = half_check_scores(net, meta, half_check_stacks(check["inputs"], tmp_path))
+    got, reference = torch.tensor(sum(got, [])), torch.tensor(sum(check["fp32_scores"], []))
     assert got.ne(reference).any()  # the weights really are rounded
     torch.testing.assert_close(got, reference, rtol=check["tolerance_rel"], atol=0)
 
