@@ -139,8 +139,8 @@ def report_selection(stage: str, outcome: dict) -> None:
     if outcome["status"] == "fallback":
         print(
             f"stage {stage}: WARNING no epoch of {outcome['epochs_validated']} met the selection constraints "
-            f"({outcome['rule_text']}); kept epoch {outcome['epoch']}, the nearest to meeting them, then the "
-            f"best {outcome['rule']['monitor']} (selection: fallback)"
+            f"({outcome['rule_text']}); kept epoch {outcome['epoch']}, the nearest to their lower "
+            f"bounds, then the best {outcome['rule']['monitor']} (selection: fallback)"
         )
     elif outcome["status"] == "none":
         print(f"stage {stage}: {outcome['rule']['monitor']} was never logged; kept the last checkpoint")

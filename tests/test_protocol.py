@@ -211,22 +211,20 @@ def test_the_lowest_loss_epoch_outside_the_acc_window_is_not_kept(tiny_feces, tm
 
 
 def test_when_no_epoch_qualifies_the_nearest_is_kept_and_reported(tiny_feces, tmp_path, capsys):
-    """No epoch meets 98 % < acc < 99 % and 120 <= t0 <= 129: the epoch nearest to them is kept (acc
-    and t0 misses both as shares of the 207 groups), the lower loss between equally near ones - not the
-    lowest loss, whose acc collapsed to 0.5."""
+    """No epoch meets 98 % < acc < 99 % and 120 <= t0 <= 129: the epochs over the ceilings (acc 1.0,
+    t0 150 and 160) fall short of no floor, so the lowest loss among them is kept - not the lowest loss
+    overall, whose acc collapsed to 0.5 (0.48 short of 0.98)."""
     script = [_epoch(3.0, 1.0, 150), _epoch(1.0, 1.0, 160), _epoch(0.5, 0.5, 125), _epoch(2.5, 1.0, 150)]
     summary = _scripted_l0(tiny_feces, tmp_path / "multirun" / "0", script)
     stage = summary["stages"][0]
-    assert Path(stage["checkpoint"]).name == "best-003.ckpt"
+    assert Path(stage["checkpoint"]).name == "best-001.ckpt"
     printed = capsys.readouterr().out
-    assert (
-        "kept epoch 3, the nearest to meeting them, then the best val/loss_diff (selection: fallback)"
-        in printed
-    )
+    assert "kept epoch 1, the nearest to their lower bounds, then the best val/loss_diff" in printed
+    assert "(selection: fallback)" in printed
     done = json.loads((Path(stage["dir"]) / "done.json").read_text())
-    assert (done["selection"]["status"], done["selection"]["epoch"]) == ("fallback", 3)
-    shortfalls = [h["shortfall"] for h in done["selection"]["history"]]
-    assert shortfalls == pytest.approx([0.01 + 21 / 207, 0.01 + 31 / 207, 0.48, 0.01 + 21 / 207])
+    assert (done["selection"]["status"], done["selection"]["epoch"]) == ("fallback", 1)
+    assert [h["shortfall"] for h in done["selection"]["history"]] == pytest.approx([0, 0, 0.48, 0])
+
     job_done = json.loads((tmp_path / "multirun" / "0" / "done.json").read_text())
     assert job_done["stages"][0]["selection"]["status"] == "fallback"
 
@@ -236,6 +234,24 @@ def test_when_no_epoch_qualifies_the_nearest_is_kept_and_reported(tiny_feces, tm
     assert result["selections"] == {"all jobs l0": "1 fallback (seed 0)"}
     text = (tmp_path / "multirun" / "summary.md").read_text()
     assert "1 fallback (seed 0)" in text and "kept as a fallback" in text
+
+
+def test_a_fallback_weighs_a_t0_floor_missed_as_a_share_of_the_groups():
+    rule = rule_from_config(
+        {
+            "selection": {
+                "monitor": "val/loss",
+                "constraints": [
+                    {"metric": "val/acc", "above": 0.98},
+                    {"metric": "val/t0", "at_least": 120, "of_groups": 207},
+                ],
+            }
+        },
+        "s",
+    )
+    selector = SelectCheckpoint("/tmp/unused", rule)
+    verdict = selector.verdict({"val/loss": 1.0, "val/acc": 0.9, "val/t0": 3, "val/groups": 12})
+    assert verdict["shortfall"] == pytest.approx(0.08 + (7 - 3) / 12)  # the floor 120 of 207 is 7 of 12
 
 
 def test_selection_state_survives_a_resume():

@@ -2,11 +2,12 @@
 
 A stage's ``selection`` is ``{monitor, mode, constraints}``. After every validation the epoch is kept
 when it is better on ``monitor`` than the epoch kept so far, among the epochs that meet every
-constraint. Until some epoch meets them, the epoch nearest to meeting them is kept as a fallback (the
-least summed shortfall, ``Constraint.shortfall``; the better ``monitor`` among equally near epochs), so
+constraint. Until some epoch meets them, the epoch nearest to their lower bounds is kept as a
+fallback (the least summed shortfall, ``Constraint.shortfall``; the better ``monitor`` among equally
+near epochs), so
 a stage always ends with a checkpoint; a fallback is reported (log, ``done.json``, ``metrics.json``,
 W&B summary, ``gmaiqa summarize``) so that a reader never mistakes it for a constrained selection.
-The constraints stay first in a fallback because they are what the paper selects for (a model that
+The lower bounds stay first in a fallback because they are what the paper selects for (a model that
 ranks the clearest image first); the monitored loss only orders the epochs that qualify. Falling back
 to the lowest loss alone kept an L1 epoch whose validation acc had collapsed to 0.44 (from 0.89 two
 epochs before) because its score loss was lowest (experiments/default-model).
@@ -73,17 +74,18 @@ class Constraint:
         return all(COMPARE[name](float(value), bound) for name, bound in self.bounds(groups).items())
 
     def shortfall(self, value: float | None, groups: float | None) -> float:
-        """How far ``value`` lies outside the bounds (0 inside or on one): a count (``of_groups``) as a
-        share of the validation groups, so the paper's t0 window weighs like its acc window (a share
-        too); any other metric in its own units. Missing: infinitely far."""
+        """How far ``value`` falls short of the lower bounds (``above``, ``at_least``; 0 on or over
+        them): a count (``of_groups``) as a share of the validation groups, so the paper's t0 bound
+        weighs like its acc bound (a share too); any other metric in its own units. Missing:
+        infinitely short. Upper bounds do not count: the paper's ceilings (L0's acc < 99 %, t0 <= 129)
+        keep pretraining from fitting too well, its floors keep out checkpoints that rank badly, and
+        when no epoch fits both a model that ranks badly is the worse choice."""
         if value is None or math.isnan(value):
             return math.inf
-        value, missed = float(value), 0.0
-        for name, bound in self.bounds(groups).items():
-            if name in ("above", "at_least"):
-                missed += max(bound - value, 0.0)
-            else:
-                missed += max(value - bound, 0.0)
+        bounds = self.bounds(groups)
+        missed = sum(
+            max(bounds[name] - float(value), 0.0) for name in ("above", "at_least") if name in bounds
+        )
         if self.of_groups is not None:
             missed /= groups or self.of_groups
         return missed
