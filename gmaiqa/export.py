@@ -170,7 +170,7 @@ def half_check_recipe(meta: dict) -> dict:
     the middle of its recorded pixel range) on frames no larger than HALF_CHECK_SIZE, and scored the
     checkpoint's own way. Real-looking stacks, not noise: random inputs moved fp16 scores 35x less
     than images do (2.0e-4 against 0.71 % for the first default model)."""
-    from gmaiqa.data.specimen import REFERENCE_PIXEL_UM
+    from gmaiqa.data.specimen import REFERENCE_PIXEL_UM, REFERENCE_SIZE
     from gmaiqa.data.synthetic import PRESETS
 
     data = meta.get("data") or {}
@@ -179,7 +179,7 @@ def half_check_recipe(meta: dict) -> dict:
     width = min(int(synthetic.get("width") or HALF_CHECK_SIZE[1]), HALF_CHECK_SIZE[1])
     scale = synthetic.get("object_scale")
     if scale is None and synthetic.get("height"):
-        scale = int(synthetic["height"]) / 1024  # the generator's own default (objects sized at 1024 rows)
+        scale = int(synthetic["height"]) / REFERENCE_SIZE[0]  # the generator's default (SynthConfig.scale)
     trained = meta.get("pixel_um") or {}
     if scale is None and trained.get("min") and trained.get("max"):
         scale = REFERENCE_PIXEL_UM / (trained["min"] * trained["max"]) ** 0.5

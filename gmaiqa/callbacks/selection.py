@@ -4,9 +4,9 @@ A stage's ``selection`` is ``{monitor, mode, constraints}``. After every validat
 when it is better on ``monitor`` than the epoch kept so far, among the epochs that meet every
 constraint. Until some epoch meets them, the epoch nearest to their lower bounds is kept as a
 fallback (the least summed shortfall, ``Constraint.shortfall``; the better ``monitor`` among equally
-near epochs), so
-a stage always ends with a checkpoint; a fallback is reported (log, ``done.json``, ``metrics.json``,
-W&B summary, ``gmaiqa summarize``) so that a reader never mistakes it for a constrained selection.
+near epochs), so a stage always ends with a checkpoint; a fallback is reported (log, ``done.json``,
+``metrics.json``, W&B summary, ``gmaiqa summarize``) so that a reader never mistakes it for a
+constrained selection.
 The lower bounds stay first in a fallback because they are what the paper selects for (a model that
 ranks the clearest image first); the monitored loss only orders the epochs that qualify. Falling back
 to the lowest loss alone kept an L1 epoch whose validation acc had collapsed to 0.44 (from 0.89 two
@@ -246,7 +246,7 @@ class SelectCheckpoint(Checkpoint):
         if not met:  # both fallbacks: the nearer to the constraints, then the better monitor
             kept = self._shortfall_of(self.selected["epoch"])
             this = math.inf if verdict["shortfall"] is None else verdict["shortfall"]
-            if this != kept and not math.isclose(this, kept, rel_tol=1e-9, abs_tol=1e-12):
+            if not math.isclose(this, kept, rel_tol=1e-9, abs_tol=1e-12):
                 return this < kept
         return self.rule.better(value, self.selected["value"])
 
