@@ -101,7 +101,8 @@ def main() -> None:
                 "ms_per_plane": 1e3 * seconds / args.planes,
             }
         )
-    fast, slow = rows[3]["ms_per_plane"], rows[4]["ms_per_plane"]
+    one_page_rows = {r["reader"]: r["ms_per_plane"] for r in rows if r["layout"] == name}
+    fast, slow = one_page_rows["gmaiqa"], one_page_rows["whole series per plane"]
     for row in rows:
         row["plane_mib"] = round(args.size * args.size * 2 / 2**20, 2)
     report("stack_files", rows, args.out)

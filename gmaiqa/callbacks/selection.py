@@ -235,7 +235,7 @@ class SelectCheckpoint(Checkpoint):
             return math.inf
         if "shortfall" not in verdict:
             verdict = {**verdict, **self.verdict(verdict["values"])}
-        return math.inf if verdict["shortfall"] is None else verdict["shortfall"]
+        return _distance(verdict)
 
     def _takes(self, value: float, verdict: dict) -> bool:
         if self.selected is None:
@@ -245,7 +245,7 @@ class SelectCheckpoint(Checkpoint):
             return met
         if not met:  # both fallbacks: the nearer to the constraints, then the better monitor
             kept = self._shortfall_of(self.selected["epoch"])
-            this = math.inf if verdict["shortfall"] is None else verdict["shortfall"]
+            this = _distance(verdict)
             if not math.isclose(this, kept, rel_tol=1e-9, abs_tol=1e-12):
                 return this < kept
         return self.rule.better(value, self.selected["value"])
@@ -307,6 +307,11 @@ class SelectCheckpoint(Checkpoint):
     def load_state_dict(self, state_dict: dict) -> None:
         self.selected = state_dict.get("selected")
         self.history = list(state_dict.get("history") or [])
+
+
+def _distance(verdict: dict) -> float:
+    """A verdict's shortfall as a number (recorded as null when infinite: JSON has no infinity)."""
+    return math.inf if verdict["shortfall"] is None else verdict["shortfall"]
 
 
 def _value(metric) -> float | None:

@@ -22,12 +22,17 @@ class SplitError(GmaiqaError):
     pass
 
 
+def valid_ratios(ratios: Sequence[float]) -> bool:
+    """Three non-negative train / val / test shares summing to 1."""
+    return len(ratios) == 3 and min(ratios) >= 0 and math.isclose(sum(ratios), 1.0, abs_tol=1e-6)
+
+
 def seeded_split(
     groups: Sequence[str], ratios: Sequence[float] = PAPER_RATIOS, seed: int = 0
 ) -> dict[str, list[str]]:
     """Shuffle group names with ``seed`` and cut them by ``ratios`` (train and val rounded down, as
     the paper's 1036 groups -> 621 / 207 / 208). Independent of the input order."""
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or not math.isclose(sum(ratios), 1.0, abs_tol=1e-6):
+    if not valid_ratios(ratios):
         raise SplitError(
             f"data.split_ratios must be three non-negative numbers summing to 1, got {list(ratios)}"
         )

@@ -182,7 +182,7 @@ def read_plane(path: Path, z: int, channel: int | None, t: int | None) -> np.nda
         plane_shape = tuple(shape[len(page_shape) :])
         if series.dataoffset is not None:  # uncompressed and contiguous
             stored = np.dtype(series.dtype).newbyteorder(tif.byteorder)
-            planes = int(np.prod(page_shape)) if page_shape else 1
+            planes = int(np.prod(page_shape))  # 1 for a single page: the product of nothing
             stack = np.memmap(
                 path, dtype=stored, mode="r", offset=series.dataoffset, shape=(planes, *plane_shape)
             )

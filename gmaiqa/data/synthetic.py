@@ -54,7 +54,7 @@ from gmaiqa.data.specimen import (
     smooth_noise,
     surface_layers,
 )
-from gmaiqa.data.splits import PAPER_RATIOS
+from gmaiqa.data.splits import PAPER_RATIOS, valid_ratios
 from gmaiqa.errors import ConfigError, did_you_mean
 
 # --------------------------------------------------------------------------------------------------
@@ -111,11 +111,10 @@ class SynthConfig:
             )
         if self.groups < 1:
             raise ConfigError("groups", f"groups={self.groups}", "generate at least one group")
-        ratios = self.split_ratios
-        if len(ratios) != 3 or min(ratios) < 0 or not math.isclose(sum(ratios), 1.0, abs_tol=1e-6):
+        if not valid_ratios(self.split_ratios):
             raise ConfigError(
                 "split_ratios",
-                f"{list(ratios)} is not three train / val / test shares summing to 1",
+                f"{list(self.split_ratios)} is not three train / val / test shares summing to 1",
                 "use e.g. split_ratios=[0.8,0.2,0.0]",
             )
         if self.camera("bit_depth") not in BIT_DEPTHS:
