@@ -154,6 +154,47 @@ def test_a_stack_stored_behind_one_page_is_read_one_plane_at_a_time(tmp_path, mo
         np.testing.assert_array_equal(got, data[z, 1])
 
 
+def test_reading_a_stack_parses_its_file_once_not_once_per_plane(stacks, monkeypatch):
+    from gmaiqa.data import stackfile
+
+    (stack,) = [group for group in load_dataset(stacks) if group.group == "plain"]
+    stackfile.close_open_stacks()
+    opened = []
+    real = tifffile.TiffFile
+    monkeypatch.setattr(stackfile.tifffile, "TiffFile", lambda *a, **k: opened.append(a) or real(*a, **k))
+    planes = [read_raw(path) for path in stack.paths]
+    assert len(opened) == 1 and len(planes) == len(stack)
+    np.testing.assert_array_equal(np.stack(planes), tifffile.imread(stacks / "plain.tif"))
+
+
+def test_a_stack_file_replaced_or_rewritten_after_a_read_is_read_anew(tmp_path):
+    path = tmp_path / "s.tif"
+    first, second = focus_series(1), focus_series(2, planes=7)
+    tifffile.imwrite(path, first)
+    np.testing.assert_array_equal(read_raw(f"{path}#z2"), first[2])
+    tifffile.imwrite(path, second)  # rewritten in place, another size
+    np.testing.assert_array_equal(read_raw(f"{path}#z2"), second[2])
+    tifffile.imwrite(tmp_path / "new.tif", first)  # same size, moved over it: another file
+    (tmp_path / "new.tif").replace(path)
+    np.testing.assert_array_equal(read_raw(f"{path}#z3"), first[3])
+
+
+def _read_plane_in_child(reference: str) -> np.ndarray:
+    return read_raw(reference)
+
+
+def test_forked_workers_read_the_planes_of_a_file_their_parent_has_open(stacks):
+    import multiprocessing
+
+    path = stacks / "plain.tif"
+    expected = tifffile.imread(path)
+    read_raw(f"{path}#z0")  # the parent keeps the file open, then forks
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        planes = pool.map(_read_plane_in_child, [f"{path}#z{z}" for z in range(len(expected))] * 3)
+    np.testing.assert_array_equal(np.stack(planes), np.concatenate([expected] * 3))
+    np.testing.assert_array_equal(read_raw(f"{path}#z4"), expected[4])
+
+
 def test_a_manifest_row_may_name_a_plane_and_a_focus_measure_finds_the_sharp_one(stacks, tmp_path):
     (stacks / "manifest.csv").write_text(
         "group,image,z,clearest\n" + "".join(f"g,plain.tif#z{z},{z},{int(z == SHARPEST)}\n" for z in range(5))

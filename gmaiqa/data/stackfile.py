@@ -11,12 +11,19 @@ OME ``PhysicalSizeX``, or an ImageJ file's TIFF resolution (pixels per ``unit``)
 Which axes count: ``Z`` (and the anonymous page axes ``I``/``Q`` of a plain multi-page TIFF) are the
 planes; a ``C`` axis of more than one channel needs ``channel=`` (a name or an index), a ``T`` axis of
 more than one time point ``t=``. RGB samples (``S``) stay one colour image.
+
+Reading a plane keeps its file open (a few files per process, see ``_open_stack``): opening a TIFF
+walks its chain of pages, so reopening it for every plane made reading a stack quadratic in its depth.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
 import re
+import threading
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,9 +161,49 @@ def stack_info(path: Path) -> StackInfo | None:
         )
 
 
+_OPEN_FILES_KEPT = 4
+_open_files: OrderedDict[tuple, tifffile.TiffFile] = OrderedDict()
+_open_files_lock = threading.Lock()
+
+
+def _open_stack(path: Path) -> tifffile.TiffFile:
+    """The file, parsed once and kept open while its planes are read (the caller holds the lock).
+    Keyed by inode, size and modification time as well as by path: a file replaced or rewritten is read
+    anew. Evicted and leftover handles are closed."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    tif = _open_files.pop(key, None)
+    if tif is None:
+        tif = tifffile.TiffFile(path)
+    _open_files[key] = tif
+    while len(_open_files) > _OPEN_FILES_KEPT:
+        _open_files.popitem(last=False)[1].close()
+    return tif
+
+
+def _forget_inherited_files() -> None:
+    """In a forked child (a data-loader worker): an inherited handle shares its read position with the
+    parent's, and the lock may have been held by a thread that does not exist here; start afresh."""
+    global _open_files_lock
+    _open_files.clear()
+    _open_files_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_files)
+
+
+@atexit.register
+def close_open_stacks() -> None:
+    """Close every stack file ``read_plane`` keeps open (benchmarks also call it to time a cold read)."""
+    with _open_files_lock:
+        while _open_files:
+            _open_files.popitem()[1].close()
+
+
 def read_plane(path: Path, z: int, channel: int | None, t: int | None) -> np.ndarray:
     """One plane as stored: (H, W) or (H, W, S)."""
-    with tifffile.TiffFile(path) as tif:
+    with _open_files_lock:
+        tif = _open_stack(path)
         series = tif.series[0]
         axes, shape = series.axes, series.shape
         index, page_shape = [], []
