@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # gmaiqa's default model from scratch: train the recipe, ship its Output1 weights, measure item 5.
-#   experiments/default-model/run.sh [OUT]      (about 90 min on a 2-core CPU: 70 train, 20 measure)
+#   experiments/default-model/run.sh [OUT]      (about 2 h on a 2-core CPU: 85-100 min train, 25 measure)
 # 1. `gmaiqa train experiment=default_model` (conf/experiment/default_model.yaml);
 # 2. `gmaiqa export format=weights` of its L1 into the package (gmaiqa/default_model/gmanet_default.pt);
 # 3. per preset, fresh held-out groups drawn like the training ones (seeds the recipe never used) and

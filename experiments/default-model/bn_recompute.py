@@ -1,0 +1,62 @@
+"""Diagnostic: does recomputing BatchNorm's statistics (a plain mean over every other training group's
+full frames, instead of the running average of batches of one group each) change a checkpoint's
+validation figures? If the running averages made L1's validation swing, they should rise.
+
+    uv run python experiments/default-model/bn_recompute.py MIXTURE_ROOT CKPT [CKPT ...]
+
+MIXTURE_ROOT: the recipe's cached mixture (.gmaiqa_cache/synthetic/mixture-*), whose manifest holds the
+splits. Prints the validation figures as saved and with the statistics recomputed (fp32, 1 thread)."""
+
+import sys
+import time
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from gmaiqa.checkpoints import load_net
+from gmaiqa.data.dataset import load_dataset
+from gmaiqa.data.transforms import with_attention
+from gmaiqa.inference import image_scores
+from gmaiqa.scoring import loader_for, preprocess_of, test_checkpoint
+
+torch.set_num_threads(1)
+root = sys.argv[1]
+stacks = load_dataset(root)
+train = [s for s in stacks if s.split == "train"]
+val = [s for s in stacks if s.split == "val"]
+opts = OmegaConf.create(
+    {"accelerator": "cpu", "num_workers": 0, "resize": None, "block": None, "inference": {}}
+)
+for ckpt in sys.argv[2:]:
+    net, meta = load_net(ckpt)
+    t = time.time()
+    before = test_checkpoint(net, meta, val, opts)[0]
+    print(
+        ckpt,
+        "as saved:",
+        {k: round(float(v), 3) for k, v in before.items()},
+        f"{time.time() - t:.0f}s",
+        flush=True,
+    )
+    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # a plain mean of every batch
+    net.eval()
+    for m in bns:
+        m.train()
+    pre = preprocess_of(meta, opts)
+    with torch.no_grad():
+        for batch in loader_for(train[::2], pre, 0):
+            att = with_attention(batch)["attention"] if net.uses_attention_map else None
+            image_scores(net, batch["image"], att)
+    net.eval()
+    after = test_checkpoint(net, meta, val, opts)[0]
+    print(
+        ckpt,
+        "BN recomputed:",
+        {k: round(float(v), 3) for k, v in after.items()},
+        f"{time.time() - t:.0f}s",
+        flush=True,
+    )
