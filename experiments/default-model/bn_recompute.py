@@ -28,35 +28,32 @@ val = [s for s in stacks if s.split == "val"]
 opts = OmegaConf.create(
     {"accelerator": "cpu", "num_workers": 0, "resize": None, "block": None, "inference": {}}
 )
-for ckpt in sys.argv[2:]:
-    net, meta = load_net(ckpt)
-    t = time.time()
-    before = test_checkpoint(net, meta, val, opts)[0]
-    print(
-        ckpt,
-        "as saved:",
-        {k: round(float(v), 3) for k, v in before.items()},
-        f"{time.time() - t:.0f}s",
-        flush=True,
-    )
-    bns = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
-    for m in bns:
+
+
+def validate(net, meta, label: str, started: float) -> None:
+    figures = {k: round(float(v), 3) for k, v in test_checkpoint(net, meta, val, opts)[0].items()}
+    print(label, figures, f"{time.time() - started:.0f}s", flush=True)
+
+
+def recompute_batchnorm(net, meta) -> None:
+    """Reset every BatchNorm's statistics and take them as a plain mean over the training frames."""
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in norms:
         m.reset_running_stats()
         m.momentum = None  # a plain mean of every batch
     net.eval()
-    for m in bns:
+    for m in norms:
         m.train()
-    pre = preprocess_of(meta, opts)
     with torch.no_grad():
-        for batch in loader_for(train[::2], pre, 0):
-            att = with_attention(batch)["attention"] if net.uses_attention_map else None
-            image_scores(net, batch["image"], att)
+        for batch in loader_for(train[::2], preprocess_of(meta, opts), 0):
+            attention = with_attention(batch)["attention"] if net.uses_attention_map else None
+            image_scores(net, batch["image"], attention)
     net.eval()
-    after = test_checkpoint(net, meta, val, opts)[0]
-    print(
-        ckpt,
-        "BN recomputed:",
-        {k: round(float(v), 3) for k, v in after.items()},
-        f"{time.time() - t:.0f}s",
-        flush=True,
-    )
+
+
+for ckpt in sys.argv[2:]:
+    net, meta = load_net(ckpt)
+    started = time.time()
+    validate(net, meta, f"{ckpt} as saved:", started)
+    recompute_batchnorm(net, meta)
+    validate(net, meta, f"{ckpt} BN recomputed:", started)
