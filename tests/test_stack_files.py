@@ -179,10 +179,6 @@ def test_a_stack_file_replaced_or_rewritten_after_a_read_is_read_anew(tmp_path):
     np.testing.assert_array_equal(read_raw(f"{path}#z3"), first[3])
 
 
-def _read_plane_in_child(reference: str) -> np.ndarray:
-    return read_raw(reference)
-
-
 def test_forked_workers_read_the_planes_of_a_file_their_parent_has_open(stacks):
     import multiprocessing
 
@@ -190,7 +186,7 @@ def test_forked_workers_read_the_planes_of_a_file_their_parent_has_open(stacks):
     expected = tifffile.imread(path)
     read_raw(f"{path}#z0")  # the parent keeps the file open, then forks
     with multiprocessing.get_context("fork").Pool(2) as pool:
-        planes = pool.map(_read_plane_in_child, [f"{path}#z{z}" for z in range(len(expected))] * 3)
+        planes = pool.map(read_raw, [f"{path}#z{z}" for z in range(len(expected))] * 3)
     np.testing.assert_array_equal(np.stack(planes), np.concatenate([expected] * 3))
     np.testing.assert_array_equal(read_raw(f"{path}#z4"), expected[4])
 
