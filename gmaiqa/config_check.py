@@ -304,6 +304,13 @@ def check_export_target(cfg: DictConfig) -> None:
     out = Path(str(cfg.out))
     if out.exists() and not cfg.overwrite:
         raise ConfigError("out", f"{out} exists", "choose another file, or pass overwrite=true")
+    tolerance = cfg.get("half_tolerance", 0.01)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance <= 1:
+        raise ConfigError(
+            "half_tolerance",
+            f"{tolerance!r} is not a share of the 0-100 score scale",
+            "give a number from 0 (always keep fp32) to 1, e.g. half_tolerance=0.01 for one point",
+        )
 
 
 def check_export(cfg: DictConfig) -> None:

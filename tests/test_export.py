@@ -77,6 +77,11 @@ def test_export_refuses_what_it_cannot_do(trained_run, exported, tmp_path, capsy
     assert main(["export", f"ckpt={trained_run}", f"out={tmp_path / 'm.x'}", "format=tflite"]) == 2
     assert "format" in capsys.readouterr().err
     assert not (tmp_path / "m.x").exists()
+    for tolerance in ("-0.1", "2", "loose"):
+        assert main(["export", f"ckpt={trained_run}", f"out={tmp_path / 'm.pt'}", "format=weights",
+                     f"half_tolerance={tolerance}"]) == 2  # fmt: skip
+        assert "half_tolerance" in capsys.readouterr().err
+    assert not (tmp_path / "m.pt").exists()
     run = tmp_path / "run"
     code = main(
         ["train", "experiment=gmanet_l1_direct", f"init_from={exported['onnx']}", f"paths.run_dir={run}"]
@@ -120,8 +125,10 @@ def test_weights_file_holds_output1_in_half_precision_and_scores_as_the_checkpoi
     rounded = half_check_scores(runtime, recorded, stacks)
     flat = [torch.tensor(v) for v in (sum(rounded, []), sum(reference, []))]
     assert flat[0].ne(flat[1]).any(), "fp16 rounding should move the scores a little"
-    torch.testing.assert_close(flat[0], flat[1], rtol=check["tolerance_rel"], atol=0)
+    assert check["passed"] and check["score_scale"] == 100 and check["tolerance"] == 0.01
+    torch.testing.assert_close(flat[0], flat[1], rtol=0, atol=check["tolerance"] * check["score_scale"])
     assert check["same_pick"] == sum(np.argmax(a) == np.argmax(b) for a, b in zip(rounded, reference))
+    assert check["same_pick"] == check["groups"]
     # the images predict picks are the checkpoint's
     picks = {}
     for name, ckpt in (("ckpt", trained_run), ("weights", out)):
@@ -140,8 +147,32 @@ def test_weights_file_keeps_fp32_when_half_precision_moves_scores_too_far(traine
     assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float32}
     net, _ = load_net(trained_run)
     runtime, recorded = load_net(out)
-    assert recorded["half_check"]["max_rel"] > 0
+    assert recorded["half_check"]["max_abs"] > 0 and not recorded["half_check"]["passed"]
     g = torch.Generator().manual_seed(5)
     image, amap = torch.randn(2, 3, 64, 96, generator=g), torch.rand(2, 1, 64, 96, generator=g)
     with torch.no_grad():
         torch.testing.assert_close(runtime.output1(image, amap), net.output1(image, amap))
+
+
+@pytest.mark.parametrize(
+    ("fp32", "fp16", "same_pick", "passed"),
+    [
+        # 100 % off near 0 but 0.3 points at most: every image keeps its place
+        ([0.001, 50.0, 90.0], [0.002, 50.3, 90.2], 1, True),
+        ([0.001, 50.0, 90.0], [0.001, 51.2, 90.0], 1, False),  # 1.2 points: over 1 % of the 0-100 scale
+        ([0.001, 89.95, 90.0], [0.001, 90.0, 89.9], 0, False),  # 0.1 points, but the clearest changes
+    ],
+)
+def test_half_check_is_on_the_score_scale_and_keeps_every_pick(monkeypatch, fp32, fp16, same_pick, passed):
+    """Half precision is judged on the paper's 0-100 scale, not relative to each score (which grows
+    without bound for the most blurred images, scored near 0), and never at the price of a pick."""
+    import gmaiqa.export as export
+
+    scores = iter([[fp32], [fp16]])
+    monkeypatch.setattr(export, "half_check_stacks", lambda recipe, folder: [])
+    monkeypatch.setattr(export, "half_check_scores", lambda net, meta, stacks: next(scores))
+    check = export.half_precision_error(torch.nn.Linear(1, 1), {}, tolerance=0.01)
+    assert check["fp32_scores"] == [fp32] and check["groups"] == 1
+    largest = max(abs(a - b) for a, b in zip(fp16, fp32))
+    assert check["max_abs"] == pytest.approx(largest, abs=1e-5)  # the check takes it in float32
+    assert check["same_pick"] == same_pick and check["passed"] is passed

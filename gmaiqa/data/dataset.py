@@ -25,7 +25,7 @@ from gmaiqa.data.manifest import (
 )
 from gmaiqa.data.report import DatasetError, Problem, Report
 from gmaiqa.data.splits import SPLITS
-from gmaiqa.data.stack import FocusStack
+from gmaiqa.data.stack import SCORE_SCALE, FocusStack
 from gmaiqa.data.stackfile import parse_reference, stack_info
 from gmaiqa.errors import ConfigError, ImageReadError
 
@@ -105,7 +105,7 @@ def _build_stacks(
                     Problem(where, f"pixel_um {value:g} is not positive", "write the pixel size in µm")
                 )
                 bad = True
-            elif column == "score" and value is not None and not 0 <= value <= 100:
+            elif column == "score" and value is not None and not 0 <= value <= SCORE_SCALE:
                 problems.append(
                     Problem(
                         where,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+SCORE_SCALE = 100.0  # the paper's clarity scale (§4.1): the clearest image 100, the most blurred 0
+
 
 @dataclass(frozen=True)
 class FocusStack:
