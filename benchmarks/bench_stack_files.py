@@ -15,7 +15,6 @@ Figures are ratios within one run; absolute times depend on the machine and its 
 from __future__ import annotations
 
 import argparse
-import struct
 import sys
 import tempfile
 import time
@@ -25,21 +24,13 @@ import numpy as np
 import tifffile
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))  # the test suite's file-layout helpers
 from _common import report  # noqa: E402
 
 from gmaiqa.data.dataset import load_dataset  # noqa: E402
 from gmaiqa.data.io import read_raw  # noqa: E402
 from gmaiqa.data.stackfile import close_open_stacks  # noqa: E402
-
-
-def one_page(path: Path) -> None:
-    """End the IFD chain after page 0: one page, every plane behind it."""
-    with tifffile.TiffFile(path) as tif:
-        page, order = tif.pages[0], tif.byteorder
-        link = page.offset + 2 + 12 * len(page.tags)
-    with open(path, "r+b") as handle:
-        handle.seek(link)
-        handle.write(struct.pack(f"{order}I", 0))
+from helpers.tiff import keep_only_the_first_page  # noqa: E402
 
 
 def write_layouts(folder: Path, stack: np.ndarray) -> dict[str, Path]:
@@ -49,7 +40,7 @@ def write_layouts(folder: Path, stack: np.ndarray) -> dict[str, Path]:
         "ImageJ, page per plane": ({"imagej": True, "metadata": {"axes": "ZYX", "spacing": 0.5}}, None),
         "ImageJ, one page (> 4 GB)": (
             {"imagej": True, "metadata": {"axes": "ZYX", "spacing": 0.5}},
-            one_page,
+            keep_only_the_first_page,
         ),
     }
     paths = {}

@@ -15,6 +15,7 @@ import tifffile
 from gmaiqa.cli import main
 from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.io import read_raw
+from helpers.tiff import keep_only_the_first_page
 
 SHARPEST = 2
 
@@ -122,18 +123,6 @@ def test_a_time_series_needs_a_time_point(tmp_path, capsys):
     np.testing.assert_array_equal(read_raw(stack.paths[4]), data[1, 4])
 
 
-def _keep_only_the_first_page(path) -> None:
-    """Cut the IFD chain after page 0, as ImageJ writes a stack over 4 GB: one page, the planes behind it."""
-    import struct
-
-    with tifffile.TiffFile(path) as tif:
-        page, order = tif.pages[0], tif.byteorder
-        link = page.offset + 2 + 12 * len(page.tags)  # classic TIFF: the offset of the next IFD
-    raw = bytearray(path.read_bytes())
-    raw[link : link + 4] = struct.pack(f"{order}I", 0)
-    path.write_bytes(bytes(raw))
-
-
 @pytest.mark.parametrize("byteorder", ["<", ">"], ids=["little-endian", "big-endian (ImageJ's own)"])
 def test_a_stack_stored_behind_one_page_is_read_one_plane_at_a_time(tmp_path, monkeypatch, byteorder):
     folder = tmp_path / "big"
@@ -141,7 +130,7 @@ def test_a_stack_stored_behind_one_page_is_read_one_plane_at_a_time(tmp_path, mo
     data = np.stack([focus_series(1), focus_series(3)], axis=1)  # Z C Y X, 16-bit
     path = folder / "hyper.tif"
     tifffile.imwrite(path, data, imagej=True, byteorder=byteorder, metadata={"axes": "ZCYX", "spacing": 0.5})
-    _keep_only_the_first_page(path)
+    keep_only_the_first_page(path)
     with tifffile.TiffFile(path) as tif:
         assert len(tif.pages) == 1 and tif.series[0].shape == data.shape
     # a plane's bytes are read alone: decoding the whole series once per plane is what this replaces
