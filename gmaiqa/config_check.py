@@ -272,7 +272,7 @@ def check_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
 # what each scoring command writes into out= (refused when there unless overwrite=true)
 OUTPUTS = {
     "eval": ("metrics.json", "per_group.csv"),
-    "predict": ("predictions.csv", "clearest.csv"),
+    "predict": ("predictions.csv", "clearest.csv", "clearest"),
     "benchmark": ("benchmark.csv",),
 }
 

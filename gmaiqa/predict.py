@@ -1,14 +1,18 @@
 """gmaiqa predict ckpt=PATH input=DIR out=DIR: a score per image and the clearest image per group, for
 labelled datasets and plain folders of folders alike. Writes ``predictions.csv`` (group, image, z,
-score) and ``clearest.csv`` (group, image, z, score). A defocus-regressor checkpoint writes its
-defocus instead, and a per-tile defocus map of every image. The clearest image follows the
-checkpoint's score direction (``gmaiqa.scoring.clarity``)."""
+score), ``clearest.csv`` (group, image, z, score) and, unless ``clearest_images=false``, the clearest
+image itself as ``clearest/<group>.<suffix>`` (``save_clearest``): what an autofocus run is for. A
+defocus-regressor checkpoint writes its defocus instead, and a per-tile defocus map of every image.
+The clearest image follows the checkpoint's score direction (``gmaiqa.scoring.clarity``)."""
 
 from __future__ import annotations
 
 import csv
 import os
+import shutil
+from pathlib import Path, PurePosixPath
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 
@@ -18,14 +22,50 @@ from gmaiqa.data.dataset import load_dataset
 from gmaiqa.errors import ConfigError
 from gmaiqa.scoring import clarity, device_for, reading_options, score_groups, scoring_of
 
+CLEAREST_DIR = "clearest"
 
-def add_group(rows: list, best: list, stack, values: torch.Tensor, meta: dict, root) -> None:
+
+def add_group(rows: list, best: list, stack, values: torch.Tensor, meta: dict, root) -> int:
     """A group's rows of predictions.csv (group, image, z, value) and its clearest image's row, the
-    clearest following the checkpoint's score direction."""
+    clearest following the checkpoint's score direction; returns the clearest image's index."""
     for z, (path, value) in enumerate(zip(stack.paths, values.tolist())):
         rows.append([stack.group, os.path.relpath(path, root), stack.z[z], f"{value:.4f}"])
     i = int(torch.argmax(clarity(values, meta)))
     best.append([stack.group, os.path.relpath(stack.paths[i], root), stack.z[i], f"{float(values[i]):.4f}"])
+    return i
+
+
+def save_clearest(folder: Path, stack, index: int) -> Path:
+    """The group's clearest image as a file of its own under ``folder``, named after the group (its
+    sub-folders kept): an image file copied byte for byte, a plane of a stack file written as a TIFF of
+    its stored pixels (dtype and channels as read; the pixel size, where known, as ImageJ writes it)."""
+    from gmaiqa.data.io import read_raw
+    from gmaiqa.data.stackfile import parse_reference
+
+    parts = [p for p in PurePosixPath(stack.group).parts if p not in ("/", ".", "..")] or ["group"]
+    source = stack.paths[index]
+    plane = parse_reference(source) is not None
+    target = folder.joinpath(*parts[:-1], parts[-1] + (".tif" if plane else source.suffix.lower()))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not plane:
+        shutil.copyfile(source, target)
+        return target
+    import tifffile
+
+    pixels = read_raw(source)
+    options = {}
+    if stack.pixel_um and pixels.dtype in (np.uint8, np.uint16, np.float32):
+        per_um = 1.0 / stack.pixel_um
+        options = {"imagej": True, "resolution": (per_um, per_um), "metadata": {"unit": "um"}}
+    tifffile.imwrite(target, pixels, photometric="rgb" if pixels.ndim == 3 else "minisblack", **options)
+    return target
+
+
+def replace_folder(new: Path, old: Path) -> None:
+    """``old`` becomes ``new``'s content, the previous one removed only once the new one is complete."""
+    if old.exists():
+        shutil.rmtree(old)
+    new.rename(old)
 
 
 def model_line(ckpt, meta: dict) -> str:
@@ -62,13 +102,35 @@ def predict(cfg: DictConfig) -> None:
     if scoring_of(meta) == "defocus_tiles":
         return predict_defocus(net, meta, stacks, cfg, out, device)
     rows, best = [], []
+    images = _clearest_folder(out, cfg)
     for index, scores in score_groups(net, meta, stacks, cfg, device, desc="predict"):
-        add_group(rows, best, stacks[index], scores, meta, cfg.input)
+        clearest = add_group(rows, best, stacks[index], scores, meta, cfg.input)
+        if images is not None:
+            save_clearest(images, stacks[index], clearest)
     write_tables(out, "score", rows, best)
     print(
         f"scored {len(rows)} images in {len(best)} groups "
-        f"-> {out / 'predictions.csv'}, {out / 'clearest.csv'}"
+        f"-> {out / 'predictions.csv'}, {out / 'clearest.csv'}{_finish_clearest(out, images)}"
     )
+
+
+def _clearest_folder(out: Path, cfg: DictConfig) -> Path | None:
+    """Where this run writes the clearest images (beside ``clearest/``, which it replaces at the end),
+    or None with ``clearest_images=false``."""
+    if not cfg.get("clearest_images", True):
+        return None
+    partial = out / f"{CLEAREST_DIR}.partial"
+    if partial.exists():  # left by an interrupted run of this command
+        shutil.rmtree(partial)
+    partial.mkdir()
+    return partial
+
+
+def _finish_clearest(out: Path, images: Path | None) -> str:
+    if images is None:
+        return ""
+    replace_folder(images, out / CLEAREST_DIR)
+    return f", the clearest images in {out / CLEAREST_DIR}"
 
 
 def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> None:
@@ -80,15 +142,18 @@ def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> No
     from gmaiqa.defocus_maps import save_map, stack_defocus
 
     rows, best = [], []
+    images = _clearest_folder(out, cfg)
     for stack in tqdm(stacks, unit="group", desc="defocus"):
         maps, defocus = stack_defocus(net, meta, stack, device)
         folder = out / "defocus_maps" / stack.group
         folder.mkdir(parents=True, exist_ok=True)
         for path, values, value in zip(stack.paths, maps, defocus.tolist()):
             save_map(folder / path.stem, values, f"{stack.group}/{path.name}: mean {value:.2f}")
-        add_group(rows, best, stack, defocus, meta, cfg.input)
+        clearest = add_group(rows, best, stack, defocus, meta, cfg.input)
+        if images is not None:
+            save_clearest(images, stack, clearest)
     write_tables(out, "defocus", rows, best)
     print(
         f"defocus of {len(rows)} images in {len(best)} groups "
-        f"-> {out / 'predictions.csv'}, maps in {out / 'defocus_maps'}"
+        f"-> {out / 'predictions.csv'}, maps in {out / 'defocus_maps'}{_finish_clearest(out, images)}"
     )

@@ -13,7 +13,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tifffile
 import torch
 
 from gmaiqa.checkpoints import load_net
@@ -123,6 +125,9 @@ def test_an_installed_wheel_predicts_tiff_stacks_with_the_default_model(tmp_path
         clearest = {row["group"]: row for row in csv.DictReader(handle)}
     assert sorted(clearest) == ["cells0", "cells1", "cells2"]  # one clearest plane per stack file
     assert all(row["image"] == f"{group}.tif#z{SHARPEST}" for group, row in clearest.items())
+    for group in clearest:  # and the plane itself, as the stack stored it
+        stored = tifffile.imread(work / "stacks" / f"{group}.tif")[SHARPEST]
+        np.testing.assert_array_equal(tifffile.imread(work / "out" / "clearest" / f"{group}.tif"), stored)
     # sharper -> higher: every step away from the sharpest plane lowers the score, on both sides
     with open(work / "out" / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -207,3 +207,59 @@ def test_predict_scores_every_plane_and_names_it(stacks, trained_run, tmp_path):
     with open(out / "clearest.csv") as handle:
         assert {r["group"] for r in csv.DictReader(handle)} == {"plain", "ome", "ij", "two"}
     assert main(args[:3] + [f"out={tmp_path / 'again'}", "num_workers=0"]) == 2  # no channel chosen
+
+
+def test_predict_writes_the_clearest_plane_of_every_stack_as_an_image(stacks, trained_run, tmp_path):
+    """What an autofocus run is for: each stack's clearest plane as a file of its own, its stored pixels
+    unchanged (16-bit stays 16-bit) and, where the stack states it, its pixel size."""
+    tifffile.imwrite(
+        stacks / "sized.tif",
+        focus_series(4),
+        imagej=True,
+        resolution=(1 / 0.4, 1 / 0.4),
+        metadata={"axes": "ZYX", "spacing": 1.0, "unit": "um"},
+    )
+    out = tmp_path / "out"
+    assert main(["predict", f"ckpt={trained_run}", f"input={stacks}", f"out={out}", "num_workers=0"]) == 0
+    with open(out / "clearest.csv") as handle:
+        picks = {r["group"]: int(r["z"]) for r in csv.DictReader(handle)}
+    assert sorted(p.name for p in (out / "clearest").iterdir()) == sorted(f"{g}.tif" for g in picks)
+    sources = {"plain": "plain.tif", "ome": "ome.ome.tif", "ij": "ij.tif", "sized": "sized.tif"}
+    for group, z in picks.items():
+        written = tifffile.imread(out / "clearest" / f"{group}.tif")
+        assert written.dtype == np.uint16
+        np.testing.assert_array_equal(written, tifffile.imread(stacks / sources[group])[z])
+    with tifffile.TiffFile(out / "clearest" / "sized.tif") as tif:
+        assert tif.imagej_metadata["unit"] == "um"
+        numerator, denominator = tif.pages[0].tags["XResolution"].value
+        assert denominator / numerator == pytest.approx(0.4)
+
+
+def test_predict_copies_the_clearest_image_file_and_replaces_its_folder_only_when_asked(
+    tiny_feces, trained_run, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    args = ["predict", f"ckpt={trained_run}", f"input={tiny_feces}", f"out={out}", "num_workers=0"]
+    assert main(args) == 0
+    with open(out / "clearest.csv") as handle:
+        picks = {r["group"]: r["image"] for r in csv.DictReader(handle)}
+    assert len(picks) == 8 and sorted(p.name for p in (out / "clearest").iterdir()) == sorted(
+        f"{g}.png" for g in picks
+    )
+    for group, image in picks.items():  # byte for byte: no re-encoding
+        assert (out / "clearest" / f"{group}.png").read_bytes() == (tiny_feces / image).read_bytes()
+    # a second run refuses to replace them (the folder alone is enough), then (overwrite=true) replaces
+    # the folder as a whole
+    stale = out / "clearest" / "old-group.png"
+    stale.write_bytes(b"from an earlier run")
+    (out / "predictions.csv").unlink()
+    (out / "clearest.csv").unlink()
+    assert main(args) == 2 and "['clearest']" in capsys.readouterr().err
+    assert stale.exists()
+    assert main([*args, "overwrite=true"]) == 0
+    assert not stale.exists() and len(list((out / "clearest").iterdir())) == 8
+    assert not (out / "clearest.partial").exists()
+    # clearest_images=false: the tables alone
+    only = tmp_path / "tables"
+    assert main([*args[:3], f"out={only}", "num_workers=0", "clearest_images=false"]) == 0
+    assert sorted(p.name for p in only.iterdir()) == ["clearest.csv", "predictions.csv"]
