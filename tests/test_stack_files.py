@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import json
 
-import cv2
 import numpy as np
 import pytest
 import tifffile
@@ -15,19 +14,7 @@ import tifffile
 from gmaiqa.cli import main
 from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.io import read_raw
-from helpers.tiff import keep_only_the_first_page
-
-SHARPEST = 2
-
-
-def focus_series(seed: int = 0, planes: int = 5) -> np.ndarray:
-    """(planes, 48, 64) uint16: sharp at SHARPEST, blurred more with the distance from it."""
-    base = np.random.default_rng(seed).random((48, 64)).astype(np.float32)
-    series = [
-        cv2.GaussianBlur(base, (0, 0), 1.2 * abs(z - SHARPEST)) if z != SHARPEST else base
-        for z in range(planes)
-    ]
-    return (np.stack(series) * 60000).astype(np.uint16)
+from helpers.tiff import SHARPEST, focus_series, keep_only_the_first_page
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from gmaiqa.data.manifest import (
 from gmaiqa.data.report import DatasetError, Problem, Report
 from gmaiqa.data.splits import SPLITS
 from gmaiqa.data.stack import SCORE_SCALE, FocusStack
-from gmaiqa.data.stackfile import parse_reference, stack_info
+from gmaiqa.data.stackfile import parse_reference, stack_infos
 from gmaiqa.errors import ConfigError, ImageReadError
 
 VALIDATION_LEVELS = ("full", "headers", "none")
@@ -384,16 +384,22 @@ def inspect_dataset(
 
 
 def _stack_files(root: Path, stacks: list[FocusStack]) -> dict:
-    """relative path -> StackInfo of every stack file whose planes the groups read."""
-    files = {}
+    """relative path (``<path> scene <k>`` for one of a vendor file's scenes) -> StackInfo of every
+    stack file's z-stack whose planes the groups read."""
+    files, read = {}, set()
     for path in (p for s in stacks for p in s.paths):
         plane = parse_reference(path)
-        if plane is not None and (rel := os.path.relpath(plane[0], root)) not in files:
-            try:
-                files[rel] = stack_info(plane[0])
-            except Exception:  # the file's own problem is reported where it is read
-                continue
-    return {rel: info for rel, info in files.items() if info is not None}
+        if plane is None or plane[0] in read:
+            continue
+        read.add(plane[0])
+        rel = os.path.relpath(plane[0], root)
+        try:
+            infos = stack_infos(plane[0])
+        except Exception:  # the file's own problem is reported where it is read
+            continue
+        for info in infos:
+            files[rel if info.scene is None else f"{rel} scene {info.scene}"] = info
+    return files
 
 
 def load_dataset(

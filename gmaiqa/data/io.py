@@ -135,17 +135,20 @@ def read_image(path: str | Path) -> np.ndarray:
     return to_float_rgb(read_raw(path), path)
 
 
-def _read_plane(file: Path, z: int, channel: int | None, t: int | None) -> np.ndarray:
+def _read_plane(file: Path, z: int, channel: int | None, t: int | None, scene: int | None) -> np.ndarray:
     try:
-        return read_plane(file, z, channel, t)
+        return read_plane(file, z, channel, t, scene)
+    except ImageReadError:
+        raise
     except FileNotFoundError:
         raise ImageReadError(file, "file not found", "check the path or restore the file") from None
     except (IndexError, ValueError) as exc:
+        where = f"channel {channel}, t {t}" + (f", scene {scene}" if scene is not None else "")
         raise ImageReadError(
-            file, f"has no plane z={z} (channel {channel}, t {t}): {exc}", "check the plane reference"
+            file, f"has no plane z={z} ({where}): {exc}", "check the plane reference"
         ) from None
-    except Exception as exc:  # tifffile raises many types for corrupt files
-        raise ImageReadError(file, f"unreadable TIFF stack ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # tifffile and the vendors' readers raise many types for corrupt files
+        raise ImageReadError(file, f"unreadable stack file ({type(exc).__name__}: {exc})") from exc
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

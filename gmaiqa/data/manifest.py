@@ -26,7 +26,8 @@ from pathlib import Path
 
 from gmaiqa.data.io import is_image
 from gmaiqa.data.report import Problem
-from gmaiqa.data.stackfile import choose, is_stack_candidate, plane_reference, stack_info
+from gmaiqa.data.stackfile import choose, is_stack_candidate, plane_reference, stack_infos, stack_name
+from gmaiqa.errors import ImageReadError
 
 MANIFEST = "manifest.csv"
 REQUIRED_COLUMNS = ("group", "image", "z")
@@ -108,9 +109,9 @@ def hidden(path: Path) -> bool:
 
 def rows_from_folders(root: Path, problems: list[Problem], channel=None, t=None) -> list[dict]:
     """root/<group>/<images>, capture order = natural sort order of the file names, and root/<stack
-    file> (a multi-page TIFF, OME-TIFF or ImageJ hyperstack: one group, its planes in stored order,
-    ``channel``/``t`` choosing within more than one). Hidden files and folders are skipped, with a
-    warning that counts them."""
+    file> (a multi-page TIFF, OME-TIFF, ImageJ hyperstack or vendor file: one group per z-stack, its
+    planes in stored order, ``channel``/``t`` choosing within more than one). Hidden files and folders
+    are skipped, with a warning that counts them."""
     rows, skipped = [], []
     entries = sorted(root.iterdir(), key=lambda p: natural_key(p.name))
     for path in (p for p in entries if p.is_file() and not hidden(p) and is_stack_candidate(p)):
@@ -148,32 +149,44 @@ def rows_from_folders(root: Path, problems: list[Problem], channel=None, t=None)
 
 
 def _rows_of_stack_file(root: Path, path: Path, channel, t, problems: list[Problem]) -> list[dict]:
+    """The rows of a stack file's z-stacks: one group, or (a vendor file's scenes) ``<name>/s<k>`` each."""
     rel = str(path.relative_to(root))
     try:
-        info = stack_info(path)
-    except Exception as exc:  # tifffile raises many types for corrupt files
-        problems.append(Problem(rel, f"unreadable TIFF ({type(exc).__name__}: {exc})", "re-export the stack"))
+        infos = stack_infos(path)
+    except ImageReadError as exc:  # e.g. a vendor file without the vendor extra
+        problems.append(Problem(rel, exc.reason, exc.fix))
         return []
-    if info is None:
-        return []  # a single image: not a z-stack
-    c = _choice(rel, "channel", channel, info.channels, problems)
-    k = _choice(rel, "t", t, tuple(str(i) for i in range(info.times)), problems)
-    if (len(info.channels) > 1 and c is None) or (info.times > 1 and k is None):
+    except Exception as exc:  # tifffile and the vendors' readers raise many types for corrupt files
+        problems.append(
+            Problem(rel, f"unreadable stack file ({type(exc).__name__}: {exc})", "re-export the stack")
+        )
         return []
-    group = re.sub(r"(\.ome)?\.tiff?$", "", path.name, flags=re.IGNORECASE)  # cell.1.ome.tif -> cell.1
-    return [
-        {
-            "group": group,
-            "image": plane_reference(
-                Path(rel), z, c if len(info.channels) > 1 else None, k if info.times > 1 else None
-            ),
-            "z": str(z),
-            "z_um": f"{z * info.z_step_um:g}" if info.z_step_um is not None else "",
-            "pixel_um": f"{info.pixel_um:g}" if info.pixel_um is not None else "",
-            "_line": 0,
-        }
-        for z in range(info.planes)
-    ]
+    name = stack_name(path)
+    rows = []
+    for info in infos:
+        where = rel if info.scene is None else f"{rel} scene {info.scene} ({info.scene_name})"
+        c = _choice(where, "channel", channel, info.channels, problems)
+        k = _choice(where, "t", t, tuple(str(i) for i in range(info.times)), problems)
+        if (len(info.channels) > 1 and c is None) or (info.times > 1 and k is None):
+            continue
+        rows += [
+            {
+                "group": name if info.scene is None else f"{name}/s{info.scene}",
+                "image": plane_reference(
+                    Path(rel),
+                    z,
+                    c if len(info.channels) > 1 else None,
+                    k if info.times > 1 else None,
+                    info.scene,
+                ),
+                "z": str(z),
+                "z_um": f"{z * info.z_step_um:g}" if info.z_step_um is not None else "",
+                "pixel_um": f"{info.pixel_um:g}" if info.pixel_um is not None else "",
+                "_line": 0,
+            }
+            for z in range(info.planes)
+        ]
+    return rows
 
 
 def _choice(rel: str, key: str, value, names: tuple[str, ...], problems: list[Problem]) -> int | None:

@@ -14,6 +14,10 @@ more than one time point ``t=``. RGB samples (``S``) stay one colour image.
 
 Reading a plane keeps its file open (a few files per process, see ``_open_stack``): opening a TIFF
 walks its chain of pages, so reopening it for every plane made reading a stack quadratic in its depth.
+
+Vendors' files (Zeiss CZI, Nikon ND2, Leica LIF) are stack files too, read through bioio
+(``gmaiqa.data.vendor``); each of their scenes that holds a z-stack is a group, and a plane reference
+names the scene when there are several: ``plate.czi#s2z12c1``.
 """
 
 from __future__ import annotations
@@ -30,8 +34,16 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-STACK_SUFFIXES = (".tif", ".tiff")
-_REFERENCE = re.compile(r"^(?P<file>.+)#z(?P<z>\d+)(?:c(?P<c>\d+))?(?:t(?P<t>\d+))?$")
+from gmaiqa.data.vendor import (
+    VENDOR_FORMATS,
+    is_vendor_file,
+    open_vendor_file,
+    read_vendor_plane,
+    scene_infos,
+)
+
+STACK_SUFFIXES = (".tif", ".tiff", *VENDOR_FORMATS)
+_REFERENCE = re.compile(r"^(?P<file>.+)#(?:s(?P<s>\d+))?z(?P<z>\d+)(?:c(?P<c>\d+))?(?:t(?P<t>\d+))?$")
 _PLANE_AXES = ("Z", "I", "Q")
 _UNITS_UM = {"nm": 1e-3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "\\u00B5m": 1.0, "mm": 1e3}
 
@@ -50,9 +62,13 @@ class StackInfo:
     channels: tuple[str, ...]
     times: int
     pixel_um: float | None = None
+    scene: int | None = None  # a vendor file's scene, where it has several
+    scene_name: str | None = None
 
     def describe(self) -> str:
         step = f"z step {self.z_step_um:g} µm" if self.z_step_um is not None else "no z step in its metadata"
+        if self.scene is not None:
+            step = f"scene name {self.scene_name}, {step}"
         step += f", {self.pixel_um:g} µm/pixel" if self.pixel_um is not None else ""
         extra = (
             f", {len(self.channels)} channels ({', '.join(self.channels)})" if len(self.channels) > 1 else ""
@@ -65,8 +81,20 @@ def is_stack_candidate(path: Path) -> bool:
     return path.suffix.lower() in STACK_SUFFIXES and "#" not in path.name
 
 
-def plane_reference(path: Path, z: int, channel: int | None = None, t: int | None = None) -> str:
-    text = f"{path}#z{z}"
+def stack_name(path: Path) -> str:
+    """The group a stack file's z-stack is named after: ``cell.1.ome.tif`` -> ``cell.1``, ``plate.czi`` ->
+    ``plate`` (only the stack suffix goes: dots inside a name stay)."""
+    name = path.name
+    for suffix in (".ome.tiff", ".ome.tif", *STACK_SUFFIXES):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def plane_reference(
+    path: Path, z: int, channel: int | None = None, t: int | None = None, scene: int | None = None
+) -> str:
+    text = f"{path}#" + (f"s{scene}" if scene is not None else "") + f"z{z}"
     if channel is not None:
         text += f"c{channel}"
     if t is not None:
@@ -74,17 +102,17 @@ def plane_reference(path: Path, z: int, channel: int | None = None, t: int | Non
     return text
 
 
-def parse_reference(path: str | Path) -> tuple[Path, int, int | None, int | None] | None:
-    """(file, z, channel, t) of a plane reference; None for a plain path (or an existing file whose name
-    happens to contain ``#``)."""
+def parse_reference(path: str | Path) -> tuple[Path, int, int | None, int | None, int | None] | None:
+    """(file, z, channel, t, scene) of a plane reference; None for a plain path (or an existing file
+    whose name happens to contain ``#``)."""
     path = Path(path)
     if "#" not in path.name or path.exists():
         return None
     match = _REFERENCE.match(str(path))
     if match is None:
         return None
-    c, t = match.group("c"), match.group("t")
-    return Path(match.group("file")), int(match.group("z")), int(c) if c else None, int(t) if t else None
+    c, t, scene = (int(match.group(k)) if match.group(k) else None for k in ("c", "t", "s"))
+    return Path(match.group("file")), int(match.group("z")), c, t, scene
 
 
 def _ome_physical_size(tif: tifffile.TiffFile, axis: str) -> float | None:
@@ -133,8 +161,18 @@ def _channel_names(tif: tifffile.TiffFile, count: int) -> tuple[str, ...]:
     return tuple(names) if len(names) == count and all(names) else tuple(str(i) for i in range(count))
 
 
+def stack_infos(path: Path) -> list[StackInfo]:
+    """The z-stacks of a stack file: one for a TIFF stack, one per scene of a vendor file that holds a
+    z-stack, none for a single image."""
+    if is_vendor_file(path):
+        with _open_files_lock:
+            return scene_infos(path, _open_stack(path))
+    info = stack_info(path)
+    return [] if info is None else [info]
+
+
 def stack_info(path: Path) -> StackInfo | None:
-    """The stack file's planes, or None when ``path`` holds a single image (an ordinary TIFF)."""
+    """The TIFF stack file's planes, or None when ``path`` holds a single image (an ordinary TIFF)."""
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         axes, shape = series.axes, series.shape
@@ -162,23 +200,30 @@ def stack_info(path: Path) -> StackInfo | None:
 
 
 _OPEN_FILES_KEPT = 4
-_open_files: OrderedDict[tuple, tifffile.TiffFile] = OrderedDict()
+_open_files: OrderedDict[tuple, object] = OrderedDict()  # a tifffile.TiffFile or a bioio.BioImage
 _open_files_lock = threading.Lock()
 
 
-def _open_stack(path: Path) -> tifffile.TiffFile:
-    """The file, parsed once and kept open while its planes are read (the caller holds the lock).
-    Keyed by inode, size and modification time as well as by path: a file replaced or rewritten is read
-    anew. Evicted and leftover handles are closed."""
+def _close(opened) -> None:
+    close = getattr(opened, "close", None)  # a BioImage has none: its reader opens the file per read
+    if close is not None:
+        close()
+
+
+def _open_stack(path: Path):
+    """The file, parsed once and kept open while its planes are read (the caller holds the lock): a
+    ``tifffile.TiffFile``, or for a vendor file a ``bioio.BioImage``. Keyed by inode, size and
+    modification time as well as by path: a file replaced or rewritten is read anew. Evicted and
+    leftover handles are closed."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    tif = _open_files.pop(key, None)
-    if tif is None:
-        tif = tifffile.TiffFile(path)
-    _open_files[key] = tif
+    opened = _open_files.pop(key, None)
+    if opened is None:
+        opened = open_vendor_file(path) if is_vendor_file(path) else tifffile.TiffFile(path)
+    _open_files[key] = opened
     while len(_open_files) > _OPEN_FILES_KEPT:
-        _open_files.popitem(last=False)[1].close()
-    return tif
+        _close(_open_files.popitem(last=False)[1])
+    return opened
 
 
 def _forget_inherited_files() -> None:
@@ -197,12 +242,16 @@ def close_open_stacks() -> None:
     """Close every stack file ``read_plane`` keeps open (benchmarks also call it to time a cold read)."""
     with _open_files_lock:
         while _open_files:
-            _open_files.popitem()[1].close()
+            _close(_open_files.popitem()[1])
 
 
-def read_plane(path: Path, z: int, channel: int | None, t: int | None) -> np.ndarray:
+def read_plane(
+    path: Path, z: int, channel: int | None, t: int | None, scene: int | None = None
+) -> np.ndarray:
     """One plane as stored: (H, W) or (H, W, S)."""
     with _open_files_lock:
+        if is_vendor_file(path):
+            return read_vendor_plane(_open_stack(path), z, channel, t, scene)
         tif = _open_stack(path)
         series = tif.series[0]
         axes, shape = series.axes, series.shape
