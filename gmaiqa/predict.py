@@ -53,11 +53,18 @@ def save_clearest(folder: Path, stack, index: int) -> Path:
     import tifffile
 
     pixels = read_raw(source)
-    options = {}
-    if stack.pixel_um and pixels.dtype in (np.uint8, np.uint16, np.float32):
+    rgb = pixels.ndim == 3 and pixels.shape[-1] in (3, 4)
+    options = {
+        "photometric": "rgb" if rgb else "minisblack",
+        "planarconfig": "contig" if pixels.ndim == 3 else None,
+    }
+    # ImageJ's TIFF (where its pixel size lives) holds grey planes of these types, and 8-bit RGB
+    grey = pixels.ndim == 2 and pixels.dtype in (np.uint8, np.uint16, np.float32)
+    colour = pixels.ndim == 3 and pixels.shape[-1] == 3 and pixels.dtype == np.uint8
+    if stack.pixel_um and (grey or colour):
         per_um = 1.0 / stack.pixel_um
-        options = {"imagej": True, "resolution": (per_um, per_um), "metadata": {"unit": "um"}}
-    tifffile.imwrite(target, pixels, photometric="rgb" if pixels.ndim == 3 else "minisblack", **options)
+        options.update(imagej=True, resolution=(per_um, per_um), metadata={"unit": "um"})
+    tifffile.imwrite(target, pixels, **options)
     return target
 
 

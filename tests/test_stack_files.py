@@ -250,3 +250,29 @@ def test_predict_copies_the_clearest_image_file_and_replaces_its_folder_only_whe
     only = tmp_path / "tables"
     assert main([*args[:3], f"out={only}", "num_workers=0", "clearest_images=false"]) == 0
     assert sorted(p.name for p in only.iterdir()) == ["clearest.csv", "predictions.csv"]
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "pixel_um"),
+    [((48, 64, 3), np.uint8, 0.4), ((48, 64, 3), np.uint16, 0.4), ((48, 64, 4), np.uint8, None)],
+    ids=["8-bit RGB with its pixel size", "16-bit RGB", "RGBA"],
+)
+def test_a_colour_plane_is_written_with_its_samples_and_dtype(tmp_path, shape, dtype, pixel_um):
+    from types import SimpleNamespace
+
+    from gmaiqa.predict import save_clearest
+
+    planes = (np.random.default_rng(0).random((3, *shape)) * 200).astype(dtype)
+    source = tmp_path / "colour.tif"
+    tifffile.imwrite(source, planes, photometric="rgb", planarconfig="contig")
+    stack = SimpleNamespace(
+        group="colour", paths=[tmp_path / f"colour.tif#z{z}" for z in range(3)], pixel_um=pixel_um
+    )
+    written = save_clearest(tmp_path / "clearest", stack, 1)
+    assert written == tmp_path / "clearest" / "colour.tif"
+    with tifffile.TiffFile(written) as tif:
+        np.testing.assert_array_equal(tif.asarray(), planes[1])
+        assert tif.pages[0].photometric == tifffile.PHOTOMETRIC.RGB
+        if pixel_um is not None and dtype == np.uint8:  # ImageJ's TIFF holds 8-bit RGB with its pixel size
+            numerator, denominator = tif.pages[0].tags["XResolution"].value
+            assert tif.imagej_metadata["unit"] == "um" and denominator / numerator == pytest.approx(pixel_um)
