@@ -285,7 +285,9 @@ def check_scoring(command: str, cfg: DictConfig) -> None:
     check_out(cfg.out, cfg.overwrite, OUTPUTS[command])
     if "split" in cfg:
         check_split(cfg.split)
-    if command in ("eval", "predict"):
+    if command == "predict" and cfg.get("method"):
+        predict_measure(cfg)
+    elif command in ("eval", "predict"):
         read_checkpoint(cfg.ckpt)
     root_key = "input" if command == "predict" else "data.root"
     root = OmegaConf.select(cfg, root_key)
@@ -365,6 +367,27 @@ def check_methods(methods: list[str]) -> list[str]:
                 ) from None
             checked.append(method)
     return checked
+
+
+def predict_measure(cfg: DictConfig):
+    """``predict method=NAME``: the classical focus measure that scores instead of a network, named
+    alone (a ``ckpt=`` other than the default model beside it is a contradiction, not a choice)."""
+    from gmaiqa.default_model import NAME as DEFAULT_MODEL
+    from gmaiqa.errors import GmaiqaError
+    from gmaiqa.focus import get_measure
+
+    if str(cfg.get("ckpt", DEFAULT_MODEL)) != DEFAULT_MODEL:
+        raise ConfigError(
+            "method",
+            f"method={cfg.method} and ckpt={cfg.ckpt} both name what scores",
+            "give one: ckpt= for a network, method= for a classical focus measure",
+        )
+    try:
+        return get_measure(str(cfg.method))
+    except GmaiqaError as exc:
+        raise ConfigError(
+            "method", str(exc), "name a measure of `gmaiqa benchmark methods=all_classical`"
+        ) from None
 
 
 def check_search_direction(cfg: DictConfig) -> None:

@@ -1,9 +1,10 @@
 """gmaiqa predict ckpt=PATH input=DIR out=DIR: a score per image and the clearest image per group, for
-labelled datasets and plain folders of folders alike. Writes ``predictions.csv`` (group, image, z,
-score), ``clearest.csv`` (group, image, z, score) and, unless ``clearest_images=false``, the clearest
-image itself as ``clearest/<group>.<suffix>`` (``save_clearest``): what an autofocus run is for. A
-defocus-regressor checkpoint writes its defocus instead, and a per-tile defocus map of every image.
-The clearest image follows the checkpoint's score direction (``gmaiqa.scoring.clarity``)."""
+labelled datasets and plain folders of folders alike, with a network or (``method=TENG``) a classical
+focus measure. Writes ``predictions.csv`` (group, image, z, score), ``clearest.csv`` (group, image, z,
+score) and, unless ``clearest_images=false``, the clearest image itself as ``clearest/<group>.<suffix>``
+(``save_clearest``): what an autofocus run is for. A defocus-regressor checkpoint writes its defocus
+instead, and a per-tile defocus map of every image. The clearest image follows the checkpoint's score
+direction (``gmaiqa.scoring.clarity``)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,16 @@ from gmaiqa.scoring import clarity, device_for, reading_options, score_groups, s
 CLEAREST_DIR = "clearest"
 
 
-def add_group(rows: list, best: list, stack, values: torch.Tensor, meta: dict, root) -> int:
+def add_group(rows: list, best: list, stack, values: torch.Tensor, meta: dict, root, fmt: str = ".4f") -> int:
     """A group's rows of predictions.csv (group, image, z, value) and its clearest image's row, the
-    clearest following the checkpoint's score direction; returns the clearest image's index."""
+    clearest following the checkpoint's score direction; returns the clearest image's index. ``fmt``:
+    a network's 0-100 scores to 4 decimals; a focus measure's values, of any magnitude, to 6 digits."""
     for z, (path, value) in enumerate(zip(stack.paths, values.tolist())):
-        rows.append([stack.group, os.path.relpath(path, root), stack.z[z], f"{value:.4f}"])
+        rows.append([stack.group, os.path.relpath(path, root), stack.z[z], format(value, fmt)])
     i = int(torch.argmax(clarity(values, meta)))
-    best.append([stack.group, os.path.relpath(stack.paths[i], root), stack.z[i], f"{float(values[i]):.4f}"])
+    best.append(
+        [stack.group, os.path.relpath(stack.paths[i], root), stack.z[i], format(float(values[i]), fmt)]
+    )
     return i
 
 
@@ -100,6 +104,8 @@ def predict(cfg: DictConfig) -> None:
             "input", "no input folder", "pass input=DIR (a dataset or a folder of z-stack folders)"
         )
     out = check_out(cfg.out, cfg.overwrite, OUTPUTS["predict"])
+    if cfg.get("method"):
+        return predict_with_measure(cfg, out)
     net, meta = load_net(cfg.ckpt)
     print(f"model: {model_line(cfg.ckpt, meta)}")
     stacks = load_dataset(cfg.input, validate=cfg.validate, **reading_options(cfg))
@@ -138,6 +144,36 @@ def _finish_clearest(out: Path, images: Path | None) -> str:
         return ""
     replace_folder(images, out / CLEAREST_DIR)
     return f", the clearest images in {out / CLEAREST_DIR}"
+
+
+def predict_with_measure(cfg: DictConfig, out: Path) -> None:
+    """``method=NAME``: a classical focus measure scores every image (its own value, on the images as
+    stored: float RGB -> luma, as ``gmaiqa benchmark`` scores them), one image at a time, so a deep
+    stack of large planes is never held whole; the same tables and clearest images as a network's."""
+    from tqdm import tqdm
+
+    from gmaiqa.config_check import predict_measure
+
+    measure = predict_measure(cfg)
+    print(f"method: {measure.name}, a classical focus measure ({measure.reference}); no network")
+    stacks = load_dataset(cfg.input, validate=cfg.validate, **reading_options(cfg))
+    out.mkdir(parents=True, exist_ok=True)
+    direction = {"higher_is_better": measure.higher_is_better}
+    rows, best = [], []
+    images = _clearest_folder(out, cfg)
+    with torch.no_grad():
+        for stack in tqdm(stacks, unit="group", desc=measure.name):
+            values = torch.cat(
+                [measure(torch.from_numpy(stack.read(i)).permute(2, 0, 1)[None]) for i in range(len(stack))]
+            )
+            clearest = add_group(rows, best, stack, values, direction, cfg.input, fmt=".6g")
+            if images is not None:
+                save_clearest(images, stack, clearest)
+    write_tables(out, "score", rows, best)
+    print(
+        f"scored {len(rows)} images in {len(best)} groups with {measure.name} "
+        f"-> {out / 'predictions.csv'}, {out / 'clearest.csv'}{_finish_clearest(out, images)}"
+    )
 
 
 def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> None:

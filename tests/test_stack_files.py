@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 import tifffile
+import torch
 
 from gmaiqa.cli import main
 from gmaiqa.data.dataset import load_dataset
@@ -276,3 +277,29 @@ def test_a_colour_plane_is_written_with_its_samples_and_dtype(tmp_path, shape, d
         if pixel_um is not None and dtype == np.uint8:  # ImageJ's TIFF holds 8-bit RGB with its pixel size
             numerator, denominator = tif.pages[0].tags["XResolution"].value
             assert tif.imagej_metadata["unit"] == "um" and denominator / numerator == pytest.approx(pixel_um)
+
+
+def test_predict_with_a_classical_measure_needs_no_network(stacks, tmp_path, capsys):
+    """`method=TENG`: what the default model's table recommends for some stacks, on unlabelled stacks;
+    its scores are the measure's own values on the stored images, as benchmark computes them."""
+    from gmaiqa.focus import get_measure
+
+    out = tmp_path / "teng"
+    assert main(["predict", f"input={stacks}", f"out={out}", "method=TENG"]) == 0
+    assert capsys.readouterr().out.startswith("method: TENG, a classical focus measure")
+    with open(out / "clearest.csv") as handle:
+        picks = {r["group"]: r for r in csv.DictReader(handle)}
+    assert sorted(picks) == ["ij", "ome", "plain"] and {int(r["z"]) for r in picks.values()} == {SHARPEST}
+    written = tifffile.imread(out / "clearest" / "plain.tif")
+    np.testing.assert_array_equal(written, tifffile.imread(stacks / "plain.tif")[SHARPEST])
+    with open(out / "predictions.csv") as handle:
+        plain = [float(r["score"]) for r in csv.DictReader(handle) if r["group"] == "plain"]
+    (stack,) = [s for s in load_dataset(stacks) if s.group == "plain"]
+    batch = torch.from_numpy(np.stack([stack.read(i) for i in range(len(stack))])).permute(0, 3, 1, 2)
+    np.testing.assert_allclose(plain, get_measure("TENG")(batch).numpy(), rtol=1e-5)  # 6 digits kept
+    # a misspelt measure, or a network named beside it, is one clear error before anything is read
+    assert main(["predict", f"input={stacks}", f"out={tmp_path / 'x'}", "method=TENX"]) == 2
+    assert "config `method`" in (err := capsys.readouterr().err) and "TENG" in err
+    args = ["predict", f"input={stacks}", f"out={tmp_path / 'y'}", "method=TENG", f"ckpt={tmp_path}"]
+    assert main(args) == 2 and "give one" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
