@@ -26,19 +26,6 @@ from gmaiqa.scoring import clarity, device_for, reading_options, score_groups, s
 CLEAREST_DIR = "clearest"
 
 
-def add_group(rows: list, best: list, stack, values: torch.Tensor, meta: dict, root, fmt: str = ".4f") -> int:
-    """A group's rows of predictions.csv (group, image, z, value) and its clearest image's row, the
-    clearest following the checkpoint's score direction; returns the clearest image's index. ``fmt``:
-    a network's 0-100 scores to 4 decimals; a focus measure's values, of any magnitude, to 6 digits."""
-    for z, (path, value) in enumerate(zip(stack.paths, values.tolist())):
-        rows.append([stack.group, os.path.relpath(path, root), stack.z[z], format(value, fmt)])
-    i = int(torch.argmax(clarity(values, meta)))
-    best.append(
-        [stack.group, os.path.relpath(stack.paths[i], root), stack.z[i], format(float(values[i]), fmt)]
-    )
-    return i
-
-
 def save_clearest(folder: Path, stack, index: int) -> Path:
     """The group's clearest image as a file of its own under ``folder``, named after the group (its
     sub-folders kept): an image file copied byte for byte, a plane of a stack file written as a TIFF of
@@ -79,6 +66,54 @@ def replace_folder(new: Path, old: Path) -> None:
     new.rename(old)
 
 
+class PredictOutputs:
+    """What one predict run writes into ``out``, group by group: ``predictions.csv`` (group, image, z,
+    value), ``clearest.csv`` (each group's clearest image, following the score direction of ``meta``)
+    and, unless ``clearest_images=false``, the clearest images themselves - built in
+    ``clearest.partial/`` and put in place of ``clearest/`` only by ``finish``, so an interrupted run
+    leaves the previous result. ``fmt``: a network's 0-100 scores to 4 decimals; a focus measure's
+    values, of any magnitude, to 6 digits."""
+
+    def __init__(self, out: Path, cfg: DictConfig, value: str = "score", fmt: str = ".4f"):
+        self.out, self.root, self.value, self.fmt = out, cfg.input, value, fmt
+        self.rows: list[list] = []
+        self.best: list[list] = []
+        self.images = None
+        if cfg.get("clearest_images", True):
+            self.images = out / f"{CLEAREST_DIR}.partial"
+            if self.images.exists():  # left by an interrupted run of this command
+                shutil.rmtree(self.images)
+            self.images.mkdir()
+
+    def add(self, stack, values: torch.Tensor, meta: dict) -> None:
+        def row(i: int, value: float) -> list:
+            return [
+                stack.group,
+                os.path.relpath(stack.paths[i], self.root),
+                stack.z[i],
+                format(value, self.fmt),
+            ]
+
+        self.rows += [row(i, value) for i, value in enumerate(values.tolist())]
+        clearest = int(torch.argmax(clarity(values, meta)))
+        self.best.append(row(clearest, float(values[clearest])))
+        if self.images is not None:
+            save_clearest(self.images, stack, clearest)
+
+    def finish(self) -> str:
+        """Write the tables and put the clearest images in place; where they went, for the last line."""
+        for name, table in (("predictions.csv", self.rows), ("clearest.csv", self.best)):
+            with open(self.out / name, "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["group", "image", "z", self.value])
+                writer.writerows(table)
+        written = f"{self.out / 'predictions.csv'}, {self.out / 'clearest.csv'}"
+        if self.images is None:
+            return written
+        replace_folder(self.images, self.out / CLEAREST_DIR)
+        return f"{written}, the clearest images in {self.out / CLEAREST_DIR}"
+
+
 def model_line(ckpt, meta: dict) -> str:
     """Which network scores: the default model by name and provenance, else the file and its stage."""
     from gmaiqa import default_model
@@ -88,14 +123,6 @@ def model_line(ckpt, meta: dict) -> str:
     if str(ckpt) == default_model.NAME:
         return default_model.describe(meta, path)
     return f"{path} ({meta.get('family', 'model')} {meta.get('stage', '')})".replace(" )", ")")
-
-
-def write_tables(out, value: str, rows: list, best: list) -> None:
-    for name, table in (("predictions.csv", rows), ("clearest.csv", best)):
-        with open(out / name, "w", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["group", "image", "z", value])
-            writer.writerows(table)
 
 
 def predict(cfg: DictConfig) -> None:
@@ -114,36 +141,11 @@ def predict(cfg: DictConfig) -> None:
     net.to(device)
     if scoring_of(meta) == "defocus_tiles":
         return predict_defocus(net, meta, stacks, cfg, out, device)
-    rows, best = [], []
-    images = _clearest_folder(out, cfg)
+    outputs = PredictOutputs(out, cfg)
     for index, scores in score_groups(net, meta, stacks, cfg, device, desc="predict"):
-        clearest = add_group(rows, best, stacks[index], scores, meta, cfg.input)
-        if images is not None:
-            save_clearest(images, stacks[index], clearest)
-    write_tables(out, "score", rows, best)
-    print(
-        f"scored {len(rows)} images in {len(best)} groups "
-        f"-> {out / 'predictions.csv'}, {out / 'clearest.csv'}{_finish_clearest(out, images)}"
-    )
-
-
-def _clearest_folder(out: Path, cfg: DictConfig) -> Path | None:
-    """Where this run writes the clearest images (beside ``clearest/``, which it replaces at the end),
-    or None with ``clearest_images=false``."""
-    if not cfg.get("clearest_images", True):
-        return None
-    partial = out / f"{CLEAREST_DIR}.partial"
-    if partial.exists():  # left by an interrupted run of this command
-        shutil.rmtree(partial)
-    partial.mkdir()
-    return partial
-
-
-def _finish_clearest(out: Path, images: Path | None) -> str:
-    if images is None:
-        return ""
-    replace_folder(images, out / CLEAREST_DIR)
-    return f", the clearest images in {out / CLEAREST_DIR}"
+        outputs.add(stacks[index], scores, meta)
+    written = outputs.finish()
+    print(f"scored {len(outputs.rows)} images in {len(outputs.best)} groups -> {written}")
 
 
 def predict_with_measure(cfg: DictConfig, out: Path) -> None:
@@ -159,21 +161,15 @@ def predict_with_measure(cfg: DictConfig, out: Path) -> None:
     stacks = load_dataset(cfg.input, validate=cfg.validate, **reading_options(cfg))
     out.mkdir(parents=True, exist_ok=True)
     direction = {"higher_is_better": measure.higher_is_better}
-    rows, best = [], []
-    images = _clearest_folder(out, cfg)
+    outputs = PredictOutputs(out, cfg, fmt=".6g")
     with torch.no_grad():
         for stack in tqdm(stacks, unit="group", desc=measure.name):
             values = torch.cat(
                 [measure(torch.from_numpy(stack.read(i)).permute(2, 0, 1)[None]) for i in range(len(stack))]
             )
-            clearest = add_group(rows, best, stack, values, direction, cfg.input, fmt=".6g")
-            if images is not None:
-                save_clearest(images, stack, clearest)
-    write_tables(out, "score", rows, best)
-    print(
-        f"scored {len(rows)} images in {len(best)} groups with {measure.name} "
-        f"-> {out / 'predictions.csv'}, {out / 'clearest.csv'}{_finish_clearest(out, images)}"
-    )
+            outputs.add(stack, values, direction)
+    written = outputs.finish()
+    print(f"scored {len(outputs.rows)} images in {len(outputs.best)} groups with {measure.name} -> {written}")
 
 
 def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> None:
@@ -184,19 +180,16 @@ def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> No
 
     from gmaiqa.defocus_maps import save_map, stack_defocus
 
-    rows, best = [], []
-    images = _clearest_folder(out, cfg)
+    outputs = PredictOutputs(out, cfg, value="defocus")
     for stack in tqdm(stacks, unit="group", desc="defocus"):
         maps, defocus = stack_defocus(net, meta, stack, device)
         folder = out / "defocus_maps" / stack.group
         folder.mkdir(parents=True, exist_ok=True)
         for path, values, value in zip(stack.paths, maps, defocus.tolist()):
             save_map(folder / path.stem, values, f"{stack.group}/{path.name}: mean {value:.2f}")
-        clearest = add_group(rows, best, stack, defocus, meta, cfg.input)
-        if images is not None:
-            save_clearest(images, stack, clearest)
-    write_tables(out, "defocus", rows, best)
+        outputs.add(stack, defocus, meta)
+    written = outputs.finish()
     print(
-        f"defocus of {len(rows)} images in {len(best)} groups "
-        f"-> {out / 'predictions.csv'}, maps in {out / 'defocus_maps'}{_finish_clearest(out, images)}"
+        f"defocus of {len(outputs.rows)} images in {len(outputs.best)} groups -> {written}, "
+        f"maps in {out / 'defocus_maps'}"
     )
