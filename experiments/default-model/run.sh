@@ -1,38 +1,57 @@
 #!/usr/bin/env bash
 # gmaiqa's default model from scratch: train the recipe, ship its Output1 weights, measure item 5.
 #   experiments/default-model/run.sh [OUT]      (about 2 h on a 2-core CPU: 85-100 min train, 25 measure)
-# 1. `gmaiqa train experiment=default_model` (conf/experiment/default_model.yaml);
-# 2. `gmaiqa export format=weights` of its L1 into the package (gmaiqa/default_model/gmanet_default.pt);
-# 3. per preset, fresh held-out groups drawn like the training ones (seeds the recipe never used) and
-#    `gmaiqa benchmark` of the default model beside every classical measure on them;
+#   EXPERIMENT=default_model_full RUN_ID=gpu WEIGHTS=outputs/full.pt experiments/default-model/run.sh
+#       the paper-scale recipe on a GPU, its weights kept beside the shipped ones until measured
+# 1. `gmaiqa train experiment=$EXPERIMENT` (conf/experiment/default_model.yaml by default);
+# 2. `gmaiqa export format=weights` of its L1 to $WEIGHTS (default: the package's
+#    gmaiqa/default_model/gmanet_default.pt);
+# 3. per preset, fresh held-out groups drawn like the training ones (the run's own frame size, object
+#    scale and images per group, read from its resolved config; seeds the recipe never used) and
+#    `gmaiqa benchmark` of those weights beside every classical measure on them;
 # 4. table.py: the README's table (default model vs the best classical measure vs Tenengrad);
-# 5. half_check.py: the shipped fp16 weights against the fp32 checkpoint on 3 groups per preset.
+# 5. half_check.py: the fp16 weights against the fp32 checkpoint on 3 groups per preset.
 set -euo pipefail
 out=${1:-outputs/default-model}
 run_id=${RUN_ID:-cpu}
+experiment=${EXPERIMENT:-default_model}
+shipped=gmaiqa/default_model/gmanet_default.pt
+weights=${WEIGHTS:-$shipped}
+model=$([ "$weights" = "$shipped" ] && echo default || echo "$weights")  # ckpt:default is the package's
 
-uv run gmaiqa train experiment=default_model evaluate=false run_id="$run_id" paths.output_root="$out"
-run="$out/default_model/$run_id"
-uv run gmaiqa export ckpt="$run" out=gmaiqa/default_model/gmanet_default.pt format=weights overwrite=true
+uv run gmaiqa train experiment="$experiment" evaluate=false run_id="$run_id" paths.output_root="$out"
+run="$out/$experiment/$run_id"
+uv run gmaiqa export ckpt="$run" out="$weights" format=weights overwrite=true
 
-# the recipe's rendering (256x384 frames, objects at half size: 0.4 µm pixels), other seeds
+# the recipe's own rendering (default_model: 256x384 frames, objects at half size, i.e. 0.4 µm
+# pixels, 10-16 images), other seeds
+rendering=$(uv run python -c "
+from omegaconf import OmegaConf
+s = OmegaConf.load('$run/config.yaml').data.synthetic
+scale = 'null' if s.object_scale is None else s.object_scale
+print(f'height={s.height} width={s.width} object_scale={scale} images=[{s.images[0]},{s.images[1]}]')")
+echo "held-out groups rendered as the recipe's: $rendering"
 presets=(feces blood leucorrhea dense fluorescence reflected)
 for i in "${!presets[@]}"; do
   preset=${presets[$i]}
+  # shellcheck disable=SC2086  # $rendering is four key=value words
   uv run gmaiqa synth out="$out/heldout/$preset" preset="$preset" groups=24 seed=$((2000 + i)) \
-      height=256 width=384 object_scale=0.5 images=[10,16] workers=-1 overwrite=true
+      $rendering workers=-1 overwrite=true
   uv run gmaiqa benchmark data.root="$out/heldout/$preset" out="$out/bench/$preset" overwrite=true \
-      "methods=[all_classical,ckpt:default]" curves=0 logger.wandb.mode=disabled
+      "methods=[all_classical,ckpt:$model]" curves=0 logger.wandb.mode=disabled
 done
-uv run python experiments/default-model/table.py "$out/bench" --json experiments/default-model/item5.json
+# the shipped model's table is the committed one; a trial's stays in its output folder
+json=$([ "$model" = default ] && echo experiments/default-model/item5.json || echo "$out/item5.json")
+uv run python experiments/default-model/table.py "$out/bench" --model "$model" --json "$json"
 
 pairs=()
 for i in "${!presets[@]}"; do
   preset=${presets[$i]}
+  # shellcheck disable=SC2086
   uv run gmaiqa synth out="$out/half/$preset" preset="$preset" groups=3 seed=$((3000 + i)) \
-      height=256 width=384 object_scale=0.5 images=[10,16] overwrite=true
-  for model in fp32:"$run" fp16:default; do
-    uv run gmaiqa predict ckpt="${model#*:}" input="$out/half/$preset" out="$out/half_scores/${model%%:*}/$preset" \
+      $rendering overwrite=true
+  for pair in fp32:"$run" fp16:"$model"; do
+    uv run gmaiqa predict ckpt="${pair#*:}" input="$out/half/$preset" out="$out/half_scores/${pair%%:*}/$preset" \
         overwrite=true
   done
   pairs+=("$out/half_scores/fp32/$preset" "$out/half_scores/fp16/$preset")

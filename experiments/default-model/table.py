@@ -1,7 +1,10 @@
 """Item 5 of issue 18 as a table: per preset, the default model beside the best classical measure and
 Tenengrad on the same held-out groups, from the benchmark.csv files run.sh wrote.
 
-    uv run python experiments/default-model/table.py OUT/bench [--json FILE]
+    uv run python experiments/default-model/table.py OUT/bench [--json FILE] [--model WEIGHTS]
+
+``--model``: the benchmark's ``ckpt:`` method that is the model under test (default: ``default``, the
+shipped model; a weights file is matched by its file name, as benchmark may resolve its path).
 
 The bar: the default model's acc and t0 are each at least the highest any classical measure reached
 on that preset (the two may come from different measures). "Best classical" is the benchmark's own
@@ -29,9 +32,13 @@ def read(path: Path) -> list[dict]:
     return rows
 
 
-def preset_rows(rows: list[dict]) -> dict:
+def is_model(method: str, model: str) -> bool:
+    return method == f"ckpt:{model}" or (model != "default" and method.endswith("/" + Path(model).name))
+
+
+def preset_rows(rows: list[dict], model_name: str = "default") -> dict:
     classical = [r for r in rows if not r["method"].startswith("ckpt:")]
-    model = next(r for r in rows if r["method"] == "ckpt:default")
+    model = next(r for r in rows if is_model(r["method"], model_name))
     fp32 = next((r for r in rows if r["method"].startswith("ckpt:") and r is not model), None)
     best = classical[0]  # benchmark.csv is ranked
     top_acc, top_t0 = max(classical, key=lambda r: r["acc"]), max(classical, key=lambda r: r["t0"])
@@ -74,8 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", type=Path, help="the folder holding one benchmark folder per preset")
     parser.add_argument("--json", type=Path, help="also write the table as JSON")
+    parser.add_argument("--model", default="default", help="the model under test: default, or a weights file")
     args = parser.parse_args()
-    table = {p: preset_rows(read(args.bench / p / "benchmark.csv")) for p in PRESETS}
+    table = {p: preset_rows(read(args.bench / p / "benchmark.csv"), args.model) for p in PRESETS}
     print(markdown(table))
     met = [p for p, e in table.items() if e["bar_met"]]
     print(f"\nbar met on {len(met)} of {len(table)} presets: {', '.join(met) or 'none'}")
