@@ -72,6 +72,9 @@ def test_check_reports_planes_size_dtype_and_z_step_per_file(stacks, capsys):
         "z_step_um": 0.5,
         "channels": ["0"],
         "times": 1,
+        "pixel_um": None,
+        "scene": None,
+        "scene_name": None,
     }
     assert files["ij.tif"]["z_step_um"] == 2.0 and files["plain.tif"]["z_step_um"] is None
     assert "ij.tif: 5 planes of 48x64 uint16, z step 2 µm" in captured.err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -119,6 +120,13 @@ def test_each_scene_of_a_vendor_file_that_holds_a_z_stack_is_its_own_group(tmp_p
         assert main(["check", f"root={folder}"]) == 0
         printed = capsys.readouterr().out
         assert "plate.nd2 scene 2: 7 planes of 48x64 uint16, scene name B2, z step 2 µm" in printed
+        assert main(["check", f"root={folder}", "json=true"]) == 0
+        files = json.loads(capsys.readouterr().out)["stack_files"]
+        assert sorted(files) == ["plate.nd2 scene 0", "plate.nd2 scene 2"]
+        assert files["plate.nd2 scene 2"] == {
+            "planes": 7, "size": [48, 64], "dtype": "uint16", "z_step_um": 2.0, "channels": ["BF"],
+            "times": 1, "pixel_um": 0.5, "scene": 2, "scene_name": "B2",
+        }  # fmt: skip
     finally:
         close_open_stacks()
 

@@ -82,6 +82,9 @@ class Report:
                     "z_step_um": i.z_step_um,
                     "channels": list(i.channels),
                     "times": i.times,
+                    "pixel_um": i.pixel_um,
+                    "scene": i.scene,  # a vendor file's scene, where it has several (else null)
+                    "scene_name": i.scene_name,
                 }
                 for rel, i in self.stack_files.items()
             },
