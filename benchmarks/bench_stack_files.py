@@ -4,7 +4,8 @@ behind one page (how ImageJ writes stacks over 4 GB), where the reader takes the
 beside it, decoding the whole series once per plane (the reader before it) on the same file. Then a
 deep OME-TIFF (a light-sheet stack: many small planes) read with its file kept open, as gmaiqa reads,
 and reopened for every plane (the reader before it: parsing the chain of pages again each time made a
-stack's reading quadratic in its depth).
+stack's reading quadratic in its depth). With the vendor extra, the same stacks as Zeiss CZI files
+read through bioio: the main one, and the deep one to show the time per plane does not grow with depth.
 
     uv run python benchmarks/bench_stack_files.py [--planes 40] [--size 1024] [--deep-planes 400]
         [--deep-size 256] [--out FILE]
@@ -30,7 +31,19 @@ from _common import report  # noqa: E402
 from gmaiqa.data.dataset import load_dataset  # noqa: E402
 from gmaiqa.data.io import read_raw  # noqa: E402
 from gmaiqa.data.stackfile import close_open_stacks  # noqa: E402
-from helpers.tiff import keep_only_the_first_page  # noqa: E402
+from helpers.stack_files import keep_only_the_first_page, write_czi  # noqa: E402
+
+CZI = "Zeiss CZI (bioio)"
+
+
+def has_czi() -> bool:
+    """bioio-czi to read, pylibCZIrw to write: both come with the vendor extra."""
+    try:
+        import bioio_czi  # noqa: F401
+        import pylibCZIrw  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def write_layouts(folder: Path, stack: np.ndarray) -> dict[str, Path]:
@@ -52,6 +65,10 @@ def write_layouts(folder: Path, stack: np.ndarray) -> dict[str, Path]:
         if after:
             after(path)
         paths[name] = path
+    if has_czi():
+        (folder / "czi").mkdir()
+        write_czi(folder / "czi" / "stack.czi", stack[:, None], z_um=0.5)
+        paths[CZI] = folder / "czi" / "stack.czi"
     return paths
 
 
@@ -108,14 +125,22 @@ def main() -> None:
         0, 65535, (args.deep_planes, args.deep_size, args.deep_size), dtype=np.uint16
     )
     deep_name = f"OME-TIFF, {args.deep_planes} planes"
+    deep_layouts = [(deep_name, "gmaiqa", False), (deep_name, "reopened per plane", True)]
+    deep_czi = f"{CZI}, {args.deep_planes} planes"
     with tempfile.TemporaryDirectory() as tmp:
-        tifffile.imwrite(Path(tmp) / "deep.ome.tif", deep, ome=True, metadata={"axes": "ZYX"})
-        for reader, reopen in (("gmaiqa", False), ("reopened per plane", True)):
-            read_every_plane(Path(tmp), reopen)  # page cache warm
-            seconds, planes = read_every_plane(Path(tmp), reopen)
+        (Path(tmp) / "ome").mkdir()
+        tifffile.imwrite(Path(tmp) / "ome" / "deep.ome.tif", deep, ome=True, metadata={"axes": "ZYX"})
+        if has_czi():
+            (Path(tmp) / "czi").mkdir()
+            write_czi(Path(tmp) / "czi" / "deep.czi", deep[:, None], z_um=0.5)
+            deep_layouts.append((deep_czi, "gmaiqa", False))
+        for layout, reader, reopen in deep_layouts:
+            folder = Path(tmp) / ("czi" if layout == deep_czi else "ome")
+            read_every_plane(folder, reopen)  # page cache warm
+            seconds, planes = read_every_plane(folder, reopen)
             rows.append(
                 {
-                    "layout": deep_name,
+                    "layout": layout,
                     "reader": reader,
                     "planes": planes,
                     "ms_per_plane": 1e3 * seconds / planes,
@@ -123,6 +148,8 @@ def main() -> None:
                 }
             )
     report("stack_files", rows, args.out)
+    if not has_czi():
+        print("no CZI rows: the vendor extra (bioio-czi, pylibCZIrw) is not installed")
     for layout, slower in ((name, "whole series per plane"), (deep_name, "reopened per plane")):
         times = {r["reader"]: r["ms_per_plane"] for r in rows if r["layout"] == layout}
         print(f"{layout}: gmaiqa's reader is {times[slower] / times['gmaiqa']:.0f}x faster than {slower}")

@@ -15,7 +15,7 @@ import torch
 from gmaiqa.cli import main
 from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.io import read_raw
-from helpers.tiff import SHARPEST, focus_series, keep_only_the_first_page
+from helpers.stack_files import SHARPEST, focus_series, keep_only_the_first_page
 
 
 @pytest.fixture

@@ -19,27 +19,10 @@ from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.io import read_raw
 from gmaiqa.data.stackfile import close_open_stacks
 from gmaiqa.errors import ImageReadError
-from helpers.tiff import SHARPEST, focus_series
+from helpers.stack_files import SHARPEST, focus_series, write_czi
 
-pyczi = pytest.importorskip("pylibCZIrw.czi", reason="the vendor extra (bioio-czi) brings pylibCZIrw")
+pytest.importorskip("pylibCZIrw.czi", reason="the vendor extra (bioio-czi) brings pylibCZIrw")
 pytest.importorskip("bioio_czi")
-
-
-def write_czi(path, scenes: list[np.ndarray], names=None, z_um=1.5, pixel_um=0.4) -> None:
-    """Each scene (Z, C, Y, X) at its own stage position, with channel names and the scaling in metres."""
-    with pyczi.create_czi(str(path), exist_ok=True) as writer:
-        for index, data in enumerate(scenes):
-            for z in range(data.shape[0]):
-                for c in range(data.shape[1]):
-                    plane = {"Z": z, "C": c, "T": 0}
-                    writer.write(data[z, c][..., None], plane=plane, location=(200 * index, 0), scene=index)
-        writer.write_metadata(
-            document_name=path.stem,
-            channel_names=names,
-            scale_x=pixel_um * 1e-6,
-            scale_y=pixel_um * 1e-6,
-            scale_z=z_um * 1e-6,
-        )
 
 
 @pytest.fixture
@@ -47,7 +30,7 @@ def czi_folder(tmp_path):
     folder = tmp_path / "czi"
     folder.mkdir()
     two_channels = np.stack([focus_series(1), focus_series(2)[::-1]], axis=1)  # GFP sharp at the other end
-    write_czi(folder / "cells.czi", [two_channels], names={0: "DAPI", 1: "GFP"})
+    write_czi(folder / "cells.czi", two_channels, names={0: "DAPI", 1: "GFP"})
     yield folder, two_channels
     close_open_stacks()
 

@@ -1,4 +1,5 @@
-"""Stack files for the tests: a focus series, and TIFF layouts tifffile does not write by itself."""
+"""Stack files for the tests and benchmarks: a focus series, a TIFF layout tifffile does not write by
+itself, and Zeiss CZI files (written with pylibCZIrw, which the vendor extra brings)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,20 @@ def keep_only_the_first_page(path: Path) -> None:
     with open(path, "r+b") as handle:
         handle.seek(link)
         handle.write(struct.pack(f"{order}I", 0))
+
+
+def write_czi(path: Path, data: np.ndarray, names=None, z_um=1.5, pixel_um=0.4) -> None:
+    """A z-stack (Z, C, Y, X) as a Zeiss CZI with its channel names and its scaling (stored in metres)."""
+    from pylibCZIrw import czi as pyczi
+
+    with pyczi.create_czi(str(path), exist_ok=True) as writer:
+        for z in range(data.shape[0]):
+            for c in range(data.shape[1]):
+                writer.write(data[z, c][..., None], plane={"Z": z, "C": c, "T": 0})
+        writer.write_metadata(
+            document_name=path.stem,
+            channel_names=names,
+            scale_x=pixel_um * 1e-6,
+            scale_y=pixel_um * 1e-6,
+            scale_z=z_um * 1e-6,
+        )
