@@ -52,6 +52,20 @@ def test_a_czi_stack_is_a_group_with_its_z_step_pixel_size_and_channels(czi_fold
         np.testing.assert_array_equal(got, data[z, 1])
 
 
+def test_forked_workers_read_the_planes_of_a_czi_their_parent_has_open(czi_folder):
+    """Training's data-loader workers are forked: each opens the file afresh (the inherited bioio
+    object is forgotten, as a TIFF handle is) and reads the right planes."""
+    import multiprocessing
+
+    folder, data = czi_folder
+    references = [f"{folder / 'cells.czi'}#z{z}c{c}" for z in range(5) for c in range(2)]
+    read_raw(references[0])  # the parent holds the file open, then forks
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        planes = pool.map(read_raw, references * 2)
+    np.testing.assert_array_equal(np.stack(planes), np.concatenate([data.reshape(10, 48, 64)] * 2))
+    np.testing.assert_array_equal(read_raw(references[7]), data[3, 1])
+
+
 class MultiSceneImage:
     """The part of ``bioio.BioImage`` gmaiqa uses, for a file of several scenes (stage positions): no
     writer makes a multi-scene CZI that bioio-czi reads back as such (pylibCZIrw's metadata leaves
