@@ -270,9 +270,11 @@ def check_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
 
 
 # what each scoring command writes into out= (refused when there unless overwrite=true)
+PREDICT_TABLES = ("predictions.csv", "clearest.csv")  # every image's score; each group's clearest
+PREDICT_IMAGES = "clearest"  # the folder of each group's clearest image
 OUTPUTS = {
     "eval": ("metrics.json", "per_group.csv"),
-    "predict": ("predictions.csv", "clearest.csv", "clearest"),
+    "predict": (*PREDICT_TABLES, PREDICT_IMAGES),
     "benchmark": ("benchmark.csv",),
 }
 

@@ -13,24 +13,21 @@ import os
 import shutil
 from pathlib import Path, PurePosixPath
 
-import numpy as np
 import torch
 from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import load_net
-from gmaiqa.config_check import OUTPUTS, check_out
+from gmaiqa.config_check import OUTPUTS, PREDICT_IMAGES, PREDICT_TABLES, check_out
 from gmaiqa.data.dataset import load_dataset
 from gmaiqa.errors import ConfigError
 from gmaiqa.scoring import clarity, device_for, reading_options, score_groups, scoring_of
-
-CLEAREST_DIR = "clearest"
 
 
 def save_clearest(folder: Path, stack, index: int) -> Path:
     """The group's clearest image as a file of its own under ``folder``, named after the group (its
     sub-folders kept): an image file copied byte for byte, a plane of a stack file written as a TIFF of
-    its stored pixels (dtype and channels as read; the pixel size, where known, as ImageJ writes it)."""
-    from gmaiqa.data.io import read_raw
+    its stored pixels (``gmaiqa.data.io.write_tiff``: dtype and samples kept, the pixel size where known)."""
+    from gmaiqa.data.io import read_raw, write_tiff
     from gmaiqa.data.stackfile import parse_reference
 
     parts = [p for p in PurePosixPath(stack.group).parts if p not in ("/", ".", "..")] or ["group"]
@@ -38,24 +35,10 @@ def save_clearest(folder: Path, stack, index: int) -> Path:
     plane = parse_reference(source) is not None
     target = folder.joinpath(*parts[:-1], parts[-1] + (".tif" if plane else source.suffix.lower()))
     target.parent.mkdir(parents=True, exist_ok=True)
-    if not plane:
+    if plane:
+        write_tiff(target, read_raw(source), stack.pixel_um)
+    else:
         shutil.copyfile(source, target)
-        return target
-    import tifffile
-
-    pixels = read_raw(source)
-    rgb = pixels.ndim == 3 and pixels.shape[-1] in (3, 4)
-    options = {
-        "photometric": "rgb" if rgb else "minisblack",
-        "planarconfig": "contig" if pixels.ndim == 3 else None,
-    }
-    # ImageJ's TIFF (where its pixel size lives) holds grey planes of these types, and 8-bit RGB
-    grey = pixels.ndim == 2 and pixels.dtype in (np.uint8, np.uint16, np.float32)
-    colour = pixels.ndim == 3 and pixels.shape[-1] == 3 and pixels.dtype == np.uint8
-    if stack.pixel_um and (grey or colour):
-        per_um = 1.0 / stack.pixel_um
-        options.update(imagej=True, resolution=(per_um, per_um), metadata={"unit": "um"})
-    tifffile.imwrite(target, pixels, **options)
     return target
 
 
@@ -80,7 +63,7 @@ class PredictOutputs:
         self.best: list[list] = []
         self.images = None
         if cfg.get("clearest_images", True):
-            self.images = out / f"{CLEAREST_DIR}.partial"
+            self.images = out / f"{PREDICT_IMAGES}.partial"
             if self.images.exists():  # left by an interrupted run of this command
                 shutil.rmtree(self.images)
             self.images.mkdir()
@@ -102,16 +85,16 @@ class PredictOutputs:
 
     def finish(self) -> str:
         """Write the tables and put the clearest images in place; where they went, for the last line."""
-        for name, table in (("predictions.csv", self.rows), ("clearest.csv", self.best)):
+        for name, table in zip(PREDICT_TABLES, (self.rows, self.best)):
             with open(self.out / name, "w", newline="") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(["group", "image", "z", self.value])
                 writer.writerows(table)
-        written = f"{self.out / 'predictions.csv'}, {self.out / 'clearest.csv'}"
+        written = ", ".join(str(self.out / name) for name in PREDICT_TABLES)
         if self.images is None:
             return written
-        replace_folder(self.images, self.out / CLEAREST_DIR)
-        return f"{written}, the clearest images in {self.out / CLEAREST_DIR}"
+        replace_folder(self.images, self.out / PREDICT_IMAGES)
+        return f"{written}, the clearest images in {self.out / PREDICT_IMAGES}"
 
 
 def model_line(ckpt, meta: dict) -> str:

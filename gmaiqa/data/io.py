@@ -176,6 +176,23 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise ImageReadError(path, f"unreadable image header ({type(exc).__name__})") from exc
 
 
+def write_tiff(path: str | Path, pixels: np.ndarray, pixel_um: float | None = None) -> None:
+    """Write a plane as read (``read_raw``: grey (H, W), or (H, W, S) samples) as a TIFF of the same
+    dtype; RGB/RGBA as colour. With ``pixel_um``, the pixel size as ImageJ writes it (a resolution in
+    pixels per µm), where ImageJ's TIFF can hold the plane: grey 8/16-bit or float32, or 8-bit RGB."""
+    rgb = pixels.ndim == 3 and pixels.shape[-1] in (3, 4)
+    options = {
+        "photometric": "rgb" if rgb else "minisblack",
+        "planarconfig": "contig" if pixels.ndim == 3 else None,
+    }
+    grey = pixels.ndim == 2 and pixels.dtype in (np.uint8, np.uint16, np.float32)
+    colour = pixels.ndim == 3 and pixels.shape[-1] == 3 and pixels.dtype == np.uint8
+    if pixel_um and (grey or colour):
+        per_um = 1.0 / pixel_um
+        options.update(imagej=True, resolution=(per_um, per_um), metadata={"unit": "um"})
+    tifffile.imwrite(path, pixels, **options)
+
+
 def write_png(path: str | Path, rgb_u8: np.ndarray) -> None:
     """Write an 8- or 16-bit RGB / grey array as PNG (RGB order in, RGB order on disk)."""
     path = Path(path)
