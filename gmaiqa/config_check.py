@@ -279,6 +279,15 @@ OUTPUTS = {
 }
 
 
+def check_dataset_root(key: str, root) -> None:
+    """A dataset given to a command is a folder or a single stack file (``gmaiqa.data.dataset``)."""
+    from gmaiqa.data.dataset import root_problem
+
+    if root and (bad := root_problem(str(root))) is not None:
+        what, fix = bad
+        raise ConfigError(key, f"{root} {what}", fix)
+
+
 def check_scoring(command: str, cfg: DictConfig) -> None:
     """eval, predict, benchmark: the output folder, the split, the checkpoint(s), the method names and the
     data folder, before the scoring machinery (Lightning: seconds to import) is loaded."""
@@ -292,9 +301,7 @@ def check_scoring(command: str, cfg: DictConfig) -> None:
     elif command in ("eval", "predict"):
         read_checkpoint(cfg.ckpt)
     root_key = "input" if command == "predict" else "data.root"
-    root = OmegaConf.select(cfg, root_key)
-    if root and not Path(str(root)).is_dir():
-        raise ConfigError(root_key, f"{root} does not exist", "point it at a dataset folder")
+    check_dataset_root(root_key, OmegaConf.select(cfg, root_key))
     if command == "benchmark":
         check_methods(expand_methods(cfg.methods))
 
@@ -413,13 +420,7 @@ def check_search_direction(cfg: DictConfig) -> None:
 def check_train(cfg: DictConfig) -> None:
     """What train can check before its run folder exists (nothing here reads images); the cheapest
     first, so a wrong data.root is reported before Lightning is imported."""
-    root = cfg.data.get("root")
-    if root and not Path(str(root)).is_dir():
-        raise ConfigError(
-            "data.root",
-            f"{root} does not exist",
-            "point data.root at a dataset folder (`gmaiqa check root=DIR` validates one)",
-        )
+    check_dataset_root("data.root", cfg.data.get("root"))
     stages = list(cfg.stages or [])
     if not stages:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")

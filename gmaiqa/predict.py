@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import load_net
 from gmaiqa.config_check import OUTPUTS, PREDICT_IMAGES, PREDICT_TABLES, check_out
-from gmaiqa.data.dataset import load_dataset
+from gmaiqa.data.dataset import dataset_folder, load_dataset
 from gmaiqa.errors import ConfigError
 from gmaiqa.scoring import clarity, device_for, reading_options, score_groups, scoring_of
 
@@ -58,7 +58,8 @@ class PredictOutputs:
     values, of any magnitude, to 6 digits."""
 
     def __init__(self, out: Path, cfg: DictConfig, value: str = "score", fmt: str = ".4f"):
-        self.out, self.root, self.value, self.fmt = out, cfg.input, value, fmt
+        self.out, self.value, self.fmt = out, value, fmt
+        self.root = dataset_folder(cfg.input)  # image paths are written relative to it
         self.rows: list[list] = []
         self.best: list[list] = []
         self.images = None
@@ -82,6 +83,11 @@ class PredictOutputs:
         self.best.append(row(clearest, float(values[clearest])))
         if self.images is not None:
             save_clearest(self.images, stack, clearest)
+
+    def tally(self) -> str:
+        """``7 images in 1 group``, for the last line."""
+        images, groups = len(self.rows), len(self.best)
+        return f"{images} image{'s' * (images != 1)} in {groups} group{'s' * (groups != 1)}"
 
     def finish(self) -> str:
         """Write the tables and put the clearest images in place; where they went, for the last line."""
@@ -111,7 +117,10 @@ def model_line(ckpt, meta: dict) -> str:
 def predict(cfg: DictConfig) -> None:
     if not cfg.input:
         raise ConfigError(
-            "input", "no input folder", "pass input=DIR (a dataset or a folder of z-stack folders)"
+            "input",
+            "no input",
+            "pass input=PATH: a dataset folder, a folder of z-stack folders or stack files, or one "
+            "stack file",
         )
     out = check_out(cfg.out, cfg.overwrite, OUTPUTS["predict"])
     if cfg.get("method"):
@@ -128,7 +137,7 @@ def predict(cfg: DictConfig) -> None:
     for index, scores in score_groups(net, meta, stacks, cfg, device, desc="predict"):
         outputs.add(stacks[index], scores, meta)
     written = outputs.finish()
-    print(f"scored {len(outputs.rows)} images in {len(outputs.best)} groups -> {written}")
+    print(f"scored {outputs.tally()} -> {written}")
 
 
 def predict_with_measure(cfg: DictConfig, out: Path) -> None:
@@ -152,7 +161,7 @@ def predict_with_measure(cfg: DictConfig, out: Path) -> None:
             )
             outputs.add(stack, values, direction)
     written = outputs.finish()
-    print(f"scored {len(outputs.rows)} images in {len(outputs.best)} groups with {measure.name} -> {written}")
+    print(f"scored {outputs.tally()} with {measure.name} -> {written}")
 
 
 def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> None:
@@ -172,7 +181,4 @@ def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> No
             save_map(folder / path.stem, values, f"{stack.group}/{path.name}: mean {value:.2f}")
         outputs.add(stack, defocus, meta)
     written = outputs.finish()
-    print(
-        f"defocus of {len(outputs.rows)} images in {len(outputs.best)} groups -> {written}, "
-        f"maps in {out / 'defocus_maps'}"
-    )
+    print(f"defocus of {outputs.tally()} -> {written}, maps in {out / 'defocus_maps'}")

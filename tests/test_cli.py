@@ -58,7 +58,10 @@ def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
 def test_console_script_is_installed(tmp_path):
     exe = shutil.which("gmaiqa") or str(sys.executable).replace("python", "gmaiqa")
     result = subprocess.run([exe, "check", f"root={tmp_path / 'missing'}"], capture_output=True, text=True)
-    assert result.returncode == 1 and "dataset folder does not exist" in result.stdout
+    assert (
+        result.returncode == 1
+        and "missing: does not exist -> point it at a dataset folder or a stack file" in result.stdout
+    )
 
 
 def test_conf_is_found_in_a_checkout_and_in_the_wheel_layout(tmp_path, monkeypatch):

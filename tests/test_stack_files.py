@@ -306,3 +306,39 @@ def test_predict_with_a_classical_measure_needs_no_network(stacks, tmp_path, cap
     args = ["predict", f"input={stacks}", f"out={tmp_path / 'y'}", "method=TENG", f"ckpt={tmp_path}"]
     assert main(args) == 2 and "give one" in capsys.readouterr().err
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_one_stack_file_is_a_dataset_of_its_own(stacks, tmp_path, capsys):
+    """`input=cell.ome.tif`: the file a microscope wrote is enough, without a folder made for it; its
+    planes are named relative to the file's folder, as they are when the folder is the input."""
+    add_two_channels(stacks)
+    out = tmp_path / "one"
+    assert main(["predict", f"input={stacks / 'two.ome.tif'}", f"out={out}", "method=TENG", "channel=1"]) == 0
+    assert "scored 5 images in 1 group with TENG" in capsys.readouterr().out
+    with open(out / "clearest.csv") as handle:
+        (pick,) = list(csv.DictReader(handle))
+    reversed_sharpest = 4 - SHARPEST  # the GFP channel runs the focus series backwards
+    assert pick["group"] == "two" and pick["image"] == f"two.ome.tif#z{reversed_sharpest}c1"
+    assert [p.name for p in (out / "clearest").iterdir()] == ["two.tif"]
+    assert main(["check", f"root={stacks / 'ome.ome.tif'}", "json=true"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["groups"] == 1 and report["images"] == 5 and list(report["stack_files"]) == ["ome.ome.tif"]
+    assert report["stack_files"]["ome.ome.tif"]["z_step_um"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("single.tif", "holds a single image, not a z-stack"),
+        ("notes.csv", "is a file but not a z-stack file"),
+        ("missing.tif", "does not exist"),
+        ("manifest.csv", "is a manifest, not a dataset folder"),
+    ],
+)
+def test_a_file_that_is_not_a_z_stack_is_one_clear_error(stacks, tmp_path, capsys, name, message):
+    (stacks / "notes.csv").write_text("group,image\n")
+    (stacks / "manifest.csv").write_text("group,image\n")
+    out = tmp_path / "out"
+    assert main(["predict", f"input={stacks / name}", f"out={out}", "method=TENG"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and name in err and not out.exists()

@@ -22,14 +22,43 @@ from gmaiqa.data.manifest import (
     parse_float,
     read_manifest_rows,
     rows_from_folders,
+    rows_of_stack_file,
 )
 from gmaiqa.data.report import DatasetError, Problem, Report
 from gmaiqa.data.splits import SPLITS
 from gmaiqa.data.stack import SCORE_SCALE, FocusStack
-from gmaiqa.data.stackfile import parse_reference, stack_infos
+from gmaiqa.data.stackfile import is_stack_candidate, parse_reference, stack_infos
 from gmaiqa.errors import ConfigError, ImageReadError
 
 VALIDATION_LEVELS = ("full", "headers", "none")
+
+
+def dataset_folder(root: str | Path) -> Path:
+    """The folder a dataset's paths are relative to: ``root`` itself, or the folder of a single stack
+    file given as the dataset (``input=stack.ome.tif``: one group, or one per scene of a vendor file)."""
+    root = Path(root)
+    return root.parent if root.is_file() and is_stack_candidate(root) else root
+
+
+def root_problem(root: str | Path) -> tuple[str, str] | None:
+    """(what is wrong with it, the fix) when ``root`` is neither a dataset folder nor a stack file."""
+    root = Path(root)
+    if root.is_dir() or (root.is_file() and is_stack_candidate(root)):
+        return None
+    if root.name == MANIFEST and root.is_file():
+        return "is a manifest, not a dataset folder", f"point it at {root.parent}, the folder holding it"
+    if root.is_file():
+        return (
+            "is a file but not a z-stack file (multi-page TIFF, OME-TIFF, ImageJ hyperstack, CZI, ND2, LIF)",
+            "point it at a dataset folder (a manifest.csv, a sub-folder of images per z-stack, or stack "
+            "files)",
+        )
+    return (
+        "does not exist",
+        "point it at a dataset folder or a stack file (`gmaiqa synth out=DIR` makes a dataset to try)",
+    )
+
+
 UNIFORM_SIZES = ("require", "crop")
 
 
@@ -357,22 +386,28 @@ def inspect_dataset(
         raise ConfigError("data.uniform_sizes", f"{uniform_sizes!r}", f"choose one of {list(UNIFORM_SIZES)}")
     root = Path(root)
     problems: list[Problem] = []
-    if not root.is_dir():
-        problems.append(
-            Problem(
-                str(root),
-                "dataset folder does not exist",
-                "point root= / data.root= at a folder with manifest.csv (or make one with `gmaiqa synth`)",
-            )
-        )
+    if (bad := root_problem(root)) is not None:
+        problems.append(Problem(str(root), *bad))
         return Report(root, None, problems, has_manifest=False)
-    has_manifest = (root / MANIFEST).is_file()
-    if has_manifest:
+    given, root = root, dataset_folder(root)
+    has_manifest = given.is_dir() and (root / MANIFEST).is_file()
+    if given.is_file():
+        rows = rows_of_stack_file(root, given, channel, t, problems)
+        if not rows and not any(p.severity == "error" for p in problems):
+            problems.append(
+                Problem(
+                    str(given),
+                    "holds a single image, not a z-stack",
+                    "give a stack file of two or more planes, or a folder with one sub-folder of images "
+                    "per z-stack",
+                )
+            )
+    elif has_manifest:
         rows = read_manifest_rows(root, problems)
     else:
         rows = rows_from_folders(root, problems, channel, t)
     if rows is None:
-        return Report(root, None, problems, has_manifest=has_manifest)
+        return Report(given, None, problems, has_manifest=has_manifest)
     if not rows and has_manifest:
         problems.append(Problem(str(root / MANIFEST), "no rows", "list one row per image"))
     stacks = _build_stacks(root, rows, problems, allow_outside)
@@ -380,7 +415,7 @@ def inspect_dataset(
     if validate != "none":
         workers = workers or min(8, (os.cpu_count() or 1) * 2)
         sizes = _check_files(root, stacks, validate, workers, problems, uniform_sizes)
-    return Report(root, stacks, problems, sizes, has_manifest, _stack_files(root, stacks))
+    return Report(given, stacks, problems, sizes, has_manifest, _stack_files(root, stacks))
 
 
 def _stack_files(root: Path, stacks: list[FocusStack]) -> dict:
@@ -431,7 +466,8 @@ def load_dataset(
     for warning in report.warnings:
         print(f"note: {warning}", file=sys.stderr)
     if uniform_sizes == "crop" and report.stacks:
-        return [stack.cropped_to(_smallest_size(stack, report.sizes, Path(root))) for stack in report.stacks]
+        folder = dataset_folder(root)
+        return [stack.cropped_to(_smallest_size(stack, report.sizes, folder)) for stack in report.stacks]
     return report.stacks or []
 
 

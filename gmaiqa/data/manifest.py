@@ -115,7 +115,7 @@ def rows_from_folders(root: Path, problems: list[Problem], channel=None, t=None)
     rows, skipped = [], []
     entries = sorted(root.iterdir(), key=lambda p: natural_key(p.name))
     for path in (p for p in entries if p.is_file() and not hidden(p) and is_stack_candidate(p)):
-        rows += _rows_of_stack_file(root, path, channel, t, problems)
+        rows += rows_of_stack_file(root, path, channel, t, problems)
     skipped += [p for p in entries if p.is_dir() and hidden(p)]
     for group_dir in (p for p in entries if p.is_dir() and not hidden(p)):
         files = sorted((p for p in group_dir.iterdir() if p.is_file()), key=lambda p: natural_key(p.name))
@@ -148,7 +148,7 @@ def rows_from_folders(root: Path, problems: list[Problem], channel=None, t=None)
     return rows
 
 
-def _rows_of_stack_file(root: Path, path: Path, channel, t, problems: list[Problem]) -> list[dict]:
+def rows_of_stack_file(root: Path, path: Path, channel, t, problems: list[Problem]) -> list[dict]:
     """The rows of a stack file's z-stacks: one group, or (a vendor file's scenes) ``<name>/s<k>`` each."""
     rel = str(path.relative_to(root))
     try:
