@@ -149,6 +149,36 @@ def test_folder_of_folders_for_prediction(tiny_feces, tmp_path):
     assert not stack.labelled
 
 
+def test_a_folder_of_nothing_but_images_is_one_z_stack(tiny_feces, tmp_path, capsys):
+    """A microscope's export of one file per plane: pointing at that folder scores that stack."""
+    from gmaiqa.cli import main
+
+    stack = load_dataset(tiny_feces)[0]
+    root = tmp_path / "stack 7"
+    root.mkdir()
+    for i, path in enumerate(stack.paths):
+        shutil.copy(path, root / f"img{i}.png")  # natural order: img2 < img10
+    report = inspect_dataset(root)
+    assert report.ok and not report.warnings
+    (only,) = report.stacks
+    assert only.group == "stack 7" and [p.name for p in only.paths] == [
+        f"img{i}.png" for i in range(len(stack))
+    ]
+    assert main(["check", f"root={root}"]) == 0
+    assert "(images of one z-stack)" in capsys.readouterr().out
+
+
+def test_single_images_beside_groups_are_named_in_a_warning_not_made_a_group(tiny_feces, tmp_path):
+    root = tmp_path / "plain"
+    stack = load_dataset(tiny_feces)[0]
+    shutil.copytree(stack.paths[0].parent, root / "g1")
+    shutil.copy(stack.paths[0], root / "stray.png")
+    report = inspect_dataset(root)
+    assert report.ok and [s.group for s in report.stacks] == ["g1"]
+    (warning,) = report.warnings
+    assert "1 single image(s) beside the z-stacks belong to no group (stray.png)" in str(warning)
+
+
 def test_headers_validation_skips_decoding(feces_copy):
     path = feces_copy / _rows(feces_copy)[0]["image"]
     path.write_bytes(path.read_bytes()[:-20])  # header intact, end cut

@@ -110,21 +110,36 @@ def hidden(path: Path) -> bool:
 def rows_from_folders(root: Path, problems: list[Problem], channel=None, t=None) -> list[dict]:
     """root/<group>/<images>, capture order = natural sort order of the file names, and root/<stack
     file> (a multi-page TIFF, OME-TIFF, ImageJ hyperstack or vendor file: one group per z-stack, its
-    planes in stored order, ``channel``/``t`` choosing within more than one). Hidden files and folders
-    are skipped, with a warning that counts them."""
-    rows, skipped = [], []
+    planes in stored order, ``channel``/``t`` choosing within more than one). A folder holding nothing
+    but single images is one z-stack named after the folder; single images beside groups belong to
+    none (a warning names them). Hidden files and folders are skipped, with a warning that counts them."""
+    rows, skipped, single_images = [], [], []
     entries = sorted(root.iterdir(), key=lambda p: natural_key(p.name))
-    for path in (p for p in entries if p.is_file() and not hidden(p) and is_stack_candidate(p)):
-        rows += rows_of_stack_file(root, path, channel, t, problems)
+    for path in (p for p in entries if p.is_file() and not hidden(p)):
+        reported = len(problems)
+        file_rows = rows_of_stack_file(root, path, channel, t, problems) if is_stack_candidate(path) else []
+        rows += file_rows
+        if not file_rows and len(problems) == reported and is_image(path):  # one image, not a z-stack
+            single_images.append(path)
     skipped += [p for p in entries if p.is_dir() and hidden(p)]
     for group_dir in (p for p in entries if p.is_dir() and not hidden(p)):
         files = sorted((p for p in group_dir.iterdir() if p.is_file()), key=lambda p: natural_key(p.name))
         skipped += [p for p in files if hidden(p)]
-        images = [p for p in files if not hidden(p) and is_image(p)]
-        for z, image in enumerate(images):
-            rows.append(
-                {"group": group_dir.name, "image": str(image.relative_to(root)), "z": str(z), "_line": 0}
+        rows += _image_rows(root, group_dir.name, [p for p in files if not hidden(p) and is_image(p)])
+    if single_images and not rows and not any(p.severity == "error" for p in problems):
+        # nothing but images: the folder is one z-stack (a microscope's export of one file per plane)
+        rows = _image_rows(root, root.resolve().name, single_images)
+    elif single_images:
+        names = ", ".join(p.name for p in single_images[:3]) + (", ..." if len(single_images) > 3 else "")
+        problems.append(
+            Problem(
+                str(root),
+                f"{len(single_images)} single image(s) beside the z-stacks belong to no group ({names})",
+                "put a z-stack's images in a sub-folder of their own (or list them in manifest.csv); "
+                "nothing to do if they are not part of the data",
+                severity="warning",
             )
+        )
     if skipped:
         names = ", ".join(str(p.relative_to(root)) for p in skipped[:3]) + (
             ", ..." if len(skipped) > 3 else ""
@@ -146,6 +161,14 @@ def rows_from_folders(root: Path, problems: list[Problem], channel=None, t=None)
             )
         )
     return rows
+
+
+def _image_rows(root: Path, group: str, images: list[Path]) -> list[dict]:
+    """One group of image files, in the order given (the natural order of their names)."""
+    return [
+        {"group": group, "image": str(image.relative_to(root)), "z": str(z), "_line": 0}
+        for z, image in enumerate(images)
+    ]
 
 
 def rows_of_stack_file(root: Path, path: Path, channel, t, problems: list[Problem]) -> list[dict]:

@@ -94,12 +94,11 @@ class Report:
 
 
 def layout_of(report: Report) -> str:
-    folders = any(parse_reference(p) is None for s in report.stacks or [] for p in s.paths)
-    files = bool(report.stack_files)
-    return (
-        " and ".join(n for n, used in (("folder of folders", folders), ("stack files", files)) if used)
-        or "folder"
-    )
+    image_files = [Path(p) for s in report.stacks or [] for p in s.paths if parse_reference(p) is None]
+    if image_files and all(p.parent == report.root for p in image_files):
+        return "images of one z-stack"
+    layouts = (("folder of folders", bool(image_files)), ("stack files", bool(report.stack_files)))
+    return " and ".join(name for name, used in layouts if used) or "folder"
 
 
 def format_report(report: Report) -> str:
