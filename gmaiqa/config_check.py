@@ -97,6 +97,54 @@ def _known_keys(command: str, overrides: list[str]) -> set[str]:
             return set()
 
 
+# what a required key takes (by key, or by 'command key' where a command differs), for the message
+# when it is left out (others: KEY=VALUE)
+REQUIRED_VALUES = {
+    "out": "DIR (a folder for the outputs)",
+    "input": "PATH (a folder of z-stacks, or one stack file)",
+    "ckpt": "PATH (a .ckpt, a run folder, an exported file, or default: the shipped model)",
+    "root": "DIR (a dataset folder, or one stack file)",
+    "data.root": "DIR (a dataset folder, or one stack file)",
+    "dir": "DIR (a run or multirun folder)",
+    "dirs": "[DIR,...] (multirun folders; positional arguments work too)",
+    "export out": "FILE (the exported model)",
+}
+
+
+def missing_keys(cfg: DictConfig) -> list[str]:
+    """Keys still ``???`` (required, not given), outside Hydra's own node, without resolving anything."""
+    found = []
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        elif node == "???":
+            found.append(prefix[:-1])
+
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    walk({k: v for k, v in tree.items() if k != "hydra"}, "")
+    return found
+
+
+def check_required(command: str, cfg: DictConfig) -> None:
+    """Every required key given: one message naming them all (Hydra would stop at the first, with a
+    traceback, only when the command reached it)."""
+    missing = missing_keys(cfg)
+    if not missing:
+        return
+    others = f" (nor for {', '.join(f'`{k}`' for k in missing[1:])})" if missing[1:] else ""
+    raise ConfigError(
+        missing[0],
+        f"no value given{others}",
+        "pass "
+        + " ".join(
+            f"{k}={REQUIRED_VALUES.get(f'{command} {k}', REQUIRED_VALUES.get(k, 'VALUE'))}" for k in missing
+        )
+        + f" (`gmaiqa {command} --help` lists every key)",
+    )
+
+
 def hydra_error(command: str, exc: Exception, overrides: list[str]) -> ConfigError:
     """Hydra's composition error as one message naming the key and the fix."""
     from hydra.errors import MissingConfigException, OverrideParseException
@@ -459,6 +507,7 @@ def precheck(command: str, overrides: list[str]) -> None:
         cfg = _compose(command, job, with_hydra=multirun)
     except (HydraException, OmegaConfBaseException) as exc:
         raise hydra_error(command, exc, plain) from None
+    check_required(command, cfg)
     if multirun:
         if command == "train":
             check_search_direction(cfg)

@@ -54,6 +54,32 @@ def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
     assert "did you mean `gmaiqa check`" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "args, key, others",
+    [
+        (["synth"], "out", []),
+        (["check"], "root", []),
+        (["train", "data=folder"], "data.root", []),
+        (["train", "-m", "data=folder", "seed=1,2"], "data.root", []),
+        (["eval", "ckpt=default"], "out", ["data.root"]),
+        (["predict", "out=x"], "input", []),
+        (["benchmark", "out=x"], "data.root", []),
+        (["export"], "ckpt", ["out"]),
+        (["summarize"], "dir", []),
+        (["report"], "dirs", []),
+    ],
+)
+def test_a_required_key_left_out_is_one_message_naming_every_such_key(args, key, others, tmp_path, capsys):
+    """Hydra's own MissingMandatoryValue surfaced as a traceback and exit 1 once the command first read
+    the key; now every command stops before anything runs."""
+    assert main([*args[:1], *(a.replace("=x", f"={tmp_path / 'x'}") for a in args[1:])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert err.startswith(f"gmaiqa {args[0]}: error: config `{key}`: no value given")
+    assert all(f"`{other}`" in err and f"{other}=" in err for other in others)
+    assert not (tmp_path / "x").exists()
+
+
 @pytest.mark.slow
 def test_console_script_is_installed(tmp_path):
     exe = shutil.which("gmaiqa") or str(sys.executable).replace("python", "gmaiqa")
