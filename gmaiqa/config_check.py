@@ -350,8 +350,69 @@ def check_scoring(command: str, cfg: DictConfig) -> None:
         read_checkpoint(cfg.ckpt)
     root_key = "input" if command == "predict" else "data.root"
     check_dataset_root(root_key, OmegaConf.select(cfg, root_key))
+    check_scoring_options(cfg, "" if command == "predict" else "data.")
     if command == "benchmark":
         check_methods(expand_methods(cfg.methods))
+
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
+
+
+def check_scoring_options(cfg: DictConfig, data_prefix: str) -> None:
+    """The options every scoring command shares, each a clear error naming its key (they used to fail
+    inside the data loader or the preprocessing, or an accelerator=gpu without a GPU ran on the CPU)."""
+    if cfg.accelerator not in ACCELERATORS:
+        raise ConfigError("accelerator", f"{cfg.accelerator!r}", f"choose one of {list(ACCELERATORS)}")
+    if cfg.accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                "accelerator",
+                f"{cfg.accelerator} asked for, but torch sees no CUDA device here",
+                "use accelerator=cpu, or auto (CUDA where there is one)",
+            )
+    workers = cfg.num_workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ConfigError("num_workers", f"{workers!r}", "give a number of worker processes, 0 for none")
+    resize = cfg.get("resize")
+    if resize is not None and resize != "native" and not _is_size(resize, 1):
+        raise ConfigError(
+            "resize", f"{_shown(resize)} is not a size", "use resize=[H,W], resize=native, or leave it out"
+        )
+    block = cfg.get("block")
+    if block is not None and not _is_size(block, 2):
+        raise ConfigError(
+            "block",
+            f"{_shown(block)} is not a block φ of at least 2x2",
+            "use e.g. block=[8,8], or leave it out",
+        )
+    check_reading_choices(cfg, data_prefix)
+
+
+def check_reading_choices(cfg: DictConfig, prefix: str) -> None:
+    """``validate`` and ``uniform_sizes`` of a command that reads a dataset, named as that command
+    spells them (``data.validate`` for eval and benchmark, ``validate`` for check and predict)."""
+    from gmaiqa.data.dataset import UNIFORM_SIZES, VALIDATION_LEVELS
+
+    for key, choices in (("validate", VALIDATION_LEVELS), ("uniform_sizes", UNIFORM_SIZES)):
+        value = OmegaConf.select(cfg, f"{prefix}{key}")
+        if value not in choices:
+            raise ConfigError(f"{prefix}{key}", f"{value!r}", f"choose one of {list(choices)}")
+
+
+def _is_size(value, smallest: int) -> bool:
+    """[H, W] of whole numbers, each at least ``smallest``."""
+    items = list(value) if OmegaConf.is_list(value) or isinstance(value, (list, tuple)) else None
+    return (
+        items is not None
+        and len(items) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= smallest for v in items)
+    )
+
+
+def _shown(value) -> str:
+    return str(OmegaConf.to_container(value)) if OmegaConf.is_list(value) else repr(value)
 
 
 def check_export_target(cfg: DictConfig) -> None:
@@ -529,3 +590,5 @@ def precheck(command: str, overrides: list[str]) -> None:
         check_scoring(command, cfg)
     elif command == "export":
         check_export(cfg)
+    elif command == "check":
+        check_reading_choices(cfg, "")

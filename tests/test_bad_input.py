@@ -231,6 +231,34 @@ CASES = {
         2,
         ["TENGG", "TENG"],
     ),
+    # ---- the options every scoring command shares (used to fail in the loader, or run elsewhere)
+    **{
+        f"predict {option}": Case(
+            lambda w, r, option=option: (
+                make_dataset(w / "data"),
+                ["predict", "input=data", "out=out", option],
+            )[-1],
+            2,
+            names,
+        )
+        for option, names in {
+            "accelerator=tpu": ["`accelerator`", "'tpu'"],
+            "resize=[10]": ["`resize`", "[10] is not a size"],
+            "num_workers=-3": ["`num_workers`", "-3"],
+            "block=[0,0]": ["`block`", "at least 2x2"],
+            "validate=fast": ["`validate`", "'fast'"],
+        }.items()
+    },
+    "eval with data.uniform_sizes=x": Case(
+        lambda w, r: (make_dataset(w / "data"), _eval("data", "default", "data.uniform_sizes=x"))[-1],
+        2,
+        ["`data.uniform_sizes`", "'x'"],
+    ),
+    "check validate=fast": Case(
+        lambda w, r: (make_dataset(w / "data"), ["check", "root=data", "validate=fast"])[-1],
+        2,
+        ["`validate`", "'fast'"],
+    ),
     # ---- what check already caught (exit 1: invalid; 0: valid)
     "missing image": Case(check_of(lambda d: (d / "g0" / "2.png").unlink()), 1, ["g0/2.png", "not found"]),
     "duplicate row": Case(
@@ -329,3 +357,11 @@ def test_a_train_that_stops_on_bad_data_is_marked_and_left_out_of_summaries(tmp_
     assert main(["summarize", str(failed.parent.parent), "logger.wandb.mode=disabled"]) == 0
     out = capsys.readouterr().out
     assert "stopped on an error, not counted" in out and "unfinished" not in out
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
+def test_accelerator_gpu_without_a_gpu_is_an_error_not_a_silent_cpu_run(tmp_path, capsys):
+    make_dataset(tmp_path / "data")
+    args = ["predict", f"input={tmp_path / 'data'}", f"out={tmp_path / 'out'}", "accelerator=gpu"]
+    assert main(args) == 2
+    assert "no CUDA device" in capsys.readouterr().err and not (tmp_path / "out").exists()
