@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
-from gmaiqa.errors import ConfigError
+from gmaiqa.errors import ConfigError, instantiate
 
 META_KEY = "gmaiqa"
 

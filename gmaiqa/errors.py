@@ -38,3 +38,18 @@ def did_you_mean(word: str, choices, quote: str = "'", prefix: str = "") -> str:
 
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {quote}{prefix}{close[0]}{quote}?)" if close else ""
+
+
+def instantiate(config, *args, **kwargs):
+    """``hydra.utils.instantiate``, except that a user error raised by the constructor stays that error:
+    Hydra wraps every exception in an ``InstantiationException``, which reached users as a traceback
+    (``data.batch_size=1``, ``data.scale_range=[2,1]``) instead of the one message and exit 2."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate as hydra_instantiate
+
+    try:
+        return hydra_instantiate(config, *args, **kwargs)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, GmaiqaError):
+            raise exc.__cause__ from None
+        raise

@@ -396,7 +396,7 @@ def read_exported_meta(path: Path, fmt: str) -> dict:
 
 def load_weights(path: Path) -> tuple[nn.Module, dict]:
     """A ``weights`` file as the network it came from (Output1's path; fp32 on every device)."""
-    from hydra.utils import instantiate
+    from gmaiqa.errors import instantiate
 
     content = _read_weights(path)
     meta = json.loads(content["meta"])

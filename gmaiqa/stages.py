@@ -16,7 +16,6 @@ import json
 import warnings
 from pathlib import Path
 
-from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,7 +23,7 @@ from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.checkpoints import init_weights_from
 from gmaiqa.config_check import check_model_artifact, check_wandb_mode
 from gmaiqa.distributed import is_rank_zero
-from gmaiqa.errors import ConfigError
+from gmaiqa.errors import ConfigError, instantiate
 from gmaiqa.inference import InferenceSettings
 from gmaiqa.job import DONE
 from gmaiqa.models.registry import family_of_config

@@ -25,13 +25,12 @@ import time
 from pathlib import Path
 
 import lightning as L
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import resolve_init_from
 from gmaiqa.cross_eval import evaluate_elsewhere, log_eval_table
 from gmaiqa.distributed import is_rank_zero, job_scope
-from gmaiqa.errors import ConfigError
+from gmaiqa.errors import ConfigError, instantiate
 from gmaiqa.job import DONE
 from gmaiqa.reporting import print_metrics
 from gmaiqa.runs import claim_run_dir

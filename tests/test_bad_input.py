@@ -365,3 +365,29 @@ def test_accelerator_gpu_without_a_gpu_is_an_error_not_a_silent_cpu_run(tmp_path
     args = ["predict", f"input={tmp_path / 'data'}", f"out={tmp_path / 'out'}", "accelerator=gpu"]
     assert main(args) == 2
     assert "no CUDA device" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "option, names",
+    [
+        ("data.batch_size=1", ["`data.batch_size`", "at least one other"]),
+        ("data.scale_range=[2,1]", ["`data.scale_range`", "0 < low <= high"]),
+    ],
+)
+def test_a_bad_option_found_while_building_the_data_is_one_message_not_hydras_traceback(
+    option, names, tmp_path
+):
+    """Hydra wraps whatever a constructor raises in its InstantiationException: the user saw a traceback
+    and exit 1 for a ConfigError the data module raised about their own key."""
+    import subprocess
+    import sys
+
+    make_dataset(tmp_path / "data", groups=3)
+    args = ["train", f"data.root={tmp_path / 'data'}", f"paths.output_root={tmp_path / 'outputs'}"]
+    args += ["logger=none", "run_id=bad", option]
+    done = subprocess.run([sys.executable, "-m", "gmaiqa.cli", *args], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("error:") == 1
+    assert all(name in done.stderr for name in names), done.stderr
+    (failed,) = (tmp_path / "outputs").glob("*/bad/failed.json")
+    assert names[0] in json.loads(failed.read_text())["error"]

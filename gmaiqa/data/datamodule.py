@@ -295,6 +295,12 @@ class FocusStackDataModule(L.LightningDataModule):
         self.synthetic = plain(synthetic) if synthetic and root is None else None
         self.cache_dir = cache_dir
         self.root = dataset_root(root, self.synthetic, cache_dir, generate_now=False)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+            raise ConfigError(
+                "data.batch_size",
+                f"{batch_size!r}: a group batch holds the clearest image and at least one other (§3.4)",
+                "use data.batch_size=7 (the paper's: the clearest + 6) or another whole number of at least 2",
+            )
         self.batch_size = batch_size
         self.crop = _pair(crop, "data.crop")
         self.eval_crop = _pair(eval_crop, "data.eval_crop")
