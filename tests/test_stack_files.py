@@ -342,3 +342,25 @@ def test_a_file_that_is_not_a_z_stack_is_one_clear_error(stacks, tmp_path, capsy
     assert main(["predict", f"input={stacks / name}", f"out={out}", "method=TENG"]) == 2
     err = capsys.readouterr().err
     assert message in err and name in err and not out.exists()
+
+
+def test_check_decodes_every_plane_and_names_a_file_whose_pixels_cannot_be_used_once(tmp_path, capsys):
+    """validate=full used to decode the planes without asking whether training could use them: a
+    32-bit integer or an unscaled float stack passed check and failed in the middle of a run."""
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    series = focus_series()
+    tifffile.imwrite(folder / "counts.tif", series.astype(np.int32))
+    tifffile.imwrite(folder / "raw.tif", series.astype(np.float32))  # 0-60000, not [0, 1]
+    tifffile.imwrite(folder / "scaled.tif", series.astype(np.float32) / 65535)  # usable
+    assert main(["check", f"root={folder}"]) == 1
+    report = capsys.readouterr().out
+    errors = [line for line in report.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 2, report
+    assert "counts.tif (5 planes, counts.tif#z0 first): unsupported pixel type int32" in errors[0]
+    assert (
+        "raw.tif (5 planes, raw.tif#z0 first): floating-point image with values outside [0, 1]" in errors[1]
+    )
+    (folder / "counts.tif").unlink()
+    (folder / "raw.tif").unlink()
+    assert main(["check", f"root={folder}"]) == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gmaiqa.data.io import image_size, read_raw
+from gmaiqa.data.io import check_pixels, image_size, read_raw
 from gmaiqa.data.manifest import (
     MANIFEST,
     manifest_line,
@@ -317,8 +317,10 @@ def _build_stacks(
 
 
 def _probe(path: Path, level: str) -> tuple[int, int]:
-    if level == "full":
-        return read_raw(path).shape[:2]
+    if level == "full":  # decoded, and its pixels usable (type, range, layout) as training reads them
+        array = read_raw(path)
+        check_pixels(array, path)
+        return array.shape[:2]
     return image_size(path)  # raises ImageReadError("file not found") itself
 
 
@@ -334,13 +336,19 @@ def _check_files(
         except ImageReadError as exc:
             return path, None, exc
 
+    planes_failing: dict[tuple[str, str, str], list[str]] = defaultdict(list)  # (file, why, fix) -> planes
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for path, size, error in pool.map(probe, paths):
             rel = os.path.relpath(path, root)
-            if error is not None:
-                problems.append(Problem(rel, error.reason, error.fix))
-            else:
+            if error is None:
                 sizes[rel] = (int(size[0]), int(size[1]))
+            elif (plane := parse_reference(path)) is not None:
+                planes_failing[(os.path.relpath(plane[0], root), error.reason, error.fix)].append(rel)
+            else:
+                problems.append(Problem(rel, error.reason, error.fix))
+    for (file, reason, fix), planes in planes_failing.items():  # one problem per file, not per plane
+        where = planes[0] if len(planes) == 1 else f"{file} ({len(planes)} planes, {planes[0]} first)"
+        problems.append(Problem(where, reason, fix))
     for stack in stacks:
         group_sizes = Counter(sizes.get(os.path.relpath(p, root)) for p in stack.paths)
         group_sizes.pop(None, None)

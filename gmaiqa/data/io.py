@@ -102,26 +102,32 @@ def read_raw(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def to_float_rgb(array: np.ndarray, path: str | Path = "<array>") -> np.ndarray:
-    """Stored array -> float32 (H, W, 3) in [0, 1]. Alpha is dropped; grey is repeated."""
-    if array.dtype in (np.uint8, np.uint16):
-        # in place: a second float copy of an 8000x8000 frame would cost 768 MB more
-        scaled = array.astype(np.float32)
-        np.divide(scaled, 255.0 if array.dtype == np.uint8 else 65535.0, out=scaled)
-    elif array.dtype in (np.float32, np.float64):
-        scaled = array.astype(np.float32)
-        if scaled.size and (scaled.min() < 0 or scaled.max() > 1):
+def check_pixels(array: np.ndarray, path: str | Path = "<array>") -> None:
+    """Raise ImageReadError unless ``to_float_rgb`` can use the stored array: 8/16-bit, or floating point
+    in [0, 1], as grey, grey + alpha, RGB or RGBA (what full validation checks without converting)."""
+    if array.dtype in (np.float32, np.float64):
+        if array.size and (array.min() < 0 or array.max() > 1):
             raise ImageReadError(
                 path,
                 "floating-point image with values outside [0, 1]",
-                "rescale it to [0, 1] or save it as 8/16-bit",
+                "rescale it to [0, 1] (a stack by one factor, so its planes stay comparable) or save it "
+                "as 8/16-bit",
             )
-    else:
+    elif array.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(path, f"unsupported pixel type {array.dtype}", "save it as 8- or 16-bit")
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 2, 3, 4))):
+        raise ImageReadError(path, f"unsupported image layout {array.shape}", "save it as grey, RGB or RGBA")
+
+
+def to_float_rgb(array: np.ndarray, path: str | Path = "<array>") -> np.ndarray:
+    """Stored array -> float32 (H, W, 3) in [0, 1]. Alpha is dropped; grey is repeated."""
+    check_pixels(array, path)
+    # in place: a second float copy of an 8000x8000 frame would cost 768 MB more
+    scaled = array.astype(np.float32)
+    if array.dtype in (np.uint8, np.uint16):
+        np.divide(scaled, 255.0 if array.dtype == np.uint8 else 65535.0, out=scaled)
     if scaled.ndim == 2:
         scaled = scaled[..., None]
-    if scaled.ndim != 3 or scaled.shape[2] not in (1, 2, 3, 4):
-        raise ImageReadError(path, f"unsupported image layout {array.shape}", "save it as grey, RGB or RGBA")
     channels = scaled.shape[2]
     if channels in (1, 2):  # grey or grey + alpha
         scaled = np.repeat(scaled[..., :1], 3, axis=2)
