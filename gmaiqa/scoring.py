@@ -162,9 +162,9 @@ def loader_for(stacks, preprocess: Preprocess, num_workers: int) -> DataLoader:
     )
 
 
-def resize_note(stacks, preprocess: Preprocess) -> str | None:
-    """What the checkpoint's resize does to these images, when it changes their size (say it, never
-    shrink an 8000x8000 frame silently)."""
+def resize_note(stacks, preprocess: Preprocess, asked: bool = False) -> str | None:
+    """What the resize does to these images, when it changes their size (say it, never shrink an
+    8000x8000 frame silently): the checkpoint's, or (``asked``) the command's ``resize=``."""
     from collections import Counter
 
     from gmaiqa.data.pixels import source_size
@@ -180,6 +180,11 @@ def resize_note(stacks, preprocess: Preprocess) -> str | None:
     groups = ", ".join(f"{n} group{'s' * (n > 1)} of {h}x{w}" for (h, w), n in sorted(changed.items()))
     factor = largest[0] / target[0]
     change = f"shrunk {factor:.1f}x" if factor >= 1 else f"enlarged {1 / factor:.1f}x"
+    if asked:
+        return (
+            f"images are resized to {target[0]}x{target[1]} as resize= asks ({groups}; the largest "
+            f"{change} per side)"
+        )
     return (
         f"images are resized to {target[0]}x{target[1]}, the size the checkpoint was trained at ({groups}; "
         f"the largest {change} per side). resize=[H,W] scores them at another size, resize=native at their "
@@ -211,7 +216,7 @@ def score_groups(
 
     default_pixel = pixel_size(cfg.get("pixel_um"), "pixel_um")
     for note in (
-        resize_note(stacks, preprocess),
+        resize_note(stacks, preprocess, asked=cfg.get("resize") is not None),
         pixel_note(stacks, preprocess.resize, meta.get("pixel_um"), default_pixel),
     ):
         if note:

@@ -167,7 +167,10 @@ def test_resize_native_scores_the_images_at_their_own_size(trained_run, tiny_fec
     the pixel-size check then names as outside the trained 1.2 µm."""
     predict = ["predict", f"ckpt={trained_run}", f"input={tiny_feces}"]
     assert main([*predict, f"out={tmp_path / 'a'}"]) == 0
-    assert "images are resized to 64x96" in capsys.readouterr().err
+    assert "images are resized to 64x96, the size the checkpoint was trained at" in capsys.readouterr().err
+    assert main([*predict, f"out={tmp_path / 'asked'}", "resize=[48,64]"]) == 0
+    err = capsys.readouterr().err  # the user's size, not the checkpoint's
+    assert "images are resized to 48x64 as resize= asks" in err and "the size the checkpoint" not in err
     assert main([*predict, f"out={tmp_path / 'b'}", "resize=native"]) == 0
     err = capsys.readouterr().err
     assert "images are resized" not in err and "g0000: 0.8 µm/pixel" in err
