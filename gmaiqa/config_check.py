@@ -127,6 +127,36 @@ def missing_keys(cfg: DictConfig) -> list[str]:
     return found
 
 
+def check_interpolations(cfg: DictConfig) -> None:
+    """Every ``${key}`` the user's values (or the configs) refer to exists: Hydra raised a traceback for
+    ``resize=${nope}`` only once the command read the value. Resolvers (``${oc.select:...}``,
+    ``${hydra:...}``) are left to Hydra: some only resolve inside a running job."""
+    from omegaconf.errors import InterpolationKeyError
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{prefix}{index}.")
+        elif isinstance(node, str) and "${" in node:
+            key = prefix[:-1]
+            try:
+                OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
+            except InterpolationKeyError as exc:
+                raise ConfigError(
+                    key,
+                    f"{node} refers to a key that does not exist ({str(exc).splitlines()[0]})",
+                    "give a value, or a ${...} reference to a key the config has",
+                ) from None
+            except Exception:  # a resolver that needs the running job; Hydra resolves it there
+                pass
+
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    walk({k: v for k, v in tree.items() if k != "hydra"}, "")
+
+
 def check_required(command: str, cfg: DictConfig) -> None:
     """Every required key given: one message naming them all (Hydra would stop at the first, with a
     traceback, only when the command reached it)."""
@@ -569,6 +599,7 @@ def precheck(command: str, overrides: list[str]) -> None:
     except (HydraException, OmegaConfBaseException) as exc:
         raise hydra_error(command, exc, plain) from None
     check_required(command, cfg)
+    check_interpolations(cfg)
     if multirun:
         if command == "train":
             check_search_direction(cfg)

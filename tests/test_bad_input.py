@@ -247,6 +247,7 @@ CASES = {
             "num_workers=-3": ["`num_workers`", "-3"],
             "block=[0,0]": ["`block`", "at least 2x2"],
             "validate=fast": ["`validate`", "'fast'"],
+            "resize=${nope}": ["`resize`", "${nope} refers to a key that does not exist"],
         }.items()
     },
     "eval with data.uniform_sizes=x": Case(
