@@ -111,27 +111,9 @@ REQUIRED_VALUES = {
 }
 
 
-def missing_keys(cfg: DictConfig) -> list[str]:
-    """Keys still ``???`` (required, not given), outside Hydra's own node, without resolving anything."""
+def _leaves(cfg: DictConfig) -> list[tuple[str, object]]:
+    """(dotted key, value as written) of every leaf outside Hydra's own node, nothing resolved."""
     found = []
-
-    def walk(node, prefix: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        elif node == "???":
-            found.append(prefix[:-1])
-
-    tree = OmegaConf.to_container(cfg, resolve=False)
-    walk({k: v for k, v in tree.items() if k != "hydra"}, "")
-    return found
-
-
-def check_interpolations(cfg: DictConfig) -> None:
-    """Every ``${key}`` the user's values (or the configs) refer to exists: Hydra raised a traceback for
-    ``resize=${nope}`` only once the command read the value. Resolvers (``${oc.select:...}``,
-    ``${hydra:...}``) are left to Hydra: some only resolve inside a running job."""
-    from omegaconf.errors import InterpolationKeyError
 
     def walk(node, prefix: str) -> None:
         if isinstance(node, dict):
@@ -140,21 +122,38 @@ def check_interpolations(cfg: DictConfig) -> None:
         elif isinstance(node, list):
             for index, value in enumerate(node):
                 walk(value, f"{prefix}{index}.")
-        elif isinstance(node, str) and "${" in node:
-            key = prefix[:-1]
-            try:
-                OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
-            except InterpolationKeyError as exc:
-                raise ConfigError(
-                    key,
-                    f"{node} refers to a key that does not exist ({str(exc).splitlines()[0]})",
-                    "give a value, or a ${...} reference to a key the config has",
-                ) from None
-            except Exception:  # a resolver that needs the running job; Hydra resolves it there
-                pass
+        else:
+            found.append((prefix[:-1], node))
 
     tree = OmegaConf.to_container(cfg, resolve=False)
     walk({k: v for k, v in tree.items() if k != "hydra"}, "")
+    return found
+
+
+def missing_keys(cfg: DictConfig) -> list[str]:
+    """Keys still ``???`` (required, not given)."""
+    return [key for key, value in _leaves(cfg) if value == "???"]
+
+
+def check_interpolations(cfg: DictConfig) -> None:
+    """Every ``${key}`` the user's values (or the configs) refer to exists: Hydra raised a traceback for
+    ``resize=${nope}`` only once the command read the value. Resolvers (``${oc.select:...}``,
+    ``${hydra:...}``) are left to Hydra: some only resolve inside a running job."""
+    from omegaconf.errors import InterpolationKeyError
+
+    for key, value in _leaves(cfg):
+        if not (isinstance(value, str) and "${" in value):
+            continue
+        try:
+            OmegaConf.select(cfg, key, throw_on_resolution_failure=True)
+        except InterpolationKeyError as exc:
+            raise ConfigError(
+                key,
+                f"{value} refers to a key that does not exist ({str(exc).splitlines()[0]})",
+                "give a value, or a ${...} reference to a key the config has",
+            ) from None
+        except Exception:  # a resolver that needs the running job; Hydra resolves it there
+            pass
 
 
 def check_required(command: str, cfg: DictConfig) -> None:

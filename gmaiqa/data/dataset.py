@@ -31,6 +31,7 @@ from gmaiqa.data.stackfile import is_stack_candidate, parse_reference, stack_inf
 from gmaiqa.errors import ConfigError, ImageReadError
 
 VALIDATION_LEVELS = ("full", "headers", "none")
+UNIFORM_SIZES = ("require", "crop")
 
 
 def dataset_folder(root: str | Path) -> Path:
@@ -57,9 +58,6 @@ def root_problem(root: str | Path) -> tuple[str, str] | None:
         "does not exist",
         "point it at a dataset folder or a stack file (`gmaiqa synth out=DIR` makes a dataset to try)",
     )
-
-
-UNIFORM_SIZES = ("require", "crop")
 
 
 def outside_problem(root: Path, image: str, allow_outside: bool) -> str | None:
