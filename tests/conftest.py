@@ -14,6 +14,23 @@ os.environ.setdefault("WANDB_SILENT", "true")
 TINY = {"height": 96, "width": 128, "images": (6, 9), "object_scale": 0.25}
 
 
+@pytest.fixture(autouse=True)
+def _log_handlers_on_open_streams():
+    """A library that adds its own console handler when first imported (lightning, torchmetrics) binds
+    it to the stderr pytest captured for the test that imported it; once that test ended, a later test's
+    log lines went to the closed stream and printed "--- Logging error --- Traceback" into that later
+    test's output (test_cli before test_bad_input). Such handlers write to this test's stderr instead."""
+    import logging
+    import sys
+
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in (lg for lg in loggers if isinstance(lg, logging.Logger)):
+        for handler in logger.handlers:
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and getattr(stream, "closed", False):
+                handler.stream = sys.stderr  # not setStream: it flushes the closed stream first
+
+
 @pytest.fixture(scope="session")
 def tiny_feces(tmp_path_factory) -> Path:
     """8 labelled feces groups at 96x128 (never modified by tests: copy it first)."""
