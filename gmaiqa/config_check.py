@@ -404,18 +404,22 @@ def check_scoring_options(cfg: DictConfig, data_prefix: str) -> None:
     workers = cfg.num_workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ConfigError("num_workers", f"{workers!r}", "give a number of worker processes, 0 for none")
-    resize = cfg.get("resize")
-    if resize is not None and resize != "native" and not _is_size(resize, 1):
-        raise ConfigError(
-            "resize", f"{_shown(resize)} is not a size", "use resize=[H,W], resize=native, or leave it out"
+    from gmaiqa.data.pixels import size_pair
+
+    if cfg.get("resize") != "native":
+        size_pair(
+            cfg.get("resize"),
+            "resize",
+            what="is not a size",
+            fix="use resize=[H,W], resize=native, or leave it out",
         )
-    block = cfg.get("block")
-    if block is not None and not _is_size(block, 2):
-        raise ConfigError(
-            "block",
-            f"{_shown(block)} is not a block φ of at least 2x2",
-            "use e.g. block=[8,8], or leave it out",
-        )
+    size_pair(
+        cfg.get("block"),
+        "block",
+        smallest=2,
+        what="is not a block φ of at least 2x2",
+        fix="use e.g. block=[8,8], or leave it out",
+    )
     check_reading_choices(cfg, data_prefix)
 
 
@@ -428,20 +432,6 @@ def check_reading_choices(cfg: DictConfig, prefix: str) -> None:
         value = OmegaConf.select(cfg, f"{prefix}{key}")
         if value not in choices:
             raise ConfigError(f"{prefix}{key}", f"{value!r}", f"choose one of {list(choices)}")
-
-
-def _is_size(value, smallest: int) -> bool:
-    """[H, W] of whole numbers, each at least ``smallest``."""
-    items = list(value) if OmegaConf.is_list(value) or isinstance(value, (list, tuple)) else None
-    return (
-        items is not None
-        and len(items) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= smallest for v in items)
-    )
-
-
-def _shown(value) -> str:
-    return str(OmegaConf.to_container(value)) if OmegaConf.is_list(value) else repr(value)
 
 
 def check_export_target(cfg: DictConfig) -> None:

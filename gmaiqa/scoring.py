@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from gmaiqa.config_check import check_split
 from gmaiqa.data.datamodule import FocusStackDataset, collate_group
 from gmaiqa.data.dataset import load_dataset
+from gmaiqa.data.pixels import size_pair
 from gmaiqa.data.sampling import WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
@@ -139,7 +140,7 @@ def preprocess_of(meta: dict, cfg: DictConfig) -> Preprocess:
     amap = meta["model"].get("attention_map") or {"kind": "local_max", "block": [32, 32]}
     kind, block = data.get("attention") or amap["kind"], data.get("block") or amap["block"]
     block = cfg.get("block") or block  # the paper evaluates leucorrhea at 768x1152 with φ 8x8 (§4.3)
-    return Preprocess(tuple(resize) if resize else None, kind, tuple(block))
+    return Preprocess(size_pair(resize, "resize"), kind, size_pair(block, "block", smallest=2))
 
 
 def inference_of(meta: dict, cfg: DictConfig):

@@ -178,3 +178,16 @@ def test_resize_native_scores_the_images_at_their_own_size(trained_run, tiny_fec
     assert a != (tmp_path / "b" / "predictions.csv").read_text()  # other pixels, other scores
     assert main([*predict, f"out={tmp_path / 'c'}", "resize=big"]) == 2
     assert "config `resize`: 'big' is not a size" in capsys.readouterr().err
+
+
+def test_a_size_option_is_height_and_width_or_one_number_for_a_square():
+    """One validator for data.crop, data.block, resize= and block=: the scoring commands' resize= and
+    block= had their own check, which refused block=8 that data.block=8 accepts."""
+    from gmaiqa.data.pixels import size_pair
+    from gmaiqa.errors import ConfigError
+
+    assert size_pair(8, "block") == (8, 8) == size_pair([8, 8], "block")
+    assert size_pair([512.0, 768], "data.crop") == (512, 768) and size_pair(None, "resize") is None
+    for bad in ([8], [8, 8.5], "big", [1, 1], [True, 4]):
+        with pytest.raises(ConfigError, match="config `block`"):
+            size_pair(bad, "block", smallest=2)

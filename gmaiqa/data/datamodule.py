@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gmaiqa.data.cache import ResizedImageCache
 from gmaiqa.data.dataset import load_dataset
-from gmaiqa.data.pixels import pixel_size, trained_range, zoom_factor, zoom_range
+from gmaiqa.data.pixels import pixel_size, size_pair, trained_range, zoom_factor, zoom_range
 from gmaiqa.data.sampling import GroupBatchSampler, SampleKey, WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
@@ -39,17 +39,6 @@ from gmaiqa.data.transforms import (
     crop_box,
 )
 from gmaiqa.errors import ConfigError
-
-
-def _pair(value, key: str) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return (value, value)
-    pair = tuple(int(v) for v in value)
-    if len(pair) != 2 or min(pair) < 1:
-        raise ConfigError(key, f"{list(value)} is not [height, width]", f"write e.g. {key}=[512,768]")
-    return pair
 
 
 def loader_workers(setting: int | str, processes: int = 1) -> int:
@@ -302,9 +291,11 @@ class FocusStackDataModule(L.LightningDataModule):
                 "use data.batch_size=7 (the paper's: the clearest + 6) or another whole number of at least 2",
             )
         self.batch_size = batch_size
-        self.crop = _pair(crop, "data.crop")
-        self.eval_crop = _pair(eval_crop, "data.eval_crop")
-        self.preprocess = Preprocess(_pair(resize, "data.resize"), attention, _pair(block, "data.block"))
+        self.crop = size_pair(crop, "data.crop")
+        self.eval_crop = size_pair(eval_crop, "data.eval_crop")
+        self.preprocess = Preprocess(
+            size_pair(resize, "data.resize"), attention, size_pair(block, "data.block")
+        )
         self.split_ratios = tuple(split_ratios)
         self.seed = seed
         self.split_seed = split_seed

@@ -42,6 +42,27 @@ def pixel_size(value, key: str) -> float | None:
     return number
 
 
+def size_pair(
+    value, key: str, smallest: int = 1, what: str = "is not [height, width]", fix: str | None = None
+) -> tuple[int, int] | None:
+    """A size option (``data.crop``, ``data.block``, ``resize=``, ``block=``): None, or (height, width)
+    of whole numbers of at least ``smallest``; a bare number is a square."""
+    if value is None:
+        return None
+    items = [value, value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+    try:
+        pair = tuple(items)
+        whole = all(not isinstance(v, bool) and float(v) == int(v) for v in pair)
+    except (TypeError, ValueError):
+        pair, whole = (), False
+    if len(pair) != 2 or not whole or min(int(v) for v in pair) < smallest:
+        from gmaiqa.errors import ConfigError
+
+        shown = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
+        raise ConfigError(key, f"{shown!r} {what}", fix or f"write e.g. {key}=[512,768]")
+    return int(pair[0]), int(pair[1])
+
+
 def zoom_range(value, key: str) -> tuple[float, float] | None:
     """A zoom range option (``data.scale_range``): None, or (low, high) with 0 < low <= high."""
     if value is None:
