@@ -69,15 +69,19 @@ def test_user_errors_exit_2_with_a_message(tmp_path, capsys):
         (["report"], "dirs", []),
     ],
 )
-def test_a_required_key_left_out_is_one_message_naming_every_such_key(args, key, others, tmp_path, capsys):
+def test_a_required_key_left_out_is_one_message_naming_every_such_key(
+    args, key, others, tmp_path, capsys, monkeypatch
+):
     """Hydra's own MissingMandatoryValue surfaced as a traceback and exit 1 once the command first read
-    the key; now every command stops before anything runs."""
+    the key (and `gmaiqa synth` wrote its dataset into a folder named ???); now every command stops
+    before anything runs, leaving the working folder as it was."""
+    monkeypatch.chdir(tmp_path)
     assert main([*args[:1], *(a.replace("=x", f"={tmp_path / 'x'}") for a in args[1:])]) == 2
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1
     assert err.startswith(f"gmaiqa {args[0]}: error: config `{key}`: no value given")
     assert all(f"`{other}`" in err and f"{other}=" in err for other in others)
-    assert not (tmp_path / "x").exists()
+    assert not (tmp_path / "x").exists() and not any(tmp_path.iterdir())
 
 
 @pytest.mark.slow
