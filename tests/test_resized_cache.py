@@ -40,6 +40,35 @@ def test_a_cached_image_is_the_resized_image_within_half_a_level_and_is_read_fro
     np.testing.assert_array_equal(cache.read(image, None), first)
 
 
+@pytest.mark.parametrize("dtype, top", [(np.uint16, 60000), (np.int32, 250000), (np.float32, 3.5e5)])
+def test_the_planes_of_a_stack_file_are_cached_one_entry_each_and_scaled_as_read(tmp_path, dtype, top):
+    """A plane reference (``stack.tif#z2``) has no bytes of its own: hashing its path once crashed
+    with FileNotFoundError, and hashing the whole stack per plane would read it once per plane. A
+    32-bit stack, which OpenCV cannot resize, is resized as float and then scaled by its stack's
+    range as the uncached read is; a rewritten stack makes new entries."""
+    import time
+
+    import tifffile
+
+    stack = tmp_path / "stack.tif"
+    values = np.random.default_rng(0).random((6, 60, 80)) * top  # 3 or 4 would be colour samples
+    tifffile.imwrite(stack, values.astype(dtype))
+    cache = ResizedImageCache(tmp_path / "cache", (30, 40))
+    for z in range(6):
+        plane = tmp_path / f"stack.tif#z{z}"
+        cached = cache.read(plane, None)
+        expected = Preprocess((30, 40)).resized(io.read_image(plane))[0].permute(1, 2, 0).numpy()
+        assert np.abs(cached - expected).max() <= 1e-4
+        np.testing.assert_array_equal(cache.read(plane, None), cached)
+    assert len(entries(cache)) == 6
+    time.sleep(0.01)
+    tifffile.imwrite(stack, (values[::-1] * 0.5).astype(dtype))  # same name, new content
+    plane = tmp_path / "stack.tif#z0"
+    rewritten = cache.read(plane, None)
+    expected = Preprocess((30, 40)).resized(io.read_image(plane))[0].permute(1, 2, 0).numpy()
+    assert np.abs(rewritten - expected).max() <= 1e-4 and len(entries(cache)) == 7
+
+
 def test_a_changed_file_or_resize_makes_a_new_entry(tmp_path):
     image = tmp_path / "a.png"
     write(image, 0)

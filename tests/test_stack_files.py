@@ -344,23 +344,105 @@ def test_a_file_that_is_not_a_z_stack_is_one_clear_error(stacks, tmp_path, capsy
     assert message in err and name in err and not out.exists()
 
 
-def test_check_decodes_every_plane_and_names_a_file_whose_pixels_cannot_be_used_once(tmp_path, capsys):
-    """validate=full used to decode the planes without asking whether training could use them: a
-    32-bit integer or an unscaled float stack passed check and failed in the middle of a run."""
+def test_a_float_or_wide_integer_stack_is_scaled_by_its_own_range_one_map_for_all_planes(tmp_path, capsys):
+    """ImageJ's 32-bit stacks, deconvolved or background-subtracted floats, signed and 32-bit cameras:
+    such stacks used to be refused. Each is scaled by its stack's range (by its highest value where none
+    is negative, zero kept; lowest to highest otherwise): the planes keep their relative contrast, so
+    the sharp plane stays the sharp one, and the scaled planes are the stack's values under that map."""
+    from gmaiqa.data.io import read_image
+
     folder = tmp_path / "stacks"
     folder.mkdir()
-    series = focus_series()
-    tifffile.imwrite(folder / "counts.tif", series.astype(np.int32))
-    tifffile.imwrite(folder / "raw.tif", series.astype(np.float32))  # 0-60000, not [0, 1]
-    tifffile.imwrite(folder / "scaled.tif", series.astype(np.float32) / 65535)  # usable
-    assert main(["check", f"root={folder}"]) == 1
+    series = focus_series().astype(np.float64)  # 0-60000
+    stored = {
+        "counts": series.astype(np.int32),
+        "raw": (series * 2.5).astype(np.float32),  # a deconvolution's 0-150000
+        "signed": (series - 30000).astype(np.int16),  # background subtracted: -30000-30000
+        "unit": (series / 65535).astype(np.float32),  # already in [0, 1]: used as stored
+    }
+    for name, values in stored.items():
+        tifffile.imwrite(folder / f"{name}.tif", values)
+    assert main(["check", f"root={folder}", "validate=full"]) == 0
+    report = capsys.readouterr().out
+    assert "counts.tif: 5 planes of 48x64 int32 (scaled by its range)" in report
+    assert "raw.tif: 5 planes of 48x64 float32 (scaled by its range)" in report
+
+    def plane(name, z):
+        return read_image(f"{folder / name}.tif#z{z}")[..., 0]
+
+    for z in range(5):
+        np.testing.assert_allclose(
+            plane("counts", z), stored["counts"][z] / stored["counts"].max(), atol=1e-6
+        )
+        np.testing.assert_allclose(plane("raw", z), stored["raw"][z] / stored["raw"].max(), atol=1e-6)
+        signed = stored["signed"].astype(np.float64)
+        expected = (signed[z] - signed.min()) / (signed.max() - signed.min())
+        np.testing.assert_allclose(plane("signed", z), expected, atol=1e-6)
+        np.testing.assert_array_equal(plane("unit", z), stored["unit"][z])
+    blurred = [float(plane("raw", z).std()) for z in range(5)]
+    assert blurred.index(max(blurred)) == SHARPEST and min(blurred) < 0.5 * max(blurred)  # not stretched
+
+    out = tmp_path / "out"
+    assert main(["predict", f"input={folder}", f"out={out}", "method=TENG"]) == 0
+    with open(out / "clearest.csv") as handle:
+        picks = {r["group"]: int(r["z"]) for r in csv.DictReader(handle)}
+    assert picks == {name: SHARPEST for name in stored}
+    written = tifffile.imread(out / "clearest" / "raw.tif")  # the stored plane, not the scaled one
+    assert written.dtype == np.float32
+    np.testing.assert_array_equal(written, stored["raw"][SHARPEST])
+
+
+def test_scaling_by_the_stack_range_leaves_the_models_scores_unchanged(stacks, trained_run, tmp_path):
+    """GMANet z-scores every image (§3.4), so one affine map per stack changes none of its scores: the
+    16-bit stack and the same counts stored as float32 (times 3, plus 100) score alike."""
+    uint16 = tifffile.imread(stacks / "plain.tif")
+    only = tmp_path / "two"
+    only.mkdir()
+    tifffile.imwrite(only / "levels.tif", uint16)
+    tifffile.imwrite(only / "floats.tif", uint16.astype(np.float32) * 3 + 100)
+    out = tmp_path / "out"
+    assert main(["predict", f"ckpt={trained_run}", f"input={only}", f"out={out}", "num_workers=0"]) == 0
+    with open(out / "predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    scores = {g: [float(r["score"]) for r in rows if r["group"] == g] for g in ("levels", "floats")}
+    assert len(scores["levels"]) == 5
+    np.testing.assert_allclose(scores["floats"], scores["levels"], atol=1e-3)
+
+
+def test_check_decodes_every_plane_and_names_a_file_whose_pixels_cannot_be_used_once(tmp_path, capsys):
+    """validate=full decodes the planes and asks whether training could use them: a float stack with
+    NaN (which leaves its range undefined: named with the plane that holds it) and a complex one are
+    named once each, and check fails instead of a run failing in its middle."""
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    series = focus_series().astype(np.float32)
+    holes = series.copy()
+    holes[2, 10, 10] = np.nan
+    tifffile.imwrite(folder / "holes.tif", holes)
+    tifffile.imwrite(folder / "waves.tif", series.astype(np.complex64))
+    tifffile.imwrite(folder / "scaled.tif", series)  # usable
+    assert main(["check", f"root={folder}", "validate=full"]) == 1
     report = capsys.readouterr().out
     errors = [line for line in report.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 2, report
-    assert "counts.tif (5 planes, counts.tif#z0 first): unsupported pixel type int32" in errors[0]
     assert (
-        "raw.tif (5 planes, raw.tif#z0 first): floating-point image with values outside [0, 1]" in errors[1]
+        "holes.tif: NaN or infinite values in plane holes.tif#z2" in errors[0] and "replace them" in errors[0]
     )
-    (folder / "counts.tif").unlink()
-    (folder / "raw.tif").unlink()
-    assert main(["check", f"root={folder}"]) == 0
+    assert "waves.tif (5 planes, waves.tif#z0 first): unsupported pixel type complex64" in errors[1]
+    (folder / "holes.tif").unlink()
+    (folder / "waves.tif").unlink()
+    assert main(["check", f"root={folder}", "validate=full"]) == 0
+
+
+def test_a_single_float_image_outside_0_1_is_refused_with_the_stack_file_remedy(tmp_path):
+    """A loose image has no stack to be scaled with: scaling each file alone would stretch a blurred
+    plane to the contrast of a sharp one, so it is refused and the message says how to get it read."""
+    from gmaiqa.data.io import read_image
+    from gmaiqa.errors import ImageReadError
+
+    tifffile.imwrite(tmp_path / "x.tif", focus_series()[0].astype(np.float32))
+    with pytest.raises(ImageReadError, match="outside \\[0, 1\\].*one multi-page TIFF"):
+        read_image(tmp_path / "x.tif")
+    tifffile.imwrite(tmp_path / "n.tif", focus_series()[0].astype(np.int32))
+    with pytest.raises(ImageReadError, match="int32 for a single image.*one multi-page TIFF"):
+        read_image(tmp_path / "n.tif")

@@ -33,16 +33,21 @@ def build_once(path: Path, build: Callable[[Path], object]) -> Path:
     return path
 
 
+_RESIZABLE = ("uint8", "uint16", "int16", "float32", "float64")
+
+
 class ResizedImageCache:
     """``data.cache=resized``: every image stored once as it is trained on - centre-cropped to its group's
-    size (``data.uniform_sizes=crop``) and resized to ``data.resize`` - in its source dtype (uint8 or
-    uint16), so an epoch loads small arrays instead of decoding large PNGs or TIFFs.
+    size (``data.uniform_sizes=crop``) and resized to ``data.resize`` - in its source dtype (uint8,
+    uint16, a float or int16 stack's; float32 for wider integers), so an epoch loads small arrays
+    instead of decoding large PNGs or TIFFs.
 
-    An entry is keyed by a hash of the file's bytes, the crop and the resize: a changed file or another
-    resize finds no entry and makes its own (stale entries are never read; delete ``cache_dir/resized`` to
-    reclaim them). Entries are written to a temporary name and renamed, so parallel workers or jobs never
-    read a half-written one. Resizing in the source dtype rounds each pixel to its nearest level (at most
-    half a level: 0.5/255 for 8-bit data) where the uncached path resizes in float.
+    An entry is keyed by a hash of the file's bytes (a stack plane's: ``identity``), the crop and the
+    resize: a changed file or another resize finds no entry and makes its own (stale entries are never
+    read; delete ``cache_dir/resized`` to reclaim them). Entries are written to a temporary name and
+    renamed, so parallel workers or jobs never read a half-written one. Resizing in the source dtype
+    rounds each pixel to its nearest level (at most half a level: 0.5/255 for 8-bit data) where the
+    uncached path resizes in float.
     """
 
     def __init__(self, cache_dir: str | Path, resize: tuple[int, int] | None):
@@ -54,6 +59,21 @@ class ResizedImageCache:
         digest.update(repr((crop_to, self.resize)).encode())
         return digest.hexdigest()
 
+    @staticmethod
+    def identity(path: Path) -> bytes:
+        """What an entry's key hashes: the file's bytes; for a plane of a stack file (``stack.tif#z3``),
+        the stack's path, size and modification time with the plane, since hashing the whole stack for
+        each plane would read it once per plane."""
+        from gmaiqa.data.stackfile import parse_reference
+
+        plane = parse_reference(path)
+        if plane is None:
+            return path.read_bytes()
+        stat = plane[0].stat()
+        return (
+            f"{plane[0].resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{path.name.rpartition('#')[2]}".encode()
+        )
+
     def read(self, path: Path, crop_to: tuple[int, int] | None):
         """The image at ``path`` as float RGB (H, W, 3) at the training size, from the cache when there."""
         import cv2
@@ -62,7 +82,7 @@ class ResizedImageCache:
         from gmaiqa.data.io import read_raw, to_float_rgb
 
         path = Path(path)
-        entry = self.folder / (key := self.key(path.read_bytes(), crop_to))[:2] / f"{key}.npy"
+        entry = self.folder / (key := self.key(self.identity(path), crop_to))[:2] / f"{key}.npy"
         if entry.is_file():
             return to_float_rgb(np.load(entry), path)
         raw = read_raw(path)
@@ -71,6 +91,10 @@ class ResizedImageCache:
             top, left = (raw.shape[0] - h) // 2, (raw.shape[1] - w) // 2
             raw = raw[top : top + h, left : left + w]
         if self.resize is not None and tuple(raw.shape[:2]) != self.resize:
+            if raw.dtype not in _RESIZABLE:  # 32/64-bit integers, float16: OpenCV cannot resize them
+                raw = raw.astype(
+                    np.float32
+                )  # the stored values; to_float_rgb scales them by the stack's range
             raw = cv2.resize(raw, (self.resize[1], self.resize[0]), interpolation=cv2.INTER_LINEAR)
         entry.parent.mkdir(parents=True, exist_ok=True)
         partial = entry.with_name(f".{entry.stem}.{os.getpid()}.partial.npy")

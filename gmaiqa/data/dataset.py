@@ -340,12 +340,20 @@ def _check_files(
             rel = os.path.relpath(path, root)
             if error is None:
                 sizes[rel] = (int(size[0]), int(size[1]))
-            elif (plane := parse_reference(path)) is not None:
+            elif (plane := parse_reference(path)) is not None and Path(error.path) == plane[0]:
+                planes_failing[(os.path.relpath(plane[0], root), error.reason, error.fix)] = []  # the stack's
+            elif plane is not None:
                 planes_failing[(os.path.relpath(plane[0], root), error.reason, error.fix)].append(rel)
             else:
                 problems.append(Problem(rel, error.reason, error.fix))
     for (file, reason, fix), planes in planes_failing.items():  # one problem per file, not per plane
-        where = planes[0] if len(planes) == 1 else f"{file} ({len(planes)} planes, {planes[0]} first)"
+        where = (
+            file
+            if not planes
+            else planes[0]
+            if len(planes) == 1
+            else f"{file} ({len(planes)} planes, {planes[0]} first)"
+        )
         problems.append(Problem(where, reason, fix))
     for stack in stacks:
         group_sizes = Counter(sizes.get(os.path.relpath(p, root)) for p in stack.paths)

@@ -1,7 +1,9 @@
 """Image reading: PNG / TIFF / JPEG / BMP, 8- or 16-bit, grey / RGB / RGBA -> float32 RGB in [0, 1].
 
-16-bit data is divided by 65535 (not squeezed to 8 bits), so float32 keeps every level. A file that
-cannot be decoded completely raises ``ImageReadError`` naming it; it never becomes a zero image.
+16-bit data is divided by 65535 (not squeezed to 8 bits), so float32 keeps every level. A plane of a
+stack file stored as floats or wider integers is scaled by its stack's range (``gmaiqa.data.stackfile``).
+A file that cannot be decoded completely raises ``ImageReadError`` naming it; it never becomes a zero
+image.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import cv2
 import numpy as np
 import tifffile
 
-from gmaiqa.data.stackfile import parse_reference, read_plane
+from gmaiqa.data.stackfile import parse_reference, read_plane, stack_range
 from gmaiqa.errors import ImageReadError
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -102,30 +104,63 @@ def read_raw(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+LEVELS = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+_SCALABLE_KINDS = "fiu"  # floats and integers: a stack of them is scaled by its range
+
+
 def check_pixels(array: np.ndarray, path: str | Path = "<array>") -> None:
-    """Raise ImageReadError unless ``to_float_rgb`` can use the stored array: 8/16-bit, or floating point
-    in [0, 1], as grey, grey + alpha, RGB or RGBA (what full validation checks without converting)."""
-    if array.dtype in (np.float32, np.float64):
-        if array.size and (array.min() < 0 or array.max() > 1):
+    """Raise ImageReadError unless ``to_float_rgb`` can use the stored array: 8/16-bit, floating point in
+    [0, 1], or a plane of a stack file stored as floats or other integers (scaled by the stack's range),
+    as grey, grey + alpha, RGB or RGBA (what full validation checks without converting)."""
+    _stack_scaling(array, path)
+
+
+def _stack_scaling(array: np.ndarray, path: str | Path) -> tuple[float, float] | None:
+    """Check the stored array; (offset, divisor) for a plane that its stack's range scales
+    (``gmaiqa.data.stackfile``), None for one used as stored (levels divided by 255 or 65535, or floats
+    already in [0, 1])."""
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 2, 3, 4))):
+        raise ImageReadError(path, f"unsupported image layout {array.shape}", "save it as grey, RGB or RGBA")
+    if array.dtype in LEVELS:
+        return None
+    if array.dtype.kind not in _SCALABLE_KINDS:
+        raise ImageReadError(path, f"unsupported pixel type {array.dtype}", "save it as 8- or 16-bit")
+    plane = parse_reference(path)
+    if plane is not None:
+        file, _, channel, t, scene = plane
+        lowest, highest = stack_range(file, channel, t, scene)
+        if lowest >= 0 and highest <= 1 and array.dtype.kind == "f":
+            return None
+        offset = min(lowest, 0.0)  # a physical zero is kept where the stack has one
+        return offset, (highest - offset) or 1.0
+    if array.dtype.kind == "f":
+        if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
             raise ImageReadError(
                 path,
                 "floating-point image with values outside [0, 1]",
-                "rescale it to [0, 1] (a stack by one factor, so its planes stay comparable) or save it "
-                "as 8/16-bit",
+                "save the group's images as one multi-page TIFF (gmaiqa scales a stack by its own range, "
+                "one map for all planes) or rescale them to [0, 1] by one factor",
             )
-    elif array.dtype not in (np.uint8, np.uint16):
-        raise ImageReadError(path, f"unsupported pixel type {array.dtype}", "save it as 8- or 16-bit")
-    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 2, 3, 4))):
-        raise ImageReadError(path, f"unsupported image layout {array.shape}", "save it as grey, RGB or RGBA")
+        return None
+    raise ImageReadError(
+        path,
+        f"unsupported pixel type {array.dtype} for a single image",
+        "save the group's images as one multi-page TIFF (gmaiqa scales a stack by its own range) or as "
+        "8- or 16-bit",
+    )
 
 
 def to_float_rgb(array: np.ndarray, path: str | Path = "<array>") -> np.ndarray:
     """Stored array -> float32 (H, W, 3) in [0, 1]. Alpha is dropped; grey is repeated."""
-    check_pixels(array, path)
+    scaling = _stack_scaling(array, path)
     # in place: a second float copy of an 8000x8000 frame would cost 768 MB more
     scaled = array.astype(np.float32)
-    if array.dtype in (np.uint8, np.uint16):
-        np.divide(scaled, 255.0 if array.dtype == np.uint8 else 65535.0, out=scaled)
+    if array.dtype in LEVELS:
+        np.divide(scaled, LEVELS[array.dtype], out=scaled)
+    elif scaling is not None:
+        offset, divisor = scaling
+        np.subtract(scaled, offset, out=scaled)
+        np.divide(scaled, divisor, out=scaled)
     if scaled.ndim == 2:
         scaled = scaled[..., None]
     channels = scaled.shape[2]

@@ -12,6 +12,13 @@ Which axes count: ``Z`` (and the anonymous page axes ``I``/``Q`` of a plain mult
 planes; a ``C`` axis of more than one channel needs ``channel=`` (a name or an index), a ``T`` axis of
 more than one time point ``t=``. RGB samples (``S``) stay one colour image.
 
+A stack stored as 8- or 16-bit is read as its levels (``gmaiqa.data.io``); one stored as floats or as
+other integers (an ImageJ 32-bit stack, a deconvolved or background-subtracted one, a signed camera) is
+scaled into [0, 1] by one map for all its planes, from the stack's own range (``stack_range``): by its
+highest value where none is negative (zero stays zero), from lowest to highest otherwise; a float stack
+already within [0, 1] is used as stored. One map keeps the planes comparable, which per-plane scaling
+would not: a blurred plane would be stretched to the contrast of the sharp one.
+
 Reading a plane keeps its file open (a few files per process, see ``_open_stack``): opening a TIFF
 walks its chain of pages, so reopening it for every plane made reading a stack quadratic in its depth.
 
@@ -74,7 +81,8 @@ class StackInfo:
             f", {len(self.channels)} channels ({', '.join(self.channels)})" if len(self.channels) > 1 else ""
         )
         extra += f", {self.times} time points" if self.times > 1 else ""
-        return f"{self.planes} planes of {self.height}x{self.width} {self.dtype}, {step}{extra}"
+        dtype = self.dtype if self.dtype in ("uint8", "uint16") else f"{self.dtype} (scaled by its range)"
+        return f"{self.planes} planes of {self.height}x{self.width} {dtype}, {step}{extra}"
 
 
 def is_stack_candidate(path: Path) -> bool:
@@ -229,9 +237,10 @@ def _open_stack(path: Path):
 def _forget_inherited_files() -> None:
     """In a forked child (a data-loader worker): an inherited handle shares its read position with the
     parent's, and the lock may have been held by a thread that does not exist here; start afresh."""
-    global _open_files_lock
+    global _open_files_lock, _ranges_lock
     _open_files.clear()
     _open_files_lock = threading.Lock()
+    _ranges_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_inherited_files)
@@ -285,6 +294,47 @@ def read_plane(
             return np.asarray(stack[flat], dtype=stored.newbyteorder("="))
         data = series.asarray()  # compressed planes behind one page: tifffile decodes them together
         return data.reshape(-1, *plane_shape)[flat]
+
+
+_RANGES_KEPT = 256
+_stack_ranges: OrderedDict[tuple, tuple[float, float]] = OrderedDict()
+_ranges_lock = threading.Lock()
+
+
+def stack_range(
+    path: Path, channel: int | None, t: int | None, scene: int | None = None
+) -> tuple[float, float]:
+    """(lowest, highest) value over every plane of the z-stack that a plane reference's channel, time
+    point and scene select: what scales a stack stored as floats or wide integers into [0, 1] with one
+    map for all its planes (``gmaiqa.data.io``), so they stay comparable. Read once per process and
+    file version; a NaN or infinite value raises ``ImageReadError`` naming the plane."""
+    from gmaiqa.errors import ImageReadError
+
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, channel, t, scene)
+    with _ranges_lock:  # threads of a check wait for the one reading the stack, then share its range
+        if key in _stack_ranges:
+            _stack_ranges.move_to_end(key)
+            return _stack_ranges[key]
+        infos = stack_infos(path)
+        info = next((i for i in infos if i.scene == scene), infos[0] if infos else None)
+        planes = info.planes if info is not None else 1
+        lowest, highest = np.inf, -np.inf
+        for z in range(planes):
+            plane = read_plane(path, z, channel, t, scene)
+            if plane.dtype.kind == "f" and not np.isfinite(plane).all():
+                where = Path(plane_reference(path, z, channel, t, scene)).name
+                raise ImageReadError(
+                    path,
+                    f"NaN or infinite values in plane {where} (a float stack is scaled by its range, "
+                    "which they leave undefined)",
+                    "replace them, e.g. with the stack's lowest value, before scoring",
+                )
+            lowest, highest = min(lowest, float(plane.min())), max(highest, float(plane.max()))
+        _stack_ranges[key] = (lowest, highest)
+        while len(_stack_ranges) > _RANGES_KEPT:
+            _stack_ranges.popitem(last=False)
+        return lowest, highest
 
 
 def choose(value, names: tuple[str, ...]) -> int | None:
