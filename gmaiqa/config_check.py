@@ -83,18 +83,68 @@ def _first_job(overrides: list[str]) -> list[str]:
 
 
 def _group_choices(overrides: list[str]) -> list[str]:
-    """The overrides that choose a config group option (``experiment=x``, ``model/backbone=y``)."""
-    return [o for o in overrides if "=" in o and not o.startswith(("+", "~")) and "." not in o.split("=")[0]]
+    """The overrides that choose a config group option (``experiment=x``, ``model/backbone=y``), not
+    those that set a top-level value (``seed=1``)."""
+    from gmaiqa.paths import conf_dir
+
+    groups = {p.relative_to(conf_dir()).as_posix() for p in conf_dir().rglob("*") if p.is_dir()}
+    return [
+        o
+        for o in overrides
+        if "=" in o and not o.startswith(("+", "~")) and o.split("=")[0].split("@")[0] in groups
+    ]
+
+
+def _base_config(command: str, overrides: list[str]) -> DictConfig | None:
+    """The command's config with the user's group choices and none of their values: what each key is
+    by default."""
+    try:
+        return _compose(command, _group_choices(overrides))
+    except Exception:
+        try:
+            return _compose(command, [])
+        except Exception:
+            return None
 
 
 def _known_keys(command: str, overrides: list[str]) -> set[str]:
-    try:
-        return keys_of(_compose(command, _group_choices(overrides)))
-    except Exception:
-        try:
-            return keys_of(_compose(command, []))
-        except Exception:
-            return set()
+    base = _base_config(command, overrides)
+    return set() if base is None else keys_of(base)
+
+
+def check_switches(command: str, cfg: DictConfig, overrides: list[str]) -> None:
+    """A key that is true or false by default takes only true or false: Hydra reads `overwrite=no` or
+    `json=yes` as text, which Python takes as true, so a typo for false overwrote a user's folder."""
+    if not any("=" in o for o in overrides):
+        return
+    base = _base_config(command, overrides)
+    defaults = dict(_leaves(base)) if base is not None else {}
+    for key, value in _leaves(cfg):
+        if not isinstance(defaults.get(key), bool) or isinstance(value, bool):
+            continue
+        if isinstance(value, str) and value.startswith("${"):
+            continue  # an interpolation, checked when it resolves
+        raise ConfigError(key, f"must be true or false, not {value!r}", f"write {key}=true or {key}=false")
+
+
+def check_sweep_switches(command: str, overrides: list[str]) -> None:
+    """``check_switches`` for every value a multirun sweeps (precheck composes its first job only)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    sweeps = [o for o in OverridesParser.create().parse_overrides(overrides) if o.is_sweep_override()]
+    if not sweeps:
+        return
+    base = _base_config(command, overrides)
+    defaults = dict(_leaves(base)) if base is not None else {}
+    for override in sweeps:
+        key = override.get_key_element()
+        if not isinstance(defaults.get(key), bool):
+            continue
+        for value in override.sweep_string_iterator():
+            if value.lower() not in ("true", "false"):
+                raise ConfigError(
+                    key, f"must be true or false, not {value!r} (swept)", f"sweep {key}=true,false"
+                )
 
 
 # what a required key takes (by key, or by 'command key' where a command differs), for the message
@@ -206,6 +256,15 @@ def hydra_error(command: str, exc: Exception, overrides: list[str]) -> ConfigErr
         else:
             fix = f"`gmaiqa {command} --cfg job` lists every key; +{key}=VALUE adds a new one"
         return ConfigError(key, f"no such key{hint}", fix)
+    deleted = re.search(r"Could not delete from config. '([^']+)' does not exist", text)
+    if deleted:
+        key = deleted.group(1)
+        known = _known_keys(command, overrides)
+        if key in known:  # Hydra cannot delete a key whose value is null, and says it does not exist
+            return _removed(command, key)
+        return ConfigError(
+            f"~{key}", f"no such key to remove{suggest_key(key, known)}", f"see `gmaiqa {command} --help`"
+        )
     append = re.search(r"Could not append to config. An item is already at '([^']+)'", text)
     if append:
         key = append.group(1)
@@ -565,8 +624,48 @@ def check_train(cfg: DictConfig) -> None:
         _builder(model)  # an unknown family is reported here, with its suggestion
 
 
+def check_removed_keys(command: str, cfg: DictConfig, overrides: list[str]) -> None:
+    """``~key`` removes a key (or a config group) from the composed config; every key a command's
+    config defines is one it reads, so removing one only moved the failure into the run, as a
+    traceback. Entries the user added (``+callbacks.mine``) may be removed again."""
+    removed = [o[1:].split("=", 1)[0] for o in overrides if o.startswith("~")]
+    if not removed:
+        return
+    known = _known_keys(command, overrides)
+    present = keys_of(cfg)
+    for key in removed:
+        dotted = key.replace("/", ".")
+        if dotted in known and dotted not in present:
+            raise _removed(command, dotted)
+
+
+def _removed(command: str, key: str) -> ConfigError:
+    return ConfigError(
+        key,
+        f"`~{key}` removes a key gmaiqa {command} reads",
+        f"give it a value instead ({key}=VALUE; `gmaiqa {command} --help` says which may be null)",
+    )
+
+
 def precheck(command: str, overrides: list[str]) -> None:
     """Compose and check the command's config; raise ConfigError for any mistake found."""
+    # Hydra runs one of these and raised a bare ValueError (a traceback) when given two
+    modes = [
+        o
+        for o in overrides
+        if o in (*MULTIRUN_FLAGS, "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
+    ]
+    if len(modes) > 1:
+        raise ConfigError(
+            "flags",
+            f"{' and '.join(modes)} cannot be combined (Hydra runs one of them)",
+            "give one of them"
+            + (
+                f" (without -m, `gmaiqa {command} --cfg job KEY=VALUE ...` prints the config of one job)"
+                if any(o in MULTIRUN_FLAGS for o in modes)
+                else ""
+            ),
+        )
     if any(o in HELP_FLAGS for o in overrides):
         return
     multirun = any(o in MULTIRUN_FLAGS for o in overrides)
@@ -587,9 +686,12 @@ def precheck(command: str, overrides: list[str]) -> None:
         cfg = _compose(command, job, with_hydra=multirun)
     except (HydraException, OmegaConfBaseException) as exc:
         raise hydra_error(command, exc, plain) from None
+    check_removed_keys(command, cfg, job)
+    check_switches(command, cfg, job)
     check_required(command, cfg)
     check_interpolations(cfg)
     if multirun:
+        check_sweep_switches(command, plain)
         if command == "train":
             check_search_direction(cfg)
         return
@@ -612,3 +714,8 @@ def precheck(command: str, overrides: list[str]) -> None:
         check_export(cfg)
     elif command == "check":
         check_reading_choices(cfg, "")
+        threads = cfg.workers
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ConfigError(
+                "workers", f"{threads!r}", "give a number of reader threads, or null for 2 x cores"
+            )

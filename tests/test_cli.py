@@ -185,3 +185,73 @@ def test_a_mistyped_key_gets_the_closest_key_beside_it_and_no_far_guess():
     assert "did you mean `data.batch_size`" in message("data.batchsize=7")
     assert "did you mean `data.batch_size`" in message("dat.batch_size=7")  # a wrong parent
     assert "did you mean" not in message("model.foo=1")  # nothing beside it is close
+
+
+@pytest.mark.parametrize(
+    "args, key, words",
+    [
+        (["check", "root=.", "~root"], "root", "`~root` removes a key gmaiqa check reads"),
+        (["check", "root=.", "~workers"], "workers", "`~workers` removes a key"),  # null: Hydra's own words
+        (["train", "~data.batch_size"], "data.batch_size", "`~data.batch_size` removes a key gmaiqa train"),
+        (
+            ["train", "~logger"],
+            "logger",
+            "`~logger` removes a key gmaiqa train reads",
+        ),  # a whole config group
+        (["check", "root=.", "~wrkers"], "~wrkers", "no such key to remove (did you mean `workers`?)"),
+    ],
+)
+def test_removing_a_key_a_command_reads_is_one_message_not_a_traceback_in_the_run(
+    tmp_path, monkeypatch, capsys, args, key, words
+):
+    """`~root` composed fine and failed inside the command with omegaconf's traceback; `~workers`
+    (null by default) got Hydra's "'workers' does not exist". Both exit 2 naming the key, before any
+    work, and an entry the user added may still be removed again."""
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"config `{key}`: {words}" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+    added = "+callbacks.timer={_target_:lightning.pytorch.callbacks.Timer}"
+    assert main(["train", added, "~callbacks.timer", "--cfg", "job"]) == 0
+    assert "timer" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "args, key, value",
+    [
+        (["predict", "input=in", "out=out", "method=TENG", "overwrite=no"], "overwrite", "'no'"),
+        (["check", "root=in", "json=maybe"], "json", "'maybe'"),
+        (["train", "evaluate=yes"], "evaluate", "'yes'"),
+        (["train", "-m", "evaluate=true,nope"], "evaluate", "'nope' (swept)"),
+    ],
+)
+def test_a_switch_takes_only_true_or_false(tmp_path, monkeypatch, capsys, args, key, value):
+    """Hydra reads `overwrite=no` as the text 'no', which Python takes as true: the typo for false
+    replaced the user's predictions. A key that is true or false by default now refuses anything else,
+    in every job of a sweep, before the command touches a file."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "predictions.csv").write_text("mine\n")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"config `{key}`: must be true or false, not {value}" in err
+    assert (tmp_path / "out" / "predictions.csv").read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]
+
+
+@pytest.mark.parametrize("threads", ["-1", "0", "two"])
+def test_check_refuses_a_reader_thread_count_below_one(tmp_path, capsys, threads):
+    """`check workers=-1` ran with one thread without a word (synth reads -1 as every core)."""
+    assert main(["check", f"root={tmp_path}", f"workers={threads}"]) == 2
+    assert "config `workers`" in capsys.readouterr().err
+
+
+def test_two_of_hydras_modes_are_one_message_not_its_traceback(capsys):
+    """Hydra raised a bare ValueError ("Only one of --run, --multirun, --cfg, ...") as a traceback."""
+    assert main(["train", "-m", "seed=1,2", "--cfg", "job"]) == 2
+    err = capsys.readouterr().err
+    assert "config `flags`: -m and --cfg cannot be combined" in err and "--cfg job KEY=VALUE" in err
+    assert main(["check", "--info", "--cfg", "job"]) == 2
+    assert "--info and --cfg cannot be combined" in capsys.readouterr().err
