@@ -80,6 +80,62 @@ def test_check_reports_planes_size_dtype_and_z_step_per_file(stacks, capsys):
     assert "ij.tif: 5 planes of 48x64 uint16, z step 2 µm" in captured.err
 
 
+@pytest.mark.parametrize(
+    "metadata, step, warned",
+    [
+        (
+            {"ome": True, "metadata": {"axes": "ZYX", "PhysicalSizeZ": 5000, "PhysicalSizeZUnit": "Å"}},
+            0.5,
+            None,
+        ),
+        (
+            {"ome": True, "metadata": {"axes": "ZYX", "PhysicalSizeZ": 0.002, "PhysicalSizeZUnit": "mm"}},
+            2.0,
+            None,
+        ),
+        (
+            {"ome": True, "metadata": {"axes": "ZYX", "PhysicalSizeZ": 1, "PhysicalSizeZUnit": "pixel"}},
+            None,
+            "uncalibrated",
+        ),
+        ({"imagej": True, "metadata": {"axes": "ZYX", "spacing": 250.0, "unit": "nm"}}, 0.25, None),
+        (
+            {"imagej": True, "metadata": {"axes": "ZYX", "spacing": 1.0, "unit": "pixel"}},
+            None,
+            "uncalibrated",
+        ),
+        (
+            {"imagej": True, "metadata": {"axes": "ZYX", "spacing": 3.0, "unit": "furlong"}},
+            None,
+            "does not know",
+        ),
+    ],
+    ids=["ome-angstrom", "ome-mm", "ome-pixel", "imagej-nm", "imagej-pixel", "imagej-unknown"],
+)
+def test_the_z_step_is_read_in_its_unit_and_an_uncalibrated_or_unknown_one_is_named_not_taken_as_um(
+    tmp_path, capsys, metadata, step, warned
+):
+    """An unknown unit used to be taken as µm and ImageJ's uncalibrated 'pixel' spacing became a z step
+    of that many µm: z-errors in µm were then off by the unit. Known units are converted; the others
+    give no z_um and a warning that names the file and the unit."""
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    tifffile.imwrite(folder / "s.tif", focus_series(), **metadata)
+    (stack,) = load_dataset(folder)
+    if step is None:
+        assert stack.z_um is None
+    else:
+        np.testing.assert_allclose(stack.z_um, np.arange(5) * step)
+    assert main(["check", f"root={folder}"]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning")]
+    if warned is None:
+        assert warnings == []
+    else:
+        (line,) = warnings
+        unit = metadata["metadata"].get("PhysicalSizeZUnit") or metadata["metadata"]["unit"]
+        assert "s.tif" in line and f"{unit!r} ignored: " in line and warned in line
+
+
 def test_a_multi_channel_stack_needs_a_channel_and_the_message_lists_them(stacks, capsys):
     data = add_two_channels(stacks)
     assert main(["check", f"root={stacks}"]) == 1

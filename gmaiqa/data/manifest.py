@@ -188,6 +188,10 @@ def rows_of_stack_file(root: Path, path: Path, channel, t, problems: list[Proble
     rows = []
     for info in infos:
         where = rel if info.scene is None else f"{rel} scene {info.scene} ({info.scene_name})"
+        problems += [
+            Problem(where, note, "its planes get no z_um / pixel_um from it", severity="warning")
+            for note in info.notes
+        ]
         c = _choice(where, "channel", channel, info.channels, problems)
         k = _choice(where, "t", t, tuple(str(i) for i in range(info.times)), problems)
         if (len(info.channels) > 1 and c is None) or (info.times > 1 and k is None):

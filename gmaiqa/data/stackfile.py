@@ -52,7 +52,36 @@ from gmaiqa.data.vendor import (
 STACK_SUFFIXES = (".tif", ".tiff", *VENDOR_FORMATS)
 _REFERENCE = re.compile(r"^(?P<file>.+)#(?:s(?P<s>\d+))?z(?P<z>\d+)(?:c(?P<c>\d+))?(?:t(?P<t>\d+))?$")
 _PLANE_AXES = ("Z", "I", "Q")
-_UNITS_UM = {"nm": 1e-3, "µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "\\u00B5m": 1.0, "mm": 1e3}
+# OME's UnitsLength that microscopes use, and ImageJ's spellings of the micron; "pixel" (ImageJ's
+# uncalibrated unit, OME's "pixel" and "reference frame") states no physical size at all
+_UNITS_UM = {
+    "m": 1e6,
+    "dm": 1e5,
+    "cm": 1e4,
+    "mm": 1e3,
+    "µm": 1.0,  # MICRO SIGN, as OME writes it
+    "μm": 1.0,  # GREEK SMALL LETTER MU
+    "\\u00B5m": 1.0,  # ImageJ's escaped micro sign
+    "um": 1.0,
+    "micron": 1.0,
+    "microns": 1.0,
+    "nm": 1e-3,
+    "pm": 1e-6,
+    "Å": 1e-4,
+    "in": 25400.0,
+    "inch": 25400.0,
+}
+_UNCALIBRATED = ("pixel", "pixels", "reference frame", "")
+
+
+def _length_um(value: float, unit: str, what: str, notes: list[str]) -> float | None:
+    """``value`` in ``unit`` as µm; None, with a note saying why, for an uncalibrated or unknown unit
+    (an unknown one used to be taken as µm)."""
+    if unit in _UNITS_UM:
+        return value * _UNITS_UM[unit]
+    reason = "uncalibrated" if unit in _UNCALIBRATED else "a unit gmaiqa does not know"
+    notes.append(f"{what} {value:g} {unit!r} ignored: {reason}")
+    return None
 
 
 @dataclass(frozen=True)
@@ -71,6 +100,7 @@ class StackInfo:
     pixel_um: float | None = None
     scene: int | None = None  # a vendor file's scene, where it has several
     scene_name: str | None = None
+    notes: tuple[str, ...] = ()  # metadata read but not used, and why (check shows them as warnings)
 
     def describe(self) -> str:
         step = f"z step {self.z_step_um:g} µm" if self.z_step_um is not None else "no z step in its metadata"
@@ -123,7 +153,7 @@ def parse_reference(path: str | Path) -> tuple[Path, int, int | None, int | None
     return Path(match.group("file")), int(match.group("z")), c, t, scene
 
 
-def _ome_physical_size(tif: tifffile.TiffFile, axis: str) -> float | None:
+def _ome_physical_size(tif: tifffile.TiffFile, axis: str, notes: list[str]) -> float | None:
     """OME ``Pixels/@PhysicalSize<axis>`` in µm (its unit attribute read), or None."""
     if not (tif.is_ome and tif.ome_metadata):
         return None
@@ -131,30 +161,31 @@ def _ome_physical_size(tif: tifffile.TiffFile, axis: str) -> float | None:
     pixels = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
     if pixels is None or not pixels.get(f"PhysicalSize{axis}"):
         return None
-    unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")
-    return float(pixels.get(f"PhysicalSize{axis}")) * _UNITS_UM.get(unit, 1.0)
+    unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")  # the OME schema's default
+    return _length_um(float(pixels.get(f"PhysicalSize{axis}")), unit, f"PhysicalSize{axis}", notes)
 
 
-def _z_step_um(tif: tifffile.TiffFile) -> float | None:
-    step = _ome_physical_size(tif, "Z")
+def _z_step_um(tif: tifffile.TiffFile, notes: list[str]) -> float | None:
+    step = _ome_physical_size(tif, "Z", notes)
     if step is not None:
         return step
     meta = tif.imagej_metadata or {}
     if meta.get("spacing"):
-        return float(meta["spacing"]) * _UNITS_UM.get(str(meta.get("unit", "micron")), 1.0)
+        # a spacing without a unit is taken as µm, as ImageJ scripts write it
+        return _length_um(float(meta["spacing"]), str(meta.get("unit", "micron")), "ImageJ spacing", notes)
     return None
 
 
-def _pixel_um(tif: tifffile.TiffFile) -> float | None:
-    size = _ome_physical_size(tif, "X")
+def _pixel_um(tif: tifffile.TiffFile, notes: list[str]) -> float | None:
+    size = _ome_physical_size(tif, "X", notes)
     if size is not None:
         return size
-    unit = _UNITS_UM.get(str((tif.imagej_metadata or {}).get("unit", "")))
+    unit = str((tif.imagej_metadata or {}).get("unit", ""))
     tag = tif.pages[0].tags.get("XResolution")
-    if unit is not None and tag is not None:
+    if unit in _UNITS_UM and tag is not None:  # no unit: a TIFF resolution in inches or none, not µm
         numerator, denominator = tag.value
         if numerator > 0:
-            return denominator / numerator * unit  # the tag is pixels per unit
+            return denominator / numerator * _UNITS_UM[unit]  # the tag is pixels per unit
     return None
 
 
@@ -193,6 +224,7 @@ def stack_info(path: Path) -> StackInfo | None:
         if planes < 2:
             return None
         channels = _channel_names(tif, int(sizes.get("C", 1)))
+        notes: list[str] = []
         return StackInfo(
             path=path,
             axes=axes,
@@ -200,10 +232,11 @@ def stack_info(path: Path) -> StackInfo | None:
             height=int(sizes["Y"]),
             width=int(sizes["X"]),
             dtype=str(series.dtype),
-            z_step_um=_z_step_um(tif),
+            z_step_um=_z_step_um(tif, notes),
             channels=channels,
             times=int(sizes.get("T", 1)),
-            pixel_um=_pixel_um(tif),
+            pixel_um=_pixel_um(tif, notes),
+            notes=tuple(notes),
         )
 
 
