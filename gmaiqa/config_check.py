@@ -112,19 +112,32 @@ def _known_keys(command: str, overrides: list[str]) -> set[str]:
     return set() if base is None else keys_of(base)
 
 
+def _switches(command: str, overrides: list[str]) -> set[str]:
+    """The keys that are true or false by default (with the user's group choices)."""
+    base = _base_config(command, overrides)
+    return set() if base is None else {key for key, value in _leaves(base) if isinstance(value, bool)}
+
+
+def _not_a_switch(key: str, value, swept: bool = False) -> ConfigError:
+    return ConfigError(
+        key,
+        f"must be true or false, not {value!r}" + (" (swept)" if swept else ""),
+        f"sweep {key}=true,false" if swept else f"write {key}=true or {key}=false",
+    )
+
+
 def check_switches(command: str, cfg: DictConfig, overrides: list[str]) -> None:
     """A key that is true or false by default takes only true or false: Hydra reads `overwrite=no` or
     `json=yes` as text, which Python takes as true, so a typo for false overwrote a user's folder."""
     if not any("=" in o for o in overrides):
         return
-    base = _base_config(command, overrides)
-    defaults = dict(_leaves(base)) if base is not None else {}
+    switches = _switches(command, overrides)
     for key, value in _leaves(cfg):
-        if not isinstance(defaults.get(key), bool) or isinstance(value, bool):
+        if key not in switches or isinstance(value, bool):
             continue
         if isinstance(value, str) and value.startswith("${"):
             continue  # an interpolation, checked when it resolves
-        raise ConfigError(key, f"must be true or false, not {value!r}", f"write {key}=true or {key}=false")
+        raise _not_a_switch(key, value)
 
 
 def check_sweep_switches(command: str, overrides: list[str]) -> None:
@@ -132,19 +145,12 @@ def check_sweep_switches(command: str, overrides: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     sweeps = [o for o in OverridesParser.create().parse_overrides(overrides) if o.is_sweep_override()]
-    if not sweeps:
-        return
-    base = _base_config(command, overrides)
-    defaults = dict(_leaves(base)) if base is not None else {}
+    switches = _switches(command, overrides) if sweeps else set()
     for override in sweeps:
         key = override.get_key_element()
-        if not isinstance(defaults.get(key), bool):
-            continue
-        for value in override.sweep_string_iterator():
+        for value in override.sweep_string_iterator() if key in switches else ():
             if value.lower() not in ("true", "false"):
-                raise ConfigError(
-                    key, f"must be true or false, not {value!r} (swept)", f"sweep {key}=true,false"
-                )
+                raise _not_a_switch(key, value, swept=True)
 
 
 # what a required key takes (by key, or by 'command key' where a command differs), for the message

@@ -421,7 +421,7 @@ def test_a_float_or_wide_integer_stack_is_scaled_by_its_own_range_one_map_for_al
     assert main(["check", f"root={folder}", "validate=full"]) == 0
     report = capsys.readouterr().out
     assert "counts.tif: 5 planes of 48x64 int32 (scaled by its range)" in report
-    assert "raw.tif: 5 planes of 48x64 float32 (scaled by its range)" in report
+    assert "raw.tif: 5 planes of 48x64 float32 (scaled by its range where it leaves [0, 1])" in report
 
     def plane(name, z):
         return read_image(f"{folder / name}.tif#z{z}")[..., 0]

@@ -104,7 +104,7 @@ def read_raw(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-LEVELS = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+_LEVELS = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 _SCALABLE_KINDS = "fiu"  # floats and integers: a stack of them is scaled by its range
 
 
@@ -121,7 +121,7 @@ def _stack_scaling(array: np.ndarray, path: str | Path) -> tuple[float, float] |
     already in [0, 1])."""
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 2, 3, 4))):
         raise ImageReadError(path, f"unsupported image layout {array.shape}", "save it as grey, RGB or RGBA")
-    if array.dtype in LEVELS:
+    if array.dtype in _LEVELS:
         return None
     if array.dtype.kind not in _SCALABLE_KINDS:
         raise ImageReadError(path, f"unsupported pixel type {array.dtype}", "save it as 8- or 16-bit")
@@ -155,8 +155,8 @@ def to_float_rgb(array: np.ndarray, path: str | Path = "<array>") -> np.ndarray:
     scaling = _stack_scaling(array, path)
     # in place: a second float copy of an 8000x8000 frame would cost 768 MB more
     scaled = array.astype(np.float32)
-    if array.dtype in LEVELS:
-        np.divide(scaled, LEVELS[array.dtype], out=scaled)
+    if array.dtype in _LEVELS:
+        np.divide(scaled, _LEVELS[array.dtype], out=scaled)
     elif scaling is not None:
         offset, divisor = scaling
         np.subtract(scaled, offset, out=scaled)

@@ -111,7 +111,11 @@ class StackInfo:
             f", {len(self.channels)} channels ({', '.join(self.channels)})" if len(self.channels) > 1 else ""
         )
         extra += f", {self.times} time points" if self.times > 1 else ""
-        dtype = self.dtype if self.dtype in ("uint8", "uint16") else f"{self.dtype} (scaled by its range)"
+        dtype = self.dtype
+        if dtype.startswith("float"):
+            dtype += " (scaled by its range where it leaves [0, 1])"
+        elif dtype not in ("uint8", "uint16"):
+            dtype += " (scaled by its range)"
         return f"{self.planes} planes of {self.height}x{self.width} {dtype}, {step}{extra}"
 
 
