@@ -16,6 +16,7 @@ experiment is left to that job.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import re
 from collections.abc import Iterable
@@ -97,9 +98,17 @@ def _group_choices(overrides: list[str]) -> list[str]:
 
 def _base_config(command: str, overrides: list[str]) -> DictConfig | None:
     """The command's config with the user's group choices and none of their values: what each key is
-    by default."""
+    by default (composed once per command and choices: several checks read it; do not modify it)."""
+    from gmaiqa.paths import conf_dir
+
+    return _composed_base(str(conf_dir()), command, tuple(_group_choices(overrides)))
+
+
+@functools.lru_cache(maxsize=16)
+def _composed_base(folder: str, command: str, choices: tuple[str, ...]) -> DictConfig | None:
+    """``folder``: the conf/ folder composed from (part of the key, as ``_compose`` reads it)."""
     try:
-        return _compose(command, _group_choices(overrides))
+        return _compose(command, list(choices))
     except Exception:
         try:
             return _compose(command, [])
