@@ -30,7 +30,6 @@ from gmaiqa.data.pixels import pixel_size, size_pair, trained_range, zoom_factor
 from gmaiqa.data.sampling import GroupBatchSampler, SampleKey, WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
-from gmaiqa.data.stackfile import parse_reference
 from gmaiqa.data.transforms import (
     Preprocess,
     augment_image,
@@ -87,7 +86,7 @@ class FocusStackDataset(Dataset):
 
     def __getitem__(self, key: SampleKey) -> dict:
         stack = self.stacks[key.group]
-        if self.cache is not None and parse_reference(stack.paths[key.image]) is None:  # files, not planes
+        if self.cache is not None:
             rgb = self.cache.read(stack.paths[key.image], stack.crop_to)
         else:
             rgb = stack.read(key.image)
