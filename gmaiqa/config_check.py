@@ -639,6 +639,21 @@ def check_train(cfg: DictConfig) -> None:
         _builder(model)  # an unknown family is reported here, with its suggestion
 
 
+def check_run_names(cfg: DictConfig) -> None:
+    """``run_name`` and ``run_id`` name the run's folder (``output_root/run_name/run_id``): null became a
+    folder named 'None', and '' or '.' put the run into its parent, beside the other runs."""
+    written = OmegaConf.to_container(cfg, resolve=False)
+    for key in ("run_name", "run_id"):
+        value = written[key]
+        if value is None or str(value).strip() in ("", ".", ".."):
+            raise ConfigError(
+                key,
+                f"{'null' if value is None else repr(value)} names no folder of its own",
+                "give it a name"
+                + (", or leave it out for a unique one (time + random suffix)" if key == "run_id" else ""),
+            )
+
+
 def check_removed_keys(command: str, cfg: DictConfig, overrides: list[str]) -> None:
     """``~key`` removes a key (or a config group) from the composed config; every key a command's
     config defines is one it reads, so removing one only moved the failure into the run, as a
@@ -705,6 +720,8 @@ def precheck(command: str, overrides: list[str]) -> None:
     check_switches(command, cfg, job)
     check_required(command, cfg)
     check_interpolations(cfg)
+    if command == "train":
+        check_run_names(cfg)
     if multirun:
         check_sweep_switches(command, plain)
         if command == "train":

@@ -241,6 +241,18 @@ def test_a_switch_takes_only_true_or_false(tmp_path, monkeypatch, capsys, args, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out"]
 
 
+@pytest.mark.parametrize("override", ["run_id=null", "run_id=''", "run_name=.", "run_id=.."])
+def test_a_run_folder_name_that_names_no_folder_is_refused(tmp_path, monkeypatch, capsys, override):
+    """`run_id=null` trained into a folder named 'None'; '' or '.' would put the run into its parent."""
+    monkeypatch.chdir(tmp_path)
+    for multirun in ([], ["-m", "seed=1,2"]):
+        assert main(["train", override, *multirun]) == 2
+        key = override.split("=")[0]
+        err = capsys.readouterr().err
+        assert f"config `{key}`: " in err and "names no folder of its own" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("threads", ["-1", "0", "two"])
 def test_check_refuses_a_reader_thread_count_below_one(tmp_path, capsys, threads):
     """`check workers=-1` ran with one thread without a word (synth reads -1 as every core)."""
