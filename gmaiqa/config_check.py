@@ -92,7 +92,9 @@ def _group_choices(overrides: list[str]) -> list[str]:
     return [
         o
         for o in overrides
-        if "=" in o and not o.startswith(("+", "~")) and o.split("=")[0].split("@")[0] in groups
+        if "=" in o
+        and not o.startswith(("+", "~"))
+        and (o.split("=")[0].split("@")[0] in groups or o.startswith("hydra.searchpath="))
     ]
 
 
@@ -677,13 +679,26 @@ def _removed(command: str, key: str) -> ConfigError:
     )
 
 
+def _search_path(folder: str) -> str:
+    """``--config-dir DIR`` (Hydra adds DIR's config groups, e.g. a user's own experiments, to gmaiqa's)
+    as the override that composes the same way, so the command line is checked with DIR's configs."""
+    path = Path(folder).expanduser().resolve() if folder else None
+    if path is None or not path.is_dir():
+        raise ConfigError(
+            "--config-dir",
+            f"{folder!r} is not a folder" if folder else "needs a folder",
+            "give the folder that holds your config groups (e.g. DIR/experiment/NAME.yaml)",
+        )
+    return f"hydra.searchpath=['file://{path}']"
+
+
 def precheck(command: str, overrides: list[str]) -> None:
     """Compose and check the command's config; raise ConfigError for any mistake found."""
     # Hydra runs one of these and raised a bare ValueError (a traceback) when given two
     modes = [
         o
         for o in overrides
-        if o in (*MULTIRUN_FLAGS, "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
+        if o in (*MULTIRUN_FLAGS, "--run", "-r", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
     ]
     if len(modes) > 1:
         raise ConfigError(
@@ -702,12 +717,22 @@ def precheck(command: str, overrides: list[str]) -> None:
     plain, rest = [], [o for o in overrides if o not in MULTIRUN_FLAGS]
     while rest:
         arg = rest.pop(0)
+        flag, _, value = arg.partition("=")
         if arg in SHOW_FLAGS:
             del rest[: SHOW_FLAGS[arg]]
+        elif flag in ("--config-dir", "-cd"):
+            plain.append(_search_path(value or (rest.pop(0) if rest else "")))
+        elif flag in ("--config-name", "-cn", "--config-path", "-cp"):
+            raise ConfigError(
+                flag,
+                f"gmaiqa {command} always reads its own conf/{command}.yaml",
+                "keep your settings in an experiment file, DIR/experiment/NAME.yaml starting with "
+                "`# @package _global_`, and run it with --config-dir DIR experiment=NAME",
+            )
         else:
             plain.append(arg)
     if any(o.startswith("-") for o in plain):
-        return  # another Hydra flag (--config-dir, ...): Hydra reports its own use
+        return  # another Hydra flag: Hydra reports its own use
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 

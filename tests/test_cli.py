@@ -267,3 +267,25 @@ def test_two_of_hydras_modes_are_one_message_not_its_traceback(capsys):
     assert "config `flags`: -m and --cfg cannot be combined" in err and "--cfg job KEY=VALUE" in err
     assert main(["check", "--info", "--cfg", "job"]) == 2
     assert "--info and --cfg cannot be combined" in capsys.readouterr().err
+
+
+def test_a_users_own_config_folder_is_composed_and_checked_and_config_name_is_refused(tmp_path, capsys):
+    """--config-dir skipped every check (precheck stopped at any flag it did not know), and
+    --config-name ended in Hydra's own error and status 1. An experiment kept outside the checkout is
+    now composed as Hydra will compose it and checked like any other; the command's own config stays."""
+    mine = tmp_path / "mine" / "experiment"
+    mine.mkdir(parents=True)
+    (mine / "wider.yaml").write_text("# @package _global_\nseed: 17\nrun_name: wider\n")
+    assert main(["train", "--config-dir", str(tmp_path / "mine"), "experiment=wider", "--cfg", "job"]) == 0
+    shown = capsys.readouterr().out
+    assert "\nseed: 17\n" in shown and "\nrun_name: wider\n" in shown
+    assert main(["train", f"--config-dir={tmp_path / 'mine'}", "experiment=wider", "evaluate=nah"]) == 2
+    assert "config `evaluate`: must be true or false" in capsys.readouterr().err
+    assert main(["train", "--config-dir", str(tmp_path / "mine"), "experiment=wide"]) == 2
+    assert "no option 'wide' (did you mean 'wider'?)" in capsys.readouterr().err
+    assert main(["train", "--config-dir", str(tmp_path / "none"), "experiment=wider"]) == 2
+    assert "config `--config-dir`: " in capsys.readouterr().err
+    assert main(["check", f"root={tmp_path}", "--config-name", "train"]) == 2
+    assert "gmaiqa check always reads its own conf/check.yaml" in capsys.readouterr().err
+    assert main(["train", "--run", "-m"]) == 2
+    assert "--run and -m cannot be combined" in capsys.readouterr().err
