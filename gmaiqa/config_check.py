@@ -625,6 +625,11 @@ def check_train(cfg: DictConfig) -> None:
     """What train can check before its run folder exists (nothing here reads images); the cheapest
     first, so a wrong data.root is reported before Lightning is imported."""
     check_dataset_root("data.root", cfg.data.get("root"))
+    if str(cfg.data.get("_target_", "")).endswith(".FocusStackDataModule") and cfg.data.get("root") is None:
+        from gmaiqa.data.datamodule import synthetic_configs
+
+        if cfg.data.get("synthetic"):
+            synthetic_configs(cfg.data.synthetic)  # before the run folder, not when the data is made
     stages = list(cfg.stages or [])
     if not stages:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")

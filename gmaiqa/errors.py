@@ -27,7 +27,7 @@ class ImageReadError(GmaiqaError):
 
 class ConfigError(GmaiqaError):
     def __init__(self, key: str, problem: str, fix: str):
-        self.key = key
+        self.key, self.problem, self.fix = key, problem, fix
         super().__init__(f"config `{key}`: {problem}; {fix}")
 
 

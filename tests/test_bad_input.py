@@ -169,6 +169,24 @@ CASES = {
     ),
     "misspelt split": Case(lambda w, r: _eval("data", str(r), "split=tset"), 2, ["split", "'test'"], True),
     "synth groups=abc": Case(lambda w, r: ["synth", "out=synthetic", "groups=abc"], 2, ["groups"]),
+    # each of these used to end in a traceback (ZeroDivisionError, numpy's ValueError) or, for a drift
+    # of 1 or more, in frames whose exposure fell to zero
+    **{
+        f"synth {option}": Case(lambda w, r, option=option: ["synth", "out=synthetic", option], 2, names)
+        for option, names in {
+            "object_scale=0": ["`object_scale`", "positive"],
+            "seed=-1": ["`seed`", "0 or more"],
+            "exposure_drift=1.5": ["`exposure_drift`", "[0, 1)"],
+        }.items()
+    },
+    "train on synthetic data with a bad option": Case(
+        lambda w, r: _train("data.synthetic.seed=-2"), 2, ["`data.synthetic.seed`", "0 or more"]
+    ),
+    "train on a mixture with a bad member": Case(
+        lambda w, r: _train("experiment=default_model", "+data.synthetic.mixture.2.exposure_drift=4"),
+        2,
+        ["`data.synthetic.mixture.2.exposure_drift`", "[0, 1)"],
+    ),
     "unreadable override": Case(lambda w, r: _train("data.crop=[1,2"), 2, ["key=value"]),
     "unknown W&B mode": Case(lambda w, r: _train("logger=default", "logger.wandb.mode=ofline"), 2, ["mode"]),
     "unknown model artifact choice": Case(

@@ -205,17 +205,32 @@ def dataset_root(
     path = synthetic_root(cache_dir, synthetic)
     if generate_now:
         from gmaiqa.data.cache import build_once
-        from gmaiqa.data.synthetic import config_from
 
-        members = synthetic_members(synthetic)
-        options = [
-            {k: v for k, v in m.items() if k not in ("workers", "mixture")} for m in members or [synthetic]
-        ]
-        configs = [config_from(**o) for o in options]
+        configs = synthetic_configs(synthetic)
         workers = synthetic.get("workers", -1)
-        spec = configs if members else configs[0]
+        spec = configs if synthetic_members(synthetic) else configs[0]
         build_once(path, lambda folder: _generate_with_progress(spec, folder, path, workers))
     return path
+
+
+def synthetic_configs(synthetic: dict, key: str = "data.synthetic") -> list:
+    """The ``SynthConfig`` of a ``data.synthetic`` node (one per member of a mixture), each option
+    checked; a mistake names its full key (``data.synthetic.mixture.2.exposure_drift``)."""
+    from gmaiqa.data.synthetic import config_from
+
+    synthetic = plain(synthetic)
+    members = synthetic_members(synthetic)
+    configs = []
+    for index, member in enumerate(members or [synthetic]):
+        try:
+            configs.append(
+                config_from(**{k: v for k, v in member.items() if k not in ("workers", "mixture")})
+            )
+        except ConfigError as exc:
+            own = members and exc.key in synthetic["mixture"][index]
+            where = f"{key}.mixture.{index}" if own else key
+            raise ConfigError(f"{where}.{exc.key}", exc.problem, exc.fix) from None
+    return configs
 
 
 def plain(value):

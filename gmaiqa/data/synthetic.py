@@ -117,6 +117,31 @@ class SynthConfig:
                 f"{list(self.split_ratios)} is not three train / val / test shares summing to 1",
                 "use e.g. split_ratios=[0.8,0.2,0.0]",
             )
+        if self.seed < 0:
+            raise ConfigError("seed", f"seed={self.seed}", "use a seed of 0 or more")
+        if self.object_scale is not None and self.object_scale <= 0:
+            raise ConfigError(
+                "object_scale",
+                f"{self.object_scale:g} pixels per reference pixel",
+                "use a positive scale, or null",
+            )
+        drift = self.camera("exposure_drift")
+        if not 0 <= drift < 1:  # 1 or more would drive the exposure at one end of a stack to zero or below
+            raise ConfigError(
+                "exposure_drift", f"{drift:g} is not a share in [0, 1)", "use e.g. exposure_drift=0.2 (±20 %)"
+            )
+        if self.camera("full_well") <= 0 or self.camera("read_noise") < 0:
+            raise ConfigError(
+                "full_well/read_noise",
+                f"{self.camera('full_well'):g} electrons, read noise {self.camera('read_noise'):g}",
+                "use a positive full well and a read noise of 0 or more",
+            )
+        if not 0 <= self.camera("background_level") <= 1:
+            raise ConfigError(
+                "background_level",
+                f"{self.camera('background_level'):g} is not a share of full scale",
+                "use a value in [0, 1]",
+            )
         if self.camera("bit_depth") not in BIT_DEPTHS:
             raise ConfigError(
                 "bit_depth", f"{self.bit_depth} bits", f"choose one of {', '.join(map(str, BIT_DEPTHS))}"
