@@ -454,7 +454,17 @@ def check_scoring(command: str, cfg: DictConfig) -> None:
     elif command in ("eval", "predict"):
         read_checkpoint(cfg.ckpt)
     root_key = "input" if command == "predict" else "data.root"
-    check_dataset_root(root_key, OmegaConf.select(cfg, root_key))
+    root = OmegaConf.select(cfg, root_key)
+    check_dataset_root(root_key, root)
+    if root and Path(root).is_dir():
+        dataset, out = Path(root).resolve(), Path(cfg.out).resolve()
+        if out == dataset or dataset in out.parents:
+            raise ConfigError(
+                "out",
+                f"{cfg.out} lies inside the dataset {root}",
+                f"choose a folder outside it: what {command} writes (tables, clearest images, W&B files) "
+                "would be read as part of the data the next time",
+            )
     check_scoring_options(cfg, "" if command == "predict" else "data.")
     if command == "benchmark":
         check_methods(expand_methods(cfg.methods))

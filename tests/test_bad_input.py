@@ -268,6 +268,17 @@ CASES = {
             "resize=${nope}": ["`resize`", "${nope} refers to a key that does not exist"],
         }.items()
     },
+    # predict out=input wrote clearest/ into the dataset, which the next run read as a group of one image
+    **{
+        f"{command} with out= inside the dataset": Case(
+            lambda w, r, args=args: (make_dataset(w / "data"), args)[-1], 2, ["`out`", "inside the dataset"]
+        )
+        for command, args in {
+            "predict": ["predict", "input=data", "out=data", "method=TENG"],
+            "eval": _eval("data", "default", "out=data/results"),
+            "benchmark": ["benchmark", "data.root=data", "methods=[TENG]", "out=./data/b"],
+        }.items()
+    },
     "eval with data.uniform_sizes=x": Case(
         lambda w, r: (make_dataset(w / "data"), _eval("data", "default", "data.uniform_sizes=x"))[-1],
         2,
