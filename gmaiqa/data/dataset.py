@@ -334,26 +334,24 @@ def _check_files(
         except ImageReadError as exc:
             return path, None, exc
 
-    planes_failing: dict[tuple[str, str, str], list[str]] = defaultdict(list)  # (file, why, fix) -> planes
+    # (file, why, fix) -> its failing planes, or None for a problem of the whole stack (its range)
+    failing: dict[tuple[str, str, str], list[str] | None] = {}
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         for path, size, error in pool.map(probe, paths):
             rel = os.path.relpath(path, root)
             if error is None:
                 sizes[rel] = (int(size[0]), int(size[1]))
             elif (plane := parse_reference(path)) is not None and Path(error.path) == plane[0]:
-                planes_failing[(os.path.relpath(plane[0], root), error.reason, error.fix)] = []  # the stack's
+                failing[(os.path.relpath(plane[0], root), error.reason, error.fix)] = None
             elif plane is not None:
-                planes_failing[(os.path.relpath(plane[0], root), error.reason, error.fix)].append(rel)
+                failing.setdefault((os.path.relpath(plane[0], root), error.reason, error.fix), []).append(rel)
             else:
                 problems.append(Problem(rel, error.reason, error.fix))
-    for (file, reason, fix), planes in planes_failing.items():  # one problem per file, not per plane
-        where = (
-            file
-            if not planes
-            else planes[0]
-            if len(planes) == 1
-            else f"{file} ({len(planes)} planes, {planes[0]} first)"
-        )
+    for (file, reason, fix), planes in failing.items():  # one problem per file, not per plane
+        if planes is None:
+            where = file
+        else:
+            where = planes[0] if len(planes) == 1 else f"{file} ({len(planes)} planes, {planes[0]} first)"
         problems.append(Problem(where, reason, fix))
     for stack in stacks:
         group_sizes = Counter(sizes.get(os.path.relpath(p, root)) for p in stack.paths)
