@@ -64,15 +64,12 @@ class ResizedImageCache:
         """What an entry's key hashes: the file's bytes; for a plane of a stack file (``stack.tif#z3``),
         the stack's path, size and modification time with the plane, since hashing the whole stack for
         each plane would read it once per plane."""
-        from gmaiqa.data.stackfile import parse_reference
+        from gmaiqa.data.stackfile import file_version, parse_reference
 
         plane = parse_reference(path)
         if plane is None:
             return path.read_bytes()
-        stat = plane[0].stat()
-        return (
-            f"{plane[0].resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{path.name.rpartition('#')[2]}".encode()
-        )
+        return repr((file_version(plane[0]), path.name.rpartition("#")[2])).encode()
 
     def read(self, path: Path, crop_to: tuple[int, int] | None):
         """The image at ``path`` as float RGB (H, W, 3) at the training size, from the cache when there."""
@@ -92,9 +89,8 @@ class ResizedImageCache:
             raw = raw[top : top + h, left : left + w]
         if self.resize is not None and tuple(raw.shape[:2]) != self.resize:
             if raw.dtype not in _RESIZABLE:  # 32/64-bit integers, float16: OpenCV cannot resize them
-                raw = raw.astype(
-                    np.float32
-                )  # the stored values; to_float_rgb scales them by the stack's range
+                # the stored values, as float; to_float_rgb scales them by the stack's range
+                raw = raw.astype(np.float32)
             raw = cv2.resize(raw, (self.resize[1], self.resize[0]), interpolation=cv2.INTER_LINEAR)
         entry.parent.mkdir(parents=True, exist_ok=True)
         partial = entry.with_name(f".{entry.stem}.{os.getpid()}.partial.npy")

@@ -255,13 +255,19 @@ def _close(opened) -> None:
         close()
 
 
+def file_version(path: Path) -> tuple[str, int, int, int]:
+    """A file as read now: its resolved path, inode, size and modification time. What is kept about a
+    stack file (its open handle, its range, its planes in the resized cache) is keyed by it, so a file
+    replaced or rewritten is read anew."""
+    stat = path.stat()
+    return str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def _open_stack(path: Path):
     """The file, parsed once and kept open while its planes are read (the caller holds the lock): a
-    ``tifffile.TiffFile``, or for a vendor file a ``bioio.BioImage``. Keyed by inode, size and
-    modification time as well as by path: a file replaced or rewritten is read anew. Evicted and
-    leftover handles are closed."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    ``tifffile.TiffFile``, or for a vendor file a ``bioio.BioImage``, kept by ``file_version``.
+    Evicted and leftover handles are closed."""
+    key = file_version(path)
     opened = _open_files.pop(key, None)
     if opened is None:
         opened = open_vendor_file(path) if is_vendor_file(path) else tifffile.TiffFile(path)
@@ -347,8 +353,7 @@ def stack_range(
     file version; a NaN or infinite value raises ``ImageReadError`` naming the plane."""
     from gmaiqa.errors import ImageReadError
 
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, channel, t, scene)
+    key = (*file_version(path), channel, t, scene)
     with _ranges_lock:  # threads of a check wait for the one reading the stack, then share its range
         if key in _stack_ranges:
             _stack_ranges.move_to_end(key)
