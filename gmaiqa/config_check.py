@@ -83,12 +83,25 @@ def _first_job(overrides: list[str]) -> list[str]:
     return first
 
 
+def is_count(value, smallest: int) -> bool:
+    """A whole number (not a bool, not text) of at least ``smallest``: a count of workers, threads or
+    images, as the options that take one require."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= smallest
+
+
+@functools.lru_cache(maxsize=4)
+def _config_groups(folder: str) -> frozenset[str]:
+    """The config groups under ``folder`` (``model``, ``model/backbone``, ...)."""
+    root = Path(folder)
+    return frozenset(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_dir())
+
+
 def _group_choices(overrides: list[str]) -> list[str]:
     """The overrides that choose a config group option (``experiment=x``, ``model/backbone=y``), not
     those that set a top-level value (``seed=1``)."""
     from gmaiqa.paths import conf_dir
 
-    groups = {p.relative_to(conf_dir()).as_posix() for p in conf_dir().rglob("*") if p.is_dir()}
+    groups = _config_groups(str(conf_dir()))
     return [
         o
         for o in overrides
@@ -488,7 +501,7 @@ def check_scoring_options(cfg: DictConfig, data_prefix: str) -> None:
                 "use accelerator=cpu, or auto (CUDA where there is one)",
             )
     workers = cfg.num_workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+    if not is_count(workers, 0):
         raise ConfigError("num_workers", f"{workers!r}", "give a number of worker processes, 0 for none")
     from gmaiqa.data.pixels import size_pair
 
@@ -635,11 +648,11 @@ def check_train(cfg: DictConfig) -> None:
     """What train can check before its run folder exists (nothing here reads images); the cheapest
     first, so a wrong data.root is reported before Lightning is imported."""
     check_dataset_root("data.root", cfg.data.get("root"))
-    if str(cfg.data.get("_target_", "")).endswith(".FocusStackDataModule") and cfg.data.get("root") is None:
+    stacks = str(cfg.data.get("_target_", "")).endswith(".FocusStackDataModule")
+    if stacks and cfg.data.get("root") is None and cfg.data.get("synthetic"):
         from gmaiqa.data.datamodule import synthetic_configs
 
-        if cfg.data.get("synthetic"):
-            synthetic_configs(cfg.data.synthetic)  # before the run folder, not when the data is made
+        synthetic_configs(cfg.data.synthetic)  # before the run folder, not when the data is made
     stages = list(cfg.stages or [])
     if not stages:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
@@ -786,8 +799,7 @@ def precheck(command: str, overrides: list[str]) -> None:
         check_export(cfg)
     elif command == "check":
         check_reading_choices(cfg, "")
-        threads = cfg.workers
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        if cfg.workers is not None and not is_count(cfg.workers, 1):
             raise ConfigError(
-                "workers", f"{threads!r}", "give a number of reader threads, or null for 2 x cores"
+                "workers", f"{cfg.workers!r}", "give a number of reader threads, or null for 2 x cores"
             )

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from gmaiqa.config_check import is_count
 from gmaiqa.data.cache import ResizedImageCache
 from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.pixels import pixel_size, size_pair, trained_range, zoom_factor, zoom_range
@@ -298,7 +299,7 @@ class FocusStackDataModule(L.LightningDataModule):
         self.synthetic = plain(synthetic) if synthetic and root is None else None
         self.cache_dir = cache_dir
         self.root = dataset_root(root, self.synthetic, cache_dir, generate_now=False)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        if not is_count(batch_size, 2):
             raise ConfigError(
                 "data.batch_size",
                 f"{batch_size!r}: a group batch holds the clearest image and at least one other (§3.4)",
