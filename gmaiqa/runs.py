@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -43,7 +44,9 @@ def _git(*args: str) -> str | None:
 
 
 def git_commit() -> str | None:
-    return (_git("rev-parse", "HEAD") or "").strip() or None
+    """The checkout's commit; in a copy without its .git (a lent GPU machine, a container), the one the
+    copy was made from, as GMAIQA_GIT_COMMIT states it (experiments/default-model/gpu.sh)."""
+    return (_git("rev-parse", "HEAD") or "").strip() or os.environ.get("GMAIQA_GIT_COMMIT") or None
 
 
 def git_dirty() -> bool | None:

@@ -134,7 +134,15 @@ def stage_rules(stages) -> list:
     return [rule_from_config(stage, f"stages.{i}.selection") for i, stage in enumerate(stages)]
 
 
-def report_selection(stage: str, outcome: dict) -> None:
+def report_selection(stage: str, outcome: dict, planned_epochs: int | None = None) -> None:
+    validated = outcome.get("epochs_validated")
+    if planned_epochs and planned_epochs > 0 and validated is not None and validated < planned_epochs:
+        # trainer.max_time (default_model_gpu's guard), max_steps or a signal ended the stage early: a
+        # run that looks complete would be read as the recipe as written
+        print(
+            f"stage {stage}: WARNING validated {validated} of its {planned_epochs} epochs (stopped early: "
+            "trainer.max_time, trainer.max_steps or an interruption); the selection chose among those"
+        )
     if outcome["status"] == "fallback":
         print(
             f"stage {stage}: WARNING no epoch of {outcome['epochs_validated']} met the selection constraints "
@@ -280,8 +288,9 @@ def run_stage(
         outcome, history = selector.outcome(), list(selector.history)
         checkpoint = outcome.get("checkpoint") or str(last)
         selection = {k: v for k, v in outcome.items() if k != "checkpoint"}
+        selection["epochs_planned"] = stage.max_epochs
         if trainer.is_global_zero:
-            report_selection(stage.name, outcome)
+            report_selection(stage.name, outcome, planned_epochs=stage.max_epochs)
         metrics = {}
         if cfg.evaluate:
             trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)

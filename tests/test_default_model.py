@@ -149,3 +149,28 @@ def test_a_missing_default_model_is_one_clear_error(monkeypatch, tmp_path, capsy
     err = capsys.readouterr().err
     assert "ckpt" in err and "default model is missing" in err and "not_there.pt" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_copy_without_git_records_the_commit_it_was_told(monkeypatch):
+    """experiments/default-model/gpu.sh trains in a copy of the checkout without its .git (a lent GPU
+    machine): the commit comes from GMAIQA_GIT_COMMIT there, and git's own answer wins where there is one."""
+    from gmaiqa import runs
+
+    monkeypatch.setenv("GMAIQA_GIT_COMMIT", "0123abc")
+    monkeypatch.setattr(runs, "_git", lambda *args: None)
+    assert runs.git_commit() == "0123abc" and runs.git_dirty() is None
+    monkeypatch.setattr(runs, "_git", lambda *args: "fedcba9\n")
+    assert runs.git_commit() == "fedcba9"
+
+
+def test_python_dash_m_runs_the_gmaiqa_command(tmp_path):
+    """`python3 -m gmaiqa` is the command where the package is on the path but not installed (gpu.sh):
+    the same CLI, its exit codes and messages included."""
+    import subprocess
+    import sys
+
+    missing = tmp_path / "nowhere"
+    done = subprocess.run(
+        [sys.executable, "-m", "gmaiqa", "check", f"root={missing}"], capture_output=True, text=True
+    )
+    assert done.returncode == 1 and str(missing) in done.stdout and "INVALID: 1 problem(s)" in done.stdout

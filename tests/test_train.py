@@ -12,7 +12,7 @@ import pytest
 
 from gmaiqa.cli import main
 from gmaiqa.paths import conf_dir
-from helpers.tiny import compose_train, tiny_overrides
+from helpers.tiny import compose_train, tiny_data, tiny_overrides
 
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
 
@@ -359,3 +359,69 @@ def test_wandb_mode_disabled_turns_the_logger_off_and_a_typo_is_named():
     assert not wandb_active(compose_train(None, ["paths.run_dir=/tmp/unused", "logger.wandb.mode=disabled"]))
     with pytest.raises(ConfigError, match="logger.wandb.mode"):
         wandb_active(compose_train(None, ["paths.run_dir=/tmp/unused", "logger.wandb.mode=ofline"]))
+
+
+def test_a_stage_stopped_early_says_how_many_epochs_it_validated(tiny_feces, tmp_path, capsys):
+    """default_model_gpu's max_time guard (like max_steps or a signal) can end a stage before its
+    max_epochs: the run then says so, and records the epochs planned beside those its selection saw."""
+    from gmaiqa.train import train
+
+    overrides = tiny_data(tiny_feces) + [
+        "+trainer.limit_train_batches=1",  # one step per epoch, so max_steps=2 ends it after 2 epochs
+        "+trainer.limit_val_batches=1",
+        "+trainer.max_steps=2",
+        "logger=none",
+        f"paths.run_dir={tmp_path}",
+    ]
+    cfg = compose_train("gmanet_l1_direct", overrides, one_epoch=False)
+    cfg.stages[0].max_epochs = 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = train(cfg)
+    selection = summary["stages"][0]["selection"]
+    assert selection["epochs_validated"] == 2 and selection["epochs_planned"] == 3
+    assert [h["epoch"] for h in selection["history"]] == [0, 1]
+    assert "stage l1_direct: WARNING validated 2 of its 3 epochs (stopped early" in capsys.readouterr().out
+
+
+def test_the_gpu_recipe_is_the_cpu_recipe_scaled(tmp_path):
+    """conf/experiment/default_model_gpu.yaml changes only what its header lists: 3x the groups per
+    preset, the loader's workers, the epochs and a max_time guard; the data, protocol, selection and
+    scoring stay default_model's, so the two models differ by training length alone."""
+    from omegaconf import OmegaConf
+
+    def flat(name):
+        cfg = compose_train(name, [f"paths.run_dir={tmp_path}"], one_epoch=False)
+        return {
+            k: v
+            for k, v in _flatten(OmegaConf.to_container(cfg, resolve=False)).items()
+            if not k.startswith(("hydra", "paths", "run_name"))
+        }
+
+    cpu, gpu = flat("default_model"), flat("default_model_gpu")
+    changed = {k for k in cpu.keys() | gpu.keys() if cpu.get(k) != gpu.get(k)}
+    assert changed == {
+        "data.synthetic.groups",
+        "data.num_workers",
+        "trainer.max_time",
+        "stages.0.max_epochs",
+        "stages.1.max_epochs",
+    }
+    assert (gpu["data.synthetic.groups"], gpu["stages.0.max_epochs"], gpu["stages.1.max_epochs"]) == (
+        120,
+        20,
+        12,
+    )
+
+
+def _flatten(tree, prefix=""):
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list):
+        items = enumerate(tree)
+    else:
+        return {prefix: tree}
+    out = {}
+    for key, value in items:
+        out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # gmaiqa's default model from scratch: train the recipe, ship its Output1 weights, measure item 5.
 #   experiments/default-model/run.sh [OUT]      (about 2 h on a 2-core CPU: 85-100 min train, 25 measure)
-#   EXPERIMENT=default_model_full RUN_ID=gpu WEIGHTS=outputs/full.pt experiments/default-model/run.sh
-#       the paper-scale recipe on a GPU, its weights kept beside the shipped ones until measured
+#   EXPERIMENT=default_model_full RUN_ID=full WEIGHTS=outputs/full.pt experiments/default-model/run.sh
+#       the paper-scale recipe on a GPU of one's own (days of training), its weights kept beside the
+#       shipped ones until measured
+#   RUN=DIR WEIGHTS=FILE experiments/default-model/run.sh [OUT]
+#       steps 3-5 only, for a run trained elsewhere (gpu_results.sh: a lent GPU's run, which brings
+#       back its weights and logs but no checkpoint, so step 5 is left to the export's own check)
+#   HELDOUT_GROUPS=N: held-out groups per preset (default 24, the README's table; fewer for a smoke test)
 # 1. `gmaiqa train experiment=$EXPERIMENT` (conf/experiment/default_model.yaml by default);
 # 2. `gmaiqa export format=weights` of its L1 to $WEIGHTS (default: the package's
 #    gmaiqa/default_model/gmanet_default.pt);
@@ -19,9 +24,15 @@ shipped=gmaiqa/default_model/gmanet_default.pt
 weights=${WEIGHTS:-$shipped}
 model=$([ "$weights" = "$shipped" ] && echo default || echo "$weights")  # ckpt:default is the package's
 
-uv run gmaiqa train experiment="$experiment" evaluate=false run_id="$run_id" paths.output_root="$out"
-run="$out/$experiment/$run_id"
-uv run gmaiqa export ckpt="$run" out="$weights" format=weights overwrite=true
+groups=${HELDOUT_GROUPS:-24}
+if [ -n "${RUN:-}" ]; then
+  run=$RUN
+  [ -n "${WEIGHTS:-}" ] || { echo "RUN=$RUN needs WEIGHTS=<its exported weights>" >&2; exit 2; }
+else
+  uv run gmaiqa train experiment="$experiment" evaluate=false run_id="$run_id" paths.output_root="$out"
+  run="$out/$experiment/$run_id"
+  uv run gmaiqa export ckpt="$run" out="$weights" format=weights overwrite=true
+fi
 
 # the recipe's own rendering (default_model: 256x384 frames, objects at half size, i.e. 0.4 µm
 # pixels, 10-16 images), other seeds
@@ -35,7 +46,7 @@ presets=(feces blood leucorrhea dense fluorescence reflected)
 for i in "${!presets[@]}"; do
   preset=${presets[$i]}
   # shellcheck disable=SC2086  # $rendering is four key=value words
-  uv run gmaiqa synth out="$out/heldout/$preset" preset="$preset" groups=24 seed=$((2000 + i)) \
+  uv run gmaiqa synth out="$out/heldout/$preset" preset="$preset" groups="$groups" seed=$((2000 + i)) \
       $rendering workers=-1 overwrite=true
   uv run gmaiqa benchmark data.root="$out/heldout/$preset" out="$out/bench/$preset" overwrite=true \
       "methods=[all_classical,ckpt:$model]" curves=0 logger.wandb.mode=disabled
@@ -44,6 +55,10 @@ done
 json=$([ "$model" = default ] && echo experiments/default-model/item5.json || echo "$out/item5.json")
 uv run python experiments/default-model/table.py "$out/bench" --model "$model" --json "$json"
 
+if ! compgen -G "$run/l1/checkpoints/*.ckpt" > /dev/null; then
+  echo "step 5 skipped: $run has no fp32 checkpoint; the export's own fp16 check is in $weights's metadata"
+  exit 0
+fi
 pairs=()
 for i in "${!presets[@]}"; do
   preset=${presets[$i]}
