@@ -502,3 +502,36 @@ def test_a_single_float_image_outside_0_1_is_refused_with_the_stack_file_remedy(
     tifffile.imwrite(tmp_path / "n.tif", focus_series()[0].astype(np.int32))
     with pytest.raises(ImageReadError, match="int32 for a single image.*one multi-page TIFF"):
         read_image(tmp_path / "n.tif")
+
+
+def test_a_three_plane_stack_saved_as_one_colour_image_is_named_with_the_way_to_save_it(
+    stacks, tmp_path, capsys
+):
+    """tifffile.imwrite stores a (3, H, W) or (4, H, W) array as one RGB(A) page of separate colour planes
+    unless given photometric='minisblack' (tifffile 2026 warns that this default will change): such a
+    file is one colour image to every reader, so it is not taken as a z-stack, but check, predict and a
+    folder of one image each say what it is and how to write it as a stack. A colour image stored the
+    usual way (samples interleaved) gets no such note."""
+    three = focus_series()[:3]
+    tifffile.imwrite(stacks / "three.tif", three, photometric="rgb", planarconfig="separate")
+    tifffile.imwrite(stacks / "colour.tif", np.moveaxis(three, 0, -1), photometric="rgb")
+    assert main(["check", f"root={stacks}"]) == 0
+    out = capsys.readouterr().out
+    assert "three.tif: read as one colour image: its 3 planes are the samples of one RGB page" in out
+    assert "photometric='minisblack'" in out and "colour.tif: read as" not in out
+    assert main(["predict", f"input={stacks / 'three.tif'}", f"out={tmp_path / 'p'}", "method=TENG"]) == 2
+    err = capsys.readouterr().err
+    assert "three.tif: holds a single image, not a z-stack (one RGB page of 3 separate colour planes)" in err
+
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (stacks / "three.tif").rename(alone / "three.tif")
+    assert main(["check", f"root={alone}"]) == 1
+    out = capsys.readouterr().out
+    assert "only 1 image" in out and "three.tif: read as one colour image" in out
+
+    # written as the note says, the same planes are a z-stack of 3
+    tifffile.imwrite(alone / "three.tif", three, photometric="minisblack")
+    assert main(["check", f"root={alone}"]) == 0
+    out = capsys.readouterr().out
+    assert "three.tif: 3 planes of" in out and "read as one colour image" not in out

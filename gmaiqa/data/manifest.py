@@ -26,7 +26,14 @@ from pathlib import Path
 
 from gmaiqa.data.io import is_image
 from gmaiqa.data.report import Problem
-from gmaiqa.data.stackfile import choose, is_stack_candidate, plane_reference, stack_infos, stack_name
+from gmaiqa.data.stackfile import (
+    choose,
+    colour_samples_as_planes,
+    is_stack_candidate,
+    plane_reference,
+    stack_infos,
+    stack_name,
+)
 from gmaiqa.errors import ImageReadError
 
 MANIFEST = "manifest.csv"
@@ -125,7 +132,11 @@ def rows_from_folders(root: Path, problems: list[Problem], channel=None, t=None)
     for group_dir in (p for p in entries if p.is_dir() and not hidden(p)):
         files = sorted((p for p in group_dir.iterdir() if p.is_file()), key=lambda p: natural_key(p.name))
         skipped += [p for p in files if hidden(p)]
-        rows += _image_rows(root, group_dir.name, [p for p in files if not hidden(p) and is_image(p)])
+        images = [p for p in files if not hidden(p) and is_image(p)]
+        rows += _image_rows(root, group_dir.name, images)
+        if len(images) == 1:  # a group of one image is refused: say so where it is a stack misread
+            _warn_colour_planes(root, images, problems)
+    _warn_colour_planes(root, single_images, problems)
     if single_images and not rows and not any(p.severity == "error" for p in problems):
         # nothing but images: the folder is one z-stack (a microscope's export of one file per plane)
         rows = _image_rows(root, root.resolve().name, single_images)
@@ -161,6 +172,23 @@ def rows_from_folders(root: Path, problems: list[Problem], channel=None, t=None)
             )
         )
     return rows
+
+
+def _warn_colour_planes(root: Path, images: list[Path], problems: list[Problem]) -> None:
+    """A warning for each image that may be a 3- or 4-plane z-stack written as one colour image."""
+    for image in images:
+        samples = colour_samples_as_planes(image)
+        if samples:
+            problems.append(
+                Problem(
+                    str(image.relative_to(root)),
+                    f"read as one colour image: its {samples} planes are the samples of one RGB page, "
+                    f"as tifffile.imwrite stores a ({samples}, H, W) array unless told otherwise",
+                    "if they are z planes, write the stack with tifffile.imwrite(path, planes, "
+                    "photometric='minisblack'); nothing to do for a colour image",
+                    severity="warning",
+                )
+            )
 
 
 def _image_rows(root: Path, group: str, images: list[Path]) -> list[dict]:

@@ -214,6 +214,24 @@ def stack_infos(path: Path) -> list[StackInfo]:
     return [] if info is None else [info]
 
 
+def colour_samples_as_planes(path: Path) -> int | None:
+    """The sample count of a TIFF that holds one RGB(A) image stored as separate colour planes, None
+    for any other file. tifffile.imwrite stores a (3, H, W) or (4, H, W) array that way unless given
+    photometric='minisblack', so a 3- or 4-plane z-stack saved without it reads as one colour image."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return None
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+            separate = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
+            rgb = page.photometric == tifffile.PHOTOMETRIC.RGB
+            if len(tif.pages) == 1 and separate and rgb and page.samplesperpixel in (3, 4):
+                return int(page.samplesperpixel)
+    except Exception:  # not a TIFF tifffile reads: the image reader says what is wrong with it
+        return None
+    return None
+
+
 def stack_info(path: Path) -> StackInfo | None:
     """The TIFF stack file's planes, or None when ``path`` holds a single image (an ordinary TIFF)."""
     with tifffile.TiffFile(path) as tif:
