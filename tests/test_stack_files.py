@@ -490,6 +490,32 @@ def test_check_decodes_every_plane_and_names_a_file_whose_pixels_cannot_be_used_
     assert main(["check", f"root={folder}", "validate=full"]) == 0
 
 
+def test_check_reads_each_plane_of_a_float_stack_once_and_scoring_reads_its_range_once(tmp_path, monkeypatch):
+    """Full validation checks a plane by its own values (type, layout, NaN), not by its stack's range:
+    reading the whole stack again for the range would double a check's reads of every float stack."""
+    from gmaiqa.data import io, stackfile
+
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    tifffile.imwrite(folder / "scaled.tif", focus_series().astype(np.float32) * 7)  # outside [0, 1]
+    reads = []
+    original = stackfile.read_plane
+
+    def counted(path, z, *args, **kwargs):
+        reads.append(z)
+        return original(path, z, *args, **kwargs)
+
+    monkeypatch.setattr(stackfile, "read_plane", counted)
+    monkeypatch.setattr(io, "read_plane", counted)
+    assert main(["check", f"root={folder}", "validate=full"]) == 0
+    assert sorted(reads) == [0, 1, 2, 3, 4]
+    # scoring a plane reads the range once (all planes), then each plane it scores
+    reads.clear()
+    for z in range(5):
+        io.read_image(f"{folder / 'scaled.tif'}#z{z}")
+    assert sorted(reads) == sorted([*range(5), *range(5)])
+
+
 def test_a_single_float_image_outside_0_1_is_refused_with_the_stack_file_remedy(tmp_path):
     """A loose image has no stack to be scaled with: scaling each file alone would stretch a blurred
     plane to the contrast of a sharp one, so it is refused and the message says how to get it read."""

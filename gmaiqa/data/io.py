@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import tifffile
 
-from gmaiqa.data.stackfile import parse_reference, read_plane, stack_range
+from gmaiqa.data.stackfile import check_finite_plane, parse_reference, read_plane, stack_range
 from gmaiqa.errors import ImageReadError
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -111,14 +111,16 @@ _SCALABLE_KINDS = "fiu"  # floats and integers: a stack of them is scaled by its
 def check_pixels(array: np.ndarray, path: str | Path = "<array>") -> None:
     """Raise ImageReadError unless ``to_float_rgb`` can use the stored array: 8/16-bit, floating point in
     [0, 1], or a plane of a stack file stored as floats or other integers (scaled by the stack's range),
-    as grey, grey + alpha, RGB or RGBA (what full validation checks without converting)."""
-    _stack_scaling(array, path)
+    as grey, grey + alpha, RGB or RGBA (what full validation checks without converting). A stack's
+    plane is checked by its own values: validation reads every plane anyway, so reading the whole stack
+    again for its range here would double the reads of a check."""
+    _stack_scaling(array, path, scale=False)
 
 
-def _stack_scaling(array: np.ndarray, path: str | Path) -> tuple[float, float] | None:
+def _stack_scaling(array: np.ndarray, path: str | Path, scale: bool = True) -> tuple[float, float] | None:
     """Check the stored array; (offset, divisor) for a plane that its stack's range scales
     (``gmaiqa.data.stackfile``), None for one used as stored (levels divided by 255 or 65535, or floats
-    already in [0, 1])."""
+    already in [0, 1]) and for any plane when not ``scale``."""
     if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 2, 3, 4))):
         raise ImageReadError(path, f"unsupported image layout {array.shape}", "save it as grey, RGB or RGBA")
     if array.dtype in _LEVELS:
@@ -126,6 +128,9 @@ def _stack_scaling(array: np.ndarray, path: str | Path) -> tuple[float, float] |
     if array.dtype.kind not in _SCALABLE_KINDS:
         raise ImageReadError(path, f"unsupported pixel type {array.dtype}", "save it as 8- or 16-bit")
     plane = parse_reference(path)
+    if plane is not None and not scale:
+        check_finite_plane(array, path)
+        return None
     if plane is not None:
         file, _, channel, t, scene = plane
         lowest, highest = stack_range(file, channel, t, scene)

@@ -362,6 +362,21 @@ _stack_ranges: OrderedDict[tuple, tuple[float, float]] = OrderedDict()
 _ranges_lock = threading.Lock()
 
 
+def check_finite_plane(plane: np.ndarray, reference: str | Path) -> None:
+    """Raise ``ImageReadError`` (naming the stack file and the plane) for a float plane holding NaN or
+    infinite values, which leave the stack's range, hence its scaling, undefined."""
+    from gmaiqa.errors import ImageReadError
+
+    if plane.dtype.kind == "f" and not np.isfinite(plane).all():
+        file, *_ = parse_reference(reference)
+        raise ImageReadError(
+            file,
+            f"NaN or infinite values in plane {Path(reference).name} (a float stack is scaled by its "
+            "range, which they leave undefined)",
+            "replace them, e.g. with the stack's lowest value, before scoring",
+        )
+
+
 def stack_range(
     path: Path, channel: int | None, t: int | None, scene: int | None = None
 ) -> tuple[float, float]:
@@ -369,7 +384,6 @@ def stack_range(
     point and scene select: what scales a stack stored as floats or wide integers into [0, 1] with one
     map for all its planes (``gmaiqa.data.io``), so they stay comparable. Read once per process and
     file version; a NaN or infinite value raises ``ImageReadError`` naming the plane."""
-    from gmaiqa.errors import ImageReadError
 
     key = (*file_version(path), channel, t, scene)
     with _ranges_lock:  # threads of a check wait for the one reading the stack, then share its range
@@ -382,14 +396,7 @@ def stack_range(
         lowest, highest = np.inf, -np.inf
         for z in range(planes):
             plane = read_plane(path, z, channel, t, scene)
-            if plane.dtype.kind == "f" and not np.isfinite(plane).all():
-                where = Path(plane_reference(path, z, channel, t, scene)).name
-                raise ImageReadError(
-                    path,
-                    f"NaN or infinite values in plane {where} (a float stack is scaled by its range, "
-                    "which they leave undefined)",
-                    "replace them, e.g. with the stack's lowest value, before scoring",
-                )
+            check_finite_plane(plane, plane_reference(path, z, channel, t, scene))
             lowest, highest = min(lowest, float(plane.min())), max(highest, float(plane.max()))
         _stack_ranges[key] = (lowest, highest)
         while len(_stack_ranges) > _RANGES_KEPT:
