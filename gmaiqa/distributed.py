@@ -47,11 +47,21 @@ def job_command(local_rank: int) -> list[str]:
 
     hydra_cfg = HydraConfig.get()
     overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("hydra.run.dir=")]
+    # a user's own config groups (--config-dir DIR, or hydra.searchpath=...) compose this job too: Hydra
+    # keeps the first among its config sources and the second among its own overrides, not the job's
+    config_dirs = [
+        f"--config-dir={source.path}"
+        for source in hydra_cfg.runtime.config_sources
+        if source.provider == "command-line"
+    ]
+    searchpath = [o for o in hydra_cfg.overrides.hydra if o.startswith("hydra.searchpath=")]
     return [
         sys.executable,
         "-m",
         "gmaiqa.cli",
         "train",
+        *config_dirs,
+        *searchpath,
         *overrides,
         f'hydra.run.dir="{hydra_cfg.runtime.output_dir}"',
         "hydra.output_subdir=null",

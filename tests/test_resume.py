@@ -151,3 +151,38 @@ def test_killed_multirun_relaunch_skips_finished_jobs_and_resumes_the_rest(feces
 def finish_code(proc: subprocess.Popen) -> tuple[int, str]:
     out, _ = proc.communicate(timeout=300)
     return proc.returncode, out
+
+
+def test_ddp_ranks_find_an_experiment_of_the_users_own_config_dir(feces_12, tmp_path):
+    """`--config-dir DIR` adds DIR's config groups to gmaiqa's; Hydra keeps it among the run's config
+    sources, not its overrides, so ranks started with only the job's overrides could not compose an
+    experiment that lives in DIR (rank 1 failed, rank 0 waited for it). Each rank gets the folder too."""
+    mine = tmp_path / "mine" / "experiment"
+    mine.mkdir(parents=True)
+    (mine / "my_l0.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - gmanet_l0\n  - _self_\nrun_name: my_l0\n"
+    )
+    run = tmp_path / "run"
+    args = [
+        "--config-dir",
+        str(tmp_path / "mine"),
+        "experiment=my_l0",
+        *tiny_data(feces_12),
+        *SMALL_GMANET,
+        "stages.0.max_epochs=1",
+        "+trainer.limit_val_batches=1",
+        "trainer=ddp",
+        "trainer.devices=2",
+        "logger=none",
+        f"hydra.run.dir={run}",
+    ]
+    proc = launch(args)
+    try:
+        finish(proc, timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("the DDP job never finished: a rank could not compose the user's experiment")
+    assert (run / "done.json").is_file() and "run_name: my_l0" in (run / "config.yaml").read_text()
+    # both ranks trained: the test groups were scored across them, every group once
+    per_group = (run / "per_group.csv").read_text().strip().splitlines()[1:]
+    assert len(per_group) == json.loads((run / "metrics.json").read_text())["groups"] == 3
