@@ -547,7 +547,7 @@ def test_a_three_plane_stack_saved_as_one_colour_image_is_named_with_the_way_to_
     assert "photometric='minisblack'" in out and "colour.tif: read as" not in out
     assert main(["predict", f"input={stacks / 'three.tif'}", f"out={tmp_path / 'p'}", "method=TENG"]) == 2
     err = capsys.readouterr().err
-    assert "three.tif: holds a single image, not a z-stack (one RGB page of 3 separate colour planes)" in err
+    assert "three.tif: read as one colour image: its 3 planes are the samples of one RGB page" in err
 
     alone = tmp_path / "alone"
     alone.mkdir()
@@ -561,3 +561,26 @@ def test_a_three_plane_stack_saved_as_one_colour_image_is_named_with_the_way_to_
     assert main(["check", f"root={alone}"]) == 0
     out = capsys.readouterr().out
     assert "three.tif: 3 planes of" in out and "read as one colour image" not in out
+
+    # a folder that is one z-stack of colour images stored that way: its planes, no note for each
+    planes = tmp_path / "planes"
+    planes.mkdir()
+    for z in range(3):
+        tifffile.imwrite(planes / f"z{z}.tif", three, photometric="rgb", planarconfig="separate")
+    assert main(["check", f"root={planes}"]) == 0
+    out = capsys.readouterr().out
+    assert "images 3" in out and "read as one colour image" not in out
+
+
+def test_a_time_series_without_z_is_named_as_such_not_as_a_single_image(stacks, tmp_path, capsys):
+    """An OME-TIFF of time points and no z planes holds several images but no z-stack: beside stacks it
+    gets its own note (what it is, how to save a focus sweep recorded over time as z planes) instead of
+    the single-images warning, and as predict's input it is refused with that note."""
+    tifffile.imwrite(stacks / "sweep.ome.tif", focus_series(), ome=True, metadata={"axes": "TYX"})
+    assert main(["check", f"root={stacks}"]) == 0
+    out = capsys.readouterr().out
+    assert "sweep.ome.tif: a time series of 5 time points without z planes, not a z-stack" in out
+    assert "metadata={'axes': 'ZYX'}" in out
+    assert "belong to no group (single.tif)" in out  # the ordinary single image keeps its warning
+    assert main(["predict", f"input={stacks / 'sweep.ome.tif'}", f"out={tmp_path / 'p'}", "method=TENG"]) == 2
+    assert "sweep.ome.tif: a time series of 5 time points" in capsys.readouterr().err

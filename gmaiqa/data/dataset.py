@@ -27,7 +27,7 @@ from gmaiqa.data.manifest import (
 from gmaiqa.data.report import DatasetError, Problem, Report
 from gmaiqa.data.splits import SPLITS
 from gmaiqa.data.stack import SCORE_SCALE, FocusStack
-from gmaiqa.data.stackfile import colour_samples_as_planes, is_stack_candidate, parse_reference, stack_infos
+from gmaiqa.data.stackfile import is_stack_candidate, not_a_stack_note, parse_reference, stack_infos
 from gmaiqa.errors import ConfigError, ImageReadError
 
 VALIDATION_LEVELS = ("full", "headers", "none")
@@ -406,22 +406,12 @@ def inspect_dataset(
     if given.is_file():
         rows = rows_of_stack_file(root, given, channel, t, problems)
         if not rows and not any(p.severity == "error" for p in problems):
-            samples = colour_samples_as_planes(given)
-            problems.append(
-                Problem(
-                    str(given),
-                    "holds a single image, not a z-stack"
-                    + (f" (one RGB page of {samples} separate colour planes)" if samples else ""),
-                    (
-                        f"if its {samples} planes are z planes, write the stack with tifffile.imwrite(path, "
-                        "planes, photometric='minisblack'), which otherwise stores a "
-                        f"({samples}, H, W) array as one colour image"
-                    )
-                    if samples
-                    else "give a stack file of two or more planes, or a folder with one sub-folder of "
-                    "images per z-stack",
-                )
+            what, fix = not_a_stack_note(given) or (
+                "holds a single image, not a z-stack",
+                "give a stack file of two or more planes, or a folder with one sub-folder of images "
+                "per z-stack",
             )
+            problems.append(Problem(str(given), what, fix))
     elif has_manifest:
         rows = read_manifest_rows(root, problems)
     else:

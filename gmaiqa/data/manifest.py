@@ -28,8 +28,8 @@ from gmaiqa.data.io import is_image
 from gmaiqa.data.report import Problem
 from gmaiqa.data.stackfile import (
     choose,
-    colour_samples_as_planes,
     is_stack_candidate,
+    not_a_stack_note,
     plane_reference,
     stack_infos,
     stack_name,
@@ -135,17 +135,20 @@ def rows_from_folders(root: Path, problems: list[Problem], channel=None, t=None)
         images = [p for p in files if not hidden(p) and is_image(p)]
         rows += _image_rows(root, group_dir.name, images)
         if len(images) == 1:  # a group of one image is refused: say so where it is a stack misread
-            _warn_colour_planes(root, images, problems)
-    _warn_colour_planes(root, single_images, problems)
-    if single_images and not rows and not any(p.severity == "error" for p in problems):
+            _warn_not_stacks(root, images, problems)
+    one_stack = bool(single_images) and not rows and not any(p.severity == "error" for p in problems)
+    # a file that holds several images but no z-stack is named alone or beside stacks, not among the
+    # planes of a folder that is one z-stack (colour planes there are its images' own layout)
+    noted = set() if one_stack and len(single_images) > 1 else _warn_not_stacks(root, single_images, problems)
+    if one_stack:
         # nothing but images: the folder is one z-stack (a microscope's export of one file per plane)
         rows = _image_rows(root, root.resolve().name, single_images)
-    elif single_images:
-        names = ", ".join(p.name for p in single_images[:3]) + (", ..." if len(single_images) > 3 else "")
+    elif plain := [p for p in single_images if p not in noted]:  # the others have their own warning
+        names = ", ".join(p.name for p in plain[:3]) + (", ..." if len(plain) > 3 else "")
         problems.append(
             Problem(
                 str(root),
-                f"{len(single_images)} single image(s) beside the z-stacks belong to no group ({names})",
+                f"{len(plain)} single image(s) beside the z-stacks belong to no group ({names})",
                 "put a z-stack's images in a sub-folder of their own (or list them in manifest.csv); "
                 "nothing to do if they are not part of the data",
                 severity="warning",
@@ -174,21 +177,17 @@ def rows_from_folders(root: Path, problems: list[Problem], channel=None, t=None)
     return rows
 
 
-def _warn_colour_planes(root: Path, images: list[Path], problems: list[Problem]) -> None:
-    """A warning for each image that may be a 3- or 4-plane z-stack written as one colour image."""
+def _warn_not_stacks(root: Path, images: list[Path], problems: list[Problem]) -> set[Path]:
+    """A warning for each image file that holds several images yet is no z-stack (a 3-plane stack
+    saved as one colour image, a time series without z): what it is and how to save it as a stack.
+    Returns the files warned about."""
+    noted = set()
     for image in images:
-        samples = colour_samples_as_planes(image)
-        if samples:
-            problems.append(
-                Problem(
-                    str(image.relative_to(root)),
-                    f"read as one colour image: its {samples} planes are the samples of one RGB page, "
-                    f"as tifffile.imwrite stores a ({samples}, H, W) array unless told otherwise",
-                    "if they are z planes, write the stack with tifffile.imwrite(path, planes, "
-                    "photometric='minisblack'); nothing to do for a colour image",
-                    severity="warning",
-                )
-            )
+        note = not_a_stack_note(image)
+        if note:
+            problems.append(Problem(str(image.relative_to(root)), *note, severity="warning"))
+            noted.add(image)
+    return noted
 
 
 def _image_rows(root: Path, group: str, images: list[Path]) -> list[dict]:

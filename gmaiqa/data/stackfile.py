@@ -214,10 +214,12 @@ def stack_infos(path: Path) -> list[StackInfo]:
     return [] if info is None else [info]
 
 
-def colour_samples_as_planes(path: Path) -> int | None:
-    """The sample count of a TIFF that holds one RGB(A) image stored as separate colour planes, None
-    for any other file. tifffile.imwrite stores a (3, H, W) or (4, H, W) array that way unless given
-    photometric='minisblack', so a 3- or 4-plane z-stack saved without it reads as one colour image."""
+def not_a_stack_note(path: Path) -> tuple[str, str] | None:
+    """(what, fix) for a TIFF that holds several images yet is no z-stack, as a user who wrote a stack
+    may have made it; None for any other file (an ordinary single image needs no note):
+    * one RGB(A) page of separate colour planes: how tifffile.imwrite stores a (3, H, W) or (4, H, W)
+      array unless given photometric='minisblack', so a 3- or 4-plane z-stack saved without it;
+    * a time series without z planes: a focus sweep recorded as a time-lapse."""
     if path.suffix.lower() not in (".tif", ".tiff"):
         return None
     try:
@@ -226,7 +228,22 @@ def colour_samples_as_planes(path: Path) -> int | None:
             separate = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
             rgb = page.photometric == tifffile.PHOTOMETRIC.RGB
             if len(tif.pages) == 1 and separate and rgb and page.samplesperpixel in (3, 4):
-                return int(page.samplesperpixel)
+                samples = int(page.samplesperpixel)
+                return (
+                    f"read as one colour image: its {samples} planes are the samples of one RGB page, "
+                    f"as tifffile.imwrite stores a ({samples}, H, W) array unless told otherwise",
+                    "if they are z planes, write the stack with tifffile.imwrite(path, planes, "
+                    "photometric='minisblack'); nothing to do for a colour image",
+                )
+            series = tif.series[0]
+            sizes = dict(zip(series.axes, series.shape))
+            if sizes.get("T", 1) > 1 and not any(sizes.get(a, 1) > 1 for a in _PLANE_AXES):
+                return (
+                    f"a time series of {sizes['T']} time points without z planes, not a z-stack",
+                    "if its frames are focus positions (a focus sweep recorded as a time-lapse), save "
+                    "them as z planes: tifffile.imwrite(path, frames, metadata={'axes': 'ZYX'}), or in "
+                    "ImageJ swap frames and slices (Image > Hyperstacks > Re-order Hyperstack)",
+                )
     except Exception:  # not a TIFF tifffile reads: the image reader says what is wrong with it
         return None
     return None
