@@ -584,3 +584,35 @@ def test_a_time_series_without_z_is_named_as_such_not_as_a_single_image(stacks, 
     assert "belong to no group (single.tif)" in out  # the ordinary single image keeps its warning
     assert main(["predict", f"input={stacks / 'sweep.ome.tif'}", f"out={tmp_path / 'p'}", "method=TENG"]) == 2
     assert "sweep.ome.tif: a time series of 5 time points" in capsys.readouterr().err
+
+
+def test_each_series_of_an_ome_tiff_that_holds_a_z_stack_is_a_group_of_its_own(tmp_path, capsys):
+    """An OME-TIFF of several images (stage positions) is several z-stacks: each image that holds z planes
+    is a group ``<name>/s<k>`` with its own z step and channel names, its planes named ``#s<k>z..``, as
+    a vendor file's scenes are; an overview image among them is no group. Only the first image was read
+    before, the other positions silently left out. A file with one z-stack and a thumbnail keeps the
+    file's name."""
+    folder = tmp_path / "positions"
+    folder.mkdir()
+    a = np.stack([focus_series(1), focus_series(2)[::-1]], axis=1)  # Z C Y X; GFP sharpest at z1
+    b = np.stack([focus_series(3)[::-1], focus_series(4)], axis=1)  # GFP sharpest at SHARPEST
+    with tifffile.TiffWriter(folder / "plate.ome.tif", ome=True) as writer:
+        for name, data, step in (("A1", a, 0.5), ("B2", b[:4], 1.5)):
+            meta = {"axes": "ZCYX", "Name": name, "PhysicalSizeZ": step, "Channel": {"Name": ["DAPI", "GFP"]}}
+            writer.write(data, metadata=meta)
+        writer.write(a[0, 0], metadata={"axes": "YX", "Name": "overview"})
+    with tifffile.TiffWriter(folder / "thumbed.tif") as writer:
+        writer.write(focus_series(5))
+        writer.write(focus_series(5)[0, :8, :8])
+    groups = {s.group: s for s in load_dataset(folder, channel="GFP")}
+    assert set(groups) == {"plate/s0", "plate/s1", "thumbed"}
+    assert len(groups["plate/s0"]) == 5 and len(groups["plate/s1"]) == 4
+    np.testing.assert_allclose(groups["plate/s1"].z_um, [0, 1.5, 3.0, 4.5])
+    np.testing.assert_array_equal(read_raw(groups["plate/s1"].paths[2]), b[2, 1])
+    np.testing.assert_array_equal(read_raw(groups["plate/s0"].paths[3]), a[3, 1])
+    assert str(groups["plate/s1"].paths[2]).endswith("plate.ome.tif#s1z2c1")
+
+    assert main(["check", f"root={folder}", "channel=GFP"]) == 0
+    out = capsys.readouterr().out
+    assert "plate.ome.tif scene 1: 4 planes of 48x64 uint16, scene name B2, z step 1.5 µm" in out
+    assert "groups   3" in out

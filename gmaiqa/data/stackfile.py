@@ -23,8 +23,9 @@ Reading a plane keeps its file open (a few files per process, see ``_open_stack`
 walks its chain of pages, so reopening it for every plane made reading a stack quadratic in its depth.
 
 Vendors' files (Zeiss CZI, Nikon ND2, Leica LIF) are stack files too, read through bioio
-(``gmaiqa.data.vendor``); each of their scenes that holds a z-stack is a group, and a plane reference
-names the scene when there are several: ``plate.czi#s2z12c1``.
+(``gmaiqa.data.vendor``); each of their scenes that holds a z-stack is a group, as is each series of
+a TIFF (an OME-TIFF's images: stage positions), and a plane reference names the scene or series when
+there are several: ``plate.czi#s2z12c1``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import re
 import threading
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +99,7 @@ class StackInfo:
     channels: tuple[str, ...]
     times: int
     pixel_um: float | None = None
-    scene: int | None = None  # a vendor file's scene, where it has several
+    scene: int | None = None  # a vendor file's scene or a TIFF's series, where it has several
     scene_name: str | None = None
     notes: tuple[str, ...] = ()  # metadata read but not used, and why (check shows them as warnings)
 
@@ -157,20 +158,28 @@ def parse_reference(path: str | Path) -> tuple[Path, int, int | None, int | None
     return Path(match.group("file")), int(match.group("z")), c, t, scene
 
 
-def _ome_physical_size(tif: tifffile.TiffFile, axis: str, notes: list[str]) -> float | None:
-    """OME ``Pixels/@PhysicalSize<axis>`` in µm (its unit attribute read), or None."""
+def _ome_pixels(tif: tifffile.TiffFile, image: int) -> ET.Element | None:
+    """The ``Pixels`` element of the OME ``Image`` that is the file's series ``image``, or None."""
     if not (tif.is_ome and tif.ome_metadata):
         return None
     root = ET.fromstring(tif.ome_metadata)
-    pixels = next((e for e in root.iter() if e.tag.endswith("Pixels")), None)
+    images = [e for e in root if e.tag.endswith("Image")]
+    if image >= len(images):
+        return None
+    return next((e for e in images[image].iter() if e.tag.endswith("Pixels")), None)
+
+
+def _ome_physical_size(tif: tifffile.TiffFile, axis: str, notes: list[str], image: int = 0) -> float | None:
+    """OME ``Pixels/@PhysicalSize<axis>`` of series ``image`` in µm (its unit attribute read), or None."""
+    pixels = _ome_pixels(tif, image)
     if pixels is None or not pixels.get(f"PhysicalSize{axis}"):
         return None
     unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")  # the OME schema's default
     return _length_um(float(pixels.get(f"PhysicalSize{axis}")), unit, f"PhysicalSize{axis}", notes)
 
 
-def _z_step_um(tif: tifffile.TiffFile, notes: list[str]) -> float | None:
-    step = _ome_physical_size(tif, "Z", notes)
+def _z_step_um(tif: tifffile.TiffFile, notes: list[str], image: int = 0) -> float | None:
+    step = _ome_physical_size(tif, "Z", notes, image)
     if step is not None:
         return step
     meta = tif.imagej_metadata or {}
@@ -180,8 +189,8 @@ def _z_step_um(tif: tifffile.TiffFile, notes: list[str]) -> float | None:
     return None
 
 
-def _pixel_um(tif: tifffile.TiffFile, notes: list[str]) -> float | None:
-    size = _ome_physical_size(tif, "X", notes)
+def _pixel_um(tif: tifffile.TiffFile, notes: list[str], image: int = 0) -> float | None:
+    size = _ome_physical_size(tif, "X", notes, image)
     if size is not None:
         return size
     unit = str((tif.imagej_metadata or {}).get("unit", ""))
@@ -193,11 +202,11 @@ def _pixel_um(tif: tifffile.TiffFile, notes: list[str]) -> float | None:
     return None
 
 
-def _channel_names(tif: tifffile.TiffFile, count: int) -> tuple[str, ...]:
+def _channel_names(tif: tifffile.TiffFile, count: int, image: int = 0) -> tuple[str, ...]:
     names: list[str] = []
-    if tif.is_ome and tif.ome_metadata:
-        root = ET.fromstring(tif.ome_metadata)
-        names = [e.get("Name") or "" for e in root.iter() if e.tag.endswith("}Channel") or e.tag == "Channel"]
+    pixels = _ome_pixels(tif, image)
+    if pixels is not None:
+        names = [e.get("Name") or "" for e in pixels if e.tag.endswith("}Channel") or e.tag == "Channel"]
     if len(names) != count or not all(names):
         labels = (tif.imagej_metadata or {}).get("Labels")
         names = list(labels[:count]) if isinstance(labels, list) and len(labels) >= count else []
@@ -205,13 +214,17 @@ def _channel_names(tif: tifffile.TiffFile, count: int) -> tuple[str, ...]:
 
 
 def stack_infos(path: Path) -> list[StackInfo]:
-    """The z-stacks of a stack file: one for a TIFF stack, one per scene of a vendor file that holds a
-    z-stack, none for a single image."""
+    """The z-stacks of a stack file: one per series of a TIFF (an OME-TIFF's images: stage positions)
+    or scene of a vendor file that holds a z-stack, none for a single image. ``scene`` names the
+    series or scene only where the file has several."""
     if is_vendor_file(path):
         with _open_files_lock:
             return scene_infos(path, _open_stack(path))
-    info = stack_info(path)
-    return [] if info is None else [info]
+    with tifffile.TiffFile(path) as tif:
+        infos = [info for index in range(len(tif.series)) if (info := _series_info(path, tif, index))]
+    if len(infos) == 1 and infos[0].scene == 0:  # one z-stack, first in its file: named as the file
+        infos = [replace(infos[0], scene=None, scene_name=None)]
+    return infos
 
 
 def not_a_stack_note(path: Path) -> tuple[str, str] | None:
@@ -249,34 +262,35 @@ def not_a_stack_note(path: Path) -> tuple[str, str] | None:
     return None
 
 
-def stack_info(path: Path) -> StackInfo | None:
-    """The TIFF stack file's planes, or None when ``path`` holds a single image (an ordinary TIFF)."""
-    with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        axes, shape = series.axes, series.shape
-        sizes = dict(zip(axes, shape))
-        planes = (
-            int(np.prod([sizes[a] for a in axes if a in _PLANE_AXES]))
-            if any(a in axes for a in _PLANE_AXES)
-            else 1
-        )
-        if planes < 2:
-            return None
-        channels = _channel_names(tif, int(sizes.get("C", 1)))
-        notes: list[str] = []
-        return StackInfo(
-            path=path,
-            axes=axes,
-            planes=planes,
-            height=int(sizes["Y"]),
-            width=int(sizes["X"]),
-            dtype=str(series.dtype),
-            z_step_um=_z_step_um(tif, notes),
-            channels=channels,
-            times=int(sizes.get("T", 1)),
-            pixel_um=_pixel_um(tif, notes),
-            notes=tuple(notes),
-        )
+def _series_info(path: Path, tif: tifffile.TiffFile, index: int) -> StackInfo | None:
+    """Series ``index`` of a TIFF as a z-stack, or None when it holds a single image (a thumbnail, an
+    overview, an ordinary TIFF)."""
+    series = tif.series[index]
+    axes, shape = series.axes, series.shape
+    sizes = dict(zip(axes, shape))
+    planes = (
+        int(np.prod([sizes[a] for a in axes if a in _PLANE_AXES]))
+        if any(a in axes for a in _PLANE_AXES)
+        else 1
+    )
+    if planes < 2:
+        return None
+    notes: list[str] = []
+    return StackInfo(
+        path=path,
+        axes=axes,
+        planes=planes,
+        height=int(sizes["Y"]),
+        width=int(sizes["X"]),
+        dtype=str(series.dtype),
+        z_step_um=_z_step_um(tif, notes, index),
+        channels=_channel_names(tif, int(sizes.get("C", 1)), index),
+        times=int(sizes.get("T", 1)),
+        pixel_um=_pixel_um(tif, notes, index),
+        scene=index,
+        scene_name=series.name or f"series {index}",
+        notes=tuple(notes),
+    )
 
 
 _OPEN_FILES_KEPT = 4
@@ -340,7 +354,7 @@ def read_plane(
         if is_vendor_file(path):
             return read_vendor_plane(_open_stack(path), z, channel, t, scene)
         tif = _open_stack(path)
-        series = tif.series[0]
+        series = tif.series[scene or 0]
         axes, shape = series.axes, series.shape
         index, page_shape = [], []
         for axis, size in zip(axes, shape):
