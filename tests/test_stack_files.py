@@ -98,7 +98,15 @@ def test_check_reports_planes_size_dtype_and_z_step_per_file(stacks, capsys):
             None,
             "uncalibrated",
         ),
-        ({"imagej": True, "metadata": {"axes": "ZYX", "spacing": 250.0, "unit": "nm"}}, 0.25, None),
+        (  # a resolution of its own (10 px per nm), not the writers' default of 1 that check names
+            {
+                "imagej": True,
+                "resolution": (10, 10),
+                "metadata": {"axes": "ZYX", "spacing": 250.0, "unit": "nm"},
+            },
+            0.25,
+            None,
+        ),
         (
             {"imagej": True, "metadata": {"axes": "ZYX", "spacing": 1.0, "unit": "pixel"}},
             None,
@@ -134,6 +142,23 @@ def test_the_z_step_is_read_in_its_unit_and_an_uncalibrated_or_unknown_one_is_na
         (line,) = warnings
         unit = metadata["metadata"].get("PhysicalSizeZUnit") or metadata["metadata"]["unit"]
         assert "s.tif" in line and f"{unit!r} ignored: " in line and warned in line
+
+
+def test_an_imagej_resolution_of_one_pixel_per_unit_is_the_writers_default_not_a_pixel_size(tmp_path, capsys):
+    """tifffile (and other writers) store a resolution of 1/1 when given none; read with ImageJ's unit it
+    said 1 µm/pixel, and predict advised resizing an image that never stated its pixel size. A stated
+    resolution is still read (2 px per µm: 0.5 µm/pixel)."""
+    folder = tmp_path / "stacks"
+    folder.mkdir()
+    meta = {"axes": "ZYX", "spacing": 0.5, "unit": "micron"}
+    tifffile.imwrite(folder / "default.tif", focus_series(), imagej=True, metadata=meta)
+    tifffile.imwrite(folder / "stated.tif", focus_series(), imagej=True, resolution=(2, 2), metadata=meta)
+    stacks = {s.group: s for s in load_dataset(folder)}
+    assert stacks["default"].pixel_um is None and stacks["stated"].pixel_um == pytest.approx(0.5)
+    assert main(["check", f"root={folder}"]) == 0
+    out = capsys.readouterr().out
+    assert "default.tif: ImageJ resolution of 1 pixel per micron, the TIFF writers' default" in out
+    assert "stated.tif: 5 planes of 48x64 uint16, z step 0.5 µm, 0.5 µm/pixel" in out
 
 
 def test_a_multi_channel_stack_needs_a_channel_and_the_message_lists_them(stacks, capsys):

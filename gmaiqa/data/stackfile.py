@@ -197,7 +197,14 @@ def _pixel_um(tif: tifffile.TiffFile, notes: list[str], image: int = 0) -> float
     tag = tif.pages[0].tags.get("XResolution")
     if unit in _UNITS_UM and tag is not None:  # no unit: a TIFF resolution in inches or none, not µm
         numerator, denominator = tag.value
-        if numerator > 0:
+        if numerator > 0 and numerator == denominator:
+            # what tifffile (and other writers) store when given no resolution: taken as 1 µm/pixel it
+            # would have predict advise a resize for an image that never stated its pixel size
+            notes.append(
+                f"ImageJ resolution of 1 pixel per {unit}, the TIFF writers' default when none is given: "
+                "not taken as the pixel size (give pixel_um= where it is)"
+            )
+        elif numerator > 0:
             return denominator / numerator * _UNITS_UM[unit]  # the tag is pixels per unit
     return None
 
