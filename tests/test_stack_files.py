@@ -267,6 +267,30 @@ def test_a_manifest_row_may_name_a_plane_and_a_focus_measure_finds_the_sharp_one
     assert row["method"] == "TENG" and float(row["acc"]) == 1.0 and int(row["t0"]) == 1
 
 
+def test_manifest_rows_naming_the_planes_of_one_stack_take_its_z_step_and_pixel_size(stacks):
+    """A labelled manifest over a stack file's planes gets the z_um and pixel_um that the stack's metadata
+    states (z-errors in µm, the pixel-size check), as the same stack in a folder does, unless the rows
+    give their own; a group naming planes of two stacks takes neither (no one step holds for it)."""
+    tifffile.imwrite(
+        stacks / "cal.ome.tif",
+        focus_series(),
+        ome=True,
+        metadata={"axes": "ZYX", "PhysicalSizeZ": 0.5, "PhysicalSizeX": 0.25, "PhysicalSizeY": 0.25},
+    )
+    rows = "".join(f"cal,cal.ome.tif#z{z},{z},{int(z == SHARPEST)}\n" for z in range(5))
+    # ij.tif states 2 µm: rows with their own z_um keep theirs
+    rows += "".join(f"own,ij.tif#z{z},{z},{int(z == SHARPEST)},{3 * z}\n" for z in range(5))
+    rows += "".join(
+        f"mixed,{f}#z{z},{z},{int(z == 1)},\n" for z, f in enumerate(["plain.tif", "ome.ome.tif"])
+    )
+    (stacks / "manifest.csv").write_text("group,image,z,clearest,z_um\n" + rows)
+    groups = {s.group: s for s in load_dataset(stacks)}
+    np.testing.assert_allclose(groups["cal"].z_um, [0, 0.5, 1.0, 1.5, 2.0])
+    assert groups["cal"].pixel_um == pytest.approx(0.25)
+    np.testing.assert_allclose(groups["own"].z_um, [0, 3, 6, 9, 12])
+    assert groups["mixed"].z_um is None
+
+
 def test_predict_scores_every_plane_and_names_it(stacks, trained_run, tmp_path):
     add_two_channels(stacks)
     out = tmp_path / "out"
