@@ -175,6 +175,18 @@ def test_a_multi_channel_stack_needs_a_channel_and_the_message_lists_them(stacks
     capsys.readouterr()
 
 
+def test_a_channel_or_time_point_no_stack_file_needs_is_named_as_ignored(stacks, capsys):
+    """channel= and t= choose within stack files that hold several; given for a dataset where none does,
+    they used to be dropped without a word (a typo, or a choice meant for another dataset)."""
+    assert main(["check", f"root={stacks}", "channel=GFP", "t=1"]) == 0
+    out = capsys.readouterr().out
+    assert "channel=GFP was given, but no stack file here holds several channels: it is ignored" in out
+    assert "t=1 was given, but no stack file here holds several time points: it is ignored" in out
+    add_two_channels(stacks)
+    assert main(["check", f"root={stacks}", "channel=GFP"]) == 0
+    assert "channel=GFP was given" not in capsys.readouterr().out
+
+
 def test_group_names_drop_only_the_tiff_suffix(tmp_path):
     folder = tmp_path / "dotted"
     folder.mkdir()

@@ -449,7 +449,22 @@ def inspect_dataset(
     if validate != "none":
         workers = workers or min(8, (os.cpu_count() or 1) * 2)
         sizes = _check_files(root, stacks, validate, workers, problems, uniform_sizes)
-    return Report(given, stacks, problems, sizes, has_manifest, _stack_files(root, stacks))
+    files = _stack_files(root, stacks)
+    for key, value, what, count in (
+        ("channel", channel, "channels", lambda info: len(info.channels)),
+        ("t", t, "time points", lambda info: info.times),
+    ):
+        if value is not None and not any(count(info) > 1 for info in files.values()):
+            # a choice nothing needed was ignored: say so, it may be meant for another dataset
+            problems.append(
+                Problem(
+                    str(given),
+                    f"{key}={value} was given, but no stack file here holds several {what}: it is ignored",
+                    f"drop {key}= (it chooses within stack files that hold several), or check the dataset",
+                    severity="warning",
+                )
+            )
+    return Report(given, stacks, problems, sizes, has_manifest, files)
 
 
 def _stack_files(root: Path, stacks: list[FocusStack]) -> dict:
