@@ -158,28 +158,26 @@ def parse_reference(path: str | Path) -> tuple[Path, int, int | None, int | None
     return Path(match.group("file")), int(match.group("z")), c, t, scene
 
 
-def _ome_pixels(tif: tifffile.TiffFile, image: int) -> ET.Element | None:
-    """The ``Pixels`` element of the OME ``Image`` that is the file's series ``image``, or None."""
+def _ome_pixels(tif: tifffile.TiffFile) -> list[ET.Element | None]:
+    """The ``Pixels`` element of each OME ``Image`` (the file's series, in order); empty for a file
+    without OME metadata. Parsed once per file: a multi-position file's XML can run to megabytes."""
     if not (tif.is_ome and tif.ome_metadata):
-        return None
+        return []
     root = ET.fromstring(tif.ome_metadata)
     images = [e for e in root if e.tag.endswith("Image")]
-    if image >= len(images):
-        return None
-    return next((e for e in images[image].iter() if e.tag.endswith("Pixels")), None)
+    return [next((e for e in image.iter() if e.tag.endswith("Pixels")), None) for image in images]
 
 
-def _ome_physical_size(tif: tifffile.TiffFile, axis: str, notes: list[str], image: int = 0) -> float | None:
-    """OME ``Pixels/@PhysicalSize<axis>`` of series ``image`` in µm (its unit attribute read), or None."""
-    pixels = _ome_pixels(tif, image)
+def _ome_physical_size(pixels: ET.Element | None, axis: str, notes: list[str]) -> float | None:
+    """OME ``Pixels/@PhysicalSize<axis>`` in µm (its unit attribute read), or None."""
     if pixels is None or not pixels.get(f"PhysicalSize{axis}"):
         return None
     unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")  # the OME schema's default
     return _length_um(float(pixels.get(f"PhysicalSize{axis}")), unit, f"PhysicalSize{axis}", notes)
 
 
-def _z_step_um(tif: tifffile.TiffFile, notes: list[str], image: int = 0) -> float | None:
-    step = _ome_physical_size(tif, "Z", notes, image)
+def _z_step_um(tif: tifffile.TiffFile, pixels: ET.Element | None, notes: list[str]) -> float | None:
+    step = _ome_physical_size(pixels, "Z", notes)
     if step is not None:
         return step
     meta = tif.imagej_metadata or {}
@@ -189,8 +187,8 @@ def _z_step_um(tif: tifffile.TiffFile, notes: list[str], image: int = 0) -> floa
     return None
 
 
-def _pixel_um(tif: tifffile.TiffFile, notes: list[str], image: int = 0) -> float | None:
-    size = _ome_physical_size(tif, "X", notes, image)
+def _pixel_um(tif: tifffile.TiffFile, pixels: ET.Element | None, notes: list[str]) -> float | None:
+    size = _ome_physical_size(pixels, "X", notes)
     if size is not None:
         return size
     unit = str((tif.imagej_metadata or {}).get("unit", ""))
@@ -209,9 +207,8 @@ def _pixel_um(tif: tifffile.TiffFile, notes: list[str], image: int = 0) -> float
     return None
 
 
-def _channel_names(tif: tifffile.TiffFile, count: int, image: int = 0) -> tuple[str, ...]:
+def _channel_names(tif: tifffile.TiffFile, pixels: ET.Element | None, count: int) -> tuple[str, ...]:
     names: list[str] = []
-    pixels = _ome_pixels(tif, image)
     if pixels is not None:
         names = [e.get("Name") or "" for e in pixels if e.tag.endswith("}Channel") or e.tag == "Channel"]
     if len(names) != count or not all(names):
@@ -228,7 +225,12 @@ def stack_infos(path: Path) -> list[StackInfo]:
         with _open_files_lock:
             return scene_infos(path, _open_stack(path))
     with tifffile.TiffFile(path) as tif:
-        infos = [info for index in range(len(tif.series)) if (info := _series_info(path, tif, index))]
+        ome = _ome_pixels(tif)
+        infos = [
+            info
+            for index in range(len(tif.series))
+            if (info := _series_info(path, tif, index, ome[index] if index < len(ome) else None))
+        ]
     if len(infos) == 1 and infos[0].scene == 0:  # one z-stack, first in its file: named as the file
         infos = [replace(infos[0], scene=None, scene_name=None)]
     return infos
@@ -269,9 +271,11 @@ def not_a_stack_note(path: Path) -> tuple[str, str] | None:
     return None
 
 
-def _series_info(path: Path, tif: tifffile.TiffFile, index: int) -> StackInfo | None:
-    """Series ``index`` of a TIFF as a z-stack, or None when it holds a single image (a thumbnail, an
-    overview, an ordinary TIFF)."""
+def _series_info(
+    path: Path, tif: tifffile.TiffFile, index: int, pixels: ET.Element | None
+) -> StackInfo | None:
+    """Series ``index`` of a TIFF (``pixels``: its OME metadata, if any) as a z-stack, or None when it
+    holds a single image (a thumbnail, an overview, an ordinary TIFF)."""
     series = tif.series[index]
     axes, shape = series.axes, series.shape
     sizes = dict(zip(axes, shape))
@@ -290,10 +294,10 @@ def _series_info(path: Path, tif: tifffile.TiffFile, index: int) -> StackInfo | 
         height=int(sizes["Y"]),
         width=int(sizes["X"]),
         dtype=str(series.dtype),
-        z_step_um=_z_step_um(tif, notes, index),
-        channels=_channel_names(tif, int(sizes.get("C", 1)), index),
+        z_step_um=_z_step_um(tif, pixels, notes),
+        channels=_channel_names(tif, pixels, int(sizes.get("C", 1))),
         times=int(sizes.get("T", 1)),
-        pixel_um=_pixel_um(tif, notes, index),
+        pixel_um=_pixel_um(tif, pixels, notes),
         scene=index,
         scene_name=series.name or f"series {index}",
         notes=tuple(notes),
