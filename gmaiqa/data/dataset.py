@@ -23,6 +23,7 @@ from gmaiqa.data.manifest import (
     read_manifest_rows,
     rows_from_folders,
     rows_of_stack_file,
+    take_stack_metadata,
 )
 from gmaiqa.data.report import DatasetError, Problem, Report
 from gmaiqa.data.splits import SPLITS
@@ -283,7 +284,6 @@ def _build_stacks(
                 )
                 continue
             clearest = best[0]
-        _take_stack_metadata(root, members)
         z_um = [r["z_um"] for r in members]
         if any(v is None for v in z_um) and not all(v is None for v in z_um):
             problems.append(
@@ -313,29 +313,6 @@ def _build_stacks(
             )
         )
     return stacks
-
-
-def _take_stack_metadata(root: Path, members: list[dict]) -> None:
-    """A group whose rows name the planes of one stack (a manifest's ``stack.tif#z3`` rows) takes the z
-    step and pixel size the stack's metadata states where the rows leave z_um / pixel_um empty, as the
-    same stack in a folder does: its z_um is the plane's index times the step, so z-errors come in µm."""
-    references = [parse_reference(root / r["image"]) for r in members]
-    if not all(references) or len({(f, c, t, s) for f, _, c, t, s in references}) != 1:
-        return
-    file, _, channel, t, scene = references[0]
-    try:
-        info = next((i for i in stack_infos(file) if i.scene == scene), None)
-    except Exception:  # an unreadable file is reported by the file checks, with its reason
-        return
-    if info is None:
-        return
-    if info.z_step_um is not None and all(r["z_um"] is None for r in members):
-        for row, (_, plane, *_) in zip(members, references):
-            row["z_um"] = plane * info.z_step_um
-    if info.pixel_um is not None:
-        for row in members:
-            if row.get("pixel_um") is None:
-                row["pixel_um"] = info.pixel_um
 
 
 def _probe(path: Path, level: str) -> tuple[int, int]:
@@ -438,6 +415,8 @@ def inspect_dataset(
             problems.append(Problem(str(given), what, fix))
     elif has_manifest:
         rows = read_manifest_rows(root, problems)
+        if rows:
+            take_stack_metadata(root, rows)
     else:
         rows = rows_from_folders(root, problems, channel, t)
     if rows is None:

@@ -30,6 +30,7 @@ from gmaiqa.data.stackfile import (
     choose,
     is_stack_candidate,
     not_a_stack_note,
+    parse_reference,
     plane_reference,
     stack_infos,
     stack_name,
@@ -107,6 +108,40 @@ def read_manifest_rows(root: Path, problems: list[Problem]) -> list[dict] | None
     except csv.Error as exc:
         problems.append(Problem(str(path), f"malformed CSV ({exc})", "fix the quoting on that line"))
     return None
+
+
+def take_stack_metadata(root: Path, rows: list[dict]) -> None:
+    """A manifest group whose rows name the planes of one stack (``stack.tif#z3``) takes the z step and
+    pixel size the stack's metadata states where its rows leave z_um / pixel_um empty, as the same stack
+    read from a folder does: z_um is the plane's index times the step, so z-errors come in µm. Rows'
+    own values win; a group naming planes of several stacks takes none (no one step holds for it)."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(row.get("group") or "", []).append(row)
+    infos: dict[Path, list] = {}  # a multi-position file is read once for all its groups
+
+    def empty(row: dict, column: str) -> bool:
+        return not (row.get(column) or "").strip()
+
+    for members in groups.values():
+        references = [parse_reference(root / r["image"]) if r.get("image") else None for r in members]
+        if not all(references) or len({(f, c, t, s) for f, _, c, t, s in references}) != 1:
+            continue
+        file, _, _, _, scene = references[0]
+        if file not in infos:
+            try:
+                infos[file] = stack_infos(file)
+            except Exception:  # an unreadable file is reported by the file checks, with its reason
+                infos[file] = []
+        info = next((i for i in infos[file] if i.scene == scene), None)
+        if info is None:
+            continue
+        if info.z_step_um is not None and all(empty(r, "z_um") for r in members):
+            for row, (_, plane, *_) in zip(members, references):
+                row["z_um"] = f"{plane * info.z_step_um:g}"
+        if info.pixel_um is not None:
+            for row in (r for r in members if empty(r, "pixel_um")):
+                row["pixel_um"] = f"{info.pixel_um:g}"
 
 
 def hidden(path: Path) -> bool:
