@@ -134,14 +134,16 @@ def stage_rules(stages) -> list:
     return [rule_from_config(stage, f"stages.{i}.selection") for i, stage in enumerate(stages)]
 
 
-def report_selection(stage: str, outcome: dict, planned_epochs: int | None = None) -> None:
-    validated = outcome.get("epochs_validated")
-    if planned_epochs and planned_epochs > 0 and validated is not None and validated < planned_epochs:
+def report_selection(
+    stage: str, outcome: dict, trained: int | None = None, planned: int | None = None
+) -> None:
+    if planned and planned > 0 and trained is not None and trained < planned:
         # trainer.max_time (default_model_gpu's guard), max_steps or a signal ended the stage early: a
         # run that looks complete would be read as the recipe as written
         print(
-            f"stage {stage}: WARNING validated {validated} of its {planned_epochs} epochs (stopped early: "
-            "trainer.max_time, trainer.max_steps or an interruption); the selection chose among those"
+            f"stage {stage}: WARNING trained {trained} of its {planned} epochs (stopped early: "
+            "trainer.max_time, trainer.max_steps or an interruption); the selection chose among the "
+            f"{outcome.get('epochs_validated')} it validated"
         )
     if outcome["status"] == "fallback":
         print(
@@ -288,9 +290,10 @@ def run_stage(
         outcome, history = selector.outcome(), list(selector.history)
         checkpoint = outcome.get("checkpoint") or str(last)
         selection = {k: v for k, v in outcome.items() if k != "checkpoint"}
-        selection["epochs_planned"] = stage.max_epochs
+        # epochs completed (a stage that ran to its end reports max_epochs); validation may run less often
+        selection["epochs_trained"], selection["epochs_planned"] = trainer.current_epoch, stage.max_epochs
         if trainer.is_global_zero:
-            report_selection(stage.name, outcome, planned_epochs=stage.max_epochs)
+            report_selection(stage.name, outcome, trainer.current_epoch, stage.max_epochs)
         metrics = {}
         if cfg.evaluate:
             trainer.test(task, datamodule=datamodule, ckpt_path=checkpoint, verbose=False)

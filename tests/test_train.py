@@ -361,9 +361,10 @@ def test_wandb_mode_disabled_turns_the_logger_off_and_a_typo_is_named():
         wandb_active(compose_train(None, ["paths.run_dir=/tmp/unused", "logger.wandb.mode=ofline"]))
 
 
-def test_a_stage_stopped_early_says_how_many_epochs_it_validated(tiny_feces, tmp_path, capsys):
+def test_a_stage_stopped_early_says_how_many_epochs_it_trained(tiny_feces, tmp_path, capsys):
     """default_model_gpu's max_time guard (like max_steps or a signal) can end a stage before its
-    max_epochs: the run then says so, and records the epochs planned beside those its selection saw."""
+    max_epochs: the run then says so, and records the epochs trained and planned beside those its
+    selection saw. A stage that validates every second epoch and runs to its end is not 'stopped'."""
     from gmaiqa.train import train
 
     overrides = tiny_data(tiny_feces) + [
@@ -379,9 +380,35 @@ def test_a_stage_stopped_early_says_how_many_epochs_it_validated(tiny_feces, tmp
         warnings.simplefilter("ignore")
         summary = train(cfg)
     selection = summary["stages"][0]["selection"]
-    assert selection["epochs_validated"] == 2 and selection["epochs_planned"] == 3
+    assert (selection["epochs_trained"], selection["epochs_validated"], selection["epochs_planned"]) == (
+        2,
+        2,
+        3,
+    )
     assert [h["epoch"] for h in selection["history"]] == [0, 1]
-    assert "stage l1_direct: WARNING validated 2 of its 3 epochs (stopped early" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "stage l1_direct: WARNING trained 2 of its 3 epochs (stopped early" in out
+    assert "the selection chose among the 2 it validated" in out
+
+    every_second = tiny_data(tiny_feces) + [
+        "+trainer.limit_train_batches=1",
+        "+trainer.limit_val_batches=1",
+        "+trainer.check_val_every_n_epoch=2",
+        "logger=none",
+        f"paths.run_dir={tmp_path / 'every2'}",
+    ]
+    cfg = compose_train("gmanet_l1_direct", every_second, one_epoch=False)
+    cfg.stages[0].max_epochs = 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = train(cfg)
+    selection = summary["stages"][0]["selection"]
+    assert (selection["epochs_trained"], selection["epochs_validated"], selection["epochs_planned"]) == (
+        2,
+        1,
+        2,
+    )
+    assert "WARNING trained" not in capsys.readouterr().out
 
 
 def test_the_gpu_recipe_is_the_cpu_recipe_scaled(tmp_path):

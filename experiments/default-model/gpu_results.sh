@@ -14,6 +14,6 @@ mkdir -p "$out"
 cat "$from"/gmanet_gpu.pt.part* > "$out/gmanet_gpu.pt"
 tar xzf "$from/run.tgz" -C "$out"
 cp "$from/log.txt" "$out/gpu.log"
-grep -E "WARNING validated|train: |total: " "$out/gpu.log" || true
+grep -E "WARNING trained|train: |total: " "$out/gpu.log" || true
 uv run python "$here/curves.py" "$out/gpu" "$out/training_curves.png"
 RUN="$out/gpu" WEIGHTS="$out/gmanet_gpu.pt" "$here/run.sh" "$out"
