@@ -361,48 +361,36 @@ def test_wandb_mode_disabled_turns_the_logger_off_and_a_typo_is_named():
         wandb_active(compose_train(None, ["paths.run_dir=/tmp/unused", "logger.wandb.mode=ofline"]))
 
 
+def _one_step_epochs(root, run_dir, max_epochs: int, *trainer_options: str) -> dict:
+    """gmanet_l1_direct for ``max_epochs`` epochs of one step each; the stage's selection record."""
+    from gmaiqa.train import train
+
+    options = ["+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1", *trainer_options]
+    cfg = compose_train(
+        "gmanet_l1_direct",
+        tiny_data(root) + options + ["logger=none", f"paths.run_dir={run_dir}"],
+        one_epoch=False,
+    )
+    cfg.stages[0].max_epochs = max_epochs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        selection = train(cfg)["stages"][0]["selection"]
+    return selection
+
+
 def test_a_stage_stopped_early_says_how_many_epochs_it_trained(tiny_feces, tmp_path, capsys):
     """default_model_gpu's max_time guard (like max_steps or a signal) can end a stage before its
     max_epochs: the run then says so, and records the epochs trained and planned beside those its
     selection saw. A stage that validates every second epoch and runs to its end is not 'stopped'."""
-    from gmaiqa.train import train
-
-    overrides = tiny_data(tiny_feces) + [
-        "+trainer.limit_train_batches=1",  # one step per epoch, so max_steps=2 ends it after 2 epochs
-        "+trainer.limit_val_batches=1",
-        "+trainer.max_steps=2",
-        "logger=none",
-        f"paths.run_dir={tmp_path}",
-    ]
-    cfg = compose_train("gmanet_l1_direct", overrides, one_epoch=False)
-    cfg.stages[0].max_epochs = 3
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        summary = train(cfg)
-    selection = summary["stages"][0]["selection"]
-    assert (selection["epochs_trained"], selection["epochs_validated"], selection["epochs_planned"]) == (
-        2,
-        2,
-        3,
-    )
-    assert [h["epoch"] for h in selection["history"]] == [0, 1]
+    # one step per epoch, so max_steps=2 ends 3 epochs after 2
+    selection = _one_step_epochs(tiny_feces, tmp_path / "cut", 3, "+trainer.max_steps=2")
+    counts = (selection["epochs_trained"], selection["epochs_validated"], selection["epochs_planned"])
+    assert counts == (2, 2, 3) and [h["epoch"] for h in selection["history"]] == [0, 1]
     out = capsys.readouterr().out
     assert "stage l1_direct: WARNING trained 2 of its 3 epochs (stopped early" in out
     assert "the selection chose among the 2 it validated" in out
 
-    every_second = tiny_data(tiny_feces) + [
-        "+trainer.limit_train_batches=1",
-        "+trainer.limit_val_batches=1",
-        "+trainer.check_val_every_n_epoch=2",
-        "logger=none",
-        f"paths.run_dir={tmp_path / 'every2'}",
-    ]
-    cfg = compose_train("gmanet_l1_direct", every_second, one_epoch=False)
-    cfg.stages[0].max_epochs = 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        summary = train(cfg)
-    selection = summary["stages"][0]["selection"]
+    selection = _one_step_epochs(tiny_feces, tmp_path / "every2", 2, "+trainer.check_val_every_n_epoch=2")
     assert (selection["epochs_trained"], selection["epochs_validated"], selection["epochs_planned"]) == (
         2,
         1,
