@@ -240,6 +240,20 @@ def test_reading_a_stack_parses_its_file_once_not_once_per_plane(stacks, monkeyp
     np.testing.assert_array_equal(np.stack(planes), tifffile.imread(stacks / "plain.tif"))
 
 
+def test_check_parses_each_stack_file_once(stacks, monkeypatch, capsys):
+    """Reading the folder, the report's per-file lines and the planes' decoding all need a stack's
+    layout: they share one parse per file (three each before)."""
+    from gmaiqa.data import stackfile
+
+    stackfile.close_open_stacks()
+    opened = []
+    real = tifffile.TiffFile
+    monkeypatch.setattr(stackfile.tifffile, "TiffFile", lambda *a, **k: opened.append(a[0]) or real(*a, **k))
+    assert main(["check", f"root={stacks}", "validate=full"]) == 0
+    for name in ("plain.tif", "ome.ome.tif", "ij.tif"):
+        assert [str(p) for p in opened].count(str(stacks / name)) == 1, name
+
+
 def test_a_stack_file_replaced_or_rewritten_after_a_read_is_read_anew(tmp_path):
     path = tmp_path / "s.tif"
     first, second = focus_series(1), focus_series(2, planes=7)

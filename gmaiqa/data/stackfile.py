@@ -220,17 +220,30 @@ def _channel_names(tif: tifffile.TiffFile, pixels: ET.Element | None, count: int
 def stack_infos(path: Path) -> list[StackInfo]:
     """The z-stacks of a stack file: one per series of a TIFF (an OME-TIFF's images: stage positions)
     or scene of a vendor file that holds a z-stack, none for a single image. ``scene`` names the
-    series or scene only where the file has several."""
-    if is_vendor_file(path):
-        with _open_files_lock:
-            return scene_infos(path, _open_stack(path))
-    with tifffile.TiffFile(path) as tif:
-        ome = _ome_pixels(tif)
-        infos = [
-            info
-            for index in range(len(tif.series))
-            if (info := _series_info(path, tif, index, ome[index] if index < len(ome) else None))
-        ]
+    series or scene only where the file has several. Read once per process and file version, through
+    the handle its planes are read with: reading a folder, the dataset's report, a stack's range and a
+    manifest's metadata all ask, and each used to parse the file again."""
+    key = file_version(path)
+    with _open_files_lock:
+        if key in _stack_infos:
+            _stack_infos.move_to_end(key)
+        else:
+            opened = _open_stack(path)
+            _stack_infos[key] = (
+                scene_infos(path, opened) if is_vendor_file(path) else _tiff_infos(path, opened)
+            )
+            while len(_stack_infos) > _INFOS_KEPT:
+                _stack_infos.popitem(last=False)
+        return list(_stack_infos[key])
+
+
+def _tiff_infos(path: Path, tif: tifffile.TiffFile) -> list[StackInfo]:
+    ome = _ome_pixels(tif)
+    infos = [
+        info
+        for index in range(len(tif.series))
+        if (info := _series_info(path, tif, index, ome[index] if index < len(ome) else None))
+    ]
     if len(infos) == 1 and infos[0].scene == 0:  # one z-stack, first in its file: named as the file
         infos = [replace(infos[0], scene=None, scene_name=None)]
     return infos
@@ -245,7 +258,8 @@ def not_a_stack_note(path: Path) -> tuple[str, str] | None:
     if path.suffix.lower() not in (".tif", ".tiff"):
         return None
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _open_files_lock:  # the handle stack_infos just read it with
+            tif = _open_stack(path)
             page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
             separate = page.planarconfig == tifffile.PLANARCONFIG.SEPARATE
             rgb = page.photometric == tifffile.PHOTOMETRIC.RGB
@@ -305,6 +319,8 @@ def _series_info(
 
 
 _OPEN_FILES_KEPT = 4
+_INFOS_KEPT = 256
+_stack_infos: OrderedDict[tuple, list[StackInfo]] = OrderedDict()
 _open_files: OrderedDict[tuple, object] = OrderedDict()  # a tifffile.TiffFile or a bioio.BioImage
 _open_files_lock = threading.Lock()
 
