@@ -7,6 +7,12 @@ RTX 3090, 210 ms of it inference, §5.3.1):
 * ``output1, full``       - one pass over the whole image (``inference.mode=full``).
 
     uv run python benchmarks/bench_model.py [--quick] [--repeats N] [--out FILE.json]
+    uv run python benchmarks/bench_model.py --trunks [--quick]   # every trunk, -> bench_trunks.json
+
+``--trunks``: GMANet L1 on every trunk of ``model/backbone`` (VGG16-BN, ResNet-50 and the light ones),
+Output1 in one pass over the whole image (``predict``'s path for the default model), its attention map
+included, fp32; ``x_vgg16_bn`` is the speed-up over VGG16-BN and ``x_teng`` the time over Tenengrad's on
+the same image, in this run.
 
 CPU always (fp32); on a GPU also bf16 and fp16 autocast, channels-last, and ``torch.compile`` on and
 off. ``speedup`` is against ``all outputs, window`` on the same device and precision, in this run.
@@ -52,7 +58,10 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile on the GPU")
     parser.add_argument("--device", choices=("all", "cpu", "cuda"), default="all")
     parser.add_argument("--out", default="benchmarks/results/bench_model.json")
+    parser.add_argument("--trunks", action="store_true", help="every trunk, output1 full, fp32")
     args = parser.parse_args()
+    if args.trunks:
+        return bench_trunks(args)
     scale = 2 if args.quick else 1
     window = InferenceSettings(
         patch=(512 // scale, 768 // scale), step=(256 // scale, 256 // scale), channels_last=False
@@ -93,11 +102,65 @@ def main() -> None:
     report("bench_model", rows, args.out)
 
 
-def fresh_gmanet() -> torch.nn.Module:
+def fresh_gmanet(backbone: str = "vgg16_bn") -> torch.nn.Module:
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return build_gmanet(mask_attention_depth=1).eval()
+        return build_gmanet(backbone=backbone, mask_attention_depth=1).eval()
+
+
+def bench_trunks(args) -> None:
+    from gmaiqa.focus import get_measure
+    from gmaiqa.models.gmanet import TRUNKS
+
+    scale = 2 if args.quick else 1
+    size, block = (1024 // scale, 1536 // scale), (32 // scale, 32 // scale)
+    settings = InferenceSettings(mode="full", channels_last=False)
+    rows = []
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in [d for d in devices if args.device in ("all", d)]:
+        dev = torch.device(device)
+        image = torch.rand(1, 3, *size, device=dev)
+        teng = get_measure("TENG")
+        teng_seconds = best_of(lambda: teng(image), args.repeats)
+        name = (
+            torch.cuda.get_device_name(0) if device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+        )
+        vgg = None
+        for trunk in ["vgg16_bn", *sorted(set(TRUNKS) - {"vgg16_bn"})]:
+            net = fresh_gmanet(trunk)
+            params = sum(p.numel() for p in net.backbone.parameters()) + sum(
+                p.numel() for p in net.head1.parameters()
+            )
+            model = prepare_model(net, settings, dev)
+            seconds = best_of(
+                lambda: predict_scores(model, image, attention_map(image, block=block), settings),
+                args.repeats,
+            )
+            vgg = vgg or seconds
+            rows.append(
+                {
+                    "device": name,
+                    "trunk": trunk,
+                    "output1_params_m": params / 1e6,
+                    "image": f"{size[0]}x{size[1]}",
+                    "ms_per_image": 1000 * seconds,
+                    "x_vgg16_bn": vgg / seconds,
+                    "x_teng": seconds / teng_seconds,
+                }
+            )
+        rows.append(
+            {
+                "device": name,
+                "trunk": "TENG (no network)",
+                "output1_params_m": 0.0,
+                "image": f"{size[0]}x{size[1]}",
+                "ms_per_image": 1000 * teng_seconds,
+                "x_vgg16_bn": vgg / teng_seconds,
+                "x_teng": 1.0,
+            }
+        )
+    report("bench_trunks", rows, Path(args.out).with_name("bench_trunks.json"))
 
 
 def row(device: str, settings: InferenceSettings, path: str, size, seconds: float, baseline) -> dict:

@@ -54,6 +54,27 @@ def test_every_model_meets_the_contract(name):
     assert ("mask_attention_depth" in cfg.model) == (name == "gmanet")
 
 
+TRUNK_CONFIGS = sorted(p.stem for p in (conf_dir() / "model" / "backbone").glob("*.yaml"))
+
+
+def test_every_trunk_has_a_config():
+    from gmaiqa.models.gmanet import TRUNKS
+
+    assert TRUNK_CONFIGS == sorted(TRUNKS)
+
+
+@pytest.mark.parametrize("trunk", TRUNK_CONFIGS)
+def test_gmanet_meets_the_contract_on_every_trunk(trunk):
+    net, cfg = build("gmanet", [f"model/backbone={trunk}"])
+    assert cfg.model.backbone.name == trunk and isinstance(net, FocusModel)
+    image, attention = torch.randn(2, 3, 96, 128), torch.rand(2, 1, 96, 128)
+    with torch.no_grad():
+        out = net(image, attention)
+        scored = image_scores(net, image, attention)
+    assert out["output1"].shape == (2,) and out["score_map"].shape == (2, 1, 6, 8)  # 1/16 on every trunk
+    torch.testing.assert_close(scored, out["output1"], rtol=1e-5, atol=1e-5)
+
+
 def test_gmanet_needs_the_map_from_l1_on():
     l0, _ = build("gmanet", ["model.mask_attention_depth=0"])
     l1, _ = build("gmanet", ["model.mask_attention_depth=1"])

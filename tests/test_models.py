@@ -9,6 +9,8 @@ import torchvision
 from gmaiqa.errors import ConfigError
 from gmaiqa.models import build_gmanet, improved_global_average_pool
 from gmaiqa.models.backbones import resnet50, vgg16_bn
+from gmaiqa.models.gmanet import TRUNKS
+from gmaiqa.models.light_trunks import LIGHT_TRUNKS, conv_path_receptive_field
 from gmaiqa.models.mask_attention import MaskAttentionConv
 
 warnings.filterwarnings("ignore", message=".*random init.*")
@@ -20,7 +22,7 @@ def x():
     return torch.randn(2, 3, 64, 96, generator=g), torch.rand(2, 1, 64, 96, generator=g)
 
 
-@pytest.mark.parametrize("backbone", ["vgg16_bn", "resnet50"])
+@pytest.mark.parametrize("backbone", sorted(TRUNKS))
 @pytest.mark.parametrize("depth", [0, 1, 2])
 @pytest.mark.parametrize("aux", [True, False])
 def test_output_shapes(x, backbone, depth, aux):
@@ -47,7 +49,7 @@ def test_aggregated_maps_have_the_papers_sizes(x):
     assert f["deconv3"].shape == (2, 512, 16, 24)
 
 
-@pytest.mark.parametrize("build", [vgg16_bn, resnet50])
+@pytest.mark.parametrize("build", list(TRUNKS.values()), ids=list(TRUNKS))
 def test_feature_info_matches_real_outputs(build):
     backbone = build().eval()
     with torch.no_grad():
@@ -55,6 +57,55 @@ def test_feature_info_matches_real_outputs(build):
     for info, f in zip(backbone.feature_info, feats):
         assert f.shape[1] == info["channels"]
         assert (64 // f.shape[2], 96 // f.shape[3]) == (info["reduction"], info["reduction"])
+
+
+def test_the_light_trunks_are_torchvision_models_at_a_fraction_of_vgg16_bns_size():
+    sizes = {
+        name: sum(p.numel() for p in TRUNKS[name]().parameters()) for name in ("vgg16_bn", *LIGHT_TRUNKS)
+    }
+    assert all(sizes[name] < sizes["vgg16_bn"] / 1.3 for name in LIGHT_TRUNKS), sizes
+    # the same tensors as torchvision's classifier trunks (nothing re-written by hand): a torchvision
+    # state dict loads strictly, and its first convolution is the stem's
+    for name, build in LIGHT_TRUNKS.items():
+        reference = getattr(torchvision.models, name)(weights=None)
+        first = next(m for m in reference.modules() if isinstance(m, torch.nn.Conv2d))
+        path = f"/tmp/gmaiqa_test_{name}.pth"
+        torch.save(reference.state_dict(), path)
+        trunk = build(weights_path=path)
+        torch.testing.assert_close(trunk.stages[0][0].conv.weight, first.weight)
+
+
+def test_receptive_fields_follow_the_convolution_path():
+    """The helper reproduces the heavy trunks' hand-derived fields (VGG16-BN conv5_3: 196 px; the
+    dilated ResNet-50: 427 px) and grows with the dilation that keeps the light trunks at 1/16."""
+    for build, known in ((vgg16_bn, 196), (resnet50, 427)):
+        trunk = build()
+        assert conv_path_receptive_field(list(map(list, trunk.stages))) == trunk.receptive_field == known
+    for build in LIGHT_TRUNKS.values():
+        trunk = build()
+        assert trunk.receptive_field == conv_path_receptive_field(list(map(list, trunk.stages))) > 196
+
+
+@pytest.mark.parametrize("backbone", sorted(LIGHT_TRUNKS))
+def test_light_trunks_attend_in_their_first_stages_only(x, backbone):
+    """Depth 1 puts mask attention on every convolution of the first stage, depth 2 of the second too;
+    a zero map reproduces L0 (Eq. 7's 1 + M' = 1) and a real one changes the features. (Compared on the
+    first stage's features: at random init in eval mode the mobile trunks' deep activations vanish,
+    so their scores all sit at the head's initial bias.)"""
+    net = build_gmanet(backbone=backbone, mask_attention_depth=2)
+    attending = [
+        [m.attend for m in stage.modules() if isinstance(m, MaskAttentionConv)]
+        for stage in net.backbone.stages
+    ]
+    assert all(attending[0]) and all(attending[1]) and not any(sum(attending[2:], []))
+    assert len(attending[1]) > 1  # every convolution of the blocks, not only the first
+    l0 = build_gmanet(backbone=backbone, mask_attention_depth=0).eval()
+    l1 = build_gmanet(backbone=backbone, mask_attention_depth=1).eval()
+    l1.load_state_dict(l0.state_dict(), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(l1(x[0], torch.zeros_like(x[1]))["output1"], l0(x[0])["output1"])
+        plain, attended = l0.backbone(x[0])[0], l1.backbone(x[0], x[1])[0]
+        assert plain.shape == attended.shape and not torch.allclose(plain, attended)
 
 
 def test_mask_attention_adds_no_parameters_and_l0_loads_strictly_into_l1_l2(x):

@@ -29,6 +29,7 @@ from torch import nn
 
 from gmaiqa.errors import ConfigError, did_you_mean
 from gmaiqa.models.backbones import BACKBONES, Backbone
+from gmaiqa.models.light_trunks import LIGHT_TRUNKS
 from gmaiqa.models.registry import register_model
 
 
@@ -74,6 +75,9 @@ class _Fuse(nn.Module):
         if up.shape[-2:] != lateral.shape[-2:]:  # odd input sizes
             up = nn.functional.interpolate(up, size=lateral.shape[-2:], mode="bilinear", align_corners=False)
         return self.act(self.bn(self.conv(torch.cat([up, lateral], dim=1))))
+
+
+TRUNKS = {**BACKBONES, **LIGHT_TRUNKS}  # every trunk `model/backbone=NAME` can name
 
 
 def _last_stage_at(info: list[dict], reduction: int) -> int:
@@ -197,13 +201,13 @@ def build_gmanet(
     choice, and checkpoints record them with the data config), so the network itself keeps nothing of it."""
     spec = {"name": backbone} if isinstance(backbone, str) else dict(backbone)
     name = spec.pop("name", "vgg16_bn")
-    if name not in BACKBONES:
+    if name not in TRUNKS:
         raise ConfigError(
             "model.backbone.name",
-            f"unknown backbone {name!r}{did_you_mean(name, BACKBONES)}",
-            f"choose one of {sorted(BACKBONES)}",
+            f"unknown backbone {name!r}{did_you_mean(name, TRUNKS)}",
+            f"choose one of {sorted(TRUNKS)}",
         )
-    trunk = BACKBONES[name](negative_slope=negative_slope, **spec)
+    trunk = TRUNKS[name](negative_slope=negative_slope, **spec)
     net = GMANet(
         backbone=trunk,
         mask_attention_depth=mask_attention_depth,
