@@ -1,7 +1,8 @@
 """Classical focus measures and the gradient maps GMANet attends to.
 
 ``FOCUS_MEASURES`` maps a name to a :class:`FocusMeasure`; ``get_measure`` resolves names with
-"did you mean" errors.
+"did you mean" errors, and ``rank:A+B+...`` to a :class:`~gmaiqa.focus.fusion.RankFusion` of registered
+measures (not registered itself: ``all_classical`` stays the single measures).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import difflib
 
 from gmaiqa.errors import GmaiqaError
+from gmaiqa.focus.fusion import RankFusion, is_fusion, member_names
 from gmaiqa.focus.measures import FocusMeasure, local_max_gradient
 from gmaiqa.focus.pertuz import PERTUZ
 
@@ -22,13 +24,27 @@ def register(measure: FocusMeasure) -> FocusMeasure:
     return measure
 
 
-def get_measure(name: str) -> FocusMeasure:
+def get_measure(name: str) -> FocusMeasure | RankFusion:
+    if is_fusion(name):
+        return get_fusion(name)
     key = name.strip().upper()
     if key in FOCUS_MEASURES:
         return FOCUS_MEASURES[key]
     close = difflib.get_close_matches(key, FOCUS_MEASURES, n=3, cutoff=0.5)
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
     raise GmaiqaError(f"unknown focus measure {name!r}{hint} (known: {', '.join(sorted(FOCUS_MEASURES))})")
+
+
+def get_fusion(name: str) -> RankFusion:
+    """``rank:TENG+GLVN``: at least two different registered measures, in the order given."""
+    members = [get_measure(part) for part in member_names(name)]
+    names = [m.name for m in members]
+    if len(set(names)) < 2 or len(set(names)) != len(names):
+        raise GmaiqaError(
+            f"rank fusion {name!r} needs at least two different measures joined by '+', each once "
+            "(e.g. rank:TENG+LAPM+GLVN)"
+        )
+    return RankFusion(tuple(members))
 
 
 for _name, (_fn, _source) in PERTUZ.items():
@@ -42,4 +58,13 @@ def classical_names() -> list[str]:
     return list(FOCUS_MEASURES)
 
 
-__all__ = ["ALL_CLASSICAL", "FOCUS_MEASURES", "FocusMeasure", "classical_names", "get_measure", "register"]
+__all__ = [
+    "ALL_CLASSICAL",
+    "FOCUS_MEASURES",
+    "FocusMeasure",
+    "RankFusion",
+    "classical_names",
+    "get_fusion",
+    "get_measure",
+    "register",
+]

@@ -32,6 +32,16 @@ class FocusMeasure:
         values = self(rgb)
         return values if self.higher_is_better else -values
 
+    # the two steps every scorer of gmaiqa.focus offers (a rank fusion needs the whole stack's rows
+    # before it can score one image; a single measure's value is its image's own)
+    def per_image(self, rgb: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, 1) raw values."""
+        return self(rgb)[:, None]
+
+    def of_stack(self, values: torch.Tensor) -> torch.Tensor:
+        """(N, 1) rows of a whole stack -> (N,) raw values."""
+        return values[:, 0]
+
 
 def local_max_gradient(gray: torch.Tensor, block: int = 32) -> torch.Tensor:
     """LMG: mean of g_φ over non-overlapping φ = block x block (GMANet §3.1, Eq. 6, used as an IQA
