@@ -117,6 +117,7 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, fmt: str, half_toleranc
             "resize": list(preprocess.resize) if preprocess.resize else None,
             "resize_interpolation": "bilinear",
             "zscore": "image: per channel over each image; attention map: of the z-scored BT.601 grey",
+            "normalize": preprocess.normalize,  # stack: the statistics are those of the image's whole stack
             "attention": preprocess.attention,
             "block": list(preprocess.block),
         },

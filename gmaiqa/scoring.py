@@ -140,7 +140,8 @@ def preprocess_of(meta: dict, cfg: DictConfig) -> Preprocess:
     amap = meta["model"].get("attention_map") or {"kind": "local_max", "block": [32, 32]}
     kind, block = data.get("attention") or amap["kind"], data.get("block") or amap["block"]
     block = cfg.get("block") or block  # the paper evaluates leucorrhea at 768x1152 with φ 8x8 (§4.3)
-    return Preprocess(size_pair(resize, "resize"), kind, size_pair(block, "block", smallest=2))
+    normalize = data.get("normalize") or "image"  # checkpoints before data.normalize: the paper's
+    return Preprocess(size_pair(resize, "resize"), kind, size_pair(block, "block", smallest=2), normalize)
 
 
 def inference_of(meta: dict, cfg: DictConfig):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import lightning as L
@@ -32,13 +33,15 @@ from gmaiqa.data.sampling import GroupBatchSampler, SampleKey, WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.data.transforms import (
+    NORMALIZATIONS,
     Preprocess,
+    StackStatistics,
     augment_image,
     augment_pair,
     build_augment,
     crop_box,
 )
-from gmaiqa.errors import ConfigError
+from gmaiqa.errors import ConfigError, did_you_mean
 
 
 def loader_workers(setting: int | str, processes: int = 1) -> int:
@@ -81,16 +84,15 @@ class FocusStackDataset(Dataset):
         self.augment = augment
         self.crop_per_image = crop_per_image
         self.maps_on_device = maps_on_device
+        self.stack_statistics = StackStatistics() if preprocess.normalize == "stack" else None
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.stacks)
 
     def __getitem__(self, key: SampleKey) -> dict:
         stack = self.stacks[key.group]
-        if self.cache is not None:
-            rgb = self.cache.read(stack.paths[key.image], stack.crop_to)
-        else:
-            rgb = stack.read(key.image)
+        rgb = self.read(stack, key.image)
+        stats = self.stack_statistics and self.stack_statistics(key.group, stack, partial(self.read, stack))
         rng = None
         preprocess = self.preprocess
         if self.random_crop:
@@ -100,7 +102,7 @@ class FocusStackDataset(Dataset):
             if self.scale_range:
                 preprocess = self.zoomed(preprocess, rgb.shape[:2], key.draw_seed)
         if self.maps_on_device:
-            image, context, size = preprocess.crop_with_context(rgb, self.crop, rng)
+            image, context, size = preprocess.crop_with_context(rgb, self.crop, rng, stats)
             image, flips = augment_image(self.augment, image, key.draw_seed)
             maps = {
                 "attention_context": context,
@@ -108,7 +110,7 @@ class FocusStackDataset(Dataset):
                 "flips": flips,
             }
         else:
-            image, amap = preprocess(rgb)
+            image, amap = preprocess(rgb, stats)
             top, left, h, w = crop_box(image.shape[-2], image.shape[-1], self.crop, rng)
             image, amap = image[:, top : top + h, left : left + w], amap[:, top : top + h, left : left + w]
             image, amap = augment_pair(self.augment, image, amap, key.draw_seed)
@@ -126,6 +128,11 @@ class FocusStackDataset(Dataset):
             "path": str(stack.paths[key.image]),
             "is_clearest": key.image == stack.clearest,
         }
+
+    def read(self, stack: FocusStack, index: int) -> np.ndarray:
+        if self.cache is not None:
+            return self.cache.read(stack.paths[index], stack.crop_to)
+        return stack.read(index)
 
     def zoomed(self, preprocess: Preprocess, source: tuple[int, int], draw_seed: int) -> Preprocess:
         """``data.scale_range``: the batch's images resized by one random zoom on top of ``data.resize``
@@ -293,6 +300,7 @@ class FocusStackDataModule(L.LightningDataModule):
         t: int | None = None,
         pixel_um: float | None = None,
         scale_range: Sequence[float] | None = None,
+        normalize: str = "image",
     ):
         super().__init__()
         # a data.root of the user's wins over the built-in synthetic set of data=synthetic
@@ -308,8 +316,14 @@ class FocusStackDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.crop = size_pair(crop, "data.crop")
         self.eval_crop = size_pair(eval_crop, "data.eval_crop")
+        if normalize not in NORMALIZATIONS:
+            raise ConfigError(
+                "data.normalize",
+                f"{normalize!r}{did_you_mean(str(normalize), NORMALIZATIONS)}",
+                f"choose one of {list(NORMALIZATIONS)} (image: the paper's, §3.4)",
+            )
         self.preprocess = Preprocess(
-            size_pair(resize, "data.resize"), attention, size_pair(block, "data.block")
+            size_pair(resize, "data.resize"), attention, size_pair(block, "data.block"), normalize
         )
         self.split_ratios = tuple(split_ratios)
         self.seed = seed

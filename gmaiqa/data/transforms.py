@@ -1,9 +1,16 @@
 """Preprocessing and focus-preserving augmentation (GMANet §3.4).
 
 Per image: bilinear resize (default 1024x1536), z-score of the colour image, the attention map from
-the z-scored grey image at full size, then a crop taken jointly from image and map. Augmentations
-only move pixels (flips, 90-degree rotations of square crops): blur, sharpening, noise or resampling
-would change the very clarity the labels describe, so they are never offered.
+the z-scored grey image at full size, then a crop taken jointly from image and map.
+
+``normalize``: ``image`` z-scores every image by its own mean and standard deviation (§3.4), which
+removes the contrast that defocus lowers; ``stack`` (ours, ``data.normalize=stack``) z-scores every image
+of a group by the statistics of the whole group (:func:`stack_statistics`, pooled over all its pixels),
+so a defocused image keeps its lower contrast beside the sharp one - the cue the best classical measures
+on real stacks rely on (GLVN is a normalised variance). A group of one image falls back to its own.
+
+Augmentations only move pixels (flips, 90-degree rotations of square crops): blur, sharpening, noise or
+resampling would change the very clarity the labels describe, so they are never offered.
 
 One draw per batch: every image of a group batch gets the same crop and flips (the crop location can
 be drawn per image with ``crop_per_image``), so the rank loss compares the same field of view.
@@ -20,13 +27,63 @@ import torch
 import torch.nn.functional as F
 
 from gmaiqa.focus.gradient import (
-    attention_map,
+    ZSCORE_EPS,
     local_max_gradient_map,
+    map_of_zscored_gray,
     tenengrad_map,
     to_gray,
-    zscore,
     zscore_stats,
 )
+
+NORMALIZATIONS = ("image", "stack")
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """The z-score of one image: per-channel mean and scale (1, 3, 1, 1), the grey's (1, 1, 1, 1)."""
+
+    mean: torch.Tensor
+    scale: torch.Tensor
+    gray_mean: torch.Tensor
+    gray_scale: torch.Tensor
+
+
+def stack_statistics(images) -> Statistics:
+    """The z-score statistics of a whole stack: mean and standard deviation of every channel (and of the
+    grey) pooled over every pixel of every image (float RGB (H, W, 3) arrays, any sizes), accumulated in
+    float64 so a deep stack of large frames loses nothing."""
+    sums, squares, count = np.zeros(4), np.zeros(4), 0
+    for rgb in images:
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].double()
+        planes = torch.cat([x, to_gray(x)], dim=1).flatten(2)[0]  # (4, H*W)
+        sums += planes.sum(dim=1).numpy()
+        squares += (planes**2).sum(dim=1).numpy()
+        count += planes.shape[1]
+    mean = sums / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    mean, scale = torch.from_numpy(mean).float(), torch.from_numpy(std).float().clamp_min(ZSCORE_EPS)
+    return Statistics(
+        mean[:3].view(1, 3, 1, 1),
+        scale[:3].view(1, 3, 1, 1),
+        mean[3:].view(1, 1, 1, 1),
+        scale[3:].view(1, 1, 1, 1),
+    )
+
+
+class StackStatistics:
+    """``data.normalize=stack``: each group's :func:`stack_statistics`, computed the first time one of its
+    images is asked for (reading every image of the group once) and kept per dataset (per loader
+    worker); ``None`` for a group of one image, which is normalised by its own."""
+
+    def __init__(self):
+        self._of: dict[int, Statistics] = {}
+
+    def __call__(self, index: int, stack, read) -> Statistics | None:
+        if len(stack) < 2:
+            return None
+        if index not in self._of:
+            self._of[index] = stack_statistics(read(i) for i in range(len(stack)))
+        return self._of[index]
 
 
 @dataclass(frozen=True)
@@ -34,6 +91,7 @@ class Preprocess:
     resize: tuple[int, int] | None = (1024, 1536)
     attention: str = "local_max"
     block: tuple[int, int] = (32, 32)
+    normalize: str = "image"  # or "stack": the z-score statistics come from the image's stack
 
     def resized(self, rgb: np.ndarray) -> torch.Tensor:
         """float RGB (H, W, 3) -> (1, 3, H', W') at the configured size."""
@@ -44,24 +102,35 @@ class Preprocess:
     def block_for(self, height: int, width: int) -> tuple[int, int]:
         return (min(self.block[0], height), min(self.block[1], width))
 
-    def __call__(self, rgb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """float RGB (H, W, 3) -> z-scored image (3, H', W') and attention map (1, H', W')."""
+    def __call__(self, rgb: np.ndarray, stats: Statistics | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """float RGB (H, W, 3) -> z-scored image (3, H', W') and attention map (1, H', W'); ``stats``: the
+        stack's (``normalize=stack``), else the image's own."""
         x = self.resized(rgb)
-        return zscore(x)[0], attention_map(x, self.attention, self.block_for(*x.shape[-2:]))[0]
+        gray = to_gray(x)
+        s = stats or Statistics(*zscore_stats(x), *zscore_stats(gray))
+        amap = map_of_zscored_gray(
+            (gray - s.gray_mean) / s.gray_scale, self.attention, self.block_for(*x.shape[-2:])
+        )
+        return ((x - s.mean) / s.scale)[0], amap[0]
 
     def crop_with_context(
-        self, rgb: np.ndarray, crop: tuple[int, int] | None, rng: np.random.Generator | None
+        self,
+        rgb: np.ndarray,
+        crop: tuple[int, int] | None,
+        rng: np.random.Generator | None,
+        stats: Statistics | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
         """float RGB (H, W, 3) -> the z-scored crop (3, h, w), the z-scored grey context its attention map
         is computed from on the training device (1, h + 2m, w + 2m; :func:`maps_from_context`), and the
-        size of the resized image. Only the crop is normalised, with the whole image's statistics."""
+        size of the resized image. Only the crop is normalised, with the whole image's statistics (or,
+        given ``stats``, its stack's)."""
         x = self.resized(rgb)
         gray = to_gray(x)
-        (mean, scale), (gray_mean, gray_scale) = zscore_stats(x), zscore_stats(gray)
+        s = stats or Statistics(*zscore_stats(x), *zscore_stats(gray))
         box = crop_box(x.shape[-2], x.shape[-1], crop, rng)
         top, left, h, w = box
-        image = (x[0, :, top : top + h, left : left + w] - mean[0]) / scale[0]
-        context = (context_crop(gray[0], box, self.margin, self.attention) - gray_mean[0]) / gray_scale[0]
+        image = (x[0, :, top : top + h, left : left + w] - s.mean[0]) / s.scale[0]
+        context = (context_crop(gray[0], box, self.margin, self.attention) - s.gray_mean[0]) / s.gray_scale[0]
         return image, context, tuple(x.shape[-2:])
 
     @property

@@ -173,7 +173,13 @@ def attention_map(
     rgb: torch.Tensor, kind: str = "local_max", block: tuple[int, int] = (32, 32)
 ) -> torch.Tensor:
     """The attention map M of an RGB image as GMANet builds it (§3.4): grey, z-score, then the map."""
-    gray = zscore(to_gray(rgb))
+    return map_of_zscored_gray(zscore(to_gray(rgb)), kind, block)
+
+
+def map_of_zscored_gray(
+    gray: torch.Tensor, kind: str = "local_max", block: tuple[int, int] = (32, 32)
+) -> torch.Tensor:
+    """The attention map of a grey image already z-scored (by its own statistics or its stack's)."""
     if kind == "local_max":
         return local_max_gradient_map(gray, block)
     if kind == "tenengrad":
