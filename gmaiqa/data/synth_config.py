@@ -1,0 +1,172 @@
+"""The synthetic generator's settings (``gmaiqa synth`` keys, ``data.synthetic`` members): one frozen
+dataclass, each value checked where it is made so a bad option is named before anything is rendered.
+The presets it refers to are ``gmaiqa.data.presets``; ``gmaiqa.data.synthetic`` renders with it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from gmaiqa.data.imaging import BIT_DEPTHS
+from gmaiqa.data.presets import PRESETS, REFERENCE_PIXEL_UM, REFERENCE_SIZE
+from gmaiqa.data.splits import PAPER_RATIOS, valid_ratios
+from gmaiqa.errors import ConfigError, did_you_mean
+
+CAMERA_KEYS = ("full_well", "read_noise", "background_level", "bit_depth", "exposure_drift")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    preset: str = "feces"
+    groups: int = 8
+    seed: int = 0
+    height: int = 1200  # the paper's camera frames (§4.1)
+    width: int = 1600
+    images: tuple[int, int] = (10, 30)  # images per group, inclusive range (§5.3.1: 10 to 30)
+    object_scale: float | None = None  # pixels per reference pixel; None: height / 1024
+    step_um: float = 1.0
+    focus_jitter: float = 0.3  # the focal plane misses the elements' layer by up to this share of a step
+    flicker: float = 0.01  # lamp brightness change between frames
+    blur_px_per_um: float = 4.0  # geometric defocus radius growth, reference pixels per µm
+    psf_sigma_px: float = 0.8  # in-focus optics, reference pixels
+    halo_gain: float = 1.0
+    depth_of_field_um: float = 1.0  # "clear" images (95-99) lie within this defocus
+    blur_range_um: float = 12.0  # defocus at which the score reaches 0
+    high_concentration: float = 0.5  # share of groups drawn at high concentration
+    # the camera and the exposure: None takes the preset's (gmaiqa.data.specimen.Preset)
+    full_well: float | None = None  # electrons at full scale: Poisson noise
+    read_noise: float | None = None  # Gaussian noise, fraction of full scale
+    background_level: float | None = None  # brightfield: empty medium; fluorescence: the dark level
+    bit_depth: int | None = None  # 8, 12 (in a 16-bit file) or 16
+    exposure_drift: float | None = None  # exposure change over a stack, either way at its ends
+    split: bool = False  # write a seeded split column instead of leaving the split to training
+    split_ratios: tuple[float, float, float] = PAPER_RATIOS  # train / val / test shares of that column
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise ConfigError(
+                "preset",
+                f"unknown preset {self.preset!r}{did_you_mean(self.preset, PRESETS)}",
+                f"choose one of {sorted(PRESETS)}",
+            )
+        lo, hi = self.images
+        if not 2 <= lo <= hi:
+            raise ConfigError(
+                "images",
+                f"images per group {list(self.images)} is not a range [min, max] with min >= 2",
+                "use e.g. images=[10,30]",
+            )
+        if self.height < 16 or self.width < 16:
+            raise ConfigError(
+                "height/width", f"{self.height}x{self.width} is too small", "use at least 16x16 pixels"
+            )
+        if self.groups < 1:
+            raise ConfigError("groups", f"groups={self.groups}", "generate at least one group")
+        if not valid_ratios(self.split_ratios):
+            raise ConfigError(
+                "split_ratios",
+                f"{list(self.split_ratios)} is not three train / val / test shares summing to 1",
+                "use e.g. split_ratios=[0.8,0.2,0.0]",
+            )
+        if self.seed < 0:
+            raise ConfigError("seed", f"seed={self.seed}", "use a seed of 0 or more")
+        if self.object_scale is not None and self.object_scale <= 0:
+            raise ConfigError(
+                "object_scale",
+                f"{self.object_scale:g} pixels per reference pixel",
+                "use a positive scale, or null",
+            )
+        drift = self.camera("exposure_drift")
+        if not 0 <= drift < 1:  # 1 or more would drive the exposure at one end of a stack to zero or below
+            raise ConfigError(
+                "exposure_drift", f"{drift:g} is not a share in [0, 1)", "use e.g. exposure_drift=0.2 (±20 %)"
+            )
+        if self.camera("full_well") <= 0 or self.camera("read_noise") < 0:
+            raise ConfigError(
+                "full_well/read_noise",
+                f"{self.camera('full_well'):g} electrons, read noise {self.camera('read_noise'):g}",
+                "use a positive full well and a read noise of 0 or more",
+            )
+        if not 0 <= self.camera("background_level") <= 1:
+            raise ConfigError(
+                "background_level",
+                f"{self.camera('background_level'):g} is not a share of full scale",
+                "use a value in [0, 1]",
+            )
+        if self.camera("bit_depth") not in BIT_DEPTHS:
+            raise ConfigError(
+                "bit_depth", f"{self.bit_depth} bits", f"choose one of {', '.join(map(str, BIT_DEPTHS))}"
+            )
+
+    def camera(self, key: str):
+        """A camera or exposure setting: this config's, else its preset's."""
+        value = getattr(self, key)
+        return getattr(PRESETS[self.preset], key) if value is None else value
+
+    @property
+    def scale(self) -> float:
+        return self.object_scale if self.object_scale is not None else self.height / REFERENCE_SIZE[0]
+
+    @property
+    def pixel_um(self) -> float:
+        """The size of a pixel in the specimen: objects are drawn ``scale`` times their reference size."""
+        return REFERENCE_PIXEL_UM / self.scale
+
+
+def _typed(key: str, value, example):
+    """A plain override as the type of its field's default (``groups=abc`` is a ConfigError naming
+    ``groups``, not a TypeError deep in the generator)."""
+    if value is None or example is None:
+        return value
+    kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "a name"}
+    kind = type(example)
+    try:
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if kind is int:
+            if isinstance(value, bool) or float(value) != int(float(value)):
+                raise ValueError
+            return int(float(value))
+        if kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        shown = str(example).lower() if kind is bool else example
+        raise ConfigError(
+            key, f"{value!r} is not {kinds.get(kind, kind.__name__)}", f"pass e.g. {key}={shown}"
+        ) from None
+
+
+def config_from(**overrides) -> SynthConfig:
+    """SynthConfig from plain values (Hydra gives lists where the dataclass wants tuples), each checked
+    against its field's type."""
+    defaults = SynthConfig()
+    known = {f for f in SynthConfig.__dataclass_fields__}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(
+            unknown[0],
+            f"not a synth option{did_you_mean(unknown[0], known, quote='`')}",
+            f"valid options: {sorted(known)}",
+        )
+    images = overrides.pop("images", None)
+    ratios = overrides.pop("split_ratios", None)
+    typed = {key: _typed(key, value, getattr(defaults, key)) for key, value in overrides.items()}
+    if "object_scale" in typed and typed["object_scale"] is not None:
+        typed["object_scale"] = _typed("object_scale", typed["object_scale"], 1.0)
+    for key in CAMERA_KEYS:  # None takes the preset's: typed like the presets' values
+        if typed.get(key) is not None:
+            typed[key] = _typed(key, typed[key], getattr(PRESETS["feces"], key))
+    if images is not None:
+        values = [images] if isinstance(images, str | int | float) else list(images)
+        values = [_typed("images", v, 10) for v in values]  # each a whole number, e.g. images=[10,30]
+        if len(values) not in (1, 2):
+            raise ConfigError("images", f"{images!r} is not [min, max]", "use e.g. images=[10,30]")
+        typed["images"] = (values[0], values[-1])
+    if ratios is not None:
+        values = [ratios] if isinstance(ratios, str | int | float) else list(ratios)
+        typed["split_ratios"] = tuple(_typed("split_ratios", v, 0.5) for v in values)
+    return replace(defaults, **typed)
