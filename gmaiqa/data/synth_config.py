@@ -4,9 +4,10 @@ The presets it refers to are ``gmaiqa.data.presets``; ``gmaiqa.data.synthetic`` 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
-from gmaiqa.data.imaging import BIT_DEPTHS
+from gmaiqa.data.imaging import BIT_DEPTHS, PSF_SHAPES, DefocusPSF
 from gmaiqa.data.presets import PRESETS, REFERENCE_PIXEL_UM, REFERENCE_SIZE
 from gmaiqa.data.splits import PAPER_RATIOS, valid_ratios
 from gmaiqa.errors import ConfigError, did_you_mean
@@ -38,6 +39,17 @@ class SynthConfig:
     background_level: float | None = None  # brightfield: empty medium; fluorescence: the dark level
     bit_depth: int | None = None  # 8, 12 (in a 16-bit file) or 16
     exposure_drift: float | None = None  # exposure change over a stack, either way at its ends
+    gamma: float = 1.0  # the camera's encoding: stored = signal^(1/gamma); 1 linear, 2.2 consumer/JPEG
+    # the objective (gmaiqa.data.imaging.DefocusPSF): the PSF's shape, and optionally its NA, from which
+    # the defocus blur, the in-focus PSF and the depth of field then follow (blur_px_per_um, psf_sigma_px
+    # and depth_of_field_um are ignored)
+    psf: str = "disk"  # disk | gaussian | aberrated | astigmatic
+    # aberrated: the blur grows 1 + a times as fast on one side of focus, 1 - a times on the other
+    aberration: float = 0.4
+    astigmatism_um: float = 2.0  # astigmatic: the distance between the two focal lines
+    numerical_aperture: float | None = None  # e.g. 0.25 (10x dry) .. 1.3 (100x oil)
+    immersion_index: float = 1.0  # between objective and specimen: 1.0 air, 1.33 water, 1.52 oil
+    wavelength_um: float = 0.55
     split: bool = False  # write a seeded split column instead of leaving the split to training
     split_ratios: tuple[float, float, float] = PAPER_RATIOS  # train / val / test shares of that column
 
@@ -96,6 +108,57 @@ class SynthConfig:
             raise ConfigError(
                 "bit_depth", f"{self.bit_depth} bits", f"choose one of {', '.join(map(str, BIT_DEPTHS))}"
             )
+        self.check_optics()
+
+    def check_optics(self) -> None:
+        if self.psf not in PSF_SHAPES:
+            raise ConfigError(
+                "psf",
+                f"{self.psf!r}{did_you_mean(self.psf, PSF_SHAPES)}",
+                f"choose one of {list(PSF_SHAPES)}",
+            )
+        if not 0 <= self.aberration < 1 or self.astigmatism_um < 0:
+            raise ConfigError(
+                "aberration/astigmatism_um",
+                f"aberration {self.aberration:g}, astigmatism {self.astigmatism_um:g} µm",
+                "use an aberration in [0, 1) and an astigmatism of 0 µm or more",
+            )
+        if not 1 <= self.immersion_index <= 2 or not 0.2 <= self.wavelength_um <= 2:
+            raise ConfigError(
+                "immersion_index/wavelength_um",
+                f"index {self.immersion_index:g}, wavelength {self.wavelength_um:g} µm",
+                "use an index from 1 (air) to 2 and a wavelength in µm (e.g. 0.55)",
+            )
+        na = self.numerical_aperture
+        if na is not None and not 0 < na < self.immersion_index:
+            raise ConfigError(
+                "numerical_aperture",
+                f"{na:g} with immersion index {self.immersion_index:g}",
+                "an NA lies above 0 and below the immersion index (0.25 dry; 1.3 with immersion_index=1.52)",
+            )
+        if self.gamma <= 0:
+            raise ConfigError("gamma", f"{self.gamma:g}", "use a positive gamma, e.g. 1 (linear) or 2.2")
+
+    def defocus_psf(self) -> DefocusPSF:
+        """The defocus PSF in output pixels. With ``numerical_aperture``: the geometric blur radius grows
+        by tan(asin(NA / n)) µm per µm of defocus, and the in-focus PSF is the Gaussian fit of the Airy
+        disk, σ = 0.21 λ / NA (Zhang et al. 2007); otherwise the reference-pixel settings."""
+        if self.numerical_aperture is None:
+            blur, sigma = self.blur_px_per_um, self.psf_sigma_px  # reference pixels
+        else:
+            angle = math.asin(self.numerical_aperture / self.immersion_index)
+            blur = math.tan(angle) / REFERENCE_PIXEL_UM
+            sigma = 0.21 * self.wavelength_um / self.numerical_aperture / REFERENCE_PIXEL_UM
+        s = self.scale
+        return DefocusPSF(blur * s, sigma * s, self.psf, self.aberration, self.astigmatism_um)
+
+    @property
+    def clear_depth_um(self) -> float:
+        """The defocus within which images are annotated clear (95-99): ``depth_of_field_um``, or with an
+        NA the wave-optical depth of field λ n / NA² (Inoué's first term)."""
+        if self.numerical_aperture is None:
+            return self.depth_of_field_um
+        return self.wavelength_um * self.immersion_index / self.numerical_aperture**2
 
     def camera(self, key: str):
         """A camera or exposure setting: this config's, else its preset's."""
@@ -155,8 +218,9 @@ def config_from(**overrides) -> SynthConfig:
     images = overrides.pop("images", None)
     ratios = overrides.pop("split_ratios", None)
     typed = {key: _typed(key, value, getattr(defaults, key)) for key, value in overrides.items()}
-    if "object_scale" in typed and typed["object_scale"] is not None:
-        typed["object_scale"] = _typed("object_scale", typed["object_scale"], 1.0)
+    for key in ("object_scale", "numerical_aperture"):  # None or a number
+        if typed.get(key) is not None:
+            typed[key] = _typed(key, typed[key], 1.0)
     for key in CAMERA_KEYS:  # None takes the preset's: typed like the presets' values
         if typed.get(key) is not None:
             typed[key] = _typed(key, typed[key], getattr(PRESETS["feces"], key))

@@ -57,9 +57,10 @@ def _score(defocus_um: np.ndarray, cfg: SynthConfig) -> np.ndarray:
     """The paper's annotation rule (§4.1) applied to |defocus| of the formed elements."""
     d = np.abs(defocus_um)
     best = int(np.argmin(d))
-    clear = np.clip(np.rint(99 - 4 * d / cfg.depth_of_field_um), 95, 99)
-    blurred = np.rint(94 * np.clip(1 - (d - cfg.depth_of_field_um) / cfg.blur_range_um, 0, 1) ** 1.5)
-    scores = np.where(d <= cfg.depth_of_field_um, clear, blurred)
+    depth = cfg.clear_depth_um
+    clear = np.clip(np.rint(99 - 4 * d / depth), 95, 99)
+    blurred = np.rint(94 * np.clip(1 - (d - depth) / cfg.blur_range_um, 0, 1) ** 1.5)
+    scores = np.where(d <= depth, clear, blurred)
     scores[best] = 100
     return scores.astype(np.float32)
 
@@ -82,7 +83,6 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
     for 12- and 16-bit cameras) and their annotation."""
     preset = PRESETS[cfg.preset]
     rng = _group_rng(cfg, index)
-    s = cfg.scale
     n_images = _draw_image_count(cfg, rng)
     # in-focus index anywhere but the very ends, so a stack always has both defocused sides
     lo, hi = max(1, round(0.15 * n_images)), min(n_images - 2, round(0.85 * n_images))
@@ -91,7 +91,7 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
     focus_um = (np.arange(n_images) - best) * cfg.step_um + jitter  # focal plane, elements at z = 0
 
     max_defocus = np.abs(focus_um).max() + max(preset.large_offset_um[1], preset.debris_depth_um)
-    pad = int(math.ceil(cfg.blur_px_per_um * s * min(max_defocus, 12.0) + 4 * cfg.psf_sigma_px * s)) + 4
+    pad = int(math.ceil(cfg.defocus_psf().reach_px(min(max_defocus, 12.0)))) + 4
     shape = (
         sfft.next_fast_len(cfg.height + 2 * pad, real=True),
         sfft.next_fast_len(cfg.width + 2 * pad, real=True),
@@ -149,6 +149,7 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
 
 def _brightfield(cfg, preset, spectra, optics, focus_um, pad, rng) -> list[np.ndarray]:
     s = cfg.scale
+    psf = cfg.defocus_psf()
     medium = (
         np.asarray(preset.medium_od, np.float32)
         * (1 + 0.05 * smooth_noise((cfg.height, cfg.width), 40 * s, rng))[..., None]
@@ -160,9 +161,7 @@ def _brightfield(cfg, preset, spectra, optics, focus_um, pad, rng) -> list[np.nd
     crop = (slice(pad, pad + cfg.height), slice(pad, pad + cfg.width))
     images = []
     for k, focus in enumerate(focus_um):
-        od_spec, halo_spec = blurred(
-            spectra, optics, 3, focus, cfg.blur_px_per_um * s, cfg.psf_sigma_px * s, halo_gain
-        )
+        od_spec, halo_spec = blurred(spectra, optics, 3, focus, psf, halo_gain)
         od = inverse(od_spec, optics.shape)[crop]
         halo = inverse(halo_spec, optics.shape, axes=(-2, -1))[crop] if halo_gain else np.float32(0)
         intensity = (
@@ -177,6 +176,7 @@ def _fluorescence(cfg, preset, spectra, optics, focus_um, pad, rng) -> list[np.n
     """Emission spread by defocus (not lost) over a dark level, on a mono camera; the lamp's field is
     uneven and the dye bleaches frame by frame."""
     s = cfg.scale
+    psf = cfg.defocus_psf()
     light = illumination(cfg.height, cfg.width, rng, tint=False)
     dark = cfg.camera("background_level") * (1 + 0.2 * smooth_noise((cfg.height, cfg.width), 60 * s, rng))
     trend = exposure_trend(len(focus_um), cfg.camera("exposure_drift"), preset.bleach_per_image, rng)
@@ -184,7 +184,7 @@ def _fluorescence(cfg, preset, spectra, optics, focus_um, pad, rng) -> list[np.n
     crop = (slice(pad, pad + cfg.height), slice(pad, pad + cfg.width))
     images = []
     for k, focus in enumerate(focus_um):
-        spectrum, _ = blurred(spectra, optics, 1, focus, cfg.blur_px_per_um * s, cfg.psf_sigma_px * s)
+        spectrum, _ = blurred(spectra, optics, 1, focus, psf)
         emission = np.clip(inverse(spectrum, optics.shape)[crop][..., 0], 0, None)
         intensity = dark + light[..., 0] * brightness * trend[k] * emission
         intensity *= 1 + rng.uniform(-cfg.flicker, cfg.flicker)
@@ -194,14 +194,14 @@ def _fluorescence(cfg, preset, spectra, optics, focus_um, pad, rng) -> list[np.n
 
 def _reflected(cfg, preset, spectra, optics, focus_um, pad, rng) -> list[np.ndarray]:
     """The blurred reflectance of the surface layers under even epi-illumination, on a mono camera."""
-    s = cfg.scale
+    psf = cfg.defocus_psf()
     light = illumination(cfg.height, cfg.width, rng, tint=False)[..., 0]
     base = cfg.camera("background_level")
     trend = exposure_trend(len(focus_um), cfg.camera("exposure_drift"), 0.0, rng)
     crop = (slice(pad, pad + cfg.height), slice(pad, pad + cfg.width))
     images = []
     for k, focus in enumerate(focus_um):
-        spectrum, _ = blurred(spectra, optics, 1, focus, cfg.blur_px_per_um * s, cfg.psf_sigma_px * s)
+        spectrum, _ = blurred(spectra, optics, 1, focus, psf)
         reflectance = np.clip(base + inverse(spectrum, optics.shape)[crop][..., 0], 0.02, 1.5)
         intensity = light * reflectance * trend[k] * (1 + rng.uniform(-cfg.flicker, cfg.flicker))
         images.append(_camera(cfg, intensity, rng))
@@ -212,4 +212,5 @@ _FORWARD = {"brightfield": _brightfield, "fluorescence": _fluorescence, "reflect
 
 
 def _camera(cfg: SynthConfig, intensity: np.ndarray, rng) -> np.ndarray:
-    return camera(intensity, cfg.camera("full_well"), cfg.camera("read_noise"), cfg.camera("bit_depth"), rng)
+    bits = cfg.camera("bit_depth")
+    return camera(intensity, cfg.camera("full_well"), cfg.camera("read_noise"), bits, rng, cfg.gamma)
