@@ -1,5 +1,7 @@
 """gmaiqa benchmark data.root=DIR methods=[TENG,LMG,ckpt:PATH] out=DIR [split=all|test]
-(``methods=all_classical``: every classical measure of the registry)
+(``methods=all_classical``: every classical measure of the registry; ``rank:TENG+GLVN``: a rank fusion;
+``default``: whatever ``predict`` scores with given neither ``ckpt=`` nor ``method=``, its row named
+``default (WHAT)``)
 
 Scores every image of every group with each method and reports t0, t1, acc, SROCC (z-error with
 ``z_um``) with the same metric code as evaluation, plus the time per image. Classical measures see
@@ -26,10 +28,12 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from gmaiqa import default_scorer
 from gmaiqa.config_check import OUTPUTS, check_methods, check_out, check_split, expand_methods
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.errors import ConfigError
 from gmaiqa.focus import get_measure
+from gmaiqa.outputs import written
 from gmaiqa.scoring import (
     GroupMetrics,
     clarity,
@@ -111,6 +115,28 @@ def run_checkpoint(
             curves.setdefault(f"ckpt:{path}", {})[index] = clear.numpy()
     seconds = time.perf_counter() - start
     return _result(f"ckpt:{path}", metrics, seconds, images)
+
+
+def run_default(
+    stacks: list[FocusStack],
+    device: torch.device,
+    cfg: DictConfig,
+    curves: dict[str, dict[int, np.ndarray]],
+    curve_of: frozenset[int] = frozenset(),
+) -> dict:
+    """``methods=[default]``: the default scorer scored as what it is (a measure, a fusion or the shipped
+    model), its row and curves named ``default (WHAT)`` so it stands apart from the same method listed
+    by name."""
+    chosen = default_scorer.method()
+    own: dict[str, dict[int, np.ndarray]] = {}
+    if chosen.startswith("ckpt:"):
+        row = run_checkpoint(stacks, chosen[len("ckpt:") :], device, cfg, own, curve_of)
+    else:
+        (row,) = run_classical(stacks, [chosen], device, own, curve_of)
+    label = f"{default_scorer.NAME} ({chosen})"
+    if own:  # the groups of curve_of, under the one method it ran
+        curves[label] = next(iter(own.values()))
+    return {**row, "method": label}
 
 
 def curve_groups(stacks: list[FocusStack], curves) -> list[int]:
@@ -224,7 +250,7 @@ def benchmark(cfg: DictConfig) -> list[dict]:
         **reading_options(cfg.data),
     )
     device = device_for(cfg.accelerator)
-    classical = [m for m in methods if not str(m).startswith("ckpt:")]
+    classical = [m for m in methods if not str(m).startswith("ckpt:") and m != default_scorer.NAME]
     groups = curve_groups(stacks, cfg.curves)
     curves: dict[str, dict[int, np.ndarray]] = {}
     rows = run_classical(stacks, classical, device, curves, frozenset(groups)) if classical else []
@@ -233,10 +259,15 @@ def benchmark(cfg: DictConfig) -> list[dict]:
         for m in methods
         if str(m).startswith("ckpt:")
     ]
+    if default_scorer.NAME in methods:
+        rows.append(run_default(stacks, device, cfg, curves, frozenset(groups)))
     rank(rows)
     out.mkdir(parents=True, exist_ok=True)
+    # the figures first, the table last: a benchmark.csv that exists is a benchmark that finished
+    with written(out / "curves") as part:
+        figures = write_curves(part, stacks, groups, curves, rows, cfg.curve_methods)
+    figures = [out / "curves" / figure.relative_to(part) for figure in figures]
     write_ranking(out / "benchmark.csv", rows)
-    figures = write_curves(out / "curves", stacks, groups, curves, rows, cfg.curve_methods)
     log_to_wandb(cfg, out, rows, figures, wandb)
     print_ranking(f"{cfg.data.root} ({cfg.split}, {rows[0]['groups']} groups)", rows)
     print(f"-> {out / 'benchmark.csv'}")
@@ -249,7 +280,7 @@ def rank(rows: list[dict]) -> None:
 
 
 def write_ranking(path: Path, rows: list[dict]) -> None:
-    with open(path, "w", newline="") as handle:
+    with written(path) as part, open(part, "w", newline="") as handle:
         writer = csv.DictWriter(handle, COLUMNS)
         writer.writeheader()
         for r in rows:

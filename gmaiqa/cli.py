@@ -42,7 +42,17 @@ Every command takes Hydra overrides (key=value); `gmaiqa <command> --help` and
 
 
 # command -> "module:function"; imported only when that command runs, so `gmaiqa check` stays light
-COMMANDS = ("synth", "check", "train", "eval", "predict", "benchmark", "export", "summarize", "report")
+COMMANDS = (
+    "synth",
+    "check",
+    "train",
+    "eval",
+    "predict",
+    "benchmark",
+    "export",
+    "summarize",
+    "report",
+)
 
 
 def _command(name: str) -> Callable[[DictConfig], int]:
@@ -98,6 +108,12 @@ def run_command(command: str, overrides: list[str]) -> int:
         except GmaiqaError as exc:
             print(f"gmaiqa {command}: error: {exc}", file=sys.stderr)
             code = 2
+        except KeyboardInterrupt:
+            # Ctrl-C: one line instead of a traceback and the conventional 128 + SIGINT; what the command
+            # was writing was under a temporary name and is gone (gmaiqa.outputs). SystemExit, so a
+            # sweep stops too rather than starting its next job
+            print(f"gmaiqa {command}: interrupted; files it had not finished were removed", file=sys.stderr)
+            raise SystemExit(130) from None
         # a multirun runs every job; it exits with the worst status so scripts notice a failed job
         status["code"] = max(status["code"], int(code))
         return objective

@@ -464,6 +464,8 @@ def check_scoring(command: str, cfg: DictConfig) -> None:
         check_split(cfg.split)
     if command == "predict" and cfg.get("method"):
         predict_measure(cfg)
+    elif command == "predict" and cfg.get("ckpt") is None:
+        default_scorer_method()
     elif command in ("eval", "predict"):
         read_checkpoint(cfg.ckpt)
     root_key = "input" if command == "predict" else "data.root"
@@ -583,6 +585,7 @@ def check_methods(methods: list[str]) -> list[str]:
     checkpoint (or a finished run folder, replaced by its checkpoint)."""
     from gmaiqa.checkpoints import checkpoint_path, read_checkpoint
     from gmaiqa.default_model import NAME as DEFAULT_MODEL
+    from gmaiqa.default_scorer import NAME as DEFAULT_SCORER
     from gmaiqa.errors import GmaiqaError
     from gmaiqa.focus import get_measure
 
@@ -590,7 +593,10 @@ def check_methods(methods: list[str]) -> list[str]:
         raise ConfigError("methods", "no method given", "e.g. methods=[TENG,LMG,ckpt:outputs/.../best.ckpt]")
     checked = []
     for method in methods:
-        if method.startswith("ckpt:"):
+        if method == DEFAULT_SCORER:  # what predict scores with given neither ckpt= nor method=
+            default_scorer_method()
+            checked.append(method)
+        elif method.startswith("ckpt:"):
             key, target = f"methods ({method})", method[len("ckpt:") :]
             read_checkpoint(target, key=key)
             checked.append(method if target == DEFAULT_MODEL else f"ckpt:{checkpoint_path(target, key=key)}")
@@ -599,20 +605,36 @@ def check_methods(methods: list[str]) -> list[str]:
                 get_measure(method)
             except GmaiqaError as exc:
                 raise ConfigError(
-                    "methods", str(exc), "name measures of `gmaiqa.focus` or ckpt:PATH"
+                    "methods",
+                    str(exc),
+                    "name measures of `gmaiqa.focus`, rank:A+B (a rank fusion), default or ckpt:PATH",
                 ) from None
             checked.append(method)
     return checked
 
 
+def default_scorer_method() -> str:
+    """The recorded default scorer, checked as a named one would be: a measure that resolves, or a
+    checkpoint that can be read."""
+    from gmaiqa import default_scorer
+    from gmaiqa.checkpoints import read_checkpoint
+    from gmaiqa.focus import get_measure
+
+    chosen = default_scorer.method()
+    if chosen.startswith("ckpt:"):
+        read_checkpoint(chosen[len("ckpt:") :])
+    else:
+        get_measure(chosen)
+    return chosen
+
+
 def predict_measure(cfg: DictConfig):
-    """``predict method=NAME``: the classical focus measure that scores instead of a network, named
-    alone (a ``ckpt=`` other than the default model beside it is a contradiction, not a choice)."""
-    from gmaiqa.default_model import NAME as DEFAULT_MODEL
+    """``predict method=NAME``: the classical focus measure (or rank fusion) that scores instead of a
+    network, named alone (a ``ckpt=`` beside it is a contradiction, not a choice)."""
     from gmaiqa.errors import GmaiqaError
     from gmaiqa.focus import get_measure
 
-    if str(cfg.get("ckpt", DEFAULT_MODEL)) != DEFAULT_MODEL:
+    if cfg.get("ckpt") is not None:
         raise ConfigError(
             "method",
             f"method={cfg.method} and ckpt={cfg.ckpt} both name what scores",

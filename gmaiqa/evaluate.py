@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import load_net
 from gmaiqa.config_check import OUTPUTS, check_out, check_split
+from gmaiqa.outputs import written
 from gmaiqa.reporting import print_metrics, write_per_group
 from gmaiqa.scoring import (
     labelled_stacks,
@@ -44,7 +45,8 @@ def evaluate(cfg: DictConfig) -> dict:
         "stage": meta.get("stage"),
         **metrics,
     }
-    (out / "metrics.json").write_text(json.dumps(record, indent=1))
+    with written(out / "metrics.json") as part:
+        part.write_text(json.dumps(record, indent=1))
     write_per_group(out / "per_group.csv", rows)
     print_metrics(f"{cfg.data.root} ({cfg.split}, {metrics['groups']} groups)", metrics)
     print(f"-> {out / 'metrics.json'}, {out / 'per_group.csv'}")

@@ -1,7 +1,9 @@
 """gmaiqa predict ckpt=PATH input=DIR out=DIR: a score per image and the clearest image per group, for
 labelled datasets and plain folders of folders alike, with a network or (``method=TENG``) a classical
-focus measure. Writes ``predictions.csv`` (group, image, z, score), ``clearest.csv`` (group, image, z,
-score) and, unless ``clearest_images=false``, the clearest image itself as ``clearest/<group>.<suffix>``
+focus measure or a rank fusion of several (``method=rank:TENG+GLVN``); given neither, with gmaiqa's
+default scorer (``gmaiqa.default_scorer``), named on the first line with the reason it is the default.
+Writes ``predictions.csv`` (group, image, z, score), ``clearest.csv`` (group, image, z, score) and,
+unless ``clearest_images=false``, the clearest image itself as ``clearest/<group>.<suffix>``
 (``save_clearest``): what an autofocus run is for. A defocus-regressor checkpoint writes its defocus
 instead, and a per-tile defocus map of every image. The clearest image follows the checkpoint's score
 direction (``gmaiqa.scoring.clarity``)."""
@@ -11,15 +13,17 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 import torch
 from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import load_net
-from gmaiqa.config_check import OUTPUTS, PREDICT_IMAGES, PREDICT_TABLES, check_out
+from gmaiqa.config_check import OUTPUTS, PREDICT_IMAGES, PREDICT_TABLES, check_out, predict_measure
 from gmaiqa.data.dataset import dataset_folder, load_dataset
 from gmaiqa.errors import ConfigError
+from gmaiqa.outputs import written
 from gmaiqa.scoring import clarity, device_for, reading_options, score_groups, scoring_of
 
 
@@ -89,18 +93,33 @@ class PredictOutputs:
         images, groups = len(self.rows), len(self.best)
         return f"{images} image{'s' * (images != 1)} in {groups} group{'s' * (groups != 1)}"
 
+    @contextmanager
+    def kept_on_success(self):
+        """The scoring loop: on any failure or Ctrl-C, :meth:`abandon` before the error goes on."""
+        try:
+            yield self
+        except BaseException:
+            self.abandon()
+            raise
+
+    def abandon(self) -> None:
+        """A run that failed or was interrupted: its unfinished clearest images go (the previous
+        result, if any, stays)."""
+        if self.images is not None and self.images.exists():
+            shutil.rmtree(self.images, ignore_errors=True)
+
     def finish(self) -> str:
         """Write the tables and put the clearest images in place; where they went, for the last line."""
         for name, table in zip(PREDICT_TABLES, (self.rows, self.best)):
-            with open(self.out / name, "w", newline="") as handle:
+            with written(self.out / name) as part, open(part, "w", newline="") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(["group", "image", "z", self.value])
                 writer.writerows(table)
-        written = ", ".join(str(self.out / name) for name in PREDICT_TABLES)
+        tables = ", ".join(str(self.out / name) for name in PREDICT_TABLES)
         if self.images is None:
-            return written
+            return tables
         replace_folder(self.images, self.out / PREDICT_IMAGES)
-        return f"{written}, the clearest images in {self.out / PREDICT_IMAGES}"
+        return f"{tables}, the clearest images in {self.out / PREDICT_IMAGES}"
 
 
 def model_line(ckpt, meta: dict) -> str:
@@ -123,10 +142,20 @@ def predict(cfg: DictConfig) -> None:
             "stack file",
         )
     out = check_out(cfg.out, cfg.overwrite, OUTPUTS["predict"])
+    ckpt = cfg.get("ckpt")
     if cfg.get("method"):
-        return predict_with_measure(cfg, out)
-    net, meta = load_net(cfg.ckpt)
-    print(f"model: {model_line(cfg.ckpt, meta)}")
+        return predict_with_measure(cfg, out, predict_measure(cfg))
+    if ckpt is None:
+        from gmaiqa import default_scorer
+        from gmaiqa.focus import get_measure
+
+        chosen = default_scorer.method()
+        print(f"scorer: {default_scorer.describe()}")
+        if not chosen.startswith("ckpt:"):
+            return predict_with_measure(cfg, out, get_measure(chosen), announced=True)
+        ckpt = chosen[len("ckpt:") :]
+    net, meta = load_net(ckpt)
+    print(f"model: {model_line(ckpt, meta)}")
     stacks = load_dataset(cfg.input, validate=cfg.validate, **reading_options(cfg))
     out.mkdir(parents=True, exist_ok=True)
     device = device_for(cfg.accelerator)
@@ -134,34 +163,36 @@ def predict(cfg: DictConfig) -> None:
     if scoring_of(meta) == "defocus_tiles":
         return predict_defocus(net, meta, stacks, cfg, out, device)
     outputs = PredictOutputs(out, cfg)
-    for index, scores in score_groups(net, meta, stacks, cfg, device, desc="predict"):
-        outputs.add(stacks[index], scores, meta)
-    written = outputs.finish()
-    print(f"scored {outputs.tally()} -> {written}")
+    with outputs.kept_on_success():
+        for index, scores in score_groups(net, meta, stacks, cfg, device, desc="predict"):
+            outputs.add(stacks[index], scores, meta)
+        where = outputs.finish()
+    print(f"scored {outputs.tally()} -> {where}")
 
 
-def predict_with_measure(cfg: DictConfig, out: Path) -> None:
-    """``method=NAME``: a classical focus measure scores every image (its own value, on the images as
-    stored: float RGB -> luma, as ``gmaiqa benchmark`` scores them), one image at a time, so a deep
-    stack of large planes is never held whole; the same tables and clearest images as a network's."""
+def predict_with_measure(cfg: DictConfig, out: Path, measure, announced: bool = False) -> None:
+    """A classical focus measure or a rank fusion (``gmaiqa.focus``) scores every image (on the images
+    as stored: float RGB -> luma, as ``gmaiqa benchmark`` scores them), one image at a time, so a deep
+    stack of large planes is never held whole (a fusion keeps its members' values, then ranks them per
+    stack); the same tables and clearest images as a network's. ``announced``: the default scorer's
+    line was printed already."""
     from tqdm import tqdm
 
-    from gmaiqa.config_check import predict_measure
-
-    measure = predict_measure(cfg)
-    print(f"method: {measure.name}, a classical focus measure ({measure.reference}); no network")
+    if not announced:
+        print(f"method: {measure.name}, a classical focus measure ({measure.reference}); no network")
     stacks = load_dataset(cfg.input, validate=cfg.validate, **reading_options(cfg))
     out.mkdir(parents=True, exist_ok=True)
     direction = {"higher_is_better": measure.higher_is_better}
     outputs = PredictOutputs(out, cfg, fmt=".6g")
-    with torch.no_grad():
+    with torch.no_grad(), outputs.kept_on_success():
         for stack in tqdm(stacks, unit="group", desc=measure.name):
-            values = torch.cat(
-                [measure(torch.from_numpy(stack.read(i)).permute(2, 0, 1)[None]) for i in range(len(stack))]
-            )
-            outputs.add(stack, values, direction)
-    written = outputs.finish()
-    print(f"scored {outputs.tally()} with {measure.name} -> {written}")
+            rows = [
+                measure.per_image(torch.from_numpy(stack.read(i)).permute(2, 0, 1)[None])
+                for i in range(len(stack))
+            ]
+            outputs.add(stack, measure.of_stack(torch.cat(rows)), direction)
+        where = outputs.finish()
+    print(f"scored {outputs.tally()} with {measure.name} -> {where}")
 
 
 def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> None:
@@ -173,12 +204,13 @@ def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> No
     from gmaiqa.defocus_maps import save_map, stack_defocus
 
     outputs = PredictOutputs(out, cfg, value="defocus")
-    for stack in tqdm(stacks, unit="group", desc="defocus"):
-        maps, defocus = stack_defocus(net, meta, stack, device)
-        folder = out / "defocus_maps" / stack.group
-        folder.mkdir(parents=True, exist_ok=True)
-        for path, values, value in zip(stack.paths, maps, defocus.tolist()):
-            save_map(folder / path.stem, values, f"{stack.group}/{path.name}: mean {value:.2f}")
-        outputs.add(stack, defocus, meta)
-    written = outputs.finish()
-    print(f"defocus of {outputs.tally()} -> {written}, maps in {out / 'defocus_maps'}")
+    with outputs.kept_on_success():
+        for stack in tqdm(stacks, unit="group", desc="defocus"):
+            maps, defocus = stack_defocus(net, meta, stack, device)
+            folder = out / "defocus_maps" / stack.group
+            folder.mkdir(parents=True, exist_ok=True)
+            for path, values, value in zip(stack.paths, maps, defocus.tolist()):
+                save_map(folder / path.stem, values, f"{stack.group}/{path.name}: mean {value:.2f}")
+            outputs.add(stack, defocus, meta)
+        where = outputs.finish()
+    print(f"defocus of {outputs.tally()} -> {where}, maps in {out / 'defocus_maps'}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from gmaiqa.outputs import written
+
 METRIC_ORDER = ("acc", "t0", "t1", "groups", "srocc", "z_error_um", "loss_score", "loss_diff")
 
 
@@ -32,7 +34,7 @@ def write_per_group(path: str | Path, rows: list[dict]) -> None:
         "predicted_scores",
         "annotated_scores",
     ]
-    with open(path, "w", newline="") as handle:
+    with written(path) as part, open(part, "w", newline="") as handle:
         writer = csv.DictWriter(handle, columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:

@@ -1,6 +1,7 @@
 """gmaiqa's shipped default model (gmaiqa.default_model, issue 18): it is inside the package, says how
 it was trained, its fp16 weights score as the fp32 network did, and an installed wheel - not this
-checkout - predicts the clearest plane of multi-page TIFF stacks with it, with no ckpt= given."""
+checkout - predicts the clearest plane of multi-page TIFF stacks with it (ckpt=default) and with the
+default scorer (no ckpt= given, gmaiqa.default_scorer)."""
 
 from __future__ import annotations
 
@@ -84,9 +85,11 @@ for k in range(3):
               for z in range(planes)]
     series = np.stack([s + rng.normal(0, 0.01, s.shape).astype(np.float32) for s in series])
     tifffile.imwrite(work / "stacks" / f"cells{k}.tif", (np.clip(series, 0, 1) * 255).astype(np.uint8))
-code = main(["predict", f"input={work / 'stacks'}", f"out={work / 'out'}"])
+code = main(["predict", "ckpt=default", f"input={work / 'stacks'}", f"out={work / 'out'}"])
+# and with nothing named: the default scorer, whose record ships in the package too
+default_code = main(["predict", f"input={work / 'stacks'}", f"out={work / 'out_default'}"])
 import gmaiqa
-print(json.dumps({"code": code, "package": gmaiqa.__file__}))
+print(json.dumps({"code": code, "default_code": default_code, "package": gmaiqa.__file__}))
 """
 
 
@@ -118,8 +121,9 @@ def test_an_installed_wheel_predicts_tiff_stacks_with_the_default_model(tmp_path
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     # the package that ran is the wheel's, and so are the weights it says it used
-    assert result["code"] == 0 and Path(result["package"]).is_relative_to(installed)
+    assert result["code"] == result["default_code"] == 0 and Path(result["package"]).is_relative_to(installed)
     assert "model: gmaiqa default model (l1, float16 weights" in done.stdout
+    assert "gmaiqa's default scorer" in done.stdout
     assert str(installed / "gmaiqa" / "default_model" / WEIGHTS_FILE) in done.stdout
     with open(work / "out" / "clearest.csv", newline="") as handle:
         clearest = {row["group"]: row for row in csv.DictReader(handle)}
@@ -136,6 +140,9 @@ def test_an_installed_wheel_predicts_tiff_stacks_with_the_default_model(tmp_path
         assert len(scores) == PLANES
         assert all(a < b for a, b in zip(scores[:SHARPEST], scores[1 : SHARPEST + 1])), scores
         assert all(a > b for a, b in zip(scores[SHARPEST:], scores[SHARPEST + 1 :])), scores
+    with open(work / "out_default" / "clearest.csv", newline="") as handle:
+        picked = {row["group"]: row["image"] for row in csv.DictReader(handle)}
+    assert picked == {group: f"{group}.tif#z{SHARPEST}" for group in clearest}
 
 
 def test_a_missing_default_model_is_one_clear_error(monkeypatch, tmp_path, capsys):
@@ -145,7 +152,7 @@ def test_a_missing_default_model_is_one_clear_error(monkeypatch, tmp_path, capsy
     from gmaiqa.cli import main
 
     (tmp_path / "in").mkdir()
-    assert main(["predict", f"input={tmp_path / 'in'}", f"out={tmp_path / 'out'}"]) == 2
+    assert main(["predict", "ckpt=default", f"input={tmp_path / 'in'}", f"out={tmp_path / 'out'}"]) == 2
     err = capsys.readouterr().err
     assert "ckpt" in err and "default model is missing" in err and "not_there.pt" in err
     assert not (tmp_path / "out").exists()

@@ -1,0 +1,225 @@
+"""Choose gmaiqa's default scorer by measurement (issue 32, item 1): every candidate on every set, the
+rule of ``gmaiqa.default_scorer`` applied to the table.
+
+    uv run python benchmarks/default_scorer.py --dev DEV_SET [--work DIR] [--write-choice]
+
+Sets: the six synthetic presets rendered as the shipped model's held-out groups were
+(experiments/default-model/run.sh: 24 groups of 256x384 frames, objects at half size, 10-16 images,
+seeds 2000-2005; the model never saw them), and ``--dev``, a real set in the dataset contract
+(benchmarks/real_dev_set.py makes one; it is measured, never tuned on). Candidates: every classical
+measure, the rank fusion of ``gmaiqa.focus.fusion.CANDIDATE_MEMBERS``, and ``ckpt:default`` (the shipped
+model, scored as ``predict`` scores it). Prints the table and writes it to
+``benchmarks/results/default_scorer.json``; ``--write-choice`` also records the winner and its table in
+``gmaiqa/default_scorer/choice.json``, what ``predict`` reads. ``--model LABEL=RUN`` adds a trained
+candidate (``trial:LABEL``; experiments/default-model/light.sh), ``--reuse TABLE`` keeps the rows an
+earlier run measured (acc and t0 are deterministic; their ms were measured then). ``ms_per_image`` is
+measured on the CPU, one set after another: compare candidates within a set, not across sets or machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import report  # noqa: E402
+
+from gmaiqa import default_scorer  # noqa: E402
+from gmaiqa.benchmark import run_checkpoint, run_classical  # noqa: E402
+from gmaiqa.data.specimen import PRESETS  # noqa: E402
+from gmaiqa.data.synthetic import SynthConfig  # noqa: E402
+from gmaiqa.data.synthetic_dataset import generate  # noqa: E402
+from gmaiqa.focus import classical_names  # noqa: E402
+from gmaiqa.focus.fusion import CANDIDATE_MEMBERS, PREFIX, SEPARATOR  # noqa: E402
+from gmaiqa.runs import git_commit  # noqa: E402
+from gmaiqa.scoring import labelled_stacks  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+# experiments/default-model/run.sh's held-out rendering of the shipped model's recipe
+PRESET_ORDER = ("feces", "blood", "leucorrhea", "dense", "fluorescence", "reflected")
+HELDOUT = {"height": 256, "width": 384, "object_scale": 0.5, "images": (10, 16)}
+FUSION = PREFIX + SEPARATOR.join(CANDIDATE_MEMBERS)
+MODEL = "ckpt:default"
+
+
+def synthetic_sets(work: Path, groups: int) -> dict[str, Path]:
+    sets = {}
+    for i, preset in enumerate(PRESET_ORDER):
+        folder = work / preset
+        if not (folder / "synth.json").is_file():
+            cfg = SynthConfig(preset=preset, groups=groups, seed=2000 + i, **HELDOUT)
+            generate(cfg, folder, workers=2)
+        sets[preset] = folder
+    return sets
+
+
+def measure_set(name: str, root: Path, classical: list[str], checkpoints: dict[str, str]) -> list[dict]:
+    """Rows for one set: the classical candidates (measures and fusions) in one pass over its images,
+    then each checkpoint candidate (label -> what ``ckpt=`` takes) scored as ``predict`` scores it."""
+    stacks = labelled_stacks(root, "headers", "all", (0.6, 0.2, 0.2), 0)
+    device = torch.device("cpu")
+    rows = run_classical(stacks, classical, device) if classical else []
+    options = OmegaConf.create(
+        {"resize": None, "block": None, "inference": {}, "num_workers": 0, "pixel_um": None}
+    )
+    for label, path in checkpoints.items():
+        rows.append({**run_checkpoint(stacks, path, device, options), "method": label})
+    return [
+        {
+            "set": name,
+            "candidate": r["method"],
+            "acc": r["acc"],
+            "t0": r["t0"],
+            "groups": r["groups"],
+            "srocc": r["srocc"],
+            "z_error_um": r["z_error_um"],
+            "ms_per_image": r["ms_per_image"],
+        }
+        for r in rows
+    ]
+
+
+def markdown(rows: list[dict], top: int | None = None) -> str:
+    """The table as Markdown, best first under the rule: per set acc (t0 / groups), then the worst
+    cases and the mean ms per image; ``top``: the first N candidates, Tenengrad, LMG, the fusion and every
+    checkpoint."""
+    summary = default_scorer.summarise(rows)
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    ranked = sorted(
+        summary,
+        key=lambda c: (
+            -summary[c]["worst_acc"],
+            -summary[c]["worst_t0_share"],
+            summary[c]["mean_ms_per_image"],
+        ),
+    )
+    if top is not None:
+        always = ("TENG", "LMG", "rank:", "ckpt:", "trial:")  # the references and every non-single measure
+        ranked = [c for i, c in enumerate(ranked) if i < top or c.startswith(always)]
+    lines = [
+        "| candidate | " + " | ".join(sets) + " | worst acc | worst t0 share | ms / image |",
+        "|---|" + "---|" * (len(sets) + 3),
+    ]
+    for c in ranked:
+        cells = []
+        for name in sets:
+            (r,) = [r for r in rows if r["candidate"] == c and r["set"] == name]
+            cells.append(f"{r['acc']:.2f} ({r['t0']}/{r['groups']})")
+        e = summary[c]
+        lines.append(
+            f"| {c} | " + " | ".join(cells) + f" | {e['worst_acc']:.2f} | {e['worst_t0_share']:.2f} | "
+            f"{e['mean_ms_per_image']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dev", type=Path, help="a real set in the dataset contract (required to measure)")
+    parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "default-scorer")
+    parser.add_argument("--groups", type=int, default=24, help="held-out groups per preset")
+    parser.add_argument("--no-model", action="store_true", help="leave ckpt:default out (a quick look)")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="LABEL=RUN",
+        help="a trial checkpoint (run folder, .ckpt or export) as candidate trial:LABEL; repeatable",
+    )
+    parser.add_argument(
+        "--reuse", type=Path, help="a table this script wrote: its rows are not measured again"
+    )
+    parser.add_argument("--write-choice", action="store_true", help="record the winner for predict")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "default_scorer.json")
+    parser.add_argument(
+        "--markdown", type=Path, help="print this table (a JSON it wrote) as Markdown and stop"
+    )
+    parser.add_argument("--top", type=int, help="with --markdown: the best N and every checkpoint")
+    args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(args.markdown.read_text())["rows"], args.top))
+        return
+    assert set(PRESET_ORDER) == set(PRESETS), "a preset was added: measure it too"
+    if args.dev is None:
+        parser.error("--dev is required: the real dev set (benchmarks/real_dev_set.py)")
+    if args.write_choice and args.no_model:
+        parser.error("--write-choice needs every candidate, the shipped model included")
+    started = time.perf_counter()
+    sets = {**synthetic_sets(args.work, args.groups), "dev": args.dev}
+    checkpoints = {} if args.no_model else {MODEL: default_scorer.NAME}
+    checkpoints.update({f"trial:{m.split('=', 1)[0]}": m.split("=", 1)[1] for m in args.model})
+    classical = [*classical_names(), FUSION]
+    reused = json.loads(args.reuse.read_text())["rows"] if args.reuse else []
+    rows = []
+    for name, root in sets.items():
+        have = {r["candidate"] for r in reused if r["set"] == name}
+        rows += [r for r in reused if r["set"] == name]
+        todo = {label: path for label, path in checkpoints.items() if label not in have}
+        rows += measure_set(name, root, [c for c in classical if c not in have], todo)
+        print(f"{name}: measured ({time.perf_counter() - started:.0f} s so far)", flush=True)
+    summary = default_scorer.summarise(rows)
+    winner = default_scorer.choose(rows)
+    ranked = sorted(
+        summary,
+        key=lambda c: (
+            -summary[c]["worst_acc"],
+            -summary[c]["worst_t0_share"],
+            summary[c]["mean_ms_per_image"],
+        ),
+    )
+    table = [
+        {
+            "candidate": c,
+            **{
+                f"{s}_acc_t0": next(
+                    f"{r['acc']:.3f} ({r['t0']})" for r in rows if r["candidate"] == c and r["set"] == s
+                )
+                for s in sets
+            },
+            "worst_acc": summary[c]["worst_acc"],
+            "worst_t0_share": summary[c]["worst_t0_share"],
+            "mean_ms": summary[c]["mean_ms_per_image"],
+        }
+        for c in ranked
+    ]
+    report("default_scorer", table, args.out)
+    record = json.loads(args.out.read_text())
+    record["rows"], record["winner"] = rows, winner
+    measured = {
+        "script": "benchmarks/default_scorer.py",
+        "command": " ".join(["benchmarks/default_scorer.py", *sys.argv[1:]]),
+        "commit": git_commit() or "unknown",
+        "date": datetime.date.today().isoformat(),
+        "dev_set": "evanmacbride/microscope-autofocus sample_data (benchmarks/real_dev_set.py)",
+        "heldout": {
+            "groups": args.groups,
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in HELDOUT.items()},
+        },
+        "seconds": round(time.perf_counter() - started),
+        "reused": str(args.reuse) if args.reuse else None,
+    }
+    args.out.write_text(json.dumps({**record, "measured": measured}, indent=1))
+    print(f"winner under the rule ({default_scorer.RULE}): {winner}")
+    if args.write_choice:
+        choice = {
+            "method": winner,
+            "rule": default_scorer.RULE,
+            "summary": summary,
+            "rows": rows,
+            "measured": measured,
+        }
+        default_scorer.choice_path().write_text(json.dumps(choice, indent=1) + "\n")
+        print(f"-> {default_scorer.choice_path()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""What ``gmaiqa predict`` scores with when it is given neither ``ckpt=`` nor ``method=``, and
+``benchmark methods=[default]``: the scorer gmaiqa ships that did best where it was measured, chosen by
+``benchmarks/default_scorer.py`` and recorded, with the whole table it was chosen from, in
+``choice.json`` beside this file.
+
+The rule (:func:`choose`) asks for what a user needs on a microscope nobody here has seen: the candidate
+with the highest *worst-case* acc over every measured set (the six synthetic presets and the real dev
+set), ties broken by the highest worst-case share of exact picks (t0 / groups), then by fewer
+milliseconds per image. Candidates: every classical measure, a rank fusion of four measures fixed
+before measuring (``gmaiqa.focus.fusion``), and the shipped learned model (``ckpt:default``, which the
+name ``default`` no longer means: ``ckpt=default`` still names that model). The learned model becomes the
+default the day the script's table prefers it; ``tests/test_default_scorer.py`` holds the recorded
+choice to the rule applied to the recorded table, so the choice cannot be edited apart from its evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from importlib import resources
+from pathlib import Path
+
+from gmaiqa.errors import ConfigError
+
+NAME = "default"  # benchmark methods=[default]; predict without ckpt= / method=
+CHOICE_FILE = "choice.json"
+RULE = (
+    "the highest worst-case acc over the synthetic presets and the real dev set; ties: the highest "
+    "worst-case t0 share, then the fewest ms per image"
+)
+
+
+def summarise(rows: list[dict]) -> dict[str, dict]:
+    """Per candidate over its rows (one per measured set): worst acc, worst t0 share, mean ms per image,
+    and the sets it was measured on."""
+    out: dict[str, dict] = {}
+    for row in rows:
+        entry = out.setdefault(
+            row["candidate"], {"worst_acc": math.inf, "worst_t0_share": math.inf, "ms": [], "sets": []}
+        )
+        entry["worst_acc"] = min(entry["worst_acc"], float(row["acc"]))
+        entry["worst_t0_share"] = min(entry["worst_t0_share"], int(row["t0"]) / int(row["groups"]))
+        entry["ms"].append(float(row["ms_per_image"]))
+        entry["sets"].append(row["set"])
+    for entry in out.values():
+        entry["mean_ms_per_image"] = sum(entry.pop("ms")) / len(entry["sets"])
+    return out
+
+
+def choose(rows: list[dict]) -> str:
+    """The winning candidate of a table of rows (candidate, set, acc, t0, groups, ms_per_image) under
+    :data:`RULE`; only candidates measured on every set compete."""
+    summary = summarise(rows)
+    every_set = set().union(*(set(e["sets"]) for e in summary.values()))
+    complete = {name: e for name, e in summary.items() if set(e["sets"]) == every_set}
+    if not complete:
+        raise ValueError("no candidate was measured on every set")
+    return min(
+        complete,
+        key=lambda name: (
+            -complete[name]["worst_acc"],
+            -complete[name]["worst_t0_share"],
+            complete[name]["mean_ms_per_image"],
+        ),
+    )
+
+
+def choice_path() -> Path:
+    return Path(str(resources.files(__name__) / CHOICE_FILE))
+
+
+def recorded() -> dict:
+    """The committed choice: ``method`` (what scores), ``rule``, ``rows`` (the table), ``summary``,
+    ``measured`` (command, commit, date)."""
+    path = choice_path()
+    if not path.is_file():
+        raise ConfigError(
+            "ckpt",
+            f"gmaiqa's default scorer record is missing from this installation ({path})",
+            "reinstall gmaiqa, or choose what scores: method=TENG, or ckpt=<a checkpoint>",
+        )
+    return json.loads(path.read_text())
+
+
+def method() -> str:
+    """What the default scorer is: a focus measure's name, ``rank:...``, or ``ckpt:default``."""
+    return str(recorded()["method"])
+
+
+def describe() -> str:
+    """One line for ``predict``: which scorer, and why it is the default."""
+    record = recorded()
+    chosen = record["method"]
+    summary = record["summary"]
+    sets = len(summary[chosen]["sets"])
+    line = (
+        f"{chosen}, gmaiqa's default scorer: the best worst case over {sets} measured sets "
+        f"(acc {summary[chosen]['worst_acc']:.2f}"
+    )
+    model = summary.get("ckpt:default")
+    if model is not None and chosen != "ckpt:default":
+        line += f"; the shipped model {model['worst_acc']:.2f}"
+    measured = record.get("measured", {})
+    line += (
+        f"), {measured.get('script', 'benchmarks/default_scorer.py')} at {measured.get('commit', '?')[:10]}"
+    )
+    return line + ". ckpt= or method= chooses another"

@@ -1,0 +1,138 @@
+"""gmaiqa's default scorer (gmaiqa.default_scorer, issue 32): the recorded choice is the rule applied to
+the recorded table, the rule itself on hand-made tables, and `predict` without ckpt=/method= and
+`benchmark methods=[default]` score with it and say so."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from gmaiqa import default_scorer
+from gmaiqa.cli import main
+from gmaiqa.focus import classical_names
+from gmaiqa.focus.fusion import CANDIDATE_MEMBERS
+
+PRESETS = {"feces", "blood", "leucorrhea", "dense", "fluorescence", "reflected"}
+
+
+def test_the_recorded_choice_is_the_rule_applied_to_its_table():
+    record = default_scorer.recorded()
+    rows = record["rows"]
+    assert record["method"] == default_scorer.choose(rows) and record["rule"] == default_scorer.RULE
+    assert record["summary"] == json.loads(json.dumps(default_scorer.summarise(rows)))
+    sets = {r["set"] for r in rows}
+    assert sets == PRESETS | {"dev"}  # every synthetic preset and the real dev set
+    candidates = {r["candidate"] for r in rows}
+    fusion = "rank:" + "+".join(CANDIDATE_MEMBERS)
+    shipped = {*classical_names(), fusion, "ckpt:default"}
+    # and trained trials (experiments/default-model/light.sh), which compete but ship only by winning
+    assert shipped <= candidates and all(c.startswith("trial:") for c in candidates - shipped)
+    assert record["method"] in shipped
+    for candidate in candidates:  # each measured on every set, once
+        assert sorted(r["set"] for r in rows if r["candidate"] == candidate) == sorted(sets)
+    assert record["measured"]["commit"] != "unknown" and record["measured"]["heldout"]["groups"] >= 20
+
+
+def rows_of(
+    candidate: str, accs: list[float], t0s: list[int], ms: float = 10.0, groups: int = 10
+) -> list[dict]:
+    return [
+        {"candidate": candidate, "set": f"s{i}", "acc": a, "t0": t, "groups": groups, "ms_per_image": ms}
+        for i, (a, t) in enumerate(zip(accs, t0s))
+    ]
+
+
+def test_the_rule_takes_the_best_worst_case_then_exact_picks_then_speed():
+    # B has the higher mean acc but the lower worst case: A wins
+    rows = rows_of("A", [0.8, 0.8, 0.8], [5, 5, 5]) + rows_of("B", [1.0, 1.0, 0.7], [9, 9, 9])
+    assert default_scorer.choose(rows) == "A"
+    # the same worst acc: the higher worst share of exact picks
+    rows = rows_of("A", [0.8, 0.9], [3, 9]) + rows_of("B", [0.8, 0.8], [4, 4])
+    assert default_scorer.choose(rows) == "B"
+    # the same again: the faster
+    rows = rows_of("A", [0.8, 0.9], [4, 9], ms=50) + rows_of("B", [0.8, 0.8], [4, 4], ms=5)
+    assert default_scorer.choose(rows) == "B"
+    # a candidate missing a set does not compete, however good
+    rows = rows_of("A", [0.5, 0.5], [1, 1]) + rows_of("B", [1.0], [10])
+    assert default_scorer.choose(rows) == "A"
+    # t0 is compared as a share of each set's groups: A's fewest exact picks (9 of 10) outnumber B's (6 of
+    # 10), but A finds only half of the larger set's 20
+    rows = rows_of("A", [0.8], [9], groups=10) + [{**rows_of("A", [0.8], [10], groups=20)[0], "set": "s1"}]
+    rows += rows_of("B", [0.8], [6], groups=10) + [{**rows_of("B", [0.8], [12], groups=20)[0], "set": "s1"}]
+    assert default_scorer.choose(rows) == "B"
+
+
+@pytest.fixture
+def record_of(tmp_path, monkeypatch):
+    """Point the default scorer at a record naming ``method``."""
+
+    def use(method: str) -> None:
+        rows = rows_of(method, [1.0], [1])
+        path = tmp_path / "choice.json"
+        record = {"method": method, "rule": default_scorer.RULE, "rows": rows}
+        record["summary"] = default_scorer.summarise(rows)
+        path.write_text(json.dumps(record))
+        monkeypatch.setattr(default_scorer, "choice_path", lambda: path)
+
+    return use
+
+
+def predicted(out) -> dict[str, list[str]]:
+    with open(out / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(out / "clearest.csv", newline="") as handle:
+        clearest = {row["group"]: row["image"] for row in csv.DictReader(handle)}
+    return {"scores": [r["score"] for r in rows], "clearest": clearest}
+
+
+def test_predict_with_nothing_named_scores_with_the_recorded_default_and_says_why(
+    tiny_feces, tmp_path, capsys, record_of
+):
+    record_of("rank:TENG+GLVN")
+    base = [f"input={tiny_feces}", "num_workers=0", "clearest_images=false"]
+    assert main(["predict", *base, f"out={tmp_path / 'default'}"]) == 0
+    said = capsys.readouterr().out
+    assert "scorer: rank:TENG+GLVN, gmaiqa's default scorer: the best worst case over 1 measured sets" in said
+    assert "ckpt= or method= chooses another" in said
+    assert main(["predict", *base, f"out={tmp_path / 'named'}", "method=rank:TENG+GLVN"]) == 0
+    assert predicted(tmp_path / "default") == predicted(tmp_path / "named")
+
+
+def test_predict_follows_a_default_that_is_the_shipped_model(tiny_feces, tmp_path, capsys, record_of):
+    record_of("ckpt:default")
+    base = [f"input={tiny_feces}", "num_workers=0", "clearest_images=false"]
+    assert main(["predict", *base, f"out={tmp_path / 'default'}"]) == 0
+    assert "model: gmaiqa default model" in capsys.readouterr().out
+    assert main(["predict", *base, f"out={tmp_path / 'named'}", "ckpt=default"]) == 0
+    assert predicted(tmp_path / "default") == predicted(tmp_path / "named")
+
+
+def test_benchmark_default_is_a_row_of_its_own_with_the_named_methods_figures(
+    tiny_feces, tmp_path, record_of
+):
+    record_of("GLVN")
+    out = tmp_path / "bench"
+    args = ["benchmark", f"data.root={tiny_feces}", f"out={out}", "methods=[default,GLVN]", "curves=[g0001]"]
+    assert main([*args, "logger.wandb.mode=disabled", "accelerator=cpu"]) == 0
+    rows = {r["method"]: r for r in csv.DictReader(open(out / "benchmark.csv"))}
+    assert set(rows) == {"default (GLVN)", "GLVN"}
+    mine, named = rows["default (GLVN)"], rows["GLVN"]
+    assert [mine[k] for k in ("acc", "t0", "t1", "srocc")] == [named[k] for k in ("acc", "t0", "t1", "srocc")]
+    assert (out / "curves" / "g0001.png").is_file()
+
+
+def test_a_measure_and_a_checkpoint_together_and_a_missing_record_are_one_message(
+    tiny_feces, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "out"
+    assert main(["predict", f"input={tiny_feces}", f"out={out}", "ckpt=default", "method=TENG"]) == 2
+    assert "give one: ckpt= for a network, method= for a classical focus measure" in capsys.readouterr().err
+    monkeypatch.setattr(default_scorer, "choice_path", lambda: tmp_path / "gone.json")
+    assert main(["predict", f"input={tiny_feces}", f"out={out}"]) == 2
+    err = capsys.readouterr().err
+    assert "default scorer record is missing" in err and "gone.json" in err and "method=TENG" in err
+    assert main(["benchmark", f"data.root={tiny_feces}", f"out={out}", "methods=[default]"]) == 2
+    assert "default scorer record is missing" in capsys.readouterr().err
+    assert not out.exists()
