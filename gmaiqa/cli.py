@@ -52,6 +52,7 @@ COMMANDS = (
     "export",
     "summarize",
     "report",
+    "autofocus",
 )
 
 

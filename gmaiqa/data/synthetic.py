@@ -31,6 +31,7 @@ That is the crux: a classical measure is pulled towards sharp large objects at o
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
@@ -81,7 +82,6 @@ def images_in_group(cfg: SynthConfig, index: int) -> int:
 def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
     """One z-stack: the images in capture order (RGB for brightfield, mono otherwise; uint8, or uint16
     for 12- and 16-bit cameras) and their annotation."""
-    preset = PRESETS[cfg.preset]
     rng = _group_rng(cfg, index)
     n_images = _draw_image_count(cfg, rng)
     # in-focus index anywhere but the very ends, so a stack always has both defocused sides
@@ -90,61 +90,89 @@ def render_group(cfg: SynthConfig, index: int) -> tuple[list[np.ndarray], dict]:
     jitter = rng.uniform(-cfg.focus_jitter, cfg.focus_jitter) * cfg.step_um
     focus_um = (np.arange(n_images) - best) * cfg.step_um + jitter  # focal plane, elements at z = 0
 
-    max_defocus = np.abs(focus_um).max() + max(preset.large_offset_um[1], preset.debris_depth_um)
-    pad = int(math.ceil(cfg.defocus_psf().reach_px(min(max_defocus, 12.0)))) + 4
-    shape = (
-        sfft.next_fast_len(cfg.height + 2 * pad, real=True),
-        sfft.next_fast_len(cfg.width + 2 * pad, real=True),
-    )
-    objects, meta = place_objects(preset, cfg, pad, rng)
-    channels = 3 if preset.modality == "brightfield" else 1
-
-    # depth slices on a 0.5 µm grid: each transformed once
-    slices: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-    for obj in objects:
-        key = round(obj.depth_um * 2) / 2
-        signal, phase = slices.setdefault(
-            key, (np.zeros((*shape, channels), np.float32), np.zeros(shape, np.float32))
-        )
-        h, w = obj.phase.shape
-        y0, x0 = max(obj.y, 0), max(obj.x, 0)
-        y1, x1 = min(obj.y + h, shape[0]), min(obj.x + w, shape[1])
-        if y1 <= y0 or x1 <= x0:
-            continue
-        sub = (slice(y0 - obj.y, y1 - obj.y), slice(x0 - obj.x, x1 - obj.x))
-        signal[y0:y1, x0:x1] += obj.od[sub][..., :channels]
-        phase[y0:y1, x0:x1] += obj.phase[sub]
-    if preset.modality == "reflected":
-        layers, surface = surface_layers(cfg, shape, rng)
-        meta["surface"] = surface
-        for depth, delta in layers:
-            signal, _ = slices.setdefault(
-                depth, (np.zeros((*shape, 1), np.float32), np.zeros(shape, np.float32))
-            )
-            signal[..., 0] += delta
-    optics = Optics(shape)
-    spectra = {
-        k: (sfft.rfft2(signal, axes=(0, 1), workers=1), sfft.rfft2(ph, workers=1))
-        for k, (signal, ph) in slices.items()
-    }
-    del slices
-    images = _FORWARD[preset.modality](cfg, preset, spectra, optics, focus_um, pad, rng)
-
-    if preset.modality == "reflected":
-        element_z = 0.0  # the top pattern layer is what an inspection focuses on
-    else:
-        element_depths = [o.depth_um for o in objects if KINDS[o.kind].role == "element"]
-        element_z = float(np.mean(element_depths)) if element_depths else 0.0
-    defocus = focus_um - element_z
+    field = Field.prepare(cfg, rng, float(np.abs(focus_um).max()))
+    images = field.images_at(focus_um, rng)
+    defocus = focus_um - field.element_z
     scores = _score(defocus, cfg)
+    meta = dict(field.meta)
     meta.update(
         images=n_images,
         clearest=int(np.argmax(scores)),
         focus_um=focus_um.round(4).tolist(),
-        element_depth_um=round(element_z, 4),
+        element_depth_um=round(field.element_z, 4),
         scores=scores.tolist(),
     )
     return images, meta
+
+
+@dataclass
+class Field:
+    """One field of view of a specimen, ready to be imaged at any focal plane (µm; the formed elements
+    lie near ``element_z``): what a z-stack renders at its planes and a simulated stage
+    (``gmaiqa.autofocus``) at whatever z its search asks for."""
+
+    cfg: SynthConfig
+    spectra: dict
+    optics: Optics
+    pad: int
+    element_z: float
+    meta: dict
+
+    @classmethod
+    def prepare(cls, cfg: SynthConfig, rng: np.random.Generator, max_focus_um: float) -> Field:
+        """Place the preset's objects (drawing from ``rng``) and transform every depth slice once;
+        ``max_focus_um``: the farthest focal plane from the elements that will be imaged (it sets the
+        margin light spreads in from)."""
+        preset = PRESETS[cfg.preset]
+        max_defocus = max_focus_um + max(preset.large_offset_um[1], preset.debris_depth_um)
+        pad = int(math.ceil(cfg.defocus_psf().reach_px(min(max_defocus, 12.0)))) + 4
+        shape = (
+            sfft.next_fast_len(cfg.height + 2 * pad, real=True),
+            sfft.next_fast_len(cfg.width + 2 * pad, real=True),
+        )
+        objects, meta = place_objects(preset, cfg, pad, rng)
+        channels = 3 if preset.modality == "brightfield" else 1
+
+        # depth slices on a 0.5 µm grid: each transformed once
+        slices: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        for obj in objects:
+            key = round(obj.depth_um * 2) / 2
+            signal, phase = slices.setdefault(
+                key, (np.zeros((*shape, channels), np.float32), np.zeros(shape, np.float32))
+            )
+            h, w = obj.phase.shape
+            y0, x0 = max(obj.y, 0), max(obj.x, 0)
+            y1, x1 = min(obj.y + h, shape[0]), min(obj.x + w, shape[1])
+            if y1 <= y0 or x1 <= x0:
+                continue
+            sub = (slice(y0 - obj.y, y1 - obj.y), slice(x0 - obj.x, x1 - obj.x))
+            signal[y0:y1, x0:x1] += obj.od[sub][..., :channels]
+            phase[y0:y1, x0:x1] += obj.phase[sub]
+        if preset.modality == "reflected":
+            layers, surface = surface_layers(cfg, shape, rng)
+            meta["surface"] = surface
+            for depth, delta in layers:
+                signal, _ = slices.setdefault(
+                    depth, (np.zeros((*shape, 1), np.float32), np.zeros(shape, np.float32))
+                )
+                signal[..., 0] += delta
+        spectra = {
+            k: (sfft.rfft2(signal, axes=(0, 1), workers=1), sfft.rfft2(ph, workers=1))
+            for k, (signal, ph) in slices.items()
+        }
+        if preset.modality == "reflected":
+            element_z = 0.0  # the top pattern layer is what an inspection focuses on
+        else:
+            element_depths = [o.depth_um for o in objects if KINDS[o.kind].role == "element"]
+            element_z = float(np.mean(element_depths)) if element_depths else 0.0
+        return cls(cfg, spectra, Optics(shape), pad, element_z, meta)
+
+    def images_at(self, focus_um, rng: np.random.Generator) -> list[np.ndarray]:
+        """The camera frames at these focal planes, in order; ``rng`` draws the illumination, exposure
+        and noise (the same state gives the same frames)."""
+        forward = _FORWARD[PRESETS[self.cfg.preset].modality]
+        focus = np.asarray(focus_um, dtype=np.float64)
+        return forward(self.cfg, PRESETS[self.cfg.preset], self.spectra, self.optics, focus, self.pad, rng)
 
 
 def _brightfield(cfg, preset, spectra, optics, focus_um, pad, rng) -> list[np.ndarray]:
