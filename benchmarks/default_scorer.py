@@ -92,14 +92,7 @@ def markdown(rows: list[dict], top: int | None = None) -> str:
     checkpoint."""
     summary = default_scorer.summarise(rows)
     sets = list(dict.fromkeys(r["set"] for r in rows))
-    ranked = sorted(
-        summary,
-        key=lambda c: (
-            -summary[c]["worst_acc"],
-            -summary[c]["worst_t0_share"],
-            summary[c]["mean_ms_per_image"],
-        ),
-    )
+    ranked = default_scorer.ranked(summary)
     if top is not None:
         always = ("TENG", "LMG", "rank:", "ckpt:", "trial:")  # the references and every non-single measure
         ranked = [c for i, c in enumerate(ranked) if i < top or c.startswith(always)]
@@ -168,14 +161,7 @@ def main() -> None:
         print(f"{name}: measured ({time.perf_counter() - started:.0f} s so far)", flush=True)
     summary = default_scorer.summarise(rows)
     winner = default_scorer.choose(rows)
-    ranked = sorted(
-        summary,
-        key=lambda c: (
-            -summary[c]["worst_acc"],
-            -summary[c]["worst_t0_share"],
-            summary[c]["mean_ms_per_image"],
-        ),
-    )
+    ranked = default_scorer.ranked(summary)
     table = [
         {
             "candidate": c,

@@ -465,7 +465,9 @@ def check_scoring(command: str, cfg: DictConfig) -> None:
     if command == "predict" and cfg.get("method"):
         predict_measure(cfg)
     elif command == "predict" and cfg.get("ckpt") is None:
-        default_scorer_method()
+        from gmaiqa.default_scorer import checked_method
+
+        checked_method()
     elif command in ("eval", "predict"):
         read_checkpoint(cfg.ckpt)
     root_key = "input" if command == "predict" else "data.root"
@@ -586,6 +588,7 @@ def check_methods(methods: list[str]) -> list[str]:
     from gmaiqa.checkpoints import checkpoint_path, read_checkpoint
     from gmaiqa.default_model import NAME as DEFAULT_MODEL
     from gmaiqa.default_scorer import NAME as DEFAULT_SCORER
+    from gmaiqa.default_scorer import checked_method
     from gmaiqa.errors import GmaiqaError
     from gmaiqa.focus import get_measure
 
@@ -594,7 +597,7 @@ def check_methods(methods: list[str]) -> list[str]:
     checked = []
     for method in methods:
         if method == DEFAULT_SCORER:  # what predict scores with given neither ckpt= nor method=
-            default_scorer_method()
+            checked_method()
             checked.append(method)
         elif method.startswith("ckpt:"):
             key, target = f"methods ({method})", method[len("ckpt:") :]
@@ -611,21 +614,6 @@ def check_methods(methods: list[str]) -> list[str]:
                 ) from None
             checked.append(method)
     return checked
-
-
-def default_scorer_method() -> str:
-    """The recorded default scorer, checked as a named one would be: a measure that resolves, or a
-    checkpoint that can be read."""
-    from gmaiqa import default_scorer
-    from gmaiqa.checkpoints import read_checkpoint
-    from gmaiqa.focus import get_measure
-
-    chosen = default_scorer.method()
-    if chosen.startswith("ckpt:"):
-        read_checkpoint(chosen[len("ckpt:") :])
-    else:
-        get_measure(chosen)
-    return chosen
 
 
 def predict_measure(cfg: DictConfig):

@@ -65,12 +65,16 @@ def coarse_fine(meter: Meter, lower: float, upper: float, tolerance_um: float) -
     return True
 
 
-def brent(meter: Meter, lower: float, upper: float, tolerance_um: float) -> bool:
+def _bracket(meter: Meter, lower: float, upper: float) -> tuple[float, float]:
+    """BRACKET planes across the range: their spacing, and the best plane."""
     planes = _grid(lower, upper, BRACKET)
     for z in planes:
         meter(z)
-    spacing = planes[1] - planes[0]
-    centre = meter.best().z
+    return float(planes[1] - planes[0]), meter.best().z
+
+
+def brent(meter: Meter, lower: float, upper: float, tolerance_um: float) -> bool:
+    spacing, centre = _bracket(meter, lower, upper)
     a, b = max(lower, centre - spacing), min(upper, centre + spacing)
     minimize_scalar(
         lambda z: -meter(z),
@@ -82,11 +86,7 @@ def brent(meter: Meter, lower: float, upper: float, tolerance_um: float) -> bool
 
 
 def curve_fit(meter: Meter, lower: float, upper: float, tolerance_um: float) -> bool:
-    planes = _grid(lower, upper, BRACKET)
-    for z in planes:
-        meter(z)
-    spacing = planes[1] - planes[0]
-    centre = meter.best().z
+    spacing, centre = _bracket(meter, lower, upper)
     while spacing > tolerance_um:
         zs = np.array([centre - spacing, centre, centre + spacing])
         scores = np.array([meter(z) for z in zs])

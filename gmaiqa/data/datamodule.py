@@ -33,15 +33,15 @@ from gmaiqa.data.sampling import GroupBatchSampler, SampleKey, WholeGroupSampler
 from gmaiqa.data.splits import split_stacks
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.data.transforms import (
-    NORMALIZATIONS,
     Preprocess,
     StackStatistics,
     augment_image,
     augment_pair,
     build_augment,
     crop_box,
+    normalization,
 )
-from gmaiqa.errors import ConfigError, did_you_mean
+from gmaiqa.errors import ConfigError
 
 
 def loader_workers(setting: int | str, processes: int = 1) -> int:
@@ -316,14 +316,11 @@ class FocusStackDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.crop = size_pair(crop, "data.crop")
         self.eval_crop = size_pair(eval_crop, "data.eval_crop")
-        if normalize not in NORMALIZATIONS:
-            raise ConfigError(
-                "data.normalize",
-                f"{normalize!r}{did_you_mean(str(normalize), NORMALIZATIONS)}",
-                f"choose one of {list(NORMALIZATIONS)} (image: the paper's, §3.4)",
-            )
         self.preprocess = Preprocess(
-            size_pair(resize, "data.resize"), attention, size_pair(block, "data.block"), normalize
+            size_pair(resize, "data.resize"),
+            attention,
+            size_pair(block, "data.block"),
+            normalization(normalize, "data.normalize"),
         )
         self.split_ratios = tuple(split_ratios)
         self.seed = seed

@@ -38,6 +38,19 @@ from gmaiqa.focus.gradient import (
 NORMALIZATIONS = ("image", "stack")
 
 
+def normalization(value: str, key: str) -> str:
+    """``data.normalize`` checked: one of :data:`NORMALIZATIONS`."""
+    from gmaiqa.errors import ConfigError, did_you_mean
+
+    if value not in NORMALIZATIONS:
+        raise ConfigError(
+            key,
+            f"{value!r}{did_you_mean(str(value), NORMALIZATIONS)}",
+            f"choose one of {list(NORMALIZATIONS)} (image: the paper's, §3.4)",
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Statistics:
     """The z-score of one image: per-channel mean and scale (1, 3, 1, 1), the grey's (1, 1, 1, 1)."""

@@ -47,6 +47,18 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
     return out
 
 
+def ranked(summary: dict[str, dict]) -> list[str]:
+    """Candidates best first under :data:`RULE`."""
+    return sorted(
+        summary,
+        key=lambda c: (
+            -summary[c]["worst_acc"],
+            -summary[c]["worst_t0_share"],
+            summary[c]["mean_ms_per_image"],
+        ),
+    )
+
+
 def choose(rows: list[dict]) -> str:
     """The winning candidate of a table of rows (candidate, set, acc, t0, groups, ms_per_image) under
     :data:`RULE`; only candidates measured on every set compete."""
@@ -55,14 +67,21 @@ def choose(rows: list[dict]) -> str:
     complete = {name: e for name, e in summary.items() if set(e["sets"]) == every_set}
     if not complete:
         raise ValueError("no candidate was measured on every set")
-    return min(
-        complete,
-        key=lambda name: (
-            -complete[name]["worst_acc"],
-            -complete[name]["worst_t0_share"],
-            complete[name]["mean_ms_per_image"],
-        ),
-    )
+    return ranked(complete)[0]
+
+
+def checked_method() -> str:
+    """The recorded default scorer, checked as a named one would be before a command runs: a measure
+    that resolves, or a checkpoint that can be read."""
+    from gmaiqa.checkpoints import read_checkpoint
+    from gmaiqa.focus import get_measure
+
+    chosen = method()
+    if chosen.startswith("ckpt:"):
+        read_checkpoint(chosen[len("ckpt:") :])
+    else:
+        get_measure(chosen)
+    return chosen
 
 
 def choice_path() -> Path:
