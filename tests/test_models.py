@@ -22,9 +22,12 @@ def x():
     return torch.randn(2, 3, 64, 96, generator=g), torch.rand(2, 1, 64, 96, generator=g)
 
 
-@pytest.mark.parametrize("backbone", sorted(TRUNKS))
-@pytest.mark.parametrize("depth", [0, 1, 2])
-@pytest.mark.parametrize("aux", [True, False])
+# every depth x aux on the heavy trunks; the light ones (same GMANet code) at L0 with and L2 without aux
+SHAPE_CASES = [(b, d, a) for b in ("vgg16_bn", "resnet50") for d in (0, 1, 2) for a in (True, False)]
+SHAPE_CASES += [(b, d, a) for b in sorted(LIGHT_TRUNKS) for d, a in ((0, True), (2, False))]
+
+
+@pytest.mark.parametrize("backbone, depth, aux", SHAPE_CASES)
 def test_output_shapes(x, backbone, depth, aux):
     net = build_gmanet(backbone=backbone, mask_attention_depth=depth, aux_outputs=aux).eval()
     with torch.no_grad():
