@@ -24,7 +24,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from gmaiqa.errors import ConfigError, did_you_mean
+from gmaiqa.data.splits import SPLIT_CHOICES, check_split  # noqa: F401
+from gmaiqa.errors import (
+    ConfigError,
+    did_you_mean,
+    is_count,  # noqa: F401  (owned by gmaiqa.errors; imported from here by older code)
+)
 
 # Hydra flags after which there is nothing to check (they print help and exit)
 HELP_FLAGS = {"-h", "--help", "--hydra-help", "--info", "-i", "--shell-completion", "-sc", "--version"}
@@ -81,12 +86,6 @@ def _first_job(overrides: list[str]) -> list[str]:
         else:
             first.append(override.input_line)
     return first
-
-
-def is_count(value, smallest: int) -> bool:
-    """A whole number (not a bool, not text) of at least ``smallest``: a count of workers, threads or
-    images, as the options that take one require."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= smallest
 
 
 @functools.lru_cache(maxsize=4)
@@ -407,18 +406,6 @@ def wandb_settings(cfg: DictConfig, command: str) -> dict:
     return settings
 
 
-SPLIT_CHOICES = ("all", "train", "val", "test")
-
-
-def check_split(split: str) -> None:
-    if split not in SPLIT_CHOICES:
-        raise ConfigError(
-            "split",
-            f"no split {split!r}{did_you_mean(str(split), SPLIT_CHOICES)}",
-            f"use one of {list(SPLIT_CHOICES)}",
-        )
-
-
 def check_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
     """The output folder, refusing to replace results already there unless ``overwrite``. Nothing is
     created here: a command makes the folder only once its inputs have been read."""
@@ -467,7 +454,7 @@ def check_scoring(command: str, cfg: DictConfig) -> None:
     elif command == "predict" and cfg.get("ckpt") is None:
         from gmaiqa.default_scorer import checked_method
 
-        checked_method()
+        checked_method(read_checkpoint)
     elif command in ("eval", "predict"):
         read_checkpoint(cfg.ckpt)
     root_key = "input" if command == "predict" else "data.root"
@@ -597,7 +584,7 @@ def check_methods(methods: list[str]) -> list[str]:
     checked = []
     for method in methods:
         if method == DEFAULT_SCORER:  # what predict scores with given neither ckpt= nor method=
-            checked_method()
+            checked_method(read_checkpoint)
             checked.append(method)
         elif method.startswith("ckpt:"):
             key, target = f"methods ({method})", method[len("ckpt:") :]
@@ -660,7 +647,7 @@ def check_train(cfg: DictConfig) -> None:
     check_dataset_root("data.root", cfg.data.get("root"))
     stacks = str(cfg.data.get("_target_", "")).endswith(".FocusStackDataModule")
     if stacks and cfg.data.get("root") is None and cfg.data.get("synthetic"):
-        from gmaiqa.data.datamodule import synthetic_configs
+        from gmaiqa.data.dataset_root import synthetic_configs
 
         synthetic_configs(cfg.data.synthetic)  # before the run folder, not when the data is made
     stages = list(cfg.stages or [])

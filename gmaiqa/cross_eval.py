@@ -16,7 +16,7 @@ from gmaiqa.stages import wandb_active
 
 
 def eval_dataset_stacks(name: str, spec: DictConfig, cfg: DictConfig):
-    from gmaiqa.data.datamodule import dataset_root
+    from gmaiqa.data.dataset_root import dataset_root
     from gmaiqa.scoring import labelled_stacks
 
     synthetic = OmegaConf.to_container(spec.synthetic, resolve=True) if spec.get("synthetic") else None

@@ -31,6 +31,12 @@ class ConfigError(GmaiqaError):
         super().__init__(f"config `{key}`: {problem}; {fix}")
 
 
+def is_count(value, smallest: int) -> bool:
+    """A whole number (not a bool, not text) of at least ``smallest``: a count of workers, threads or
+    images, as the options that take one require."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= smallest
+
+
 def did_you_mean(word: str, choices, quote: str = "'", prefix: str = "") -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices`` to a mistyped ``word``, else ``""``;
     ``prefix`` goes inside the quotes (``did you mean `gmaiqa check`?``)."""

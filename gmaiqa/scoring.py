@@ -24,12 +24,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
-from gmaiqa.config_check import check_split
 from gmaiqa.data.datamodule import FocusStackDataset, collate_group
 from gmaiqa.data.dataset import load_dataset
 from gmaiqa.data.pixels import size_pair
 from gmaiqa.data.sampling import WholeGroupSampler
-from gmaiqa.data.splits import split_stacks
+from gmaiqa.data.splits import check_split, split_stacks
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.data.transforms import Preprocess, with_attention
 from gmaiqa.errors import ConfigError

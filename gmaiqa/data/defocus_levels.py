@@ -214,7 +214,7 @@ class DefocusLevelDataModule(L.LightningDataModule):
         if (self.root / "manifest.csv").is_file() or self.stacks_root is None and not self.stacks_synthetic:
             return
         from gmaiqa.data.cache import build_once
-        from gmaiqa.data.datamodule import dataset_root
+        from gmaiqa.data.dataset_root import dataset_root
 
         stacks = dataset_root(self.stacks_root, self.stacks_synthetic, self.cache_dir)
         build_once(self.root, lambda folder: build_levels(stacks, folder, self.spec, self.validate))

@@ -83,3 +83,18 @@ def assert_disjoint(splits: dict[str, Sequence[str]]) -> None:
             if group in seen and seen[group] != name:
                 raise SplitError(f"group {group!r} is in both {seen[group]!r} and {name!r}")
             seen[group] = name
+
+
+SPLIT_CHOICES = ("all", "train", "val", "test")
+
+
+def check_split(split: str) -> None:
+    """A command's ``split=``: all groups, or one split as training makes it."""
+    from gmaiqa.errors import ConfigError, did_you_mean
+
+    if split not in SPLIT_CHOICES:
+        raise ConfigError(
+            "split",
+            f"no split {split!r}{did_you_mean(str(split), SPLIT_CHOICES)}",
+            f"use one of {list(SPLIT_CHOICES)}",
+        )

@@ -70,10 +70,10 @@ def choose(rows: list[dict]) -> str:
     return ranked(complete)[0]
 
 
-def checked_method() -> str:
+def checked_method(read_checkpoint) -> str:
     """The recorded default scorer, checked as a named one would be before a command runs: a measure
-    that resolves, or a checkpoint that can be read."""
-    from gmaiqa.checkpoints import read_checkpoint
+    that resolves, or a checkpoint that ``read_checkpoint`` (``gmaiqa.checkpoints``'s, passed in so this
+    light module imports no checkpoint machinery) can read."""
     from gmaiqa.focus import get_measure
 
     chosen = method()
