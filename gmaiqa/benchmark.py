@@ -34,6 +34,7 @@ from gmaiqa.data.stack import FocusStack
 from gmaiqa.errors import ConfigError
 from gmaiqa.focus import get_measure
 from gmaiqa.outputs import written
+from gmaiqa.reporting import command_run
 from gmaiqa.scoring import (
     GroupMetrics,
     clarity,
@@ -212,19 +213,17 @@ def write_curves(
 def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Path], settings: dict) -> None:
     """The ranked table as a W&B run (offline files under ``out/wandb`` unless logger.wandb.mode=online);
     ``settings``: the command's ``logger.wandb`` (``gmaiqa.config_check.wandb_settings``)."""
-    if settings["mode"] == "disabled":
+    run = command_run(
+        settings,
+        out,
+        "benchmark",
+        f"benchmark/{Path(str(cfg.data.root)).name}",
+        {"data": str(cfg.data.root), "split": cfg.split, "methods": [r["method"] for r in rows]},
+    )
+    if run is None:
         return
     import wandb
 
-    run = wandb.init(
-        project=settings["project"],
-        entity=settings.get("entity"),
-        dir=str(out),
-        mode=settings["mode"],
-        job_type="benchmark",
-        name=f"benchmark/{Path(str(cfg.data.root)).name}",
-        config={"data": str(cfg.data.root), "split": cfg.split, "methods": [r["method"] for r in rows]},
-    )
     table = wandb.Table(columns=list(COLUMNS), data=[[r[c] for c in COLUMNS] for r in rows])
     payload = {"benchmark/ranking": table}
     if figures:

@@ -45,3 +45,21 @@ def write_per_group(path: str | Path, rows: list[dict]) -> None:
             if isinstance(out.get("srocc"), float):
                 out["srocc"] = f"{out['srocc']:.4f}"
             writer.writerow(out)
+
+
+def command_run(settings: dict, out: Path, job_type: str, name: str, config: dict):
+    """A W&B run for a command's results (``settings``: its ``logger.wandb``; offline files under
+    ``out/wandb`` unless the mode is online), or None with ``mode=disabled``."""
+    if settings["mode"] == "disabled":
+        return None
+    import wandb
+
+    return wandb.init(
+        project=settings["project"],
+        entity=settings.get("entity"),
+        dir=str(out),
+        mode=settings["mode"],
+        job_type=job_type,
+        name=name,
+        config=config,
+    )

@@ -24,6 +24,7 @@ from gmaiqa.autofocus.search import STRATEGIES, Result, search
 from gmaiqa.autofocus.stage import Meter
 from gmaiqa.errors import ConfigError, did_you_mean
 from gmaiqa.outputs import written
+from gmaiqa.reporting import command_run
 
 OUTPUTS = ("trials.csv", "summary.csv", "path.png")
 STAGES = ("simulated", "recorded")
@@ -288,21 +289,14 @@ def autofocus(cfg: DictConfig) -> dict:
 
 
 def log_to_wandb(settings: dict, cfg: DictConfig, out: Path, rows: list[dict], summary: dict) -> None:
-    if settings["mode"] == "disabled":
+    config = {
+        k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in ("logger", "hydra")
+    }
+    run = command_run(settings, out, "autofocus", f"autofocus/{cfg.stage}/{cfg.strategy}", config)
+    if run is None:
         return
     import wandb
 
-    run = wandb.init(
-        project=settings["project"],
-        entity=settings.get("entity"),
-        dir=str(out),
-        mode=settings["mode"],
-        job_type="autofocus",
-        name=f"autofocus/{cfg.stage}/{cfg.strategy}",
-        config={
-            k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in ("logger", "hydra")
-        },
-    )
     table = wandb.Table(columns=list(TRIAL_COLUMNS), data=[[r[c] for c in TRIAL_COLUMNS] for r in rows])
     run.log({"autofocus/trials": table, "autofocus/path": wandb.Image(str(out / "path.png"))})
     run.summary.update({f"autofocus/{k}": v for k, v in summary.items() if isinstance(v, int | float)})
