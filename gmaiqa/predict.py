@@ -156,7 +156,7 @@ def predict(cfg: DictConfig) -> None:
         ckpt = chosen[len("ckpt:") :]
     net, meta = load_net(ckpt)
     print(f"model: {model_line(ckpt, meta)}")
-    stacks = load_dataset(cfg.input, validate=cfg.validate, **reading_options(cfg))
+    stacks = load_dataset(cfg.input, validate=cfg.validate, option_prefix="", **reading_options(cfg))
     out.mkdir(parents=True, exist_ok=True)
     device = device_for(cfg.accelerator)
     net.to(device)
@@ -180,7 +180,7 @@ def predict_with_measure(cfg: DictConfig, out: Path, measure, announced: bool = 
 
     if not announced:
         print(f"method: {measure.name}, a classical focus measure ({measure.reference}); no network")
-    stacks = load_dataset(cfg.input, validate=cfg.validate, **reading_options(cfg))
+    stacks = load_dataset(cfg.input, validate=cfg.validate, option_prefix="", **reading_options(cfg))
     out.mkdir(parents=True, exist_ok=True)
     direction = {"higher_is_better": measure.higher_is_better}
     outputs = PredictOutputs(out, cfg, fmt=".6g")

@@ -157,6 +157,83 @@ def odd_pixels(data: Path) -> None:
     edit_manifest(data, "g1/0.png", "g1/0.tif")
 
 
+def nan_in_a_float_tiff(work: Path, run: Path) -> list[str]:
+    """A loose float32 TIFF with one NaN pixel: said to be NaN, not "values outside [0, 1]"."""
+    import tifffile
+
+    data = make_dataset(work / "data", suffix=".tif")
+    image = np.full((48, 64), 0.5, np.float32)
+    image[3, 4] = np.nan
+    tifffile.imwrite(data / "g0" / "2.tif", image)
+    return ["check", "root=data"]
+
+
+def links_out_in(command: str) -> Callable:
+    """``check`` and ``predict`` name their own key (``allow_outside``), not ``data.allow_outside``."""
+
+    def setup(work: Path, run: Path) -> list[str]:
+        symlink_out(False)(work, run)
+        if command == "check":
+            return ["check", "root=data"]
+        return ["predict", "input=data", "out=out", "method=TENG", "num_workers=0"]
+
+    return setup
+
+
+def mixed_sizes_in_check(work: Path, run: Path) -> list[str]:
+    mixed_sizes(False)(work, run)
+    return ["check", "root=data"]
+
+
+def exported_init(work: Path, run: Path) -> list[str]:
+    (work / "model.onnx").write_bytes(b"not really onnx, and never read")
+    return _train("init_from=model.onnx")
+
+
+# the configuration mistakes of issue 33's corpus: each refused before anything exists (nothing under
+# work/, no run folder, no multirun.yaml), with one message naming the key
+FOUND_TOO_LATE = {
+    "a sweep with one bad value": Case(
+        lambda w, r: _train("-m", "experiment=quickstart", "data.batch_size=4,abc"),
+        2,
+        ["data.batch_size", "'abc'", "job 1 of the sweep"],
+    ),
+    "a sweep whose bad value comes first": Case(
+        lambda w, r: _train("-m", "experiment=quickstart", "data.batch_size=abc,4"),
+        2,
+        ["data.batch_size", "job 0 of the sweep"],
+    ),
+    "a sweep over an experiment that does not exist": Case(
+        lambda w, r: _train("-m", "experiment=quickstart,nope"), 2, ["experiment", "nope"]
+    ),
+    "a learning rate that is text": Case(
+        lambda w, r: _train("task.optimizer.lr=abc"), 2, ["task.optimizer.lr", "'abc'", "not a finite number"]
+    ),
+    "a negative learning rate": Case(
+        lambda w, r: _train("task.optimizer.lr=-1"), 2, ["task.optimizer.lr", "must be above 0"]
+    ),
+    "a negative learning rate on a stage": Case(
+        lambda w, r: _train("+stages.1.task.optimizer.lr=-0.1"),
+        2,
+        ["stages.1.task.optimizer.lr", "must be above 0"],
+    ),
+    "an epoch count of -1": Case(
+        lambda w, r: _train("stages.0.max_epochs=-1"), 2, ["stages.0.max_epochs", "-1"]
+    ),
+    "a misspelt validation level": Case(
+        lambda w, r: _train("data.validate=fulll"), 2, ["data.validate", "did you mean 'full'"]
+    ),
+    "a batch of 0 groups": Case(lambda w, r: _train("data.batch_size=0"), 2, ["data.batch_size", "0"]),
+    "init_from an exported model": Case(exported_init, 2, ["init_from", "model.onnx", "onnx"]),
+    "check names its own allow_outside": Case(links_out_in("check"), 1, ["(allow_outside=true reads it)"]),
+    "predict names its own allow_outside": Case(
+        links_out_in("predict"), 2, ["(allow_outside=true reads it)"]
+    ),
+    "check names its own uniform_sizes": Case(mixed_sizes_in_check, 1, ["(uniform_sizes=crop)"]),
+    "a float TIFF with a NaN pixel": Case(nan_in_a_float_tiff, 1, ["2.tif", "1 NaN pixels"]),
+}
+
+
 CASES = {
     # ---- the command line (Hydra's errors included)
     "unknown key": Case(lambda w, r: _train("data.batchsize=7"), 2, ["data.batchsize", "data.batch_size"]),
@@ -315,6 +392,7 @@ CASES = {
     "text file named .png": Case(check_of(text_as_png), 1, ["g0/1.png"]),
     "CRLF line ends and a BOM": Case(check_of(crlf_bom), 0, ["OK"]),
     "RGBA, grey JPEG and 16-bit TIFF": Case(check_of(odd_pixels), 0, ["OK"]),
+    **FOUND_TOO_LATE,
 }
 
 
@@ -408,7 +486,8 @@ def test_a_bad_option_found_while_building_the_data_is_one_message_not_hydras_tr
     option, names, tmp_path
 ):
     """Hydra wraps whatever a constructor raises in its InstantiationException: the user saw a traceback
-    and exit 1 for a ConfigError the data module raised about their own key."""
+    and exit 1 for a ConfigError the data module raised about their own key. The precheck now builds the
+    data module (it reads nothing), so the message comes before any folder exists."""
     import subprocess
     import sys
 
@@ -419,5 +498,5 @@ def test_a_bad_option_found_while_building_the_data_is_one_message_not_hydras_tr
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and done.stderr.count("error:") == 1
     assert all(name in done.stderr for name in names), done.stderr
-    (failed,) = (tmp_path / "outputs").glob("*/bad/failed.json")
-    assert names[0] in json.loads(failed.read_text())["error"]
+    # the data module's own checks run before the run folder exists (issue 33): nothing is left behind
+    assert not (tmp_path / "outputs").exists() or not list((tmp_path / "outputs").glob("*/bad"))

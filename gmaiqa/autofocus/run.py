@@ -144,7 +144,7 @@ def recorded_trials(cfg: DictConfig) -> Iterator[Trial]:
     from gmaiqa.data.dataset import load_dataset
     from gmaiqa.scoring import reading_options
 
-    for stack in load_dataset(cfg.input, validate=cfg.validate, **reading_options(cfg)):
+    for stack in load_dataset(cfg.input, validate=cfg.validate, option_prefix="", **reading_options(cfg)):
         stage = RecordedStage(stack, step_um=float(cfg.step_um))
         lower, upper = stage.z_limits
         if cfg.range_um:

@@ -26,6 +26,7 @@ def run(cfg: DictConfig) -> int:
         uniform_sizes=cfg.uniform_sizes,
         channel=cfg.channel,
         t=cfg.t,
+        option_prefix="",
     )
     if cfg.json:  # stdout stays machine-readable: the human report goes to stderr
         print(format_report(report), file=sys.stderr)

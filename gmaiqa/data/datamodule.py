@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from gmaiqa.data.cache import ResizedImageCache
-from gmaiqa.data.dataset import load_dataset
+from gmaiqa.data.dataset import check_reading, load_dataset
 
 # where the images are; synthetic_configs and synthetic_members stay importable from here
 from gmaiqa.data.dataset_root import dataset_root, plain, synthetic_configs, synthetic_members  # noqa: F401
@@ -233,6 +233,7 @@ class FocusStackDataModule(L.LightningDataModule):
             flips, rot90, square=self.crop is not None and self.crop[0] == self.crop[1]
         )
         self.crop_per_image = crop_per_image
+        check_reading(validate, uniform_sizes)
         self.validate = validate
         self.reading = {
             "allow_outside": allow_outside,

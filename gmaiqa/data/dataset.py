@@ -29,7 +29,7 @@ from gmaiqa.data.report import DatasetError, Problem, Report
 from gmaiqa.data.splits import SPLITS
 from gmaiqa.data.stack import SCORE_SCALE, FocusStack
 from gmaiqa.data.stackfile import is_stack_candidate, not_a_stack_note, parse_reference, stack_infos
-from gmaiqa.errors import ConfigError, ImageReadError
+from gmaiqa.errors import ConfigError, ImageReadError, did_you_mean
 
 VALIDATION_LEVELS = ("full", "headers", "none")
 UNIFORM_SIZES = ("require", "crop")
@@ -61,7 +61,7 @@ def root_problem(root: str | Path) -> tuple[str, str] | None:
     )
 
 
-def outside_problem(root: Path, image: str, allow_outside: bool) -> str | None:
+def outside_problem(root: Path, image: str, allow_outside: bool, prefix: str = "data.") -> str | None:
     """Why an image path of a manifest may not be read, or None. Every image lies inside the dataset
     folder: an absolute path or one climbing out with ``..`` is refused, and so is a symlink that leads
     out, unless the user allows it (``data.allow_outside=true``: a stack assembled by links)."""
@@ -73,9 +73,8 @@ def outside_problem(root: Path, image: str, allow_outside: bool) -> str | None:
     if not allow_outside:
         real, real_root = Path(os.path.realpath(root / inside)), Path(os.path.realpath(root))
         if not real.is_relative_to(real_root):
-            return (
-                f"{image} is a link to {real}, outside the dataset folder (data.allow_outside=true reads it)"
-            )
+            outside = f"outside the dataset folder ({prefix}allow_outside=true reads it)"
+            return f"{image} is a link to {real}, {outside}"
     return None
 
 
@@ -89,7 +88,7 @@ def _field(row: dict, column: str, parse, where: str, what: str, fix: str, probl
 
 
 def _build_stacks(
-    root: Path, rows: list[dict], problems: list[Problem], allow_outside: bool = False
+    root: Path, rows: list[dict], problems: list[Problem], allow_outside: bool = False, prefix: str = "data."
 ) -> list[FocusStack]:
     by_group: dict[str, list[dict]] = defaultdict(list)
     seen_images: dict[str, int] = {}
@@ -165,7 +164,7 @@ def _build_stacks(
             bad = True
         row["split"] = split or None
         if row.get("image"):
-            refused = outside_problem(root, row["image"], allow_outside)
+            refused = outside_problem(root, row["image"], allow_outside, prefix)
             if refused:
                 problems.append(
                     Problem(
@@ -324,7 +323,13 @@ def _probe(path: Path, level: str) -> tuple[int, int]:
 
 
 def _check_files(
-    root: Path, stacks: list[FocusStack], level: str, workers: int, problems: list[Problem], uniform: str
+    root: Path,
+    stacks: list[FocusStack],
+    level: str,
+    workers: int,
+    problems: list[Problem],
+    uniform: str,
+    prefix: str = "data.",
 ) -> dict:
     sizes: dict[str, tuple[int, int]] = {}
     paths = [p for s in stacks for p in s.paths]
@@ -370,11 +375,23 @@ def _check_files(
                     f"mixed image sizes: {n} images are {h}x{w}, but {', '.join(odd[:5])}"
                     + (f" and {len(odd) - 5} more" if len(odd) > 5 else ""),
                     "all images of one z-stack come from one camera setting: re-export them at one size, "
-                    "or let gmaiqa centre-crop each group to its smallest size (data.uniform_sizes=crop)",
+                    f"or let gmaiqa centre-crop each group to its smallest size ({prefix}uniform_sizes=crop)",
                     severity="warning" if uniform == "crop" else "error",
                 )
             )
     return sizes
+
+
+def check_reading(validate, uniform_sizes, prefix: str = "data.") -> None:
+    """How a dataset is read: ``validate`` and ``uniform_sizes`` are choices (keys named as the command
+    spells them: ``data.validate`` for train, eval and benchmark, ``validate`` for check and predict)."""
+    for key, value, choices in (
+        ("validate", validate, VALIDATION_LEVELS),
+        ("uniform_sizes", uniform_sizes, UNIFORM_SIZES),
+    ):
+        if value not in choices:
+            hint = did_you_mean(str(value), choices)
+            raise ConfigError(f"{prefix}{key}", f"{value!r}{hint}", f"choose one of {list(choices)}")
 
 
 def inspect_dataset(
@@ -385,6 +402,7 @@ def inspect_dataset(
     uniform_sizes: str = "require",
     channel=None,
     t=None,
+    option_prefix: str = "data.",
 ) -> Report:
     """Validate a dataset folder and collect every problem (never raises on bad data).
 
@@ -393,10 +411,7 @@ def inspect_dataset(
     image of a group to the group's smallest size; mixed sizes are then a warning); ``channel`` / ``t``:
     the channel (name or index) and time point of stack files that hold several
     (``gmaiqa.data.stackfile``)."""
-    if validate not in VALIDATION_LEVELS:
-        raise ConfigError("data.validate", f"{validate!r}", f"choose one of {list(VALIDATION_LEVELS)}")
-    if uniform_sizes not in UNIFORM_SIZES:
-        raise ConfigError("data.uniform_sizes", f"{uniform_sizes!r}", f"choose one of {list(UNIFORM_SIZES)}")
+    check_reading(validate, uniform_sizes, option_prefix)
     root = Path(root)
     problems: list[Problem] = []
     if (bad := root_problem(root)) is not None:
@@ -423,11 +438,11 @@ def inspect_dataset(
         return Report(given, None, problems, has_manifest=has_manifest)
     if not rows and has_manifest:
         problems.append(Problem(str(root / MANIFEST), "no rows", "list one row per image"))
-    stacks = _build_stacks(root, rows, problems, allow_outside)
+    stacks = _build_stacks(root, rows, problems, allow_outside, option_prefix)
     sizes = {}
     if validate != "none":
         workers = workers or min(8, (os.cpu_count() or 1) * 2)
-        sizes = _check_files(root, stacks, validate, workers, problems, uniform_sizes)
+        sizes = _check_files(root, stacks, validate, workers, problems, uniform_sizes, option_prefix)
     files = _stack_files(root, stacks)
     for key, value, what, count in (
         ("channel", channel, "channels", lambda info: len(info.channels)),
@@ -474,10 +489,15 @@ def load_dataset(
     uniform_sizes: str = "require",
     channel=None,
     t=None,
+    option_prefix: str = "data.",
 ) -> list[FocusStack]:
     """Stacks of a valid dataset; raises ``DatasetError`` listing every problem otherwise. Warnings
-    (files skipped, gaps in the capture order, ...) are printed to stderr."""
-    report = inspect_dataset(root, validate, workers, allow_outside, uniform_sizes, channel, t)
+    (files skipped, gaps in the capture order, ...) are printed to stderr. ``option_prefix``: how the
+    command names its reading options in hints (``data.`` for train, eval and benchmark; empty for
+    check, predict and autofocus, whose keys are top level)."""
+    report = inspect_dataset(
+        root, validate, workers, allow_outside, uniform_sizes, channel, t, option_prefix=option_prefix
+    )
     problems = list(report.problems)
     if require_labels and report.stacks is not None:
         for stack in report.stacks:

@@ -139,7 +139,15 @@ def _stack_scaling(array: np.ndarray, path: str | Path, scale: bool = True) -> t
         offset = min(lowest, 0.0)  # a physical zero is kept where the stack has one
         return offset, (highest - offset) or 1.0
     if array.dtype.kind == "f":
-        if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
+        if array.size and not np.isfinite(array).all():
+            nan = int(np.isnan(array).sum())
+            what = f"{nan} NaN pixels" if nan else f"{int((~np.isfinite(array)).sum())} infinite pixels"
+            raise ImageReadError(
+                path,
+                f"floating-point image with {what}",
+                "re-export it from the acquisition software, or remove its row (a NaN is no intensity)",
+            )
+        if array.size and not (array.min() >= 0 and array.max() <= 1):
             raise ImageReadError(
                 path,
                 "floating-point image with values outside [0, 1]",

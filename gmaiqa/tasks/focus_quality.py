@@ -25,6 +25,7 @@ from gmaiqa.distributed import gather_rows
 from gmaiqa.inference import InferenceSettings, predict_scores
 from gmaiqa.losses import GMANetLoss
 from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
+from gmaiqa.tasks.optimizer import check_optimizer_factory, check_optimizer_settings
 
 
 def time_decay(decay: float) -> Callable[[int], float]:
@@ -48,6 +49,8 @@ class FocusQualityTask(L.LightningModule):
         self.previews = 4
         self.net = net
         self.loss = loss or GMANetLoss()
+        check_optimizer_factory(optimizer)
+        check_optimizer_settings({"lr_decay": lr_decay}, "task")
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-5))
         self.lr_decay = lr_decay
         # the trainer's precision plugin sets autocast; compiling and memory format are the commands' options

@@ -10,6 +10,7 @@ import lightning as L
 import torch
 
 from gmaiqa.distributed import gather_rows
+from gmaiqa.tasks.optimizer import check_optimizer_factory
 
 
 class RowEvaluatedTask(L.LightningModule):
@@ -18,6 +19,7 @@ class RowEvaluatedTask(L.LightningModule):
     def __init__(self, net, *, optimizer: Callable | None = None, meta: dict | None = None):
         super().__init__()
         self.net = net
+        check_optimizer_factory(optimizer)
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=self.default_lr))
         self.meta = dict(meta or {})
         self.rows: dict[str, list[dict]] = {"val": [], "test": []}
