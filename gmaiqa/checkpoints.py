@@ -134,8 +134,16 @@ def init_weights_from(net: nn.Module, path: str | Path) -> dict:
             f"{path} is an exported {ckpt['exported']} model (Output1 only, no training state)",
             "start from the .ckpt it was exported from",
         )
+    state = net_state(ckpt)
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise ConfigError(
+            "init_from",
+            f"{path} holds non-finite weights ({len(broken)} of {len(state)} tensors, e.g. {broken[0]})",
+            "start from a checkpoint of a stage that trained without NaN (its selected best-EEE.ckpt)",
+        )
     try:
-        net.load_state_dict(net_state(ckpt), strict=True)
+        net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ConfigError(
             "init_from",

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from omegaconf import DictConfig
 
-from gmaiqa.errors import GmaiqaError, did_you_mean
+from gmaiqa.errors import GmaiqaError, Preempted, RunFailed, did_you_mean
 
 USAGE = """usage: gmaiqa <command> [key=value ...] [-m]
 
@@ -77,6 +78,27 @@ def _register_resolvers() -> None:
 _register_resolvers()
 
 
+def print_unfinished_jobs() -> None:
+    """In a multirun stopped by a signal: which jobs did not finish, and how to run only them."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return
+    hydra_cfg = HydraConfig.get()
+    num, total = int(hydra_cfg.job.num), _sweep_size.get("jobs")
+    left = f"jobs {num} to {total - 1} of 0..{total - 1}" if total else f"job {num} and those after it"
+    sweep = Path(hydra_cfg.sweep.dir)
+    print(
+        f"gmaiqa: the sweep stopped; {left} did not finish. Relaunch the same command with "
+        f"run_id={sweep.name} to run only them (finished jobs are skipped, the stopped one resumes)",
+        file=sys.stderr,
+    )
+
+
+_sweep_size: dict[str, int] = {}
+
+
 def run_command(command: str, overrides: list[str]) -> int:
     """Run one command through Hydra (config composition, overrides, -m multirun)."""
     import hydra
@@ -86,7 +108,7 @@ def run_command(command: str, overrides: list[str]) -> int:
 
     _register_resolvers()
     try:
-        precheck(command, overrides)
+        _sweep_size["jobs"] = precheck(command, overrides)
     except GmaiqaError as exc:
         print(f"gmaiqa {command}: error: {exc}", file=sys.stderr)
         return 2
@@ -109,6 +131,14 @@ def run_command(command: str, overrides: list[str]) -> int:
         except GmaiqaError as exc:
             print(f"gmaiqa {command}: error: {exc}", file=sys.stderr)
             code = 2
+        except RunFailed as exc:  # went wrong while running: the run folder's failed.json has it too
+            print(f"gmaiqa {command}: failed: {exc}", file=sys.stderr)
+            code = exc.exit_status
+        except Preempted as exc:
+            # SystemExit, so that a sweep stops too: the scheduler wants the whole process gone
+            print(f"gmaiqa {command}: {exc}; {exc.hint}".rstrip("; "), file=sys.stderr)
+            print_unfinished_jobs()
+            raise SystemExit(exc.exit_status) from None
         except KeyboardInterrupt:
             # Ctrl-C: one line instead of a traceback and the conventional 128 + SIGINT; what the command
             # was writing was under a temporary name and is gone (gmaiqa.outputs). SystemExit, so a

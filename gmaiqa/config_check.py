@@ -516,12 +516,11 @@ def check_scoring_options(cfg: DictConfig, data_prefix: str) -> None:
 def check_reading_choices(cfg: DictConfig, prefix: str) -> None:
     """``validate`` and ``uniform_sizes`` of a command that reads a dataset, named as that command
     spells them (``data.validate`` for eval and benchmark, ``validate`` for check and predict)."""
-    from gmaiqa.data.dataset import UNIFORM_SIZES, VALIDATION_LEVELS
+    from gmaiqa.data.dataset import check_reading
 
-    for key, choices in (("validate", VALIDATION_LEVELS), ("uniform_sizes", UNIFORM_SIZES)):
-        value = OmegaConf.select(cfg, f"{prefix}{key}")
-        if value not in choices:
-            raise ConfigError(f"{prefix}{key}", f"{value!r}", f"choose one of {list(choices)}")
+    check_reading(
+        OmegaConf.select(cfg, f"{prefix}validate"), OmegaConf.select(cfg, f"{prefix}uniform_sizes"), prefix
+    )
 
 
 def check_export_target(cfg: DictConfig) -> None:
@@ -655,15 +654,44 @@ def check_train(cfg: DictConfig) -> None:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
     from gmaiqa.checkpoints import resolve_init_from
     from gmaiqa.stages import stage_rules, stage_task, wandb_active
+    from gmaiqa.tasks.optimizer import check_task_settings
 
     stage_rules(stages)
-    for stage in stages:
+    check_task_settings(cfg.task, "task")
+    for i, stage in enumerate(stages):
         stage_task(cfg, stage)
+        if stage.get("task"):
+            check_task_settings(stage.task, f"stages.{i}.task")
     wandb_active(cfg)
-    resolve_init_from(cfg.init_from, int(cfg.seed))
+    init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
+    if init_from:
+        from gmaiqa.export import exported_format
+
+        fmt = exported_format(init_from)
+        if fmt in ("onnx", "torchscript"):
+            raise ConfigError(
+                "init_from",
+                f"{init_from} is an exported {fmt} model (Output1 only, no training state)",
+                "start from the .ckpt it was exported from",
+            )
     model = cfg.get("model")
     if isinstance(model, DictConfig) and "_target_" in model:
         _builder(model)  # an unknown family is reported here, with its suggestion
+    from gmaiqa.errors import instantiate
+
+    instantiate(
+        cfg.data
+    )  # the data module checks its own arguments (batch size, sizes, choices); reads nothing
+
+
+def check_run_dir_free(job: list[str]) -> None:
+    """A second launch of a running job is refused before Hydra writes its .hydra/ and log there."""
+    from gmaiqa.runs import check_not_held
+
+    if not any(o.split("=", 1)[0].lstrip("+~") in ("run_id", "hydra.run.dir") for o in job):
+        return  # the default run_id is new each launch (time + random suffix)
+    run_dir = _compose("train", job, with_hydra=True).hydra.run.dir
+    check_not_held(Path(str(run_dir)))
 
 
 def check_run_names(cfg: DictConfig) -> None:
@@ -717,8 +745,9 @@ def _search_path(folder: str) -> str:
     return f"hydra.searchpath=['file://{path}']"
 
 
-def precheck(command: str, overrides: list[str]) -> None:
-    """Compose and check the command's config; raise ConfigError for any mistake found."""
+def precheck(command: str, overrides: list[str]) -> int:
+    """Compose and check the command's config (every job of a multirun); raise ConfigError for any
+    mistake found. Returns the number of jobs (0 when only Hydra's flags were given)."""
     # Hydra runs one of these and raised a bare ValueError (a traceback) when given two
     modes = [
         o
@@ -737,7 +766,7 @@ def precheck(command: str, overrides: list[str]) -> None:
             ),
         )
     if any(o in HELP_FLAGS for o in overrides):
-        return
+        return 0
     multirun = any(o in MULTIRUN_FLAGS for o in overrides)
     plain, rest = [], [o for o in overrides if o not in MULTIRUN_FLAGS]
     while rest:
@@ -757,27 +786,84 @@ def precheck(command: str, overrides: list[str]) -> None:
         else:
             plain.append(arg)
     if any(o.startswith("-") for o in plain):
-        return  # another Hydra flag: Hydra reports its own use
+        return 0  # another Hydra flag: Hydra reports its own use
+    if not multirun:
+        check_job(command, plain)
+        return 1
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        job = _first_job(plain) if multirun else plain
-        cfg = _compose(command, job, with_hydra=multirun)
+        first = _compose(command, _first_job(plain), with_hydra=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise hydra_error(command, exc, plain) from None
+    check_sweep_switches(command, plain)
+    if command == "train":
+        check_search_direction(first)
+    jobs = sweep_jobs(plain, first)
+    for number, job in checked_subset(jobs):
+        try:
+            check_job(command, job)
+        except ConfigError as exc:
+            swept = " ".join(o for o in job if o not in plain)
+            raise ConfigError(
+                exc.key, f"{exc.problem} (job {number} of the sweep: {swept})", exc.fix
+            ) from None
+    return len(jobs)
+
+
+MOST_JOBS_CHECKED = 64  # a larger sweep: enough jobs that every swept value is checked at least once
+
+
+def sweep_jobs(overrides: list[str], composed: DictConfig) -> list[list[str]]:
+    """Every job of a multirun, as the basic sweeper will run them: the sweep config's
+    ``hydra.sweeper.params`` and the command line's ``a=1,2`` (the command line wins), crossed. A
+    sweeper that samples (Optuna's ranges) cannot be listed: then its first job only."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    given = parser.parse_overrides(overrides)
+    keys = {o.get_key_element() for o in given}
+    params = OmegaConf.select(composed, "hydra.sweeper.params") or {}
+    from_config = [f"{k}={v}" for k, v in params.items() if k not in keys]
+    try:
+        return BasicSweeper.split_arguments(parser.parse_overrides(from_config) + given, None)[0]
+    except HydraException:
+        return [_first_job(overrides)]
+
+
+def checked_subset(jobs: list[list[str]]) -> list[tuple[int, list[str]]]:
+    """The jobs to check before a sweep starts, numbered as Hydra numbers them: all of them, or past
+    MOST_JOBS_CHECKED those that bring a value no checked job had."""
+    if len(jobs) <= MOST_JOBS_CHECKED:
+        return list(enumerate(jobs))
+    seen, chosen = set(), []
+    for number, job in enumerate(jobs):
+        if not set(job) <= seen:
+            seen |= set(job)
+            chosen.append((number, job))
+    return chosen
+
+
+def check_job(command: str, job: list[str]) -> None:
+    """Every check of one job's command line (a plain run, or one job of a sweep)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        cfg = _compose(command, job)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise hydra_error(command, exc, job) from None
     check_removed_keys(command, cfg, job)
     check_switches(command, cfg, job)
     check_required(command, cfg)
     check_interpolations(cfg)
     if command == "train":
         check_run_names(cfg)
-    if multirun:
-        check_sweep_switches(command, plain)
-        if command == "train":
-            check_search_direction(cfg)
-        return
-    known = _known_keys(command, plain)
+        check_run_dir_free(job)
+    known = _known_keys(command, job)
     for key in _added_keys(cfg, known | {"hydra"}):
         if key.startswith("hydra.") or key == "hydra" or _into_open_container(key, known):
             continue

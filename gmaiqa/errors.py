@@ -59,3 +59,35 @@ def instantiate(config, *args, **kwargs):
         if isinstance(exc.__cause__, GmaiqaError):
             raise exc.__cause__ from None
         raise
+
+
+class RunFailed(Exception):
+    """A job that went wrong while it ran, not on a mistake in its command line (those are GmaiqaError,
+    exit 2): training that became non-finite, a write the disk refused. One message, the run folder's
+    ``failed.json`` (with ``record``), exit status 1."""
+
+    exit_status = 1
+
+    def __init__(self, message: str, record: dict | None = None):
+        self.record = dict(record or {})
+        super().__init__(message)
+
+
+class Preempted(Exception):
+    """The job was asked to stop by a signal (SIGTERM from a scheduler before pre-emption, SIGUSR1
+    where a scheduler sends it first) and stopped cleanly: ``last.ckpt`` saved, ``interrupted.json``
+    written. Exit status 128 + the signal's number, the shell's convention for a job a signal ended."""
+
+    def __init__(self, signum: int, record: dict | None = None):
+        import signal
+
+        self.signum = int(signum)
+        self.hint = ""  # how to resume, set by the command that knows its run folder
+        self.signal_name = signal.Signals(self.signum).name
+        self.record = {"signal": self.signal_name, **(record or {})}
+        where = ", ".join(f"{k} {v}" for k, v in self.record.items() if k in ("stage", "epoch", "step"))
+        super().__init__(f"stopped by {self.signal_name}" + (f" ({where})" if where else ""))
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum

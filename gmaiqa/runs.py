@@ -1,9 +1,11 @@
-"""A job's run directory: claiming it (or finding it already finished), what it records about the job
-(overrides, seed, commit, package versions) and its name in W&B. ``resume=auto`` (the default) makes a
-relaunch idempotent: a finished job is skipped; ``resume=never`` refuses a used directory."""
+"""A job's run directory: holding it (one writer at a time), claiming it (or finding it already
+finished), what it records about the job (overrides, seed, commit, package versions) and its name in
+W&B. ``resume=auto`` (the default) makes a relaunch idempotent: a finished job is skipped;
+``resume=never`` refuses a used directory."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -14,10 +16,92 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from gmaiqa.distributed import is_rank_zero
-from gmaiqa.errors import ConfigError
+from gmaiqa.errors import ConfigError, GmaiqaError
 from gmaiqa.job import DONE, FAILED, JOB, RUNTIME_OVERRIDES
 
 RESUME_MODES = ("auto", "never")
+LOCK = ".gmaiqa.lock"  # held by the launch that writes the folder; says who (PID, host, start)
+INTERRUPTED = "interrupted.json"  # a signal stopped the job (signal, stage, epoch, step); a relaunch resumes
+
+
+class RunDirInUse(GmaiqaError):
+    pass
+
+
+@contextlib.contextmanager
+def holding(run_dir: Path):
+    """Hold ``run_dir`` for this launch: a second launch of the same job (same ``run_id``) is refused
+    while this one runs, naming it; a lock left by a launch whose process is gone (killed, crashed: the
+    kernel releases an ``flock`` with its process) is taken over, with a message. Rank 0 holds it for
+    every rank of a DDP job."""
+    if not is_rank_zero():
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (gmaiqa trains on Linux clusters)
+        yield
+        return
+    import socket
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    _lock_or_refuse(fd, run_dir)
+    earlier = _holder(fd)
+    if earlier:
+        print(f"{run_dir}: took over the lock of an earlier launch that is gone ({earlier})")
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(me).encode(), 0)
+    try:
+        yield
+    finally:
+        os.ftruncate(fd, 0)  # a clean release leaves nothing to take over
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _lock_or_refuse(fd: int, run_dir: Path) -> None:
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        raise RunDirInUse(
+            f"{run_dir} is being written by another launch of this job ({holder}); wait for it to finish "
+            "(a relaunch afterwards skips or resumes it), or give this launch its own run_id"
+        ) from None
+
+
+def check_not_held(run_dir: Path) -> None:
+    """Refuse, before Hydra creates anything in it, a folder another launch holds (``holding``); creates
+    nothing. ``holding`` still decides: a launch may start between this probe and the hold."""
+    if not is_rank_zero():
+        return  # a DDP rank started by rank 0, which holds the folder for it
+    try:
+        import fcntl
+    except ImportError:
+        return
+    try:
+        fd = os.open(run_dir / LOCK, os.O_RDWR)
+    except OSError:  # no lock file (a new folder) or one we cannot open: holding() will say
+        return
+    _lock_or_refuse(fd, run_dir)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    try:
+        record = json.loads(os.pread(fd, 4096, 0) or b"null")
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(record, dict):
+        return ""
+    return f"PID {record.get('pid')} on {record.get('host')}, since {record.get('started')}"
+
 
 PACKAGES = (
     "torch",
@@ -119,6 +203,7 @@ def claim_run_dir(cfg: DictConfig, run_dir: Path) -> dict | None:
             return json.loads((run_dir / DONE).read_text())
         if is_rank_zero():
             (run_dir / FAILED).unlink(missing_ok=True)
+            (run_dir / INTERRUPTED).unlink(missing_ok=True)
         return None
     if is_rank_zero():
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -133,12 +218,46 @@ def claim_run_dir(cfg: DictConfig, run_dir: Path) -> dict | None:
     return None
 
 
-def mark_failed(run_dir: Path, error: Exception) -> None:
-    """A job that stopped on bad input says so in its folder (``summarize`` leaves it out, naming the
-    error); a later relaunch that gets further replaces the marker."""
+def mark_failed(run_dir: Path, error: Exception, record: dict | None = None) -> None:
+    """A job that stopped on bad input or a run-time failure says so in its folder (``summarize`` leaves
+    it out, naming the error); a later relaunch that gets further replaces the marker. On a full disk
+    the marker may not fit either: the message on stderr is then the record."""
     if is_rank_zero() and (run_dir / JOB).is_file() and not (run_dir / DONE).is_file():
-        record = {"error": str(error), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (run_dir / FAILED).write_text(json.dumps(record, indent=1))
+        entry = {"error": str(error), **(record or {}), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        with contextlib.suppress(OSError):
+            (run_dir / FAILED).write_text(json.dumps(entry, indent=1))
+
+
+def mark_interrupted(run_dir: Path, record: dict) -> None:
+    """``interrupted.json``: which signal stopped the job, and where (stage, epoch, step)."""
+    if is_rank_zero() and run_dir.is_dir():
+        entry = {**record, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        with contextlib.suppress(OSError):
+            (run_dir / INTERRUPTED).write_text(json.dumps(entry, indent=1))
+
+
+def withdraw(run_dir: Path, stages: list[str]) -> bool:
+    """Remove what this launch created in ``run_dir`` when its command line was refused before any
+    stage ran (``init_from`` of an exported model, ``data.batch_size=0``): a refused job leaves no folder
+    that would then block the corrected relaunch ("holds a different job"). Only the files gmaiqa and
+    Hydra write there are removed; the folder goes only once empty. Returns whether it went."""
+    import shutil
+
+    if not is_rank_zero() or any((run_dir / s).exists() for s in stages):
+        return False
+    from hydra.core.hydra_config import HydraConfig
+
+    log = [f"{HydraConfig.get().job.name}.log"] if HydraConfig.initialized() else []
+    for name in (JOB, "config.yaml", FAILED, LOCK, ".hydra", *log):
+        target = run_dir / name
+        if target.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
+        return True
+    return False
 
 
 def job_label(cfg: DictConfig, run_dir: Path) -> str:

@@ -19,11 +19,12 @@ from pathlib import Path
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from gmaiqa.callbacks.faults import signals
 from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.checkpoints import init_weights_from
 from gmaiqa.config_check import check_model_artifact, check_wandb_mode
 from gmaiqa.distributed import is_rank_zero
-from gmaiqa.errors import ConfigError, instantiate
+from gmaiqa.errors import ConfigError, instantiate, is_count
 from gmaiqa.inference import InferenceSettings
 from gmaiqa.job import DONE
 from gmaiqa.models.registry import family_of_config
@@ -102,17 +103,19 @@ def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming:
     return loggers
 
 
-def _callbacks(cfg: DictConfig, rule, stage_dir: Path, logging: bool):
+def _callbacks(cfg: DictConfig, stage: str, rule, stage_dir: Path, logging: bool):
     from lightning.pytorch.callbacks import LearningRateMonitor
 
     from gmaiqa.callbacks.checkpointing import RandomState, ResumeCheckpoint
     from gmaiqa.callbacks.data_epoch import DataEpoch
     from gmaiqa.callbacks.data_wait import DataWaitMonitor
+    from gmaiqa.callbacks.faults import FiniteTraining
     from gmaiqa.callbacks.selection import SelectCheckpoint
 
     selector = SelectCheckpoint(stage_dir / "checkpoints", rule)
     # Lightning runs checkpoint callbacks last, in this order: last.ckpt already knows the new selection
     callbacks = [
+        FiniteTraining(stage),
         DataEpoch(),
         DataWaitMonitor(),
         RandomState(),
@@ -131,6 +134,16 @@ def stage_rules(stages) -> list:
     """Every stage's checkpoint selection rule, checked before anything runs."""
     from gmaiqa.callbacks.selection import rule_from_config
 
+    for i, stage in enumerate(stages):
+        epochs = stage.get("max_epochs")
+        # Lightning reads -1 as "no limit": a typo trained forever ("Epoch 0/-2")
+        if not is_count(epochs, 1):
+            raise ConfigError(
+                f"stages.{i}.max_epochs",
+                f"{epochs!r} is not a number of epochs",
+                "give a whole number of at least 1 (trainer.max_time or trainer.max_steps bound a run "
+                "by time or steps)",
+            )
     return [rule_from_config(stage, f"stages.{i}.selection") for i, stage in enumerate(stages)]
 
 
@@ -150,6 +163,11 @@ def report_selection(
             f"stage {stage}: WARNING no epoch of {outcome['epochs_validated']} met the selection constraints "
             f"({outcome['rule_text']}); kept epoch {outcome['epoch']}, the nearest to their lower "
             f"bounds, then the best {outcome['rule']['monitor']} (selection: fallback)"
+        )
+    elif outcome["status"] == "none" and outcome.get("epochs_not_finite"):
+        print(
+            f"stage {stage}: {outcome['rule']['monitor']} was NaN or infinite in every epoch validated "
+            f"({outcome['epochs_not_finite']}); kept the last checkpoint"
         )
     elif outcome["status"] == "none":
         print(f"stage {stage}: {outcome['rule']['monitor']} was never logged; kept the last checkpoint")
@@ -217,10 +235,11 @@ def run_stage(
         result = json.loads((stage_dir / DONE).read_text())
         print(f"stage {stage.name}: finished earlier ({result['checkpoint']})")
         return result
+    from gmaiqa.callbacks.checkpointing import remove_stale_temporaries, resume_point
+
     last = stage_dir / "checkpoints" / "last.ckpt"
-    resume_from = str(last) if last.is_file() else None
-    if is_rank_zero():
-        stage_dir.mkdir(parents=True, exist_ok=True)
+    resume, notes = resume_point(stage_dir, writer=is_rank_zero())
+    resume_from = str(resume) if resume else None
     model_cfg = stage_model(cfg, stage)
     family = family_of_config(model_cfg)
     with warnings.catch_warnings():
@@ -228,9 +247,26 @@ def run_stage(
         warnings.simplefilter("ignore" if init_from or resume_from else "default", UserWarning)
         net = instantiate(model_cfg)
     if init_from and not resume_from:
-        init_weights_from(net, init_from)
+        init_weights_from(net, init_from)  # before the stage folder: a refused init_from leaves none
+    if is_rank_zero():
+        for line in notes:
+            print(f"stage {stage.name}: {line}")
+        if notes:
+            print(
+                f"stage {stage.name}: "
+                + (
+                    f"resuming from {resume_from} instead"
+                    if resume_from
+                    else "no readable checkpoint is left; the stage starts again"
+                )
+            )
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in remove_stale_temporaries(stage_dir / "checkpoints"):
+            print(f"stage {stage.name}: removed {tmp.name}, left by an attempt stopped while writing it")
     wandb_group = job_label(cfg, run_dir)
-    loggers = _loggers(cfg, stage_dir, stage.name, wandb_group, resuming=resume_from is not None)
+    # a stage started again after an unreadable checkpoint keeps the first attempt's logs beside its own
+    resuming = resume_from is not None or bool(notes)
+    loggers = _loggers(cfg, stage_dir, stage.name, wandb_group, resuming=resuming)
     wandb_id = next((lg.experiment.id for lg in wandb_loggers(loggers)), None) if is_rank_zero() else None
     meta = {
         "model": model_cfg,
@@ -255,7 +291,7 @@ def run_stage(
     task_cfg = stage_task(cfg, stage)
     report = task_cfg.pop("report", None)
     task = instantiate(task_cfg)(net, inference=meta["inference"], meta=meta)
-    selector, callbacks = _callbacks(cfg, rule, stage_dir, logging=bool(loggers))
+    selector, callbacks = _callbacks(cfg, stage.name, rule, stage_dir, logging=bool(loggers))
     if report and cfg.evaluate:
         callbacks.append(instantiate(report, out_dir=stage_dir))
     trainer = instantiate(
@@ -284,7 +320,8 @@ def run_stage(
                 }
             )
     try:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+        with signals.fitting(trainer, stage.name):
+            trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
         # read before testing: the selected checkpoint holds weights and metadata only, and the test
         # should not touch what the selector knows
         outcome, history = selector.outcome(), list(selector.history)

@@ -15,6 +15,12 @@ Files of a run directory (every one written by rank 0 only)::
     <stage>/eval/<dataset>/metrics.json, per_group.csv
     metrics.json, per_group.csv                       the last stage's figures
     done.json                                         the job finished (with its final figures)
+    failed.json                                       it stopped: bad input, non-finite training, a full disk
+    interrupted.json                                  a signal stopped it (signal, stage, epoch, step)
+    .gmaiqa.lock                                      held while a launch writes the folder
+
+A launch holds the folder for its life (``gmaiqa.runs.holding``); SIGTERM or SIGUSR1 stop it at the next
+batch boundary with ``last.ckpt`` saved (``gmaiqa.callbacks.faults``), and the relaunch resumes.
 """
 
 from __future__ import annotations
@@ -27,13 +33,14 @@ from pathlib import Path
 import lightning as L
 from omegaconf import DictConfig
 
+from gmaiqa.callbacks.faults import signals
 from gmaiqa.checkpoints import resolve_init_from
 from gmaiqa.cross_eval import evaluate_elsewhere, log_eval_table
 from gmaiqa.distributed import is_rank_zero, job_scope
-from gmaiqa.errors import ConfigError, instantiate
-from gmaiqa.job import DONE
+from gmaiqa.errors import ConfigError, GmaiqaError, Preempted, RunFailed, instantiate
+from gmaiqa.job import DONE, JOB
 from gmaiqa.reporting import print_metrics
-from gmaiqa.runs import claim_run_dir
+from gmaiqa.runs import claim_run_dir, holding, mark_failed, mark_interrupted, withdraw
 from gmaiqa.stages import run_stage, stage_rules
 
 
@@ -55,10 +62,39 @@ def train(cfg: DictConfig) -> dict:
     if not stages:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
     rules = stage_rules(stages)
-    finished = claim_run_dir(cfg, run_dir)
-    if finished is not None:
-        print(f"{run_dir}: finished earlier, skipped (remove {run_dir / DONE} to run it again)")
-        return finished
+    fresh = not (run_dir / JOB).is_file()
+    with holding(run_dir), signals.installed():
+        finished = claim_run_dir(cfg, run_dir)
+        if finished is not None:
+            print(f"{run_dir}: finished earlier, skipped (remove {run_dir / DONE} to run it again)")
+            return finished
+        try:
+            return _run_stages(cfg, run_dir, stages, rules)
+        except GmaiqaError as exc:
+            # refused before any stage ran (a fresh folder): nothing is left behind; else the folder says why
+            if not (fresh and withdraw(run_dir, [s.name for s in stages])):
+                mark_failed(run_dir, exc)
+            raise
+        except Preempted as exc:
+            mark_interrupted(run_dir, exc.record)
+            raise
+        except RunFailed as exc:
+            mark_failed(run_dir, exc, exc.record)
+            raise
+        except (
+            OSError
+        ) as exc:  # a log or result the disk refused (checkpoints: gmaiqa.callbacks.checkpointing)
+            where = exc.filename or "a file of the run"
+            failure = RunFailed(
+                f"cannot write {where}: {exc.strerror or exc}; free space (or move paths.output_root) and "
+                "relaunch the same command to resume",
+                {"path": str(where), "errno": exc.errno},
+            )
+            mark_failed(run_dir, failure, failure.record)
+            raise failure from exc
+
+
+def _run_stages(cfg: DictConfig, run_dir: Path, stages: list, rules: list) -> dict:
     init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
     if stages[0].get("requires_init", False) and not init_from:
         raise ConfigError(

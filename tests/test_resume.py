@@ -8,79 +8,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import torch
 
+from helpers.launch import finish, finish_code, job_overrides, kill_when, launch, two_seed_sweep, weights
 from helpers.tiny import SMALL_GMANET, tiny_data
-
-HELPERS = Path(__file__).parent / "helpers"
-
-
-def job_overrides(root: Path) -> list[str]:
-    return [
-        "experiment=gmanet_l0",
-        *tiny_data(root),
-        *SMALL_GMANET,
-        "stages.0.max_epochs=2",
-        "checkpoint.every_n_train_steps=1",
-        "+callbacks.stall._target_=stall.StallAtStep",
-    ]
-
-
-def launch(
-    args: list[str], stall_at: int | None = None, marker: Path | None = None, seed: int | None = None
-) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HELPERS), os.environ.get("PYTHONPATH", "")]),
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-    }
-    # WANDB_SERVICE: set once this pytest process has used W&B; a relaunch from a fresh shell has its own
-    # service, a shared one would still hold the killed attempt's run id
-    for key in ("GMAIQA_TEST_STALL_AT", "GMAIQA_TEST_STALL_SEED", "WANDB_SERVICE"):
-        env.pop(key, None)
-    if stall_at is not None:
-        env.update(GMAIQA_TEST_STALL_AT=str(stall_at), GMAIQA_TEST_STALL_MARKER=str(marker))
-    if seed is not None:
-        env["GMAIQA_TEST_STALL_SEED"] = str(seed)
-    # a session of its own: SIGKILL to the group takes every rank down at once, as a pre-emption does
-    return subprocess.Popen(
-        [sys.executable, "-m", "gmaiqa.cli", "train", *args],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def finish(proc: subprocess.Popen, timeout: float = 400) -> str:
-    out, _ = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, out[-4000:]
-    return out
-
-
-def kill_when(proc: subprocess.Popen, marker: Path, timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while not marker.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"the job ended before it stalled:\n{proc.stdout.read()[-4000:]}")
-        if time.time() > deadline:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail("the job never reached the stall step")
-        time.sleep(0.2)
-    time.sleep(0.5)  # let every rank reach the stall
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
-def weights(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
 def test_ddp_job_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(feces_12, tmp_path):
@@ -121,16 +54,7 @@ def test_ddp_job_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(feces_
 
 def test_killed_multirun_relaunch_skips_finished_jobs_and_resumes_the_rest(feces_12, tmp_path):
     marker = tmp_path / "stalled"
-    args = [
-        "-m",
-        "seed=0,1",
-        "logger=none",
-        f"paths.output_root={tmp_path}",
-        "run_id=sweep",
-        "+trainer.limit_train_batches=2",
-        "+trainer.limit_val_batches=1",
-        *job_overrides(feces_12),
-    ]
+    args = two_seed_sweep(feces_12, tmp_path)
     # seed 0 runs its 4 steps and finishes; seed 1 stalls after 3
     proc = launch(args, stall_at=3, marker=marker, seed=1)
     kill_when(proc, marker)
@@ -146,11 +70,6 @@ def test_killed_multirun_relaunch_skips_finished_jobs_and_resumes_the_rest(feces
     # a different job cannot take over a directory by accident
     bad = finish_code(launch([*args[:1], "seed=0", *args[2:], "model.head_channels=16"]))
     assert bad[0] != 0 and "holds a different job" in bad[1]
-
-
-def finish_code(proc: subprocess.Popen) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=300)
-    return proc.returncode, out
 
 
 def test_ddp_ranks_find_an_experiment_of_the_users_own_config_dir(feces_12, tmp_path):

@@ -256,11 +256,12 @@ class SelectCheckpoint(Checkpoint):
         epoch, step = trainer.current_epoch, trainer.global_step
         verdict = self.verdict(trainer.callback_metrics)
         value = verdict["values"][self.rule.monitor]
-        if value is None or math.isnan(value):
-            return
-        takes = self._takes(value, verdict)
+        finite = value is not None and math.isfinite(value)
+        takes = finite and self._takes(value, verdict)
         self.history = [h for h in self.history if h["epoch"] != epoch]
-        self.history.append({"epoch": epoch, "step": step, **verdict})
+        # JSON has no NaN: a non-finite monitor is recorded as null, and said so
+        values = {k: (v if v is None or math.isfinite(v) else None) for k, v in verdict["values"].items()}
+        self.history.append({"epoch": epoch, "step": step, **verdict, "values": values, "finite": finite})
         if not takes:
             return
         path = self.dirpath / f"best-{epoch:03d}.ckpt"
@@ -289,6 +290,7 @@ class SelectCheckpoint(Checkpoint):
             "rule_text": self.rule.describe(groups),
             "epochs_validated": len(self.history),
             "epochs_meeting_constraints": sum(h["constraints_met"] for h in self.history),
+            "epochs_not_finite": sum(not h.get("finite", True) for h in self.history),
         }
         if self.selected is None:
             return {**result, "status": "none", "epoch": None}

@@ -1,8 +1,9 @@
 """A callback the resume tests add to a training job (``+callbacks.stall._target_=stall.StallAtStep``):
 when ``GMAIQA_TEST_STALL_AT`` optimiser steps are done, every rank writes ``GMAIQA_TEST_STALL_MARKER``
-(rank 0) and waits to be killed (only the job of ``GMAIQA_TEST_STALL_SEED`` when set), like a job
-pre-empted mid-epoch. Without the variable it does nothing,
-so a relaunch may keep the same overrides."""
+(rank 0) and waits to be killed or signalled (only the job of ``GMAIQA_TEST_STALL_SEED`` when set), like
+a job pre-empted mid-epoch; a stop signal (SIGTERM, SIGUSR1) ends the wait, and the stage stops at the
+batch boundary as it would mid-run. Without the variable it does nothing, so a relaunch may keep the
+same overrides."""
 
 from __future__ import annotations
 
@@ -22,4 +23,6 @@ class StallAtStep(Callback):
         if at and trainer.global_step == int(at):
             if trainer.is_global_zero:
                 Path(os.environ["GMAIQA_TEST_STALL_MARKER"]).write_text(str(trainer.global_step))
-            time.sleep(600)
+            deadline = time.time() + 600
+            while time.time() < deadline and not trainer.received_sigterm:
+                time.sleep(0.05)
