@@ -212,7 +212,7 @@ def write_curves(
 
 def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Path], settings: dict) -> None:
     """The ranked table as a W&B run (offline files under ``out/wandb`` unless logger.wandb.mode=online);
-    ``settings``: the command's ``logger.wandb`` (``gmaiqa.config_check.wandb_settings``)."""
+    ``settings``: the command's ``logger.wandb`` (``gmaiqa.wandb_settings.wandb_settings``)."""
     run = command_run(
         settings,
         out,
@@ -234,7 +234,7 @@ def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Pat
 
 
 def benchmark(cfg: DictConfig) -> list[dict]:
-    from gmaiqa.config_check import wandb_settings
+    from gmaiqa.wandb_settings import wandb_settings
 
     out = check_out(cfg.out, cfg.overwrite, OUTPUTS["benchmark"])
     wandb = wandb_settings(cfg, "benchmark")

@@ -69,6 +69,9 @@ def _register_resolvers() -> None:
 
     from omegaconf import OmegaConf
 
+    from gmaiqa.schemas import register
+
+    register()  # the typed schemas the YAML names in its defaults (gmaiqa.schemas)
     if not OmegaConf.has_resolver("uid"):
         # a random suffix: two jobs started in the same second still get their own run directory
         OmegaConf.register_new_resolver("uid", lambda: secrets.token_hex(3), use_cache=True)

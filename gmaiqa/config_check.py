@@ -69,7 +69,9 @@ def _compose(command: str, overrides: list[str], with_hydra: bool = False) -> Di
     from hydra import compose, initialize_config_dir
 
     from gmaiqa.paths import conf_dir
+    from gmaiqa.schemas import register
 
+    register()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return compose(command, overrides=overrides, return_hydra_config=with_hydra)
 
@@ -257,6 +259,9 @@ def hydra_error(command: str, exc: Exception, overrides: list[str]) -> ConfigErr
     """Hydra's composition error as one message naming the key and the fix."""
     from hydra.errors import MissingConfigException, OverrideParseException
 
+    typed = schema_error(command, exc, overrides)
+    if typed is not None:
+        return typed
     text = str(exc)
     if isinstance(exc, OverrideParseException):
         return ConfigError(
@@ -300,6 +305,47 @@ def hydra_error(command: str, exc: Exception, overrides: list[str]) -> ConfigErr
         return ConfigError(key, "is already a key", f"set it without the +: {key}=VALUE")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return ConfigError("overrides", first, f"see `gmaiqa {command} --help`")
+
+
+def schema_error(command: str, exc: Exception, overrides: list[str]) -> ConfigError | None:
+    """A value its schema (``gmaiqa.schemas``) refuses, named by the ``full_key`` OmegaConf gives, with
+    the choices of an enum and the closest of them; None for any other error."""
+    from enum import Enum
+
+    from omegaconf.errors import ConfigTypeError, ValidationError
+
+    cause = exc
+    while cause is not None and not (
+        isinstance(cause, ValidationError | ConfigTypeError) and getattr(cause, "full_key", "")
+    ):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        return None
+    key, value = cause.full_key, cause.value
+    if any(o.split("=", 1)[0] == f"~{key}" for o in overrides):
+        return _removed(command, key)  # a typed node keeps its keys: it refuses the deletion
+    if not isinstance(cause, ValidationError):
+        return None
+    parent, _, leaf = key.rpartition(".")
+    base = _base_config(command, overrides)
+    container = OmegaConf.select(base, parent) if base is not None and parent else base
+    node = container._get_node(leaf) if isinstance(container, DictConfig) else None
+    kind = getattr(node, "enum_type", None)
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        choices = [member.value for member in kind]
+        return ConfigError(key, f"{value!r}{did_you_mean(str(value), choices)}", f"choose one of {choices}")
+    wanted = SCHEMA_TYPES.get(type(node).__name__, "of the type the key takes")
+    return ConfigError(key, f"{value!r} is not {wanted}", f"`gmaiqa {command} --help` shows the key")
+
+
+# OmegaConf's value nodes, as a message names what they take
+SCHEMA_TYPES = {
+    "IntegerNode": "a whole number",
+    "FloatNode": "a number",
+    "BooleanNode": "true or false",
+    "StringNode": "text",
+    "PathNode": "a path",
+}
 
 
 def _added_keys(cfg: DictConfig, base_keys: set[str]) -> list[str]:
@@ -364,46 +410,6 @@ def check_added_key(cfg: DictConfig, key: str, command: str, known: Iterable[str
         f"not a key of gmaiqa {command}{suggest_key(key, known)}",
         f"`gmaiqa {command} --cfg job` lists every key",
     )
-
-
-WANDB_MODES = ("offline", "online", "disabled")
-
-
-def check_wandb_mode(mode) -> None:
-    """``logger.wandb.mode``: offline (files under the run, `wandb sync` later), online, or disabled."""
-    if mode not in WANDB_MODES:
-        raise ConfigError("logger.wandb.mode", f"unknown mode {mode!r}", f"use one of {list(WANDB_MODES)}")
-
-
-# how a training stage logs its selected checkpoint to W&B (gmaiqa.stages.log_model_artifact)
-MODEL_ARTIFACTS = ("upload", "reference", "none")
-
-
-def check_model_artifact(how) -> None:
-    """``logger.wandb.model_artifact``, checked before training (it is used only once a stage ends)."""
-    if how not in MODEL_ARTIFACTS:
-        raise ConfigError(
-            "logger.wandb.model_artifact", f"unknown choice {how!r}", f"use one of {list(MODEL_ARTIFACTS)}"
-        )
-
-
-def wandb_settings(cfg: DictConfig, command: str) -> dict:
-    """``logger.wandb.*`` of a command, the one place W&B is configured in every command. The keys
-    ``wandb.*`` that benchmark and summarize had before still work for one release, with a message."""
-    import sys
-
-    settings = dict(OmegaConf.to_container(cfg.logger.wandb, resolve=True))
-    old = cfg.get("wandb") or {}
-    for key, value in old.items():
-        if value is not None:
-            print(
-                f"gmaiqa {command}: wandb.{key} is deprecated and will be removed in the next release: "
-                f"use logger.wandb.{key}={value}",
-                file=sys.stderr,
-            )
-            settings[key] = value
-    check_wandb_mode(settings.get("mode"))
-    return settings
 
 
 def check_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
@@ -643,6 +649,9 @@ def check_search_direction(cfg: DictConfig) -> None:
 def check_train(cfg: DictConfig) -> None:
     """What train can check before its run folder exists (nothing here reads images); the cheapest
     first, so a wrong data.root is reported before Lightning is imported."""
+    from gmaiqa.trainer_settings import check_trainer
+
+    check_trainer(cfg.trainer)  # first: a light check, before anything imports torch
     check_dataset_root("data.root", cfg.data.get("root"))
     stacks = str(cfg.data.get("_target_", "")).endswith(".FocusStackDataModule")
     if stacks and cfg.data.get("root") is None and cfg.data.get("synthetic"):
@@ -793,10 +802,17 @@ def precheck(command: str, overrides: list[str]) -> int:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    first_job = _first_job(plain)
     try:
-        first = _compose(command, _first_job(plain), with_hydra=True)
+        first = _compose(command, first_job, with_hydra=True)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise hydra_error(command, exc, plain) from None
+        error = hydra_error(command, exc, plain)
+        swept = [o for o in first_job if o not in plain]
+        if any(o.split("=", 1)[0].lstrip("+~") == error.key for o in swept):
+            raise ConfigError(
+                error.key, f"{error.problem} (job 0 of the sweep: {' '.join(swept)})", error.fix
+            ) from None
+        raise error from None
     check_sweep_switches(command, plain)
     if command == "train":
         check_search_direction(first)

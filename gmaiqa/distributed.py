@@ -26,19 +26,10 @@ from collections.abc import Callable, Iterator
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
+from gmaiqa.ranks import is_rank_zero  # noqa: F401  (defined where the precheck can read it without Lightning)
+
 _RENDEZVOUS = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE", "PL_GLOBAL_SEED")
 _children: list[subprocess.Popen] = []
-
-
-def is_rank_zero() -> bool:
-    """Whether this process is global rank 0, known before any Trainer exists (a plain run is).
-    Only rank 0 writes run files; the other ranks read them."""
-    for key in ("RANK", "SLURM_PROCID"):
-        if os.environ.get(key, "").isdigit():
-            return int(os.environ[key]) == 0
-    local = int(os.environ.get("LOCAL_RANK", 0) or 0)
-    node = int(os.environ.get("NODE_RANK", os.environ.get("GROUP_RANK", 0)) or 0)
-    return local == 0 and node == 0
 
 
 def job_command(local_rank: int) -> list[str]:

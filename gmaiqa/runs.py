@@ -15,9 +15,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from gmaiqa.distributed import is_rank_zero
 from gmaiqa.errors import ConfigError, GmaiqaError
 from gmaiqa.job import DONE, FAILED, JOB, RUNTIME_OVERRIDES
+from gmaiqa.ranks import is_rank_zero
 
 RESUME_MODES = ("auto", "never")
 LOCK = ".gmaiqa.lock"  # held by the launch that writes the folder; says who (PID, host, start)

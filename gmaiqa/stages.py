@@ -22,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 from gmaiqa.callbacks.faults import signals
 from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.checkpoints import init_weights_from
-from gmaiqa.config_check import check_model_artifact, check_wandb_mode
 from gmaiqa.distributed import is_rank_zero
 from gmaiqa.errors import ConfigError, instantiate, is_count
 from gmaiqa.inference import InferenceSettings
@@ -30,13 +29,13 @@ from gmaiqa.job import DONE
 from gmaiqa.models.registry import family_of_config
 from gmaiqa.runs import environment, job_label, job_overrides
 from gmaiqa.summarize import variant_key
+from gmaiqa.trainer_settings import check_trainer
 
 
 def wandb_active(cfg: DictConfig) -> bool:
-    """logger.wandb.enabled and a mode other than disabled (W&B's own word for off)."""
+    """logger.wandb.enabled and a mode other than disabled (W&B's own word for off); the mode and
+    model_artifact choices are typed by the schema (gmaiqa.schemas.logger), refused at composition."""
     w = cfg.logger.wandb
-    check_wandb_mode(w.mode)
-    check_model_artifact(w.get("model_artifact", "upload"))
     return bool(w.enabled) and w.mode != "disabled"
 
 
@@ -270,7 +269,7 @@ def run_stage(
     wandb_id = next((lg.experiment.id for lg in wandb_loggers(loggers)), None) if is_rank_zero() else None
     meta = {
         "model": model_cfg,
-        "data": OmegaConf.to_container(cfg.data, resolve=True),
+        "data": OmegaConf.to_container(cfg.data, resolve=True, enum_to_str=True),
         "inference": InferenceSettings.from_mapping(
             OmegaConf.to_container(cfg.inference, resolve=True)
         ).record(),
@@ -294,6 +293,7 @@ def run_stage(
     selector, callbacks = _callbacks(cfg, stage.name, rule, stage_dir, logging=bool(loggers))
     if report and cfg.evaluate:
         callbacks.append(instantiate(report, out_dir=stage_dir))
+    check_trainer(cfg.trainer)
     trainer = instantiate(
         cfg.trainer,
         max_epochs=stage.max_epochs,
@@ -313,7 +313,7 @@ def run_stage(
         for lg in loggers:
             lg.log_hyperparams(
                 {
-                    "config": OmegaConf.to_container(cfg, resolve=True),
+                    "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
                     "stage": stage.name,
                     "variant": variant_key(job_overrides() or []),
                     "environment": environment(),

@@ -251,7 +251,7 @@ def score_curve(trial: Trial, score, planes: int = 41) -> tuple[np.ndarray, np.n
 
 def autofocus(cfg: DictConfig) -> dict:
     from gmaiqa.autofocus.scorers import frame_scorer
-    from gmaiqa.config_check import wandb_settings
+    from gmaiqa.wandb_settings import wandb_settings
 
     check(cfg)
     settings = wandb_settings(cfg, "autofocus")
@@ -289,9 +289,8 @@ def autofocus(cfg: DictConfig) -> dict:
 
 
 def log_to_wandb(settings: dict, cfg: DictConfig, out: Path, rows: list[dict], summary: dict) -> None:
-    config = {
-        k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in ("logger", "hydra")
-    }
+    written = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    config = {k: v for k, v in written.items() if k not in ("logger", "hydra")}
     run = command_run(settings, out, "autofocus", f"autofocus/{cfg.stage}/{cfg.strategy}", config)
     if run is None:
         return

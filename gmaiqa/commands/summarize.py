@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from gmaiqa.config_check import wandb_settings
 from gmaiqa.summarize import summarize
+from gmaiqa.wandb_settings import wandb_settings
 
 
 def run(cfg: DictConfig) -> int:

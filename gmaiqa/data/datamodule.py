@@ -43,6 +43,7 @@ from gmaiqa.data.transforms import (
     normalization,
 )
 from gmaiqa.errors import ConfigError, is_count
+from gmaiqa.schemas.data import ImageCache
 
 
 def loader_workers(setting: int | str, processes: int = 1) -> int:
@@ -245,7 +246,7 @@ class FocusStackDataModule(L.LightningDataModule):
         self.maps_on_device = maps_on_device
         self.persistent_workers = persistent_workers
         self.prefetch_factor = prefetch_factor
-        if cache not in (None, "resized"):
+        if cache not in (None, *(kind.value for kind in ImageCache)):
             raise ConfigError("data.cache", f"{cache!r}", "use data.cache=resized, or null for no cache")
         self.pixel_um = pixel_size(pixel_um, "data.pixel_um")
         self.scale_range = zoom_range(scale_range, "data.scale_range")

@@ -30,9 +30,10 @@ from gmaiqa.data.splits import SPLITS
 from gmaiqa.data.stack import SCORE_SCALE, FocusStack
 from gmaiqa.data.stackfile import is_stack_candidate, not_a_stack_note, parse_reference, stack_infos
 from gmaiqa.errors import ConfigError, ImageReadError, did_you_mean
+from gmaiqa.schemas.data import UniformSizes, Validation
 
-VALIDATION_LEVELS = ("full", "headers", "none")
-UNIFORM_SIZES = ("require", "crop")
+VALIDATION_LEVELS = tuple(level.value for level in Validation)  # full | headers | none
+UNIFORM_SIZES = tuple(choice.value for choice in UniformSizes)  # require | crop
 
 
 def dataset_folder(root: str | Path) -> Path:

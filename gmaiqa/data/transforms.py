@@ -34,8 +34,9 @@ from gmaiqa.focus.gradient import (
     to_gray,
     zscore_stats,
 )
+from gmaiqa.schemas.data import Normalization
 
-NORMALIZATIONS = ("image", "stack")
+NORMALIZATIONS = tuple(choice.value for choice in Normalization)  # image | stack
 
 
 def normalization(value: str, key: str) -> str:

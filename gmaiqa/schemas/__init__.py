@@ -1,0 +1,31 @@
+"""Typed schemas of the configuration's closed nodes, registered in Hydra's ConfigStore and named first
+in the YAML's defaults (``conf/logger/default.yaml``: ``defaults: [schema, _self_]``), so that types and
+choices live here and values and their comments stay in YAML, where ``--help`` prints them.
+
+A wrong value or type then fails at composition, before any gmaiqa code runs, and the precheck turns
+OmegaConf's error (its ``full_key``) into one message (``gmaiqa.config_check.hydra_error``). These
+modules import only dataclasses, enum and omegaconf: refusing a typo must not wait for torch.
+
+Model, task and trainer stay open nodes (``_target_`` plus the builder's arguments), checked against
+their builders' signatures and by the builders themselves.
+"""
+
+from __future__ import annotations
+
+from hydra.core.config_store import ConfigStore
+
+from gmaiqa.schemas.data import FocusStackData
+from gmaiqa.schemas.logger import CommandLogger, TrainLogger
+
+_registered: list[bool] = []
+
+
+def register() -> None:
+    """Store every schema once per process (before composing any command's config)."""
+    if _registered:
+        return
+    store = ConfigStore.instance()
+    store.store(group="logger", name="schema", node=TrainLogger)
+    store.store(group="data", name="stacks_schema", node=FocusStackData)
+    store.store(group="schema", name="command_logger", node=CommandLogger)
+    _registered.append(True)
