@@ -3,6 +3,8 @@ checkpoint's score direction and scoring from it; a mistyped family gets a sugge
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from omegaconf import OmegaConf
 
@@ -54,3 +56,28 @@ def test_one_name_cannot_be_taken_by_two_builders():
         register_model("gmanet", task="gmanet")(lambda: None)
     with pytest.raises(ValueError, match="scoring"):
         register_model("new_family", task="gmanet", scoring="whole_image")
+
+
+def test_one_registry_shape_serves_model_families_focus_measures_and_stack_readers():
+    from gmaiqa.data.stackfile import READERS, reader_for
+    from gmaiqa.data.tiff_stack import TIFF
+    from gmaiqa.data.vendor import VENDOR
+    from gmaiqa.errors import GmaiqaError
+    from gmaiqa.focus import FOCUS_MEASURES, get_measure
+    from gmaiqa.registry import Registry
+
+    assert all(isinstance(r, Registry) for r in (READERS, FOCUS_MEASURES))
+    assert reader_for(Path("a/cell.OME.TIF")) is TIFF and reader_for(Path("plate.czi")) is VENDOR
+    assert get_measure(" teng ") is FOCUS_MEASURES["TENG"]  # names as users type them
+    with pytest.raises(GmaiqaError, match="did you mean TENG"):
+        get_measure("TENGG")
+
+    shapes = Registry("shape", normalize=str.lower)
+    disc = shapes.add("Disc", object())
+    assert shapes.add("disc", disc) is disc  # the same item again is harmless
+    with pytest.raises(ValueError, match="'disc' is registered twice"):
+        shapes.add("DISC", object())
+    with pytest.raises(ConfigError, match=r"`psf.kind`.*'dsc' \(did you mean 'disc'\?\); choose one of"):
+        shapes.lookup("dsc", key="psf.kind")
+    with pytest.raises(GmaiqaError, match="unknown shape 'square'; choose one of"):
+        shapes.lookup("square")

@@ -96,14 +96,14 @@ class MultiSceneImage:
 
 
 def test_each_scene_of_a_vendor_file_that_holds_a_z_stack_is_its_own_group(tmp_path, monkeypatch, capsys):
-    import gmaiqa.data.stackfile as stackfile
+    import gmaiqa.data.vendor as vendor
 
     folder = tmp_path / "plate"
     folder.mkdir()
     (folder / "plate.nd2").write_bytes(b"read by the stand-in below")
     first, single, second = focus_series(3), focus_series(5)[:1], focus_series(4, planes=7)
     image = MultiSceneImage([s[None, None] for s in (first, single, second)])
-    monkeypatch.setattr(stackfile, "open_vendor_file", lambda path: image)
+    monkeypatch.setattr(vendor, "open_vendor_file", lambda path: image)
     try:
         stacks = {s.group: s for s in load_dataset(folder)}
         assert sorted(stacks) == ["plate/s0", "plate/s2"]  # scene 1 has one plane: not a z-stack

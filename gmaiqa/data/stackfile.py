@@ -34,90 +34,28 @@ import atexit
 import os
 import re
 import threading
-import xml.etree.ElementTree as ET
 from collections import OrderedDict
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import tifffile
 
-from gmaiqa.data.vendor import (
-    VENDOR_FORMATS,
-    is_vendor_file,
-    open_vendor_file,
-    read_vendor_plane,
-    scene_infos,
-)
+from gmaiqa.data.stack_info import StackInfo, StackReader
+from gmaiqa.data.tiff_stack import PLANE_AXES, TIFF
+from gmaiqa.data.vendor import VENDOR, VENDOR_FORMATS
+from gmaiqa.registry import Registry
 
-STACK_SUFFIXES = (".tif", ".tiff", *VENDOR_FORMATS)
+# suffix -> reader: a new format is a module with its StackReader and a line here
+READERS: Registry[StackReader] = Registry("stack file format", normalize=str.lower)
+for _suffix, _reader in {".tif": TIFF, ".tiff": TIFF, **dict.fromkeys(VENDOR_FORMATS, VENDOR)}.items():
+    READERS.add(_suffix, _reader)
+STACK_SUFFIXES = tuple(READERS)
 _REFERENCE = re.compile(r"^(?P<file>.+)#(?:s(?P<s>\d+))?z(?P<z>\d+)(?:c(?P<c>\d+))?(?:t(?P<t>\d+))?$")
-_PLANE_AXES = ("Z", "I", "Q")
-# OME's UnitsLength that microscopes use, and ImageJ's spellings of the micron; "pixel" (ImageJ's
-# uncalibrated unit, OME's "pixel" and "reference frame") states no physical size at all
-_UNITS_UM = {
-    "m": 1e6,
-    "dm": 1e5,
-    "cm": 1e4,
-    "mm": 1e3,
-    "µm": 1.0,  # MICRO SIGN, as OME writes it
-    "μm": 1.0,  # GREEK SMALL LETTER MU
-    "\\u00B5m": 1.0,  # ImageJ's escaped micro sign
-    "um": 1.0,
-    "micron": 1.0,
-    "microns": 1.0,
-    "nm": 1e-3,
-    "pm": 1e-6,
-    "Å": 1e-4,
-    "in": 25400.0,
-    "inch": 25400.0,
-}
-_UNCALIBRATED = ("pixel", "pixels", "reference frame", "")
 
 
-def _length_um(value: float, unit: str, what: str, notes: list[str]) -> float | None:
-    """``value`` in ``unit`` as µm; None, with a note saying why, for an uncalibrated or unknown unit
-    (an unknown one used to be taken as µm)."""
-    if unit in _UNITS_UM:
-        return value * _UNITS_UM[unit]
-    reason = "uncalibrated" if unit in _UNCALIBRATED else "a unit gmaiqa does not know"
-    notes.append(f"{what} {value:g} {unit!r} ignored: {reason}")
-    return None
-
-
-@dataclass(frozen=True)
-class StackInfo:
-    """What ``gmaiqa check`` reports per stack file."""
-
-    path: Path
-    axes: str
-    planes: int
-    height: int
-    width: int
-    dtype: str
-    z_step_um: float | None
-    channels: tuple[str, ...]
-    times: int
-    pixel_um: float | None = None
-    scene: int | None = None  # a vendor file's scene or a TIFF's series, where it has several
-    scene_name: str | None = None
-    notes: tuple[str, ...] = ()  # metadata read but not used, and why (check shows them as warnings)
-
-    def describe(self) -> str:
-        step = f"z step {self.z_step_um:g} µm" if self.z_step_um is not None else "no z step in its metadata"
-        if self.scene is not None:
-            step = f"scene name {self.scene_name}, {step}"
-        step += f", {self.pixel_um:g} µm/pixel" if self.pixel_um is not None else ""
-        extra = (
-            f", {len(self.channels)} channels ({', '.join(self.channels)})" if len(self.channels) > 1 else ""
-        )
-        extra += f", {self.times} time points" if self.times > 1 else ""
-        dtype = self.dtype
-        if dtype.startswith("float"):
-            dtype += " (scaled by its range where it leaves [0, 1])"
-        elif dtype not in ("uint8", "uint16"):
-            dtype += " (scaled by its range)"
-        return f"{self.planes} planes of {self.height}x{self.width} {dtype}, {step}{extra}"
+def reader_for(path: Path) -> StackReader:
+    """The reader of a stack file, by its suffix (``is_stack_candidate`` said it is one)."""
+    return READERS.lookup(path.suffix)
 
 
 def is_stack_candidate(path: Path) -> bool:
@@ -158,65 +96,6 @@ def parse_reference(path: str | Path) -> tuple[Path, int, int | None, int | None
     return Path(match.group("file")), int(match.group("z")), c, t, scene
 
 
-def _ome_pixels(tif: tifffile.TiffFile) -> list[ET.Element | None]:
-    """The ``Pixels`` element of each OME ``Image`` (the file's series, in order); empty for a file
-    without OME metadata. Parsed once per file: a multi-position file's XML can run to megabytes."""
-    if not (tif.is_ome and tif.ome_metadata):
-        return []
-    root = ET.fromstring(tif.ome_metadata)
-    images = [e for e in root if e.tag.endswith("Image")]
-    return [next((e for e in image.iter() if e.tag.endswith("Pixels")), None) for image in images]
-
-
-def _ome_physical_size(pixels: ET.Element | None, axis: str, notes: list[str]) -> float | None:
-    """OME ``Pixels/@PhysicalSize<axis>`` in µm (its unit attribute read), or None."""
-    if pixels is None or not pixels.get(f"PhysicalSize{axis}"):
-        return None
-    unit = pixels.get(f"PhysicalSize{axis}Unit", "µm")  # the OME schema's default
-    return _length_um(float(pixels.get(f"PhysicalSize{axis}")), unit, f"PhysicalSize{axis}", notes)
-
-
-def _z_step_um(tif: tifffile.TiffFile, pixels: ET.Element | None, notes: list[str]) -> float | None:
-    step = _ome_physical_size(pixels, "Z", notes)
-    if step is not None:
-        return step
-    meta = tif.imagej_metadata or {}
-    if meta.get("spacing"):
-        # a spacing without a unit is taken as µm, as ImageJ scripts write it
-        return _length_um(float(meta["spacing"]), str(meta.get("unit", "micron")), "ImageJ spacing", notes)
-    return None
-
-
-def _pixel_um(tif: tifffile.TiffFile, pixels: ET.Element | None, notes: list[str]) -> float | None:
-    size = _ome_physical_size(pixels, "X", notes)
-    if size is not None:
-        return size
-    unit = str((tif.imagej_metadata or {}).get("unit", ""))
-    tag = tif.pages[0].tags.get("XResolution")
-    if unit in _UNITS_UM and tag is not None:  # no unit: a TIFF resolution in inches or none, not µm
-        numerator, denominator = tag.value
-        if numerator > 0 and numerator == denominator:
-            # what tifffile (and other writers) store when given no resolution: taken as 1 µm/pixel it
-            # would have predict advise a resize for an image that never stated its pixel size
-            notes.append(
-                f"ImageJ resolution of 1 pixel per {unit}, the TIFF writers' default when none is given: "
-                "not taken as the pixel size (give pixel_um= where it is)"
-            )
-        elif numerator > 0:
-            return denominator / numerator * _UNITS_UM[unit]  # the tag is pixels per unit
-    return None
-
-
-def _channel_names(tif: tifffile.TiffFile, pixels: ET.Element | None, count: int) -> tuple[str, ...]:
-    names: list[str] = []
-    if pixels is not None:
-        names = [e.get("Name") or "" for e in pixels if e.tag.endswith("}Channel") or e.tag == "Channel"]
-    if len(names) != count or not all(names):
-        labels = (tif.imagej_metadata or {}).get("Labels")
-        names = list(labels[:count]) if isinstance(labels, list) and len(labels) >= count else []
-    return tuple(names) if len(names) == count and all(names) else tuple(str(i) for i in range(count))
-
-
 def stack_infos(path: Path) -> list[StackInfo]:
     """The z-stacks of a stack file: one per series of a TIFF (an OME-TIFF's images: stage positions)
     or scene of a vendor file that holds a z-stack, none for a single image. ``scene`` names the
@@ -229,24 +108,10 @@ def stack_infos(path: Path) -> list[StackInfo]:
             _stack_infos.move_to_end(key)
         else:
             opened = _open_stack(path)
-            _stack_infos[key] = (
-                scene_infos(path, opened) if is_vendor_file(path) else _tiff_infos(path, opened)
-            )
+            _stack_infos[key] = reader_for(path).infos(path, opened)
             while len(_stack_infos) > _INFOS_KEPT:
                 _stack_infos.popitem(last=False)
         return list(_stack_infos[key])
-
-
-def _tiff_infos(path: Path, tif: tifffile.TiffFile) -> list[StackInfo]:
-    ome = _ome_pixels(tif)
-    infos = [
-        info
-        for index in range(len(tif.series))
-        if (info := _series_info(path, tif, index, ome[index] if index < len(ome) else None))
-    ]
-    if len(infos) == 1 and infos[0].scene == 0:  # one z-stack, first in its file: named as the file
-        infos = [replace(infos[0], scene=None, scene_name=None)]
-    return infos
 
 
 def not_a_stack_note(path: Path) -> tuple[str, str] | None:
@@ -273,7 +138,7 @@ def not_a_stack_note(path: Path) -> tuple[str, str] | None:
                 )
             series = tif.series[0]
             sizes = dict(zip(series.axes, series.shape))
-            if sizes.get("T", 1) > 1 and not any(sizes.get(a, 1) > 1 for a in _PLANE_AXES):
+            if sizes.get("T", 1) > 1 and not any(sizes.get(a, 1) > 1 for a in PLANE_AXES):
                 return (
                     f"a time series of {sizes['T']} time points without z planes, not a z-stack",
                     "if its frames are focus positions (a focus sweep recorded as a time-lapse), save "
@@ -283,39 +148,6 @@ def not_a_stack_note(path: Path) -> tuple[str, str] | None:
     except Exception:  # not a TIFF tifffile reads: the image reader says what is wrong with it
         return None
     return None
-
-
-def _series_info(
-    path: Path, tif: tifffile.TiffFile, index: int, pixels: ET.Element | None
-) -> StackInfo | None:
-    """Series ``index`` of a TIFF (``pixels``: its OME metadata, if any) as a z-stack, or None when it
-    holds a single image (a thumbnail, an overview, an ordinary TIFF)."""
-    series = tif.series[index]
-    axes, shape = series.axes, series.shape
-    sizes = dict(zip(axes, shape))
-    planes = (
-        int(np.prod([sizes[a] for a in axes if a in _PLANE_AXES]))
-        if any(a in axes for a in _PLANE_AXES)
-        else 1
-    )
-    if planes < 2:
-        return None
-    notes: list[str] = []
-    return StackInfo(
-        path=path,
-        axes=axes,
-        planes=planes,
-        height=int(sizes["Y"]),
-        width=int(sizes["X"]),
-        dtype=str(series.dtype),
-        z_step_um=_z_step_um(tif, pixels, notes),
-        channels=_channel_names(tif, pixels, int(sizes.get("C", 1))),
-        times=int(sizes.get("T", 1)),
-        pixel_um=_pixel_um(tif, pixels, notes),
-        scene=index,
-        scene_name=series.name or f"series {index}",
-        notes=tuple(notes),
-    )
 
 
 _OPEN_FILES_KEPT = 4
@@ -346,7 +178,7 @@ def _open_stack(path: Path):
     key = file_version(path)
     opened = _open_files.pop(key, None)
     if opened is None:
-        opened = open_vendor_file(path) if is_vendor_file(path) else tifffile.TiffFile(path)
+        opened = reader_for(path).open(path)
     _open_files[key] = opened
     while len(_open_files) > _OPEN_FILES_KEPT:
         _close(_open_files.popitem(last=False)[1])
@@ -378,41 +210,7 @@ def read_plane(
 ) -> np.ndarray:
     """One plane as stored: (H, W) or (H, W, S)."""
     with _open_files_lock:
-        if is_vendor_file(path):
-            return read_vendor_plane(_open_stack(path), z, channel, t, scene)
-        tif = _open_stack(path)
-        series = tif.series[scene or 0]
-        axes, shape = series.axes, series.shape
-        index, page_shape = [], []
-        for axis, size in zip(axes, shape):
-            if axis in "YXS":
-                continue
-            page_shape.append(size)
-            if axis in _PLANE_AXES:
-                index.append(z)
-            elif axis == "C":
-                index.append(channel or 0)
-            elif axis == "T":
-                index.append(t or 0)
-            else:
-                index.append(0)
-        flat = int(np.ravel_multi_index(index, page_shape)) if page_shape else 0
-        pages = series.pages
-        page = pages[flat] if flat < len(pages) else None
-        if page is not None:
-            return page.asarray()
-        # One page with every plane stored behind it (ImageJ writes stacks over 4 GB so): read this
-        # plane's bytes alone, never the whole stack once per plane.
-        plane_shape = tuple(shape[len(page_shape) :])
-        if series.dataoffset is not None:  # uncompressed and contiguous
-            stored = np.dtype(series.dtype).newbyteorder(tif.byteorder)
-            planes = int(np.prod(page_shape))  # 1 for a single page: the product of nothing
-            stack = np.memmap(
-                path, dtype=stored, mode="r", offset=series.dataoffset, shape=(planes, *plane_shape)
-            )
-            return np.asarray(stack[flat], dtype=stored.newbyteorder("="))
-        data = series.asarray()  # compressed planes behind one page: tifffile decodes them together
-        return data.reshape(-1, *plane_shape)[flat]
+        return reader_for(path).plane(_open_stack(path), path, z, channel, t, scene)
 
 
 _RANGES_KEPT = 256

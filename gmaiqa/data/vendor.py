@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gmaiqa.data.stack_info import StackInfo, StackReader
 from gmaiqa.errors import ImageReadError
 
 VENDOR_FORMATS = {".czi": "Zeiss CZI", ".nd2": "Nikon ND2", ".lif": "Leica LIF"}
@@ -43,10 +44,8 @@ def _rgb(image) -> bool:
     return "S" in image.dims.order and image.dims.S > 1
 
 
-def scene_infos(path: Path, image) -> list:
+def scene_infos(path: Path, image) -> list[StackInfo]:
     """A ``StackInfo`` per scene of ``image`` that holds a z-stack (``scene`` set when there are several)."""
-    from gmaiqa.data.stackfile import StackInfo
-
     infos = []
     scenes = tuple(image.scenes)
     for index in range(len(scenes)):
@@ -75,7 +74,9 @@ def scene_infos(path: Path, image) -> list:
     return infos
 
 
-def read_vendor_plane(image, z: int, channel: int | None, t: int | None, scene: int | None) -> np.ndarray:
+def read_vendor_plane(
+    image, path: Path, z: int, channel: int | None, t: int | None, scene: int | None
+) -> np.ndarray:
     """One plane as stored: (H, W), or (H, W, S) for RGB."""
     if (scene or 0) != image.current_scene_index:
         image.set_scene(scene or 0)
@@ -85,3 +86,11 @@ def read_vendor_plane(image, z: int, channel: int | None, t: int | None, scene: 
             raise IndexError(f"{axis}={value} is outside the scene's {getattr(dims, axis)}")
     order = "YXS" if _rgb(image) else "YX"
     return np.asarray(image.get_image_data(order, Z=z, C=channel or 0, T=t or 0))
+
+
+VENDOR = StackReader(
+    "vendor (bioio)",
+    open=lambda path: open_vendor_file(path),  # looked up per call: tests stand in a fake BioImage
+    infos=scene_infos,
+    plane=read_vendor_plane,
+)

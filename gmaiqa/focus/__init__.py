@@ -7,30 +7,29 @@ measures (not registered itself: ``all_classical`` stays the single measures).
 
 from __future__ import annotations
 
-import difflib
-
 from gmaiqa.errors import GmaiqaError
 from gmaiqa.focus.fusion import RankFusion, is_fusion, member_names
 from gmaiqa.focus.measures import FocusMeasure, local_max_gradient
 from gmaiqa.focus.pertuz import PERTUZ
+from gmaiqa.registry import Registry
 
-FOCUS_MEASURES: dict[str, FocusMeasure] = {}
+# names as users type them: `method=teng ` is TENG
+FOCUS_MEASURES: Registry[FocusMeasure] = Registry(
+    "focus measure", normalize=lambda name: name.strip().upper()
+)
 
 
 def register(measure: FocusMeasure) -> FocusMeasure:
-    if measure.name in FOCUS_MEASURES:
-        raise ValueError(f"focus measure {measure.name!r} registered twice")
-    FOCUS_MEASURES[measure.name] = measure
-    return measure
+    return FOCUS_MEASURES.add(measure.name, measure)
 
 
 def get_measure(name: str) -> FocusMeasure | RankFusion:
     if is_fusion(name):
         return get_fusion(name)
-    key = name.strip().upper()
-    if key in FOCUS_MEASURES:
-        return FOCUS_MEASURES[key]
-    close = difflib.get_close_matches(key, FOCUS_MEASURES, n=3, cutoff=0.5)
+    found = FOCUS_MEASURES.get(FOCUS_MEASURES.normalize(name))
+    if found is not None:
+        return found
+    close = FOCUS_MEASURES.closest(name)
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
     raise GmaiqaError(f"unknown focus measure {name!r}{hint} (known: {', '.join(sorted(FOCUS_MEASURES))})")
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from gmaiqa.errors import ConfigError, did_you_mean
+from gmaiqa.errors import ConfigError
+from gmaiqa.registry import Registry
 
 SCORINGS = ("window", "defocus_tiles")
 
@@ -45,7 +46,7 @@ class ModelFamily:
     paper: str = ""
 
 
-_FAMILIES: dict[str, ModelFamily] = {}
+_FAMILIES: Registry[ModelFamily] = Registry("model family")
 _DISCOVERED = False
 
 
@@ -83,14 +84,10 @@ def families() -> dict[str, ModelFamily]:
 
 
 def get_family(name: str, key: str = "model.family") -> ModelFamily:
-    known = families()
-    if name not in known:
-        raise ConfigError(
-            key,
-            f"unknown model family {name!r}{did_you_mean(str(name), known)}",
-            f"choose one of {list(known)} (model=<name> picks conf/model/<name>.yaml)",
-        )
-    return known[name]
+    _discover()
+    return _FAMILIES.lookup(
+        name, key, fix=f"choose one of {sorted(_FAMILIES)} (model=<name> picks conf/model/<name>.yaml)"
+    )
 
 
 def build_model(family: str, **kwargs) -> nn.Module:
