@@ -29,11 +29,12 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from gmaiqa import default_scorer
-from gmaiqa.config_check import OUTPUTS, check_methods, check_out, check_split, expand_methods
+from gmaiqa.data.splits import check_split
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.errors import ConfigError
 from gmaiqa.focus import get_measure
-from gmaiqa.outputs import written
+from gmaiqa.methods import check_methods, expand_methods
+from gmaiqa.outputs import OUTPUTS, check_out, written
 from gmaiqa.reporting import command_run
 from gmaiqa.scoring import (
     GroupMetrics,

@@ -74,7 +74,7 @@ def wandb_artifact_checkpoint(reference: str, key: str = "ckpt") -> Path:
 
 def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict:
     """A checkpoint's contents; for a file ``gmaiqa export`` wrote, its metadata alone."""
-    from gmaiqa.export import exported_format, read_exported_meta
+    from gmaiqa.exported import exported_format, read_exported_meta
 
     path = checkpoint_path(path, key)
     fmt = exported_format(path)
@@ -104,13 +104,13 @@ def net_state(ckpt: dict) -> dict:
 
 def load_net(path: str | Path, key: str = "ckpt") -> tuple[nn.Module, dict]:
     """Rebuild the network of a checkpoint (no download, no warning about random init) and its meta;
-    a file ``gmaiqa export`` wrote loads as its runtime (``gmaiqa.export.ExportedNet``)."""
+    a file ``gmaiqa export`` wrote loads as its runtime (``gmaiqa.exported.ExportedNet``)."""
     import warnings
 
     ckpt = read_checkpoint(path, key)
     meta = ckpt[META_KEY]
     if "exported" in ckpt:
-        from gmaiqa.export import load_exported
+        from gmaiqa.exported import load_exported
 
         return load_exported(checkpoint_path(path, key), ckpt["exported"])
     model_cfg = dict(meta["model"])

@@ -30,6 +30,9 @@ from gmaiqa.errors import (
     did_you_mean,
     is_count,  # noqa: F401  (owned by gmaiqa.errors; imported from here by older code)
 )
+from gmaiqa.export_target import check_export
+from gmaiqa.methods import check_methods, expand_methods, predict_measure
+from gmaiqa.outputs import OUTPUTS, check_out
 
 # Hydra flags after which there is nothing to check (they print help and exit)
 HELP_FLAGS = {"-h", "--help", "--hydra-help", "--info", "-i", "--shell-completion", "-sc", "--version"}
@@ -412,32 +415,6 @@ def check_added_key(cfg: DictConfig, key: str, command: str, known: Iterable[str
     )
 
 
-def check_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
-    """The output folder, refusing to replace results already there unless ``overwrite``. Nothing is
-    created here: a command makes the folder only once its inputs have been read."""
-    if not out:
-        raise ConfigError("out", "no output folder", "pass out=DIR")
-    path = Path(out)
-    existing = [p for p in files if (path / p).exists()]
-    if existing and not overwrite:
-        raise ConfigError(
-            "out", f"{path} already holds {existing}", "choose another folder or pass overwrite=true"
-        )
-    if path.exists() and not path.is_dir():
-        raise ConfigError("out", f"{path} is a file", "choose a folder")
-    return path
-
-
-# what each scoring command writes into out= (refused when there unless overwrite=true)
-PREDICT_TABLES = ("predictions.csv", "clearest.csv")  # every image's score; each group's clearest
-PREDICT_IMAGES = "clearest"  # the folder of each group's clearest image
-OUTPUTS = {
-    "eval": ("metrics.json", "per_group.csv"),
-    "predict": (*PREDICT_TABLES, PREDICT_IMAGES),
-    "benchmark": ("benchmark.csv",),
-}
-
-
 def check_dataset_root(key: str, root) -> None:
     """A dataset given to a command is a folder or a single stack file (``gmaiqa.data.dataset``)."""
     from gmaiqa.data.dataset import root_problem
@@ -529,105 +506,6 @@ def check_reading_choices(cfg: DictConfig, prefix: str) -> None:
     )
 
 
-def check_export_target(cfg: DictConfig) -> None:
-    """export: a known format, and an ``out`` file that is not there (or may be replaced)."""
-    from gmaiqa.export import FORMATS
-
-    if cfg.format not in FORMATS:
-        raise ConfigError("format", f"unknown format {cfg.format!r}", f"use one of {list(FORMATS)}")
-    out = Path(str(cfg.out))
-    if out.exists() and not cfg.overwrite:
-        raise ConfigError("out", f"{out} exists", "choose another file, or pass overwrite=true")
-    tolerance = cfg.get("half_tolerance", 0.01)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance <= 1:
-        raise ConfigError(
-            "half_tolerance",
-            f"{tolerance!r} is not a share of the 0-100 score scale",
-            "give a number from 0 (always keep fp32) to 1, e.g. half_tolerance=0.01 for one point",
-        )
-
-
-def check_export(cfg: DictConfig) -> None:
-    """The precheck of export: its target, and a checkpoint that can be read and is not an export."""
-    from gmaiqa.checkpoints import read_checkpoint
-
-    check_export_target(cfg)
-    if read_checkpoint(cfg.ckpt).get("exported"):
-        raise ConfigError("ckpt", f"{cfg.ckpt} is already an exported model", "export the .ckpt it came from")
-
-
-def expand_methods(methods) -> list[str]:
-    """``methods=all_classical`` (alone or in a list) stands for every registered classical measure."""
-    from gmaiqa.focus import ALL_CLASSICAL, classical_names
-
-    if isinstance(methods, str):
-        listed = [methods]
-    else:
-        listed = list(
-            OmegaConf.to_container(methods, resolve=True) if OmegaConf.is_config(methods) else methods
-        )
-    expanded: list[str] = []
-    for method in listed:
-        for name in classical_names() if str(method).lower() == ALL_CLASSICAL else [str(method)]:
-            if name not in expanded:
-                expanded.append(name)
-    return expanded
-
-
-def check_methods(methods: list[str]) -> list[str]:
-    """Every method exists before any is run: a classical measure's name, or ``ckpt:PATH`` to a readable
-    checkpoint (or a finished run folder, replaced by its checkpoint)."""
-    from gmaiqa.checkpoints import checkpoint_path, read_checkpoint
-    from gmaiqa.default_model import NAME as DEFAULT_MODEL
-    from gmaiqa.default_scorer import NAME as DEFAULT_SCORER
-    from gmaiqa.default_scorer import checked_method
-    from gmaiqa.errors import GmaiqaError
-    from gmaiqa.focus import get_measure
-
-    if not methods:
-        raise ConfigError("methods", "no method given", "e.g. methods=[TENG,LMG,ckpt:outputs/.../best.ckpt]")
-    checked = []
-    for method in methods:
-        if method == DEFAULT_SCORER:  # what predict scores with given neither ckpt= nor method=
-            checked_method(read_checkpoint)
-            checked.append(method)
-        elif method.startswith("ckpt:"):
-            key, target = f"methods ({method})", method[len("ckpt:") :]
-            read_checkpoint(target, key=key)
-            checked.append(method if target == DEFAULT_MODEL else f"ckpt:{checkpoint_path(target, key=key)}")
-        else:
-            try:
-                get_measure(method)
-            except GmaiqaError as exc:
-                raise ConfigError(
-                    "methods",
-                    str(exc),
-                    "name measures of `gmaiqa.focus`, rank:A+B (a rank fusion), default or ckpt:PATH",
-                ) from None
-            checked.append(method)
-    return checked
-
-
-def predict_measure(cfg: DictConfig):
-    """``predict method=NAME``: the classical focus measure (or rank fusion) that scores instead of a
-    network, named alone (a ``ckpt=`` beside it is a contradiction, not a choice)."""
-    from gmaiqa.errors import GmaiqaError
-    from gmaiqa.focus import get_measure
-
-    if cfg.get("ckpt") is not None:
-        raise ConfigError(
-            "method",
-            f"method={cfg.method} and ckpt={cfg.ckpt} both name what scores",
-            "give one: ckpt= for a network, method= for a classical focus measure",
-        )
-    try:
-        return get_measure(str(cfg.method))
-    except GmaiqaError as exc:
-        raise ConfigError(
-            "method", str(exc), "name a measure of `gmaiqa benchmark methods=all_classical`"
-        ) from None
-
-
 def check_search_direction(cfg: DictConfig) -> None:
     """An optimising sweeper (Optuna, ``sweep=search``) reads each job's objective, the final stage's
     selected validation value: it must minimise what that selection minimises (and maximise what it
@@ -674,7 +552,7 @@ def check_train(cfg: DictConfig) -> None:
     wandb_active(cfg)
     init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
     if init_from:
-        from gmaiqa.export import exported_format
+        from gmaiqa.exported import exported_format
 
         fmt = exported_format(init_from)
         if fmt in ("onnx", "torchscript"):

@@ -11,8 +11,8 @@ import json
 from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import load_net
-from gmaiqa.config_check import OUTPUTS, check_out, check_split
-from gmaiqa.outputs import written
+from gmaiqa.data.splits import check_split
+from gmaiqa.outputs import OUTPUTS, check_out, written
 from gmaiqa.reporting import print_metrics, write_per_group
 from gmaiqa.scoring import (
     labelled_stacks,

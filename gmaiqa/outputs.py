@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from gmaiqa.errors import ConfigError
+
 
 def partial_name(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
@@ -35,3 +37,29 @@ def written(path: str | Path) -> Iterator[Path]:
     if path.is_dir() and part.is_dir():
         shutil.rmtree(path)
     os.replace(part, path)
+
+
+# what each scoring command writes into out= (refused when there unless overwrite=true)
+PREDICT_TABLES = ("predictions.csv", "clearest.csv")  # every image's score; each group's clearest
+PREDICT_IMAGES = "clearest"  # the folder of each group's clearest image
+OUTPUTS = {
+    "eval": ("metrics.json", "per_group.csv"),
+    "predict": (*PREDICT_TABLES, PREDICT_IMAGES),
+    "benchmark": ("benchmark.csv",),
+}
+
+
+def check_out(out: str | None, overwrite: bool, files: tuple[str, ...]) -> Path:
+    """The output folder, refusing to replace results already there unless ``overwrite``. Nothing is
+    created here: a command makes the folder only once its inputs have been read."""
+    if not out:
+        raise ConfigError("out", "no output folder", "pass out=DIR")
+    path = Path(out)
+    existing = [p for p in files if (path / p).exists()]
+    if existing and not overwrite:
+        raise ConfigError(
+            "out", f"{path} already holds {existing}", "choose another folder or pass overwrite=true"
+        )
+    if path.exists() and not path.is_dir():
+        raise ConfigError("out", f"{path} is a file", "choose a folder")
+    return path

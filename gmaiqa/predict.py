@@ -20,10 +20,10 @@ import torch
 from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import load_net
-from gmaiqa.config_check import OUTPUTS, PREDICT_IMAGES, PREDICT_TABLES, check_out, predict_measure
 from gmaiqa.data.dataset import dataset_folder, load_dataset
 from gmaiqa.errors import ConfigError
-from gmaiqa.outputs import written
+from gmaiqa.methods import predict_measure
+from gmaiqa.outputs import OUTPUTS, PREDICT_IMAGES, PREDICT_TABLES, check_out, written
 from gmaiqa.scoring import clarity, device_for, reading_options, score_groups, scoring_of
 
 

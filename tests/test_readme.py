@@ -20,7 +20,7 @@ def test_the_readme_lists_every_docs_page_and_each_exists():
     readme = (ROOT / "README.md").read_text()
     named = set(re.findall(r"`docs/pages/([\w-]+\.md)`", readme))
     pages = {p.name for p in (ROOT / "docs" / "pages").glob("*.md")} - {"index.md"}
-    assert named == pages, (named ^ pages)
+    assert named == pages, named ^ pages
     nav = (ROOT / "docs" / "mkdocs.yml").read_text()
     assert all(f": {page}" in nav for page in pages | {"index.md"})
     assert "mkdocs build --strict -f docs/mkdocs.yml" in (ROOT / ".ci" / "run").read_text()

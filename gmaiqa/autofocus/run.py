@@ -46,7 +46,7 @@ TRIAL_COLUMNS = (
 
 def check(cfg: DictConfig) -> None:
     """Every option, before anything is read, rendered or written (exit 2 with one message)."""
-    from gmaiqa.config_check import check_out
+    from gmaiqa.outputs import check_out
 
     check_out(cfg.out, cfg.overwrite, OUTPUTS)
     if cfg.stage not in STAGES:
