@@ -527,9 +527,15 @@ def check_search_direction(cfg: DictConfig) -> None:
 def check_train(cfg: DictConfig) -> None:
     """What train can check before its run folder exists (nothing here reads images); the cheapest
     first, so a wrong data.root is reported before Lightning is imported."""
+    from gmaiqa.tasks.optimizer import check_task_settings
     from gmaiqa.trainer_settings import check_trainer
 
-    check_trainer(cfg.trainer)  # first: a light check, before anything imports torch
+    # first the light checks, before anything imports torch or Lightning
+    check_trainer(cfg.trainer)
+    check_task_settings(cfg.task, "task")
+    for i, stage in enumerate(cfg.stages or []):
+        if stage.get("task"):
+            check_task_settings(stage.task, f"stages.{i}.task")
     check_dataset_root("data.root", cfg.data.get("root"))
     stacks = str(cfg.data.get("_target_", "")).endswith(".FocusStackDataModule")
     if stacks and cfg.data.get("root") is None and cfg.data.get("synthetic"):
@@ -540,16 +546,11 @@ def check_train(cfg: DictConfig) -> None:
     if not stages:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
     from gmaiqa.checkpoints import resolve_init_from
-    from gmaiqa.stages import stage_rules, stage_task, wandb_active
-    from gmaiqa.tasks.optimizer import check_task_settings
+    from gmaiqa.stages import stage_rules, stage_task
 
     stage_rules(stages)
-    check_task_settings(cfg.task, "task")
-    for i, stage in enumerate(stages):
+    for stage in stages:
         stage_task(cfg, stage)
-        if stage.get("task"):
-            check_task_settings(stage.task, f"stages.{i}.task")
-    wandb_active(cfg)
     init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
     if init_from:
         from gmaiqa.exported import exported_format
