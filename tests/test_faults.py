@@ -330,3 +330,19 @@ def test_under_slurm_sigusr1_is_left_to_lightnings_requeue_and_its_checkpoint_is
     assert path == stage / "checkpoints" / "last.ckpt" and "hpc_ckpt_1.ckpt cannot be read" in notes[0]
     (stage / "checkpoints" / "last.ckpt").write_bytes(b"also cut short")
     assert resume_point(stage)[0] is None  # no readable resume point: the stage starts again
+
+
+def test_ctrl_c_in_eval_exits_130_and_writes_no_table(tiny_feces, trained_run, tmp_path, capsys, monkeypatch):
+    import gmaiqa.evaluate as evaluate
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(evaluate, "test_checkpoint", interrupted)
+    out = tmp_path / "eval"
+    with pytest.raises(SystemExit) as stopped:
+        main(["eval", f"ckpt={trained_run}", f"data.root={tiny_feces}", f"out={out}", "split=all"])
+    assert stopped.value.code == 130
+    err = capsys.readouterr().err
+    assert "gmaiqa eval: interrupted" in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
