@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
 import inspect
 import re
 from collections.abc import Iterable
@@ -24,15 +25,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from gmaiqa.data.splits import SPLIT_CHOICES, check_split  # noqa: F401
 from gmaiqa.errors import (
     ConfigError,
     did_you_mean,
     is_count,  # noqa: F401  (owned by gmaiqa.errors; imported from here by older code)
 )
-from gmaiqa.export_target import check_export
-from gmaiqa.methods import check_methods, expand_methods, predict_measure
-from gmaiqa.outputs import OUTPUTS, check_out
 
 # Hydra flags after which there is nothing to check (they print help and exit)
 HELP_FLAGS = {"-h", "--help", "--hydra-help", "--info", "-i", "--shell-completion", "-sc", "--version"}
@@ -415,163 +412,6 @@ def check_added_key(cfg: DictConfig, key: str, command: str, known: Iterable[str
     )
 
 
-def check_dataset_root(key: str, root) -> None:
-    """A dataset given to a command is a folder or a single stack file (``gmaiqa.data.dataset``)."""
-    from gmaiqa.data.dataset import root_problem
-
-    if root and (bad := root_problem(str(root))) is not None:
-        what, fix = bad
-        raise ConfigError(key, f"{root} {what}", fix)
-
-
-def check_scoring(command: str, cfg: DictConfig) -> None:
-    """eval, predict, benchmark: the output folder, the split, the checkpoint(s), the method names and the
-    data folder, before the scoring machinery (Lightning: seconds to import) is loaded."""
-    from gmaiqa.checkpoints import read_checkpoint
-
-    check_out(cfg.out, cfg.overwrite, OUTPUTS[command])
-    if "split" in cfg:
-        check_split(cfg.split)
-    if command == "predict" and cfg.get("method"):
-        predict_measure(cfg)
-    elif command == "predict" and cfg.get("ckpt") is None:
-        from gmaiqa.default_scorer import checked_method
-
-        checked_method(read_checkpoint)
-    elif command in ("eval", "predict"):
-        read_checkpoint(cfg.ckpt)
-    root_key = "input" if command == "predict" else "data.root"
-    root = OmegaConf.select(cfg, root_key)
-    check_dataset_root(root_key, root)
-    if root and Path(root).is_dir():
-        dataset, out = Path(root).resolve(), Path(cfg.out).resolve()
-        if out == dataset or dataset in out.parents:
-            raise ConfigError(
-                "out",
-                f"{cfg.out} lies inside the dataset {root}",
-                f"choose a folder outside it: what {command} writes (tables, clearest images, W&B files) "
-                "would be read as part of the data the next time",
-            )
-    check_scoring_options(cfg, "" if command == "predict" else "data.")
-    if command == "benchmark":
-        check_methods(expand_methods(cfg.methods))
-
-
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
-
-
-def check_scoring_options(cfg: DictConfig, data_prefix: str) -> None:
-    """The options every scoring command shares, each a clear error naming its key (they used to fail
-    inside the data loader or the preprocessing, or an accelerator=gpu without a GPU ran on the CPU)."""
-    if cfg.accelerator not in ACCELERATORS:
-        raise ConfigError("accelerator", f"{cfg.accelerator!r}", f"choose one of {list(ACCELERATORS)}")
-    if cfg.accelerator in ("gpu", "cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ConfigError(
-                "accelerator",
-                f"{cfg.accelerator} asked for, but torch sees no CUDA device here",
-                "use accelerator=cpu, or auto (CUDA where there is one)",
-            )
-    workers = cfg.num_workers
-    if not is_count(workers, 0):
-        raise ConfigError("num_workers", f"{workers!r}", "give a number of worker processes, 0 for none")
-    from gmaiqa.data.pixels import size_pair
-
-    if cfg.get("resize") != "native":
-        size_pair(
-            cfg.get("resize"),
-            "resize",
-            what="is not a size",
-            fix="use resize=[H,W], resize=native, or leave it out",
-        )
-    size_pair(
-        cfg.get("block"),
-        "block",
-        smallest=2,
-        what="is not a block φ of at least 2x2",
-        fix="use e.g. block=[8,8], or leave it out",
-    )
-    check_reading_choices(cfg, data_prefix)
-
-
-def check_reading_choices(cfg: DictConfig, prefix: str) -> None:
-    """``validate`` and ``uniform_sizes`` of a command that reads a dataset, named as that command
-    spells them (``data.validate`` for eval and benchmark, ``validate`` for check and predict)."""
-    from gmaiqa.data.dataset import check_reading
-
-    check_reading(
-        OmegaConf.select(cfg, f"{prefix}validate"), OmegaConf.select(cfg, f"{prefix}uniform_sizes"), prefix
-    )
-
-
-def check_search_direction(cfg: DictConfig) -> None:
-    """An optimising sweeper (Optuna, ``sweep=search``) reads each job's objective, the final stage's
-    selected validation value: it must minimise what that selection minimises (and maximise what it
-    maximises), or the search would chase the worst checkpoints."""
-    sweeper = OmegaConf.select(cfg, "hydra.sweeper") or {}
-    direction = sweeper.get("direction") if "optuna" in str(sweeper.get("_target_", "")) else None
-    if direction is None or not cfg.get("stages"):
-        return
-    rule = cfg.stages[-1].selection
-    wanted = "minimize" if rule.get("mode", "min") == "min" else "maximize"
-    if direction != wanted:
-        raise ConfigError(
-            "hydra.sweeper.direction",
-            f"{direction}, but the final stage keeps the epoch of {rule.get('mode')} {rule.monitor}",
-            f"use hydra.sweeper.direction={wanted}",
-        )
-
-
-def check_train(cfg: DictConfig) -> None:
-    """What train can check before its run folder exists (nothing here reads images); the cheapest
-    first, so a wrong data.root is reported before Lightning is imported."""
-    from gmaiqa.tasks.optimizer import check_task_settings
-    from gmaiqa.trainer_settings import check_trainer
-
-    # first the light checks, before anything imports torch or Lightning
-    check_trainer(cfg.trainer)
-    check_task_settings(cfg.task, "task")
-    for i, stage in enumerate(cfg.stages or []):
-        if stage.get("task"):
-            check_task_settings(stage.task, f"stages.{i}.task")
-    check_dataset_root("data.root", cfg.data.get("root"))
-    stacks = str(cfg.data.get("_target_", "")).endswith(".FocusStackDataModule")
-    if stacks and cfg.data.get("root") is None and cfg.data.get("synthetic"):
-        from gmaiqa.data.dataset_root import synthetic_configs
-
-        synthetic_configs(cfg.data.synthetic)  # before the run folder, not when the data is made
-    stages = list(cfg.stages or [])
-    if not stages:
-        raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
-    from gmaiqa.checkpoints import resolve_init_from
-    from gmaiqa.stages import stage_rules, stage_task
-
-    stage_rules(stages)
-    for stage in stages:
-        stage_task(cfg, stage)
-    init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
-    if init_from:
-        from gmaiqa.exported import exported_format
-
-        fmt = exported_format(init_from)
-        if fmt in ("onnx", "torchscript"):
-            raise ConfigError(
-                "init_from",
-                f"{init_from} is an exported {fmt} model (Output1 only, no training state)",
-                "start from the .ckpt it was exported from",
-            )
-    model = cfg.get("model")
-    if isinstance(model, DictConfig) and "_target_" in model:
-        _builder(model)  # an unknown family is reported here, with its suggestion
-    from gmaiqa.errors import instantiate
-
-    instantiate(
-        cfg.data
-    )  # the data module checks its own arguments (batch size, sizes, choices); reads nothing
-
-
 def check_run_dir_free(job: list[str]) -> None:
     """A second launch of a running job is refused before Hydra writes its .hydra/ and log there."""
     from gmaiqa.runs import check_not_held
@@ -693,8 +533,9 @@ def precheck(command: str, overrides: list[str]) -> int:
             ) from None
         raise error from None
     check_sweep_switches(command, plain)
-    if command == "train":
-        check_search_direction(first)
+    check_sweep = getattr(importlib.import_module(f"gmaiqa.commands.{command}"), "check_sweep", None)
+    if check_sweep is not None:
+        check_sweep(first)
     jobs = sweep_jobs(plain, first)
     for number, job in checked_subset(jobs):
         try:
@@ -769,15 +610,7 @@ def check_job(command: str, job: list[str]) -> None:
                 f"`gmaiqa {command} --help` lists every key",
             )
         check_added_key(cfg, key, command, known)
-    if command == "train":
-        check_train(cfg)
-    elif command in OUTPUTS:
-        check_scoring(command, cfg)
-    elif command == "export":
-        check_export(cfg)
-    elif command == "check":
-        check_reading_choices(cfg, "")
-        if cfg.workers is not None and not is_count(cfg.workers, 1):
-            raise ConfigError(
-                "workers", f"{cfg.workers!r}", "give a number of reader threads, or null for 2 x cores"
-            )
+    # the command's own world (its files, checkpoints, methods, outputs): gmaiqa.commands.<command>.check
+    check_own = getattr(importlib.import_module(f"gmaiqa.commands.{command}"), "check", None)
+    if check_own is not None:
+        check_own(cfg)

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from gmaiqa.benchmark import benchmark
+from gmaiqa.commands.scoring import check_scoring
 
 
 def run(cfg: DictConfig) -> int:
+    from gmaiqa.benchmark import (
+        benchmark,  # here, not at import: the precheck imports this module for check()
+    )
+
     benchmark(cfg)
     return 0
+
+
+def check(cfg: DictConfig) -> None:
+    """Before anything is created (``gmaiqa.config_check.precheck``)."""
+    check_scoring("benchmark", cfg)

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from gmaiqa.data.dataset import inspect_dataset
 from gmaiqa.data.report import format_report
-from gmaiqa.errors import ConfigError
+from gmaiqa.errors import ConfigError, is_count
 
 
 def run(cfg: DictConfig) -> int:
@@ -69,3 +69,14 @@ def check_mos(root, validate: str) -> int:
         print(f"  {domain}: MOS {min(scores):g} .. {max(scores):g}")
     print("OK: dataset is valid")
     return 0
+
+
+def check(cfg: DictConfig) -> None:
+    """Before anything is read (``gmaiqa.config_check.precheck``)."""
+    from gmaiqa.commands.scoring import check_reading_choices
+
+    check_reading_choices(cfg, "")
+    if cfg.workers is not None and not is_count(cfg.workers, 1):
+        raise ConfigError(
+            "workers", f"{cfg.workers!r}", "give a number of reader threads, or null for 2 x cores"
+        )

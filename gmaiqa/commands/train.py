@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from gmaiqa.errors import Preempted
-from gmaiqa.train import train
+from gmaiqa.commands.scoring import check_dataset_root
+from gmaiqa.errors import ConfigError, Preempted
 
 
 def run(cfg: DictConfig) -> tuple[int, float | None]:
     """Exit status 0 and the job's objective for a sweeper that optimises (Optuna): the final stage's
     selected validation value, in the direction of its selection rule."""
+    from gmaiqa.train import train  # here, not at import: the precheck imports this module for check()
+
     try:
         summary = train(cfg)
     except Preempted as exc:
@@ -39,3 +41,71 @@ def resume_advice(run_dir: Path) -> str:
     if named:
         return "relaunch the same command to resume"
     return f"relaunch the same command with run_id={run_dir.name} to resume"
+
+
+def check_sweep(cfg: DictConfig) -> None:
+    """An optimising sweeper (Optuna, ``sweep=search``) reads each job's objective, the final stage's
+    selected validation value: it must minimise what that selection minimises (and maximise what it
+    maximises), or the search would chase the worst checkpoints."""
+    sweeper = OmegaConf.select(cfg, "hydra.sweeper") or {}
+    direction = sweeper.get("direction") if "optuna" in str(sweeper.get("_target_", "")) else None
+    if direction is None or not cfg.get("stages"):
+        return
+    rule = cfg.stages[-1].selection
+    wanted = "minimize" if rule.get("mode", "min") == "min" else "maximize"
+    if direction != wanted:
+        raise ConfigError(
+            "hydra.sweeper.direction",
+            f"{direction}, but the final stage keeps the epoch of {rule.get('mode')} {rule.monitor}",
+            f"use hydra.sweeper.direction={wanted}",
+        )
+
+
+def check(cfg: DictConfig) -> None:
+    """What train can check before its run folder exists (nothing here reads images); the cheapest
+    first, so a wrong data.root is reported before Lightning is imported."""
+    from gmaiqa.tasks.optimizer import check_task_settings
+    from gmaiqa.trainer_settings import check_trainer
+
+    # first the light checks, before anything imports torch or Lightning
+    check_trainer(cfg.trainer)
+    check_task_settings(cfg.task, "task")
+    for i, stage in enumerate(cfg.stages or []):
+        if stage.get("task"):
+            check_task_settings(stage.task, f"stages.{i}.task")
+    check_dataset_root("data.root", cfg.data.get("root"))
+    stacks = str(cfg.data.get("_target_", "")).endswith(".FocusStackDataModule")
+    if stacks and cfg.data.get("root") is None and cfg.data.get("synthetic"):
+        from gmaiqa.data.dataset_root import synthetic_configs
+
+        synthetic_configs(cfg.data.synthetic)  # before the run folder, not when the data is made
+    stages = list(cfg.stages or [])
+    if not stages:
+        raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
+    from gmaiqa.checkpoints import resolve_init_from
+    from gmaiqa.stages import stage_rules, stage_task
+
+    stage_rules(stages)
+    for stage in stages:
+        stage_task(cfg, stage)
+    init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
+    if init_from:
+        from gmaiqa.exported import exported_format
+
+        fmt = exported_format(init_from)
+        if fmt in ("onnx", "torchscript"):
+            raise ConfigError(
+                "init_from",
+                f"{init_from} is an exported {fmt} model (Output1 only, no training state)",
+                "start from the .ckpt it was exported from",
+            )
+    model = cfg.get("model")
+    if isinstance(model, DictConfig) and model.get("family"):
+        from gmaiqa.models.registry import get_family
+
+        get_family(str(model.family), key="model.family")  # an unknown family, with its suggestion
+    from gmaiqa.errors import instantiate
+
+    instantiate(
+        cfg.data
+    )  # the data module checks its own arguments (batch size, sizes, choices); reads nothing
