@@ -73,7 +73,15 @@ def test_the_circle_finder_finds_a_circle():
 
 def test_the_precheck_and_the_schemas_import_nothing_heavy_at_module_level():
     heavy = {"torch", "lightning", "wandb", "torchvision", "cv2"}
-    light = ["config_check", "schemas/__init__", "schemas/data", "schemas/logger", "trainer_settings"]
+    light = [
+        "config_check",
+        "config_compose",
+        "config_keys",
+        "schemas/__init__",
+        "schemas/data",
+        "schemas/logger",
+        "trainer_settings",
+    ]
     light += [
         "ranks",
         "registry",

@@ -3,7 +3,7 @@ in the YAML's defaults (``conf/logger/default.yaml``: ``defaults: [schema, _self
 choices live here and values and their comments stay in YAML, where ``--help`` prints them.
 
 A wrong value or type then fails at composition, before any gmaiqa code runs, and the precheck turns
-OmegaConf's error (its ``full_key``) into one message (``gmaiqa.config_check.hydra_error``). These
+OmegaConf's error (its ``full_key``) into one message (``gmaiqa.config_compose.hydra_error``). These
 modules import only dataclasses, enum and omegaconf: refusing a typo must not wait for torch.
 
 Model, task and trainer stay open nodes (``_target_`` plus the builder's arguments), checked against
