@@ -163,6 +163,11 @@ def run_command(command: str, overrides: list[str]) -> int:
         app()
     finally:
         sys.argv = saved
+        # Hydra leaves its config of the finished app set process-wide; a job composed in-process later
+        # (a notebook, a test) would read that app's overrides as its own (gmaiqa.runs.job_overrides)
+        from hydra.core.hydra_config import HydraConfig
+
+        HydraConfig.instance().cfg = None
     return status["code"]
 
 

@@ -289,3 +289,14 @@ def test_a_users_own_config_folder_is_composed_and_checked_and_config_name_is_re
     assert "gmaiqa check always reads its own conf/check.yaml" in capsys.readouterr().err
     assert main(["train", "--run", "-m"]) == 2
     assert "--run and -m cannot be combined" in capsys.readouterr().err
+
+
+def test_a_finished_command_leaves_no_hydra_config_behind(tiny_feces, capsys):
+    """A job composed in-process after `main()` (a notebook, a test) must not read the finished app's
+    overrides as its own: they would be recorded as its command line."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from gmaiqa.runs import job_overrides
+
+    assert main(["check", f"root={tiny_feces}"]) == 0
+    assert not HydraConfig.initialized() and job_overrides() is None

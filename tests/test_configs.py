@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch import LightningDataModule
 from omegaconf import OmegaConf
 
 from gmaiqa.config_check import precheck
@@ -46,7 +47,7 @@ def test_every_experiment_composes_passes_the_precheck_and_builds(name, tmp_path
     assert precheck("train", [f"experiment={name}"]) == 1
     cfg = compose_train(name, ["paths.run_dir=/tmp/unused"], one_epoch=False)
     datamodule = instantiate(cfg.data)  # reads nothing: the data are made or read in setup()
-    assert datamodule is not None
+    assert isinstance(datamodule, LightningDataModule), type(datamodule)
     inference = InferenceSettings.from_mapping(OmegaConf.to_container(cfg.inference, resolve=True)).record()
     for stage in cfg.stages:
         with torch.device("meta"):  # the architecture without its memory or ImageNet weights

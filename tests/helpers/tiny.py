@@ -54,12 +54,6 @@ def one_step(root: Path) -> list[str]:
 
 
 def compose_train(experiment: str | None, overrides: list[str], one_epoch: bool = True):
-    """A train config composed in-process, as a library user would: no Hydra app runs, so a job built
-    from it records no command line (a finished `main()` earlier in the process leaves Hydra's
-    HydraConfig set, which would otherwise be read as this job's)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    HydraConfig.instance().cfg = None
     _register_resolvers()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = compose("train", overrides=([f"experiment={experiment}"] if experiment else []) + overrides)
