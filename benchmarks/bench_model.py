@@ -10,9 +10,10 @@ RTX 3090, 210 ms of it inference, §5.3.1):
     uv run python benchmarks/bench_model.py --trunks [--quick]   # every trunk, -> bench_trunks.json
 
 ``--trunks``: GMANet L1 on every trunk of ``model/backbone`` (VGG16-BN, ResNet-50 and the light ones),
-Output1 in one pass over the whole image (``predict``'s path for the default model), its attention map
-included, fp32; ``x_vgg16_bn`` is the speed-up over VGG16-BN and ``x_teng`` the time over Tenengrad's on
-the same image, in this run.
+Output1 in one pass over the whole image as ``predict`` scores with a checkpoint (``prepare_model``:
+BatchNorm folded, channels-last; fp32), its attention map included (``attention_ms``: the map alone);
+``x_vgg16_bn`` is the speed-up over VGG16-BN and ``x_teng`` the time over Tenengrad's on the same image,
+in this run.
 
 CPU always (fp32); on a GPU also bf16 and fp16 autocast, channels-last, and ``torch.compile`` on and
 off. ``speedup`` is against ``all outputs, window`` on the same device and precision, in this run.
@@ -115,7 +116,7 @@ def bench_trunks(args) -> None:
 
     scale = 2 if args.quick else 1
     size, block = (1024 // scale, 1536 // scale), (32 // scale, 32 // scale)
-    settings = InferenceSettings(mode="full", channels_last=False)
+    settings = InferenceSettings(mode="full")
     rows = []
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in [d for d in devices if args.device in ("all", d)]:
@@ -123,6 +124,7 @@ def bench_trunks(args) -> None:
         image = torch.rand(1, 3, *size, device=dev)
         teng = get_measure("TENG")
         teng_seconds = best_of(lambda: teng(image), args.repeats)
+        attention_seconds = best_of(lambda: attention_map(image, block=block), args.repeats)
         name = (
             torch.cuda.get_device_name(0) if device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
         )
@@ -145,6 +147,7 @@ def bench_trunks(args) -> None:
                     "output1_params_m": params / 1e6,
                     "image": f"{size[0]}x{size[1]}",
                     "ms_per_image": 1000 * seconds,
+                    "attention_ms": 1000 * attention_seconds,
                     "x_vgg16_bn": vgg / seconds,
                     "x_teng": seconds / teng_seconds,
                 }
@@ -156,6 +159,7 @@ def bench_trunks(args) -> None:
                 "output1_params_m": 0.0,
                 "image": f"{size[0]}x{size[1]}",
                 "ms_per_image": 1000 * teng_seconds,
+                "attention_ms": 0.0,
                 "x_vgg16_bn": vgg / teng_seconds,
                 "x_teng": 1.0,
             }

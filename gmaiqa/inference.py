@@ -28,6 +28,7 @@ than the bound (e.g. 8000x8000 at native resolution) has its score map computed 
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import math
 import warnings
@@ -37,6 +38,7 @@ import torch
 from torch import nn
 
 from gmaiqa.errors import ConfigError
+from gmaiqa.models.mask_attention import MaskAttentionConv
 
 MODES = ("window", "full")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -272,8 +274,15 @@ def predict_scores(
 
 
 def prepare_model(model: nn.Module, settings: InferenceSettings, device: torch.device) -> nn.Module:
-    """The model on ``device`` in eval mode, in channels-last memory and compiled when asked."""
+    """A scoring copy of the model on ``device`` in eval mode, its BatchNorms folded into their
+    convolutions, in channels-last memory and compiled when asked. The model given keeps its BatchNorms
+    (export saves its state after scoring with the copy)."""
     model = model.to(device).eval()
+    if any(isinstance(m, MaskAttentionConv) for m in model.modules()):
+        model = copy.deepcopy(model)
+        for module in model.modules():
+            if isinstance(module, MaskAttentionConv):
+                module.fold_batch_norm()
     if settings.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if device.type == "cuda":

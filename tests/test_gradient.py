@@ -146,3 +146,19 @@ def test_cpu_and_gpu_agree():
         torch.testing.assert_close(
             attention_map(x, kind).cuda(), attention_map(x.cuda(), kind), atol=1e-5, rtol=1e-5
         )
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 16, 17, 31, 32, 40])
+def test_sliding_max_by_doubling_equals_max_pooling(size):
+    """The attention map's stride-1 block max takes log2(size) + 1 maxima instead of a max pooling; it
+    must give max pooling's numbers exactly, NaN included, along either axis."""
+    from gmaiqa.focus.gradient import sliding_max
+
+    g = torch.rand(2, 1, 41, 45, generator=torch.Generator().manual_seed(size))
+    g[0, 0, 7, 9] = float("nan")
+    rows = F.max_pool2d(g, kernel_size=(size, 1), stride=1)
+    columns = F.max_pool2d(g, kernel_size=(1, size), stride=1)
+    torch.testing.assert_close(sliding_max(g, size, -2), rows, equal_nan=True, rtol=0, atol=0)
+    torch.testing.assert_close(sliding_max(g, size, -1), columns, equal_nan=True, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="window of 46 entries"):
+        sliding_max(g, 46, -1)

