@@ -194,6 +194,8 @@ def schema_error(command: str, exc: Exception, overrides: list[str]) -> ConfigEr
     if isinstance(kind, type) and issubclass(kind, Enum):
         choices = [member.value for member in kind]
         return ConfigError(key, f"{value!r}{did_you_mean(str(value), choices)}", f"choose one of {choices}")
+    if type(node).__name__ == "BooleanNode":
+        return not_a_switch(key, value)
     wanted = SCHEMA_TYPES.get(type(node).__name__, "of the type the key takes")
     return ConfigError(key, f"{value!r} is not {wanted}", f"`gmaiqa {command} --help` shows the key")
 
@@ -202,10 +204,18 @@ def schema_error(command: str, exc: Exception, overrides: list[str]) -> ConfigEr
 SCHEMA_TYPES = {
     "IntegerNode": "a whole number",
     "FloatNode": "a number",
-    "BooleanNode": "true or false",
     "StringNode": "text",
     "PathNode": "a path",
 }
+
+
+def not_a_switch(key: str, value, swept: bool = False) -> ConfigError:
+    """The message for a key that takes true or false, typed by a schema or by its default."""
+    return ConfigError(
+        key,
+        f"must be true or false, not {value!r}" + (" (swept)" if swept else ""),
+        f"sweep {key}=true,false" if swept else f"write {key}=true or {key}=false",
+    )
 
 
 def removed_key_error(command: str, key: str) -> ConfigError:

@@ -10,7 +10,14 @@ from collections.abc import Iterable
 
 from omegaconf import DictConfig, OmegaConf
 
-from gmaiqa.config_compose import base_config, keys_of, known_keys, removed_key_error, suggest_key
+from gmaiqa.config_compose import (
+    base_config,
+    keys_of,
+    known_keys,
+    not_a_switch,
+    removed_key_error,
+    suggest_key,
+)
 from gmaiqa.errors import ConfigError, did_you_mean
 
 
@@ -20,26 +27,27 @@ def _switches(command: str, overrides: list[str]) -> set[str]:
     return set() if base is None else {key for key, value in _leaves(base) if isinstance(value, bool)}
 
 
-def _not_a_switch(key: str, value, swept: bool = False) -> ConfigError:
-    return ConfigError(
-        key,
-        f"must be true or false, not {value!r}" + (" (swept)" if swept else ""),
-        f"sweep {key}=true,false" if swept else f"write {key}=true or {key}=false",
-    )
-
-
 def check_switches(command: str, cfg: DictConfig, overrides: list[str]) -> None:
     """A key that is true or false by default takes only true or false: Hydra reads `overwrite=no` or
     `json=yes` as text, which Python takes as true, so a typo for false overwrote a user's folder."""
     if not any("=" in o for o in overrides):
         return
     switches = _switches(command, overrides)
+    for override in overrides:
+        # as written: a typed schema reads yes/no/on/off/1/0 as booleans, and one spelling everywhere
+        # (train's untyped keys too) is easier to trust than a list of synonyms
+        key, _, value = override.lstrip("+").partition("=")
+        written = value.strip().strip("'\"")
+        if any(mark in written for mark in ("${", ",", "(")):
+            continue  # an interpolation (checked when it resolves) or a sweep (check_sweep_switches)
+        if key in switches and written.lower() not in ("true", "false"):
+            raise not_a_switch(key, written)
     for key, value in _leaves(cfg):
         if key not in switches or isinstance(value, bool):
             continue
         if isinstance(value, str) and value.startswith("${"):
             continue  # an interpolation, checked when it resolves
-        raise _not_a_switch(key, value)
+        raise not_a_switch(key, value)
 
 
 def check_sweep_switches(command: str, overrides: list[str]) -> None:
@@ -52,7 +60,7 @@ def check_sweep_switches(command: str, overrides: list[str]) -> None:
         key = override.get_key_element()
         for value in override.sweep_string_iterator() if key in switches else ():
             if value.lower() not in ("true", "false"):
-                raise _not_a_switch(key, value, swept=True)
+                raise not_a_switch(key, value, swept=True)
 
 
 # what a required key takes (by key, or by 'command key' where a command differs), for the message

@@ -9,8 +9,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from gmaiqa.errors import ConfigError
+from gmaiqa.schemas.commands import ExportFormat
 
-FORMATS = ("onnx", "torchscript", "weights")  # what `export format=` writes (gmaiqa.export)
+FORMATS = tuple(f.value for f in ExportFormat)  # what `export format=` writes (gmaiqa.export)
 
 
 def check_export_target(cfg: DictConfig) -> None:

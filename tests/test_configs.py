@@ -66,6 +66,19 @@ def test_every_command_config_composes_against_its_schema(command, tmp_path, req
     assert precheck(command, required(command, tmp_path, run)) == 1
 
 
+@pytest.mark.parametrize("command", sorted(REQUIRED))
+def test_every_command_is_typed_by_its_own_schema(command, tmp_path):
+    from gmaiqa.config_compose import compose_command
+    from gmaiqa.schemas.commands import COMMAND_SCHEMAS
+
+    cfg = compose_command(command, required(command, tmp_path))
+    assert OmegaConf.get_type(cfg) is COMMAND_SCHEMAS[command]
+    # every key the YAML sets is one the schema declares (a key only in the YAML would be untyped)
+    declared = set(COMMAND_SCHEMAS[command].__dataclass_fields__)
+    written = OmegaConf.load(conf_dir() / f"{command}.yaml")
+    assert set(written) - {"defaults"} <= declared, set(written) - declared
+
+
 def test_the_schemas_type_the_shipped_defaults():
     cfg = compose_train("quickstart", ["paths.run_dir=/tmp/unused"], one_epoch=False)
     assert OmegaConf.get_type(cfg.logger).__name__ == "TrainLogger"
@@ -90,6 +103,20 @@ def test_the_schemas_type_the_shipped_defaults():
         ("train", "trainer.precision=16-mix", "trainer.precision", "did you mean '16-mixed'"),
         ("train", "trainer.accelerator=gpus", "trainer.accelerator", "did you mean 'gpu'"),
         ("train", "+trainer.num_nodes=0", "trainer.num_nodes", "at least 1"),
+        # each command's own keys (gmaiqa/schemas/commands.py)
+        ("predict", "accelerator=gpus", "accelerator", "did you mean 'gpu'"),
+        ("predict", "validate=ful", "validate", "did you mean 'full'"),
+        ("predict", "overwrite=maybe", "overwrite", "must be true or false"),
+        ("eval", "split=tst", "split", "did you mean 'test'"),
+        ("eval", "data.uniform_sizes=crp", "data.uniform_sizes", "did you mean 'crop'"),
+        ("benchmark", "data.split_seed=abc", "data.split_seed", "is not a whole number"),
+        ("export", "format=onx", "format", "did you mean 'onnx'"),
+        ("check", "workers=two", "workers", "is not a whole number"),
+        ("synth", "groups=abc", "groups", "is not a whole number"),
+        ("synth", "step_um=far", "step_um", "is not a number"),
+        ("autofocus", "stage=simulatd", "stage", "did you mean 'simulated'"),
+        ("autofocus", "budget=abc", "budget", "is not a whole number"),
+        ("report", "mode=onlin", "mode", "did you mean 'online'"),
     ],
 )
 def test_a_wrong_choice_or_type_is_named_by_its_key(command, override, key, named, tmp_path):

@@ -164,4 +164,4 @@ def test_report_online_without_login_or_runs_says_what_to_do(
     assert main(["report", str(table1_multirun), "mode=online", "entity=lab"]) == 2
     assert "no job of these folders logged to W&B" in capsys.readouterr().err
     assert main(["report", str(table1_multirun), "mode=html"]) == 2
-    assert "choose one of offline, online" in capsys.readouterr().err
+    assert "config `mode`: 'html'; choose one of ['offline', 'online']" in capsys.readouterr().err

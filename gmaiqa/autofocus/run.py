@@ -25,9 +25,10 @@ from gmaiqa.autofocus.stage import Meter
 from gmaiqa.errors import ConfigError, did_you_mean
 from gmaiqa.outputs import written
 from gmaiqa.reporting import command_run
+from gmaiqa.schemas.commands import AutofocusStage
 
 OUTPUTS = ("trials.csv", "summary.csv", "path.png")
-STAGES = ("simulated", "recorded")
+STAGES = tuple(s.value for s in AutofocusStage)
 TRIAL_COLUMNS = (
     "trial",
     "group",

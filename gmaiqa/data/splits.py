@@ -13,6 +13,7 @@ import numpy as np
 
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.errors import GmaiqaError
+from gmaiqa.schemas.commands import Split
 
 SPLITS = ("train", "val", "test")
 PAPER_RATIOS = (0.6, 0.2, 0.2)
@@ -85,7 +86,7 @@ def assert_disjoint(splits: dict[str, Sequence[str]]) -> None:
             seen[group] = name
 
 
-SPLIT_CHOICES = ("all", "train", "val", "test")
+SPLIT_CHOICES = tuple(s.value for s in Split)  # the schema's choices (gmaiqa.schemas.commands)
 
 
 def check_split(split: str) -> None:
