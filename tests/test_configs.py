@@ -79,6 +79,25 @@ def test_every_command_is_typed_by_its_own_schema(command, tmp_path):
     assert set(written) - {"defaults"} <= declared, set(written) - declared
 
 
+def test_the_synth_schema_keeps_the_generators_fields_and_defaults():
+    """`gmaiqa synth`'s schema is light (no numpy) so it repeats SynthConfig's user-facing fields: the
+    same names, types and defaults, or a key would be typed one way and generated another."""
+    import dataclasses
+
+    from gmaiqa.data.synth_config import SynthConfig
+    from gmaiqa.schemas.commands import SynthCommand
+
+    generator = {f.name: f for f in dataclasses.fields(SynthConfig)}
+    for spec in dataclasses.fields(SynthCommand):
+        if spec.name in ("out", "workers", "overwrite"):
+            continue  # where and how synth writes, not what it renders
+        assert spec.name in generator, spec.name
+        default = spec.default if spec.default_factory is dataclasses.MISSING else spec.default_factory()
+        made = generator[spec.name]
+        expected = made.default if made.default_factory is dataclasses.MISSING else made.default_factory()
+        assert list(default) == list(expected) if isinstance(default, list) else default == expected, spec.name
+
+
 def test_the_schemas_type_the_shipped_defaults():
     cfg = compose_train("quickstart", ["paths.run_dir=/tmp/unused"], one_epoch=False)
     assert OmegaConf.get_type(cfg.logger).__name__ == "TrainLogger"

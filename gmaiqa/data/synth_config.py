@@ -5,7 +5,7 @@ The presets it refers to are ``gmaiqa.data.presets``; ``gmaiqa.data.synthetic`` 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from gmaiqa.data.imaging import BIT_DEPTHS, PSF_SHAPES, DefocusPSF
 from gmaiqa.data.presets import PRESETS, REFERENCE_PIXEL_UM, REFERENCE_SIZE
@@ -175,39 +175,19 @@ class SynthConfig:
         return REFERENCE_PIXEL_UM / self.scale
 
 
-def _typed(key: str, value, example):
-    """A plain override as the type of its field's default (``groups=abc`` is a ConfigError naming
-    ``groups``, not a TypeError deep in the generator)."""
-    if value is None or example is None:
-        return value
-    kinds = {bool: "true or false", int: "a whole number", float: "a number", str: "a name"}
-    kind = type(example)
-    try:
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise ValueError
-            return value
-        if kind is int:
-            if isinstance(value, bool) or float(value) != int(float(value)):
-                raise ValueError
-            return int(float(value))
-        if kind is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        shown = str(example).lower() if kind is bool else example
-        raise ConfigError(
-            key, f"{value!r} is not {kinds.get(kind, kind.__name__)}", f"pass e.g. {key}={shown}"
-        ) from None
+# what a type error says each field type takes
+_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "a name"}
 
 
 def config_from(**overrides) -> SynthConfig:
-    """SynthConfig from plain values (Hydra gives lists where the dataclass wants tuples), each checked
-    against its field's type."""
-    defaults = SynthConfig()
-    known = {f for f in SynthConfig.__dataclass_fields__}
+    """SynthConfig from plain values (a ``synth`` command line, a ``data.synthetic`` member): OmegaConf
+    merges them onto the dataclass's own fields as a structured config, so a wrong type is named by its
+    key (``groups=abc``: 'abc' is not a whole number) before the ranges of ``__post_init__`` are checked.
+    ``images`` and ``split_ratios`` also take one number (``images=12``: every group 12 images)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ConfigKeyError, ValidationError
+
+    known = set(SynthConfig.__dataclass_fields__)
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ConfigError(
@@ -215,22 +195,22 @@ def config_from(**overrides) -> SynthConfig:
             f"not a synth option{did_you_mean(unknown[0], known, quote='`')}",
             f"valid options: {sorted(known)}",
         )
-    images = overrides.pop("images", None)
-    ratios = overrides.pop("split_ratios", None)
-    typed = {key: _typed(key, value, getattr(defaults, key)) for key, value in overrides.items()}
-    for key in ("object_scale", "numerical_aperture"):  # None or a number
-        if typed.get(key) is not None:
-            typed[key] = _typed(key, typed[key], 1.0)
-    for key in CAMERA_KEYS:  # None takes the preset's: typed like the presets' values
-        if typed.get(key) is not None:
-            typed[key] = _typed(key, typed[key], getattr(PRESETS["feces"], key))
-    if images is not None:
-        values = [images] if isinstance(images, str | int | float) else list(images)
-        values = [_typed("images", v, 10) for v in values]  # each a whole number, e.g. images=[10,30]
-        if len(values) not in (1, 2):
-            raise ConfigError("images", f"{images!r} is not [min, max]", "use e.g. images=[10,30]")
-        typed["images"] = (values[0], values[-1])
-    if ratios is not None:
-        values = [ratios] if isinstance(ratios, str | int | float) else list(ratios)
-        typed["split_ratios"] = tuple(_typed("split_ratios", v, 0.5) for v in values)
-    return replace(defaults, **typed)
+    values = dict(overrides)
+    for key in ("images", "split_ratios"):
+        if isinstance(values.get(key), str | int | float) and not isinstance(values[key], bool):
+            values[key] = [values[key]] * (2 if key == "images" else 1)
+    try:
+        merged = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(SynthConfig), values))
+    except (ValidationError, ConfigKeyError) as exc:
+        key = str(exc.full_key).split("[")[0]
+        field_type = SynthConfig.__dataclass_fields__[key].type
+        kind = next((words for name, words in _KINDS.items() if name in str(field_type)), "valid")
+        raise ConfigError(
+            key, f"{exc.value!r} is not {kind}", f"see `gmaiqa synth --help` for {key}"
+        ) from None
+    images = merged["images"]
+    if len(images) not in (1, 2):
+        raise ConfigError("images", f"{list(images)!r} is not [min, max]", "use e.g. images=[10,30]")
+    merged["images"] = (images[0], images[-1])
+    merged["split_ratios"] = tuple(merged["split_ratios"])
+    return SynthConfig(**merged)
