@@ -189,41 +189,37 @@ def stage_model(cfg: DictConfig, stage: DictConfig) -> dict:
             stacklevel=2,
         )
         overrides.setdefault("mask_attention_depth", int(stage.mask_attention_depth))
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    unknown = sorted(set(overrides) - set(model))
-    if unknown:
-        raise ConfigError(
-            f"stages.{stage.name}.model.{unknown[0]}",
-            f"the model ({model.get('_target_')}) has no such key",
-            f"a stage may override the model's own keys: {sorted(k for k in model if not k.startswith('_'))}",
-        )
-    return {**model, **overrides}
+    return _with_stage_overrides(cfg.model, overrides, f"stages.{stage.name}.model", "model")
 
 
 def stage_task(cfg: DictConfig, stage: DictConfig) -> dict:
     """The job's task config with the stage's own overrides (``stages[i].task``, e.g. a lower
     ``optimizer.lr`` for a stage that fine-tunes the one before it); nested keys merge, and a key the
     task does not have is a ConfigError naming it."""
-    task = OmegaConf.to_container(cfg.task, resolve=True)
     overrides = OmegaConf.to_container(stage.task, resolve=True) if stage.get("task") else {}
+    return _with_stage_overrides(cfg.task, overrides, f"stages.{stage.name}.task", "task")
 
-    def merge(base: dict, changes: dict, prefix: str) -> dict:
-        merged = dict(base)
-        for key, value in changes.items():
-            if key not in base:
-                known = sorted(k for k in base if not k.startswith("_"))
-                raise ConfigError(
-                    f"stages.{stage.name}.task.{prefix}{key}",
-                    f"the task ({task.get('_target_')}) has no such key",
-                    f"a stage may override the task's own keys here: {known}",
-                )
-            if isinstance(value, dict) and isinstance(base[key], dict):
-                merged[key] = merge(base[key], value, f"{prefix}{key}.")
-            else:
-                merged[key] = value
-        return merged
 
-    return merge(task, overrides, "")
+def _with_stage_overrides(node: DictConfig, overrides: dict, where: str, what: str) -> dict:
+    """``node`` (resolved) with a stage's overrides merged in, nested keys included: a struct merge, so a
+    key the node does not have is OmegaConf's ConfigKeyError, named here by its full key."""
+    from omegaconf.errors import ConfigKeyError
+
+    base = OmegaConf.create(OmegaConf.to_container(node, resolve=True))
+    OmegaConf.set_struct(base, True)
+    try:
+        return OmegaConf.to_container(OmegaConf.merge(base, overrides))
+    except ConfigKeyError as exc:
+        key = str(exc.full_key)
+        parent = OmegaConf.select(base, key.rpartition(".")[0]) if "." in key else base
+        known = (
+            sorted(k for k in parent if not str(k).startswith("_")) if isinstance(parent, DictConfig) else []
+        )
+        raise ConfigError(
+            f"{where}.{key}",
+            f"the {what} ({base.get('_target_')}) has no such key",
+            f"a stage may override the {what}'s own keys here: {sorted(known)}",
+        ) from None
 
 
 def run_stage(
