@@ -1,7 +1,8 @@
 """Composing a command's configuration as Hydra will, and turning what Hydra and OmegaConf raise into
 one :class:`ConfigError` naming the key, the closest key or option, and what to do. Errors are read by
-their type and ``full_key`` wherever OmegaConf gives one (a schema's wrong value or type); Hydra's
-override and config-group errors carry no key, so their first line is read."""
+their type and ``full_key`` wherever OmegaConf gives one (a schema's wrong value or type, an override of
+a key that does not exist) and by ``missing_cfg_file`` for a config group's unknown option; only Hydra's
+errors for ``~key`` and ``+key`` carry neither, so their first line is read."""
 
 from __future__ import annotations
 
@@ -130,19 +131,24 @@ def hydra_error(command: str, exc: Exception, overrides: list[str]) -> ConfigErr
             "write key=value (quote a value with spaces or brackets: key='[1,2]')",
         )
     if isinstance(exc, MissingConfigException):
-        found = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
+        missing = str(getattr(exc, "missing_cfg_file", None) or "")  # 'model/backbone/resnt18'
         options = list(exc.options or [])
-        if found:
-            group, choice = found.group(1), found.group(2)
+        if "/" in missing:
+            group, _, choice = missing.rpartition("/")
             return ConfigError(
                 group,
                 f"no option {choice!r}{did_you_mean(choice, options)}",
                 f"choose one of {options}" if options else f"see the files under conf/{group}/",
             )
         return ConfigError("defaults", text.splitlines()[0], "check the config name")
-    override = re.search(r"Could not override '([^']+)'", text)
-    if override:
-        key = override.group(1)
+    unknown = _cause_with_key(exc, "ConfigAttributeError", "ConfigKeyError")
+    override = unknown is None and re.search(r"Could not override '([^']+)'", text)
+    if unknown is not None or override:
+        key = str(unknown.full_key) if unknown is not None else override.group(1)
+        # OmegaConf names the first missing part (`dat`); the user's own key (`dat.batch_size`) gets the
+        # better suggestion
+        written = [o.split("=", 1)[0] for o in overrides]
+        key = next((w for w in written if w == key or w.startswith(key + ".")), key)
         known = known_keys(command, overrides)
         hint = suggest_key(key, known)
         if hint:
@@ -165,6 +171,16 @@ def hydra_error(command: str, exc: Exception, overrides: list[str]) -> ConfigErr
         return ConfigError(key, "is already a key", f"set it without the +: {key}=VALUE")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return ConfigError("overrides", first, f"see `gmaiqa {command} --help`")
+
+
+def _cause_with_key(exc: BaseException, *kinds: str):
+    """The first exception in ``exc``'s chain of one of OmegaConf's ``kinds`` that names its key."""
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        if type(cause).__name__ in kinds and getattr(cause, "full_key", ""):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def schema_error(command: str, exc: Exception, overrides: list[str]) -> ConfigError | None:
