@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from gmaiqa import default_scorer
+from gmaiqa.checkpoints import load_net
 from gmaiqa.data.splits import check_split
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.errors import ConfigError
@@ -45,6 +46,7 @@ from gmaiqa.scoring import (
     score_groups,
     split_seed_of,
 )
+from gmaiqa.wandb_settings import wandb_settings
 
 COLUMNS = ("method", "acc", "t0", "t1", "groups", "srocc", "z_error_um", "ms_per_image")
 
@@ -103,7 +105,6 @@ def run_checkpoint(
     curves: dict[str, dict[int, np.ndarray]] | None = None,
     curve_of: frozenset[int] = frozenset(),
 ) -> dict:
-    from gmaiqa.checkpoints import load_net
 
     net, meta = load_net(path)
     net.to(device)
@@ -163,9 +164,11 @@ def write_curves(
     """One PNG per group: each method's clarity normalised to [0, 1] over capture order, the annotated
     clearest marked (the paper's Fig. 7 style). Several peaks show a measure torn between clear and
     blurred regions. Methods: ``chosen`` or the five best by acc plus every checkpoint."""
+    # here, not at import: loads matplotlib only when this runs
     import matplotlib
 
     matplotlib.use("Agg")
+    # here, not at import: loads matplotlib only when this runs
     import matplotlib.pyplot as plt
 
     if not groups:
@@ -223,6 +226,7 @@ def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Pat
     )
     if run is None:
         return
+    # here, not at import: loads wandb only when this runs
     import wandb
 
     table = wandb.Table(columns=list(COLUMNS), data=[[r[c] for c in COLUMNS] for r in rows])
@@ -235,7 +239,6 @@ def log_to_wandb(cfg: DictConfig, out: Path, rows: list[dict], figures: list[Pat
 
 
 def benchmark(cfg: DictConfig) -> list[dict]:
-    from gmaiqa.wandb_settings import wandb_settings
 
     out = check_out(cfg.out, cfg.overwrite, OUTPUTS["benchmark"])
     wandb = wandb_settings(cfg, "benchmark")

@@ -4,12 +4,17 @@ the W&B run id (key ``gmaiqa`` of a Lightning checkpoint)."""
 
 from __future__ import annotations
 
+import json
+import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from gmaiqa import default_model
 from gmaiqa.errors import ConfigError, instantiate
+from gmaiqa.exported import exported_format, load_exported, read_exported_meta
+from gmaiqa.job import DONE
 
 META_KEY = "gmaiqa"
 
@@ -18,10 +23,6 @@ def checkpoint_path(path: str | Path, key: str = "ckpt") -> Path:
     """The checkpoint file ``path`` names: a ``.ckpt`` file, a finished run or stage folder (the
     checkpoint its ``done.json`` records: the final stage's selected one for a run), or ``default``:
     gmaiqa's shipped default model (``gmaiqa.default_model``)."""
-    import json
-
-    from gmaiqa import default_model
-    from gmaiqa.job import DONE
 
     if str(path) == default_model.NAME:
         return default_model.default_model_path(key)
@@ -74,7 +75,6 @@ def wandb_artifact_checkpoint(reference: str, key: str = "ckpt") -> Path:
 
 def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict:
     """A checkpoint's contents; for a file ``gmaiqa export`` wrote, its metadata alone."""
-    from gmaiqa.exported import exported_format, read_exported_meta
 
     path = checkpoint_path(path, key)
     fmt = exported_format(path)
@@ -105,13 +105,10 @@ def net_state(ckpt: dict) -> dict:
 def load_net(path: str | Path, key: str = "ckpt") -> tuple[nn.Module, dict]:
     """Rebuild the network of a checkpoint (no download, no warning about random init) and its meta;
     a file ``gmaiqa export`` wrote loads as its runtime (``gmaiqa.exported.ExportedNet``)."""
-    import warnings
 
     ckpt = read_checkpoint(path, key)
     meta = ckpt[META_KEY]
     if "exported" in ckpt:
-        from gmaiqa.exported import load_exported
-
         return load_exported(checkpoint_path(path, key), ckpt["exported"])
     model_cfg = dict(meta["model"])
     if isinstance(model_cfg.get("backbone"), dict):
@@ -157,9 +154,6 @@ def resolve_init_from(path: str | Path | None, seed: int) -> str | None:
     """``init_from`` may name a checkpoint, a finished run directory (its final best checkpoint) or a
     finished multirun directory, where the job with the same ``seed`` is taken - so a sweep over seeds
     reuses the L0 of its own round, as the paper's ablations do."""
-    import json
-
-    from gmaiqa.job import DONE
 
     if not path:
         return None

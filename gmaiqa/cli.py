@@ -6,14 +6,23 @@ fails ``check`` exits with status 1.
 
 from __future__ import annotations
 
+import importlib
 import re
+import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from omegaconf import DictConfig
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
 
+from gmaiqa.config_check import precheck
 from gmaiqa.errors import GmaiqaError, Preempted, RunFailed, did_you_mean
+from gmaiqa.paths import conf_dir
+from gmaiqa.quiet import ignore_known_warnings, quiet_third_party
+from gmaiqa.schemas import register
 
 USAGE = """usage: gmaiqa <command> [key=value ...] [-m]
 
@@ -59,17 +68,11 @@ COMMANDS = (
 
 def _command(name: str) -> Callable[[DictConfig], int]:
     """``gmaiqa.commands.<name>.run``: every command is a thin entry there returning an exit status."""
-    import importlib
 
     return importlib.import_module(f"gmaiqa.commands.{name}").run
 
 
 def _register_resolvers() -> None:
-    import secrets
-
-    from omegaconf import OmegaConf
-
-    from gmaiqa.schemas import register
 
     register()  # the typed schemas the YAML names in its defaults (gmaiqa.schemas)
     if not OmegaConf.has_resolver("uid"):
@@ -83,8 +86,6 @@ _register_resolvers()
 
 def print_unfinished_jobs() -> None:
     """In a multirun stopped by a signal: which jobs did not finish, and how to run only them."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return
@@ -104,10 +105,6 @@ _sweep_size: dict[str, int] = {}
 
 def run_command(command: str, overrides: list[str]) -> int:
     """Run one command through Hydra (config composition, overrides, -m multirun)."""
-    import hydra
-
-    from gmaiqa.config_check import precheck
-    from gmaiqa.paths import conf_dir
 
     _register_resolvers()
     try:
@@ -119,7 +116,6 @@ def run_command(command: str, overrides: list[str]) -> int:
 
     @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name=command)
     def app(cfg: DictConfig) -> float | None:
-        from gmaiqa.quiet import quiet_third_party
 
         if command == "train":
             # Lightning adds its own console handler when first imported: in a multirun that is inside
@@ -152,8 +148,6 @@ def run_command(command: str, overrides: list[str]) -> int:
         status["code"] = max(status["code"], int(code))
         return objective
 
-    from gmaiqa.quiet import ignore_known_warnings
-
     ignore_known_warnings()  # some arrive while Hydra starts its sweeper, before the job runs
     saved = sys.argv
     # Hydra's parser takes overrides only after its flags: `gmaiqa train a=1 -m b=1,2` lost b=1,2
@@ -165,7 +159,6 @@ def run_command(command: str, overrides: list[str]) -> int:
         sys.argv = saved
         # Hydra leaves its config of the finished app set process-wide; a job composed in-process later
         # (a notebook, a test) would read that app's overrides as its own (gmaiqa.runs.job_overrides)
-        from hydra.core.hydra_config import HydraConfig
 
         HydraConfig.instance().cfg = None
     return status["code"]
@@ -219,7 +212,6 @@ def report_arguments(args: list[str]) -> list[str]:
 def command_help(command: str) -> str:
     """``gmaiqa <command> --help``: the command's own keys with their comments (its ``conf/<command>.yaml``)
     and, for train, the option of every config group - not Hydra's generic help."""
-    from gmaiqa.paths import conf_dir
 
     conf = conf_dir()
     lines = (conf / f"{command}.yaml").read_text().splitlines()

@@ -20,7 +20,11 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gmaiqa.config_compose import compose_command, first_job, hydra_error, known_keys, suggest_key
 from gmaiqa.config_keys import (
@@ -35,6 +39,7 @@ from gmaiqa.config_keys import (
     into_open_container,
 )
 from gmaiqa.errors import ConfigError
+from gmaiqa.runs import check_not_held
 
 # Hydra flags after which there is nothing to check (they print help and exit)
 HELP_FLAGS = {"-h", "--help", "--hydra-help", "--info", "-i", "--shell-completion", "-sc", "--version"}
@@ -45,7 +50,6 @@ MULTIRUN_FLAGS = {"-m", "--multirun"}
 
 def check_run_dir_free(job: list[str]) -> None:
     """A second launch of a running job is refused before Hydra writes its .hydra/ and log there."""
-    from gmaiqa.runs import check_not_held
 
     if not any(o.split("=", 1)[0].lstrip("+~") in ("run_id", "hydra.run.dir") for o in job):
         return  # the default run_id is new each launch (time + random suffix)
@@ -111,8 +115,6 @@ def precheck(command: str, overrides: list[str]) -> int:
     if not multirun:
         check_job(command, plain)
         return 1
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     first_overrides = first_job(plain)
     try:
@@ -148,9 +150,6 @@ def sweep_jobs(overrides: list[str], composed: DictConfig) -> list[list[str]]:
     """Every job of a multirun, as the basic sweeper will run them: the sweep config's
     ``hydra.sweeper.params`` and the command line's ``a=1,2`` (the command line wins), crossed. A
     sweeper that samples (Optuna's ranges) cannot be listed: then its first job only."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
 
     parser = OverridesParser.create()
     given = parser.parse_overrides(overrides)
@@ -178,8 +177,6 @@ def checked_subset(jobs: list[list[str]]) -> list[tuple[int, list[str]]]:
 
 def check_job(command: str, job: list[str]) -> None:
     """Every check of one job's command line (a plain run, or one job of a sweep)."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     try:
         cfg = compose_command(command, job)

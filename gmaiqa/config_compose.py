@@ -10,11 +10,18 @@ import difflib
 import functools
 import re
 from collections.abc import Iterable
+from enum import Enum
 from pathlib import Path
 
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigTypeError, ValidationError
 
 from gmaiqa.errors import ConfigError, did_you_mean
+from gmaiqa.paths import conf_dir
+from gmaiqa.schemas import register
 
 
 def keys_of(node, prefix: str = "") -> set[str]:
@@ -45,10 +52,6 @@ def suggest_key(key: str, known: Iterable[str]) -> str:
 
 
 def compose_command(command: str, overrides: list[str], with_hydra: bool = False) -> DictConfig:
-    from hydra import compose, initialize_config_dir
-
-    from gmaiqa.paths import conf_dir
-    from gmaiqa.schemas import register
 
     register()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
@@ -57,7 +60,6 @@ def compose_command(command: str, overrides: list[str], with_hydra: bool = False
 
 def first_job(overrides: list[str]) -> list[str]:
     """The overrides of a multirun's first job (``a=1,2`` -> ``a=1``)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     first = []
     for override in OverridesParser.create().parse_overrides(overrides):
@@ -79,7 +81,6 @@ def _config_groups(folder: str) -> frozenset[str]:
 def _group_choices(overrides: list[str]) -> list[str]:
     """The overrides that choose a config group option (``experiment=x``, ``model/backbone=y``), not
     those that set a top-level value (``seed=1``)."""
-    from gmaiqa.paths import conf_dir
 
     groups = _config_groups(str(conf_dir()))
     return [
@@ -94,7 +95,6 @@ def _group_choices(overrides: list[str]) -> list[str]:
 def base_config(command: str, overrides: list[str]) -> DictConfig | None:
     """The command's config with the user's group choices and none of their values: what each key is
     by default (composed once per command and choices: several checks read it; do not modify it)."""
-    from gmaiqa.paths import conf_dir
 
     return _composed_base(str(conf_dir()), command, tuple(_group_choices(overrides)))
 
@@ -118,7 +118,6 @@ def known_keys(command: str, overrides: list[str]) -> set[str]:
 
 def hydra_error(command: str, exc: Exception, overrides: list[str]) -> ConfigError:
     """Hydra's composition error as one message naming the key and the fix."""
-    from hydra.errors import MissingConfigException, OverrideParseException
 
     typed = schema_error(command, exc, overrides)
     if typed is not None:
@@ -186,9 +185,6 @@ def _cause_with_key(exc: BaseException, *kinds: str):
 def schema_error(command: str, exc: Exception, overrides: list[str]) -> ConfigError | None:
     """A value its schema (``gmaiqa.schemas``) refuses, named by the ``full_key`` OmegaConf gives, with
     the choices of an enum and the closest of them; None for any other error."""
-    from enum import Enum
-
-    from omegaconf.errors import ConfigTypeError, ValidationError
 
     cause = exc
     while cause is not None and not (

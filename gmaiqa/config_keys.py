@@ -8,7 +8,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationKeyError
 
 from gmaiqa.config_compose import (
     base_config,
@@ -52,7 +55,6 @@ def check_switches(command: str, cfg: DictConfig, overrides: list[str]) -> None:
 
 def check_sweep_switches(command: str, overrides: list[str]) -> None:
     """``check_switches`` for every value a multirun sweeps (precheck composes its first job only)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     sweeps = [o for o in OverridesParser.create().parse_overrides(overrides) if o.is_sweep_override()]
     switches = _switches(command, overrides) if sweeps else set()
@@ -105,7 +107,6 @@ def check_interpolations(cfg: DictConfig) -> None:
     """Every ``${key}`` the user's values (or the configs) refer to exists: Hydra raised a traceback for
     ``resize=${nope}`` only once the command read the value. Resolvers (``${oc.select:...}``,
     ``${hydra:...}``) are left to Hydra: some only resolve inside a running job."""
-    from omegaconf.errors import InterpolationKeyError
 
     for key, value in _leaves(cfg):
         if not (isinstance(value, str) and "${" in value):
@@ -155,10 +156,10 @@ def into_open_container(key: str, known: set[str]) -> bool:
 
 def _builder(node: DictConfig):
     """What a ``_target_`` node builds: the callable, or a model family's own builder."""
-    from hydra.utils import get_object
 
     target = get_object(str(node._target_))
     if getattr(target, "__name__", "") == "build_model" and node.get("family"):
+        # here, not at import: loads torch, torchvision only when this runs
         from gmaiqa.models.registry import get_family
 
         return get_family(str(node.family), key=_key_of(node) + ".family").builder

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from gmaiqa.checkpoints import load_net
+from gmaiqa.data.dataset_root import dataset_root
 from gmaiqa.errors import ConfigError
 from gmaiqa.reporting import write_per_group
 from gmaiqa.runs import job_label
@@ -16,7 +18,7 @@ from gmaiqa.stages import wandb_active
 
 
 def eval_dataset_stacks(name: str, spec: DictConfig, cfg: DictConfig):
-    from gmaiqa.data.dataset_root import dataset_root
+    # here, not at import: loads albumentations, torchmetrics, cv2 ... only when this runs
     from gmaiqa.scoring import labelled_stacks
 
     synthetic = OmegaConf.to_container(spec.synthetic, resolve=True) if spec.get("synthetic") else None
@@ -35,7 +37,7 @@ def eval_dataset_stacks(name: str, spec: DictConfig, cfg: DictConfig):
 def evaluate_elsewhere(cfg: DictConfig, results: list[dict]) -> dict[str, dict[str, dict]]:
     """Each stage's best checkpoint on every dataset of ``eval_datasets``, without further training.
     Each checkpoint is loaded once and each dataset read once; figures already written are reused."""
-    from gmaiqa.checkpoints import load_net
+    # here, not at import: loads albumentations, torchmetrics ... only when this runs
     from gmaiqa.scoring import test_checkpoint
 
     datasets = {name: spec for name, spec in (cfg.get("eval_datasets") or {}).items() if spec is not None}
@@ -71,6 +73,7 @@ def evaluate_elsewhere(cfg: DictConfig, results: list[dict]) -> dict[str, dict[s
 def log_eval_table(cfg: DictConfig, run_dir: Path, table: dict) -> None:
     if not table or not wandb_active(cfg):
         return
+    # here, not at import: loads wandb only when this runs
     import wandb
 
     w = cfg.logger.wandb

@@ -40,9 +40,11 @@ def stack_defocus(net, meta: dict, stack, device) -> tuple[list[np.ndarray], tor
 
 
 def save_map(path, values: np.ndarray, title: str) -> None:
+    # here, not at import: loads matplotlib only when this runs
     import matplotlib
 
     matplotlib.use("Agg")
+    # here, not at import: loads matplotlib only when this runs
     import matplotlib.pyplot as plt
 
     np.savetxt(path.with_suffix(".csv"), values, delimiter=",", fmt="%.4f")

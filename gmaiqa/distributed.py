@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
@@ -34,7 +35,6 @@ _children: list[subprocess.Popen] = []
 
 def job_command(local_rank: int) -> list[str]:
     """The command line that runs this Hydra job again as another rank."""
-    from hydra.core.hydra_config import HydraConfig
 
     hydra_cfg = HydraConfig.get()
     overrides = [o for o in hydra_cfg.overrides.task if not o.startswith("hydra.run.dir=")]
@@ -99,6 +99,7 @@ def job_scope() -> Iterator[None]:
         raise
     finally:
         if launched_here:
+            # here, not at import: loads torch only when this runs
             import torch.distributed as dist
 
             if dist.is_available() and dist.is_initialized():
@@ -122,6 +123,7 @@ def gather_rows(rows: list[dict], world_size: int, key: Callable[[dict], object]
     """The evaluation rows of every rank (each scored its share), on every rank; sorted by ``key`` when
     given, so that a table does not depend on how the rows were shared out."""
     if world_size > 1:
+        # here, not at import: loads torch only when this runs
         import torch.distributed as dist
 
         shares: list[list[dict]] = [[] for _ in range(world_size)]

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import signal
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate as hydra_instantiate
+
 
 class GmaiqaError(Exception):
     """Base of every error raised on bad user input (files, manifests, configuration)."""
@@ -40,7 +46,6 @@ def is_count(value, smallest: int) -> bool:
 def did_you_mean(word: str, choices, quote: str = "'", prefix: str = "") -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices`` to a mistyped ``word``, else ``""``;
     ``prefix`` goes inside the quotes (``did you mean `gmaiqa check`?``)."""
-    import difflib
 
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean {quote}{prefix}{close[0]}{quote}?)" if close else ""
@@ -50,8 +55,6 @@ def instantiate(config, *args, **kwargs):
     """``hydra.utils.instantiate``, except that a user error raised by the constructor stays that error:
     Hydra wraps every exception in an ``InstantiationException``, which reached users as a traceback
     (``data.batch_size=1``, ``data.scale_range=[2,1]``) instead of the one message and exit 2."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate as hydra_instantiate
 
     try:
         return hydra_instantiate(config, *args, **kwargs)
@@ -79,7 +82,6 @@ class Preempted(Exception):
     written. Exit status 128 + the signal's number, the shell's convention for a job a signal ended."""
 
     def __init__(self, signum: int, record: dict | None = None):
-        import signal
 
         self.signum = int(signum)
         self.hint = ""  # how to resume, set by the command that knows its run folder

@@ -24,7 +24,9 @@ of 100 is what a user reads off a score; the pick is what ``predict`` is for.
 
 from __future__ import annotations
 
+import copy
 import json
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -32,10 +34,14 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from gmaiqa.checkpoints import checkpoint_path, load_net
 from gmaiqa.data.stack import SCORE_SCALE
 from gmaiqa.errors import ConfigError
+from gmaiqa.export_target import check_export_target
 from gmaiqa.exported import EXTRA_FILE, WEIGHTS_KEY, ExportedNet
 from gmaiqa.inference import has_method
+from gmaiqa.job import JOB
+from gmaiqa.models.gmanet import improved_global_average_pool
 
 EXAMPLE_SEED = 0  # of the inputs a graph is traced with and the stacks a weights file's half check scored
 
@@ -48,7 +54,6 @@ class Output1Graph(nn.Module):
         self.net = net
 
     def forward(self, image: torch.Tensor, attention: torch.Tensor | None = None):
-        from gmaiqa.models.gmanet import improved_global_average_pool
 
         score_map = self.net.output1_map(image, attention)
         return improved_global_average_pool(score_map), score_map
@@ -74,7 +79,7 @@ def example_inputs(
 
 def export_checkpoint(ckpt: str | Path, out: str | Path, fmt: str, half_tolerance: float = 0.01) -> dict:
     """Write ``out`` (atomically) and return the metadata it carries."""
-    from gmaiqa.checkpoints import load_net
+    # here, not at import: loads lightning, albumentations, torchmetrics ... only when this runs
     from gmaiqa.scoring import preprocess_of
 
     net, meta = load_net(ckpt)
@@ -129,8 +134,6 @@ def export_checkpoint(ckpt: str | Path, out: str | Path, fmt: str, half_toleranc
 def provenance(ckpt: str | Path, meta: dict) -> dict:
     """How the checkpoint came about, for a file that travels without its run folder: the training
     command (``job.json`` of the run the checkpoint belongs to), seed, git commit and stage."""
-    from gmaiqa.checkpoints import checkpoint_path
-    from gmaiqa.job import JOB
 
     path = checkpoint_path(ckpt).resolve()
     job = next((p / JOB for p in path.parents if (p / JOB).is_file()), None)
@@ -159,6 +162,7 @@ def half_check_recipe(meta: dict) -> dict:
     the middle of its recorded pixel range) on frames no larger than HALF_CHECK_SIZE, and scored the
     checkpoint's own way. Real-looking stacks, not noise: random inputs moved fp16 scores 35x less
     than images do (2.0e-4 against 0.71 % for the first default model)."""
+    # here, not at import: loads scipy, cv2 only when this runs
     from gmaiqa.data.specimen import REFERENCE_PIXEL_UM, REFERENCE_SIZE
     from gmaiqa.data.synthetic import PRESETS
 
@@ -185,6 +189,7 @@ def half_check_recipe(meta: dict) -> dict:
 def half_check_stacks(recipe: dict, folder: Path) -> list:
     """The groups of ``recipe`` (``half_check_recipe``), rendered into ``folder``: a recorded check can
     be repeated from the file alone."""
+    # here, not at import: loads scipy, cv2, tifffile only when this runs
     from gmaiqa.data.dataset import load_dataset
     from gmaiqa.data.synthetic import config_from
     from gmaiqa.data.synthetic_dataset import generate
@@ -200,6 +205,7 @@ def half_check_stacks(recipe: dict, folder: Path) -> list:
 def half_check_scores(net: nn.Module, meta: dict, stacks: list) -> list[list[float]]:
     """Output1's raw score of every image of ``stacks``, per group, as ``predict`` scores them (the
     checkpoint's preprocessing and inference settings), on the CPU in fp32."""
+    # here, not at import: loads lightning, albumentations, torchmetrics ... only when this runs
     from gmaiqa.scoring import score_groups
 
     options = DictConfig({"num_workers": 0, "inference": {"precision": "fp32"}})
@@ -212,8 +218,6 @@ def half_precision_error(net: nn.Module, meta: dict, tolerance: float) -> dict:
     ``half_check_recipe``: the largest absolute and relative score differences, in how many groups the
     clearest image stays the same, and whether that passes ``tolerance`` (of SCORE_SCALE, every pick
     kept). Recorded with the fp32 scores, so a loaded file can be checked again."""
-    import copy
-    import tempfile
 
     rounded = copy.deepcopy(net)
     with torch.no_grad():
@@ -290,7 +294,6 @@ def _write_onnx(graph: nn.Module, example: tuple, path: Path, record: dict) -> N
 
 
 def export(cfg: DictConfig) -> None:
-    from gmaiqa.export_target import check_export_target
 
     check_export_target(cfg)  # the checkpoint itself is read once, by export_checkpoint
     out = Path(cfg.out)

@@ -32,6 +32,7 @@ def check_export_target(cfg: DictConfig) -> None:
 
 def check_export(cfg: DictConfig) -> None:
     """The precheck of export: its target, and a checkpoint that can be read and is not an export."""
+    # here, not at import: loads torch only when this runs
     from gmaiqa.checkpoints import read_checkpoint
 
     check_export_target(cfg)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gmaiqa.errors import ConfigError
+from gmaiqa.errors import ConfigError, instantiate
 
 EXTRA_FILE = "gmaiqa.json"
 WEIGHTS_KEY = "gmaiqa_weights"  # the entry of a ``weights`` file that holds its state dict
@@ -65,6 +65,7 @@ class TorchScriptNet(ExportedNet):
 class OnnxNet(ExportedNet):
     def __init__(self, path: Path, meta: dict):
         super().__init__(meta)
+        # here, not at import: loads onnxruntime only when this runs
         import onnxruntime
 
         self.session = onnxruntime.InferenceSession(
@@ -123,7 +124,6 @@ def read_exported_meta(path: Path, fmt: str) -> dict:
 
 def load_weights(path: Path) -> tuple[nn.Module, dict]:
     """A ``weights`` file as the network it came from (Output1's path; fp32 on every device)."""
-    from gmaiqa.errors import instantiate
 
     content = _read_weights(path)
     meta = json.loads(content["meta"])

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from gmaiqa.errors import ConfigError
+from gmaiqa.models.gmanet import improved_global_average_pool
 from gmaiqa.models.mask_attention import MaskAttentionConv
 
 MODES = ("window", "full")
@@ -234,7 +235,6 @@ def tiled_score_map(model, image, attention, settings: InferenceSettings) -> tor
 
 
 def _full_scores(model, image, attention, settings: InferenceSettings) -> torch.Tensor:
-    from gmaiqa.models.gmanet import improved_global_average_pool
 
     pixels = image.shape[-2] * image.shape[-1]
     per_pass = max(1, settings.max_pixels // pixels)

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from gmaiqa.errors import ConfigError
+from gmaiqa.default_model import NAME as DEFAULT_MODEL
+from gmaiqa.default_scorer import NAME as DEFAULT_SCORER
+from gmaiqa.default_scorer import checked_method
+from gmaiqa.errors import ConfigError, GmaiqaError
 
 
 def expand_methods(methods) -> list[str]:
     """``methods=all_classical`` (alone or in a list) stands for every registered classical measure."""
+    # here, not at import: loads torch only when this runs
     from gmaiqa.focus import ALL_CLASSICAL, classical_names
 
     if isinstance(methods, str):
@@ -30,11 +34,8 @@ def expand_methods(methods) -> list[str]:
 def check_methods(methods: list[str]) -> list[str]:
     """Every method exists before any is run: a classical measure's name, or ``ckpt:PATH`` to a readable
     checkpoint (or a finished run folder, replaced by its checkpoint)."""
+    # here, not at import: loads torch only when this runs
     from gmaiqa.checkpoints import checkpoint_path, read_checkpoint
-    from gmaiqa.default_model import NAME as DEFAULT_MODEL
-    from gmaiqa.default_scorer import NAME as DEFAULT_SCORER
-    from gmaiqa.default_scorer import checked_method
-    from gmaiqa.errors import GmaiqaError
     from gmaiqa.focus import get_measure
 
     if not methods:
@@ -64,7 +65,7 @@ def check_methods(methods: list[str]) -> list[str]:
 def predict_measure(cfg: DictConfig):
     """``predict method=NAME``: the classical focus measure (or rank fusion) that scores instead of a
     network, named alone (a ``ckpt=`` beside it is a contradiction, not a choice)."""
-    from gmaiqa.errors import GmaiqaError
+    # here, not at import: loads torch only when this runs
     from gmaiqa.focus import get_measure
 
     if cfg.get("ckpt") is not None:

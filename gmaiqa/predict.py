@@ -18,10 +18,15 @@ from pathlib import Path, PurePosixPath
 
 import torch
 from omegaconf import DictConfig
+from tqdm import tqdm
 
-from gmaiqa.checkpoints import load_net
+from gmaiqa import default_model, default_scorer
+from gmaiqa.checkpoints import checkpoint_path, load_net
 from gmaiqa.data.dataset import dataset_folder, load_dataset
+from gmaiqa.data.stackfile import parse_reference
+from gmaiqa.defocus_maps import save_map, stack_defocus
 from gmaiqa.errors import ConfigError
+from gmaiqa.focus import get_measure
 from gmaiqa.methods import predict_measure
 from gmaiqa.outputs import OUTPUTS, PREDICT_IMAGES, PREDICT_TABLES, check_out, written
 from gmaiqa.scoring import clarity, device_for, reading_options, score_groups, scoring_of
@@ -31,8 +36,8 @@ def save_clearest(folder: Path, stack, index: int) -> Path:
     """The group's clearest image as a file of its own under ``folder``, named after the group (its
     sub-folders kept): an image file copied byte for byte, a plane of a stack file written as a TIFF of
     its stored pixels (``gmaiqa.data.io.write_tiff``: dtype and samples kept, the pixel size where known)."""
+    # here, not at import: looked up per call (tests replace it)
     from gmaiqa.data.io import read_raw, write_tiff
-    from gmaiqa.data.stackfile import parse_reference
 
     parts = [p for p in PurePosixPath(stack.group).parts if p not in ("/", ".", "..")] or ["group"]
     source = stack.paths[index]
@@ -124,8 +129,6 @@ class PredictOutputs:
 
 def model_line(ckpt, meta: dict) -> str:
     """Which network scores: the default model by name and provenance, else the file and its stage."""
-    from gmaiqa import default_model
-    from gmaiqa.checkpoints import checkpoint_path
 
     path = checkpoint_path(ckpt)
     if str(ckpt) == default_model.NAME:
@@ -146,9 +149,6 @@ def predict(cfg: DictConfig) -> None:
     if cfg.get("method"):
         return predict_with_measure(cfg, out, predict_measure(cfg))
     if ckpt is None:
-        from gmaiqa import default_scorer
-        from gmaiqa.focus import get_measure
-
         chosen = default_scorer.method()
         print(f"scorer: {default_scorer.describe()}")
         if not chosen.startswith("ckpt:"):
@@ -176,7 +176,6 @@ def predict_with_measure(cfg: DictConfig, out: Path, measure, announced: bool = 
     stack of large planes is never held whole (a fusion keeps its members' values, then ranks them per
     stack); the same tables and clearest images as a network's. ``announced``: the default scorer's
     line was printed already."""
-    from tqdm import tqdm
 
     if not announced:
         print(f"method: {measure.name}, a classical focus measure ({measure.reference}); no network")
@@ -199,9 +198,6 @@ def predict_defocus(net, meta: dict, stacks, cfg: DictConfig, out, device) -> No
     """A defocus regressor: per image its defocus (mean over tiles; lower = clearer) in predictions.csv,
     the least defocused image per group in clearest.csv, and the per-tile map of every image as
     ``defocus_maps/<group>/<image>.csv`` and ``.png``."""
-    from tqdm import tqdm
-
-    from gmaiqa.defocus_maps import save_map, stack_defocus
 
     outputs = PredictOutputs(out, cfg, value="defocus")
     with outputs.kept_on_success():

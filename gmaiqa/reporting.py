@@ -52,6 +52,7 @@ def command_run(settings: dict, out: Path, job_type: str, name: str, config: dic
     ``out/wandb`` unless the mode is online), or None with ``mode=disabled``."""
     if settings["mode"] == "disabled":
         return None
+    # here, not at import: loads wandb only when this runs
     import wandb
 
     return wandb.init(

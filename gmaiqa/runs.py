@@ -9,10 +9,15 @@ import contextlib
 import functools
 import json
 import os
+import platform
+import shutil
+import socket
 import subprocess
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gmaiqa.errors import ConfigError, GmaiqaError
@@ -42,7 +47,6 @@ def holding(run_dir: Path):
     except ImportError:  # not POSIX: no lock (gmaiqa trains on Linux clusters)
         yield
         return
-    import socket
 
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -62,6 +66,7 @@ def holding(run_dir: Path):
 
 
 def _lock_or_refuse(fd: int, run_dir: Path) -> None:
+    # here, not at import: POSIX only
     import fcntl
 
     try:
@@ -143,9 +148,8 @@ def git_dirty() -> bool | None:
 def environment() -> dict:
     """What a reader needs to reproduce the run: commit, package versions, Python, platform, devices
     (a fact of the process: computed once, recorded in job.json, W&B and every checkpoint)."""
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
 
+    # here, not at import: loads torch only when this runs
     import torch
 
     versions = {}
@@ -167,7 +171,6 @@ def environment() -> dict:
 
 def job_overrides() -> list[str] | None:
     """This job's command-line overrides (sweep values included) that decide what it computes."""
-    from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
         return None
@@ -241,11 +244,9 @@ def withdraw(run_dir: Path, stages: list[str]) -> bool:
     stage ran (``init_from`` of an exported model, ``data.batch_size=0``): a refused job leaves no folder
     that would then block the corrected relaunch ("holds a different job"). Only the files gmaiqa and
     Hydra write there are removed; the folder goes only once empty. Returns whether it went."""
-    import shutil
 
     if not is_rank_zero() or any((run_dir / s).exists() for s in stages):
         return False
-    from hydra.core.hydra_config import HydraConfig
 
     log = [f"{HydraConfig.get().job.name}.log"] if HydraConfig.initialized() else []
     for name in (JOB, "config.yaml", FAILED, LOCK, ".hydra", *log):

@@ -18,20 +18,24 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from gmaiqa.data.datamodule import FocusStackDataset, collate_group
 from gmaiqa.data.dataset import load_dataset
-from gmaiqa.data.pixels import size_pair
+from gmaiqa.data.pixels import pixel_note, pixel_size, size_pair, source_size
 from gmaiqa.data.sampling import WholeGroupSampler
 from gmaiqa.data.splits import check_split, split_stacks
 from gmaiqa.data.stack import FocusStack
 from gmaiqa.data.transforms import Preprocess, with_attention
+from gmaiqa.defocus_maps import stack_defocus
 from gmaiqa.errors import ConfigError
+from gmaiqa.inference import InferenceSettings, predict_scores, prepare_model
 from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
 from gmaiqa.models.registry import SCORINGS, family_of_config
 
@@ -145,7 +149,6 @@ def preprocess_of(meta: dict, cfg: DictConfig) -> Preprocess:
 
 def inference_of(meta: dict, cfg: DictConfig):
     """The checkpoint's recorded inference settings with the command's ``inference.*`` on top."""
-    from gmaiqa.inference import InferenceSettings
 
     recorded = InferenceSettings.from_mapping(meta.get("inference"), warn=False)
     return recorded.overridden(
@@ -166,9 +169,6 @@ def loader_for(stacks, preprocess: Preprocess, num_workers: int) -> DataLoader:
 def resize_note(stacks, preprocess: Preprocess, asked: bool = False) -> str | None:
     """What the resize does to these images, when it changes their size (say it, never shrink an
     8000x8000 frame silently): the checkpoint's, or (``asked``) the command's ``resize=``."""
-    from collections import Counter
-
-    from gmaiqa.data.pixels import source_size
 
     if preprocess.resize is None:
         return None
@@ -199,21 +199,15 @@ def score_groups(
     """Yield (group index, the checkpoint's raw image scores) for every group, scored the checkpoint's
     way (``window``: its preprocessing and sliding window, overridable by cfg.resize / cfg.block /
     cfg.inference; ``defocus_tiles``: its tile geometry); a progress bar shows the groups."""
-    from tqdm import tqdm
 
     if scoring_of(meta) == "defocus_tiles":
-        from gmaiqa.defocus_maps import stack_defocus
-
         for index, stack in enumerate(tqdm(stacks, unit="group", desc=desc)):
             yield index, stack_defocus(net, meta, stack, device)[1]
         return
 
-    from gmaiqa.inference import predict_scores, prepare_model
-
     settings = inference_of(meta, cfg)
     net = prepare_model(net, settings, device)
     preprocess = preprocess_of(meta, cfg)
-    from gmaiqa.data.pixels import pixel_note, pixel_size
 
     default_pixel = pixel_size(cfg.get("pixel_um"), "pixel_um")
     for note in (

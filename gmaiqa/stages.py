@@ -13,13 +13,24 @@ step, sampler position, random state, selection so far) under the same W&B run i
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError
 
-from gmaiqa.callbacks.faults import signals
+from gmaiqa.callbacks.checkpointing import (
+    RandomState,
+    ResumeCheckpoint,
+    remove_stale_temporaries,
+    resume_point,
+)
+from gmaiqa.callbacks.data_epoch import DataEpoch
+from gmaiqa.callbacks.data_wait import DataWaitMonitor
+from gmaiqa.callbacks.faults import FiniteTraining, signals
+from gmaiqa.callbacks.selection import SelectCheckpoint, rule_from_config
 from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.checkpoints import init_weights_from
 from gmaiqa.distributed import is_rank_zero
@@ -46,8 +57,8 @@ def log_model_artifact(
     aliases ``best``, ``stage-<stage>`` and ``seed-<seed>`` and the job's overrides in its metadata, so
     ``ckpt=wandb:ENTITY/PROJECT/NAME:ALIAS`` finds it. Offline, W&B records it and ``wandb sync``
     uploads it; ``reference`` records a file:// link instead of a copy."""
-    import re
 
+    # here, not at import: loads wandb only when this runs
     import wandb
 
     name = re.sub(r"[^\w.-]", "-", f"{cfg.run_name}-{stage}")
@@ -75,6 +86,7 @@ def log_model_artifact(
 def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming: bool):
     loggers = []
     if cfg.logger.csv:
+        # here, not at import: loads lightning only when this runs
         from lightning.pytorch.loggers import CSVLogger
 
         # a resumed stage logs beside the first attempt's metrics.csv (Lightning would delete it)
@@ -103,13 +115,8 @@ def _loggers(cfg: DictConfig, stage_dir: Path, stage: str, group: str, resuming:
 
 
 def _callbacks(cfg: DictConfig, stage: str, rule, stage_dir: Path, logging: bool):
+    # here, not at import: loads lightning only when this runs
     from lightning.pytorch.callbacks import LearningRateMonitor
-
-    from gmaiqa.callbacks.checkpointing import RandomState, ResumeCheckpoint
-    from gmaiqa.callbacks.data_epoch import DataEpoch
-    from gmaiqa.callbacks.data_wait import DataWaitMonitor
-    from gmaiqa.callbacks.faults import FiniteTraining
-    from gmaiqa.callbacks.selection import SelectCheckpoint
 
     selector = SelectCheckpoint(stage_dir / "checkpoints", rule)
     # Lightning runs checkpoint callbacks last, in this order: last.ckpt already knows the new selection
@@ -131,7 +138,6 @@ def _callbacks(cfg: DictConfig, stage: str, rule, stage_dir: Path, logging: bool
 
 def stage_rules(stages) -> list:
     """Every stage's checkpoint selection rule, checked before anything runs."""
-    from gmaiqa.callbacks.selection import rule_from_config
 
     for i, stage in enumerate(stages):
         epochs = stage.get("max_epochs")
@@ -203,7 +209,6 @@ def stage_task(cfg: DictConfig, stage: DictConfig) -> dict:
 def _with_stage_overrides(node: DictConfig, overrides: dict, where: str, what: str) -> dict:
     """``node`` (resolved) with a stage's overrides merged in, nested keys included: a struct merge, so a
     key the node does not have is OmegaConf's ConfigKeyError, named here by its full key."""
-    from omegaconf.errors import ConfigKeyError
 
     base = OmegaConf.create(OmegaConf.to_container(node, resolve=True))
     OmegaConf.set_struct(base, True)
@@ -230,7 +235,6 @@ def run_stage(
         result = json.loads((stage_dir / DONE).read_text())
         print(f"stage {stage.name}: finished earlier ({result['checkpoint']})")
         return result
-    from gmaiqa.callbacks.checkpointing import remove_stale_temporaries, resume_point
 
     last = stage_dir / "checkpoints" / "last.ckpt"
     resume, notes = resume_point(stage_dir, writer=is_rank_zero())
@@ -369,6 +373,7 @@ def run_stage(
         return result
     finally:
         if wandb_loggers(loggers):
+            # here, not at import: loads wandb only when this runs
             import wandb
 
             wandb.finish()

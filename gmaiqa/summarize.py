@@ -16,6 +16,8 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from gmaiqa.errors import ConfigError
 from gmaiqa.job import DONE, FAILED, JOB, RUNTIME_OVERRIDES
 
@@ -111,7 +113,6 @@ def selection_cell(picks: list[tuple]) -> str:
 
 def split_statement(jobs) -> str:
     """Whether the rounds (job folders) shared one train/val/test split (the paper) or drew one each."""
-    from omegaconf import OmegaConf
 
     seeds = set()
     for job in jobs:
@@ -208,6 +209,7 @@ def long_rows(table: dict) -> list[dict]:
 
 
 def log_to_wandb(root: Path, rows: list[dict], mode: str, project: str) -> str | None:
+    # here, not at import: loads wandb only when this runs
     import wandb
 
     run = wandb.init(

@@ -47,6 +47,7 @@ from gmaiqa.stages import run_stage, stage_rules
 def compare_with_classical(cfg: DictConfig, datamodule, checkpoint: str, run_dir: Path) -> None:
     """``compare_with: [TENG, LMG]``: the final checkpoint beside those measures on the same test groups
     (``comparison.csv``; ``gmaiqa benchmark`` does the same on any dataset)."""
+    # here, not at import: loads albumentations, torchmetrics, cv2 ... only when this runs
     from gmaiqa.benchmark import compare_on, print_ranking, write_ranking
     from gmaiqa.scoring import device_for
 

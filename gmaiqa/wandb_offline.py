@@ -50,6 +50,7 @@ def read_run(run_dir: str | Path) -> dict:
     """{"id", "group", "job_type", "config", "history": [dict per log call], "summary": dict,
     "artifacts": [{"name", "type", "aliases", "metadata", "files", "references"}], "files": [relative
     paths]}."""
+    # here, not at import: loads wandb only when this runs
     from wandb.proto import wandb_internal_pb2
 
     run_dir = Path(run_dir)

@@ -22,10 +22,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from gmaiqa.autofocus.search import STRATEGIES, Result, search
 from gmaiqa.autofocus.stage import Meter
+from gmaiqa.data.synth_config import config_from
 from gmaiqa.errors import ConfigError, did_you_mean
-from gmaiqa.outputs import written
+from gmaiqa.outputs import check_out, written
 from gmaiqa.reporting import command_run
 from gmaiqa.schemas.commands import AutofocusStage
+from gmaiqa.wandb_settings import wandb_settings
 
 OUTPUTS = ("trials.csv", "summary.csv", "path.png")
 STAGES = tuple(s.value for s in AutofocusStage)
@@ -47,7 +49,6 @@ TRIAL_COLUMNS = (
 
 def check(cfg: DictConfig) -> None:
     """Every option, before anything is read, rendered or written (exit 2 with one message)."""
-    from gmaiqa.outputs import check_out
 
     check_out(cfg.out, cfg.overwrite, OUTPUTS)
     if cfg.stage not in STAGES:
@@ -83,7 +84,6 @@ def check(cfg: DictConfig) -> None:
 
 
 def synth_config(cfg: DictConfig, trial: int):
-    from gmaiqa.data.synth_config import config_from
 
     extra = OmegaConf.to_container(cfg.synthetic, resolve=True) if cfg.get("synthetic") else {}
     try:
@@ -108,6 +108,7 @@ class Trial:
 def simulated_trials(cfg: DictConfig) -> Iterator[Trial]:
     """Trial t: field 0 of the preset at seed ``seed + t``; its focus drawn uniformly within 80 % of
     the range around the start."""
+    # here, not at import: loads cv2 only when this runs
     from gmaiqa.autofocus.stages import SimulatedStage
 
     half = float(cfg.range_um) / 2
@@ -141,6 +142,7 @@ def simulated_trials(cfg: DictConfig) -> Iterator[Trial]:
 
 def recorded_trials(cfg: DictConfig) -> Iterator[Trial]:
     """One trial per group: the stack's planes, the search over its whole z range from its middle."""
+    # here, not at import: loads torch, lightning, torchvision ... only when this runs
     from gmaiqa.autofocus.stages import RecordedStage
     from gmaiqa.data.dataset import load_dataset
     from gmaiqa.scoring import reading_options
@@ -206,9 +208,11 @@ def write_table(path: Path, rows: list[dict], columns) -> None:
 def plot_path(
     path: Path, trial: Trial, meter: Meter, curve: tuple[np.ndarray, np.ndarray], title: str
 ) -> None:
+    # here, not at import: loads matplotlib only when this runs
     import matplotlib
 
     matplotlib.use("Agg")
+    # here, not at import: loads matplotlib only when this runs
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=100)
@@ -251,8 +255,8 @@ def score_curve(trial: Trial, score, planes: int = 41) -> tuple[np.ndarray, np.n
 
 
 def autofocus(cfg: DictConfig) -> dict:
+    # here, not at import: loads torch, cv2, tifffile only when this runs
     from gmaiqa.autofocus.scorers import frame_scorer
-    from gmaiqa.wandb_settings import wandb_settings
 
     check(cfg)
     settings = wandb_settings(cfg, "autofocus")
@@ -295,6 +299,7 @@ def log_to_wandb(settings: dict, cfg: DictConfig, out: Path, rows: list[dict], s
     run = command_run(settings, out, "autofocus", f"autofocus/{cfg.stage}/{cfg.strategy}", config)
     if run is None:
         return
+    # here, not at import: loads wandb only when this runs
     import wandb
 
     table = wandb.Table(columns=list(TRIAL_COLUMNS), data=[[r[c] for c in TRIAL_COLUMNS] for r in rows])

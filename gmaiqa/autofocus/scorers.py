@@ -20,8 +20,11 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from gmaiqa import default_scorer
+from gmaiqa.checkpoints import load_net
 from gmaiqa.data.io import to_float_rgb
-from gmaiqa.errors import ConfigError
+from gmaiqa.errors import ConfigError, GmaiqaError
+from gmaiqa.focus import RankFusion, get_measure
 
 
 def centre_crop(frame: np.ndarray, share: float) -> np.ndarray:
@@ -35,7 +38,6 @@ def centre_crop(frame: np.ndarray, share: float) -> np.ndarray:
 
 def frame_scorer(cfg: DictConfig) -> tuple[Callable[[np.ndarray], float], str]:
     """(frame -> clarity, the scorer's name) from ``method`` / ``ckpt`` / the default, with ``crop``."""
-    from gmaiqa import default_scorer
 
     method, ckpt, share = cfg.get("method"), cfg.get("ckpt"), float(cfg.get("crop", 1.0))
     if method and ckpt is not None:
@@ -52,8 +54,6 @@ def frame_scorer(cfg: DictConfig) -> tuple[Callable[[np.ndarray], float], str]:
 
 
 def _measure_scorer(name: str) -> Callable[[np.ndarray], float]:
-    from gmaiqa.errors import GmaiqaError
-    from gmaiqa.focus import RankFusion, get_measure
 
     try:
         measure = get_measure(str(name))
@@ -74,7 +74,7 @@ def _measure_scorer(name: str) -> Callable[[np.ndarray], float]:
 
 
 def _checkpoint_scorer(ckpt: str, cfg: DictConfig) -> Callable[[np.ndarray], float]:
-    from gmaiqa.checkpoints import load_net
+    # here, not at import: loads lightning, torchvision, albumentations ... only when this runs
     from gmaiqa.inference import predict_scores, prepare_model
     from gmaiqa.scoring import clarity, device_for, inference_of, preprocess_of, scoring_of
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback, Checkpoint
 
+from gmaiqa.callbacks.faults import NonFiniteTraining, weights_finite
 from gmaiqa.errors import RunFailed
 
 LAST = "last.ckpt"
@@ -86,7 +87,6 @@ def save_atomically(
 ) -> None:
     """Write a checkpoint of the trainer's state to ``path`` all at once or not at all; with
     ``keep_previous``, the file it replaces is kept under that name in the same folder."""
-    from gmaiqa.callbacks.faults import NonFiniteTraining, weights_finite
 
     path = str(path)
     tmp = f"{path}.tmp"
@@ -160,6 +160,7 @@ class ResumeCheckpoint(Checkpoint):
         self._saved_at_step = trainer.global_step
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        # here, not at import: loads lightning only when this runs
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
         # a signal stopped the loops at a batch boundary: the state there is a consistent resume point
@@ -178,6 +179,7 @@ class ResumeCheckpoint(Checkpoint):
 
 class RandomState(Callback):
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        # here, not at import: loads lightning only when this runs
         from lightning.fabric.utilities.seed import _collect_rng_states
 
         states = _collect_rng_states()
@@ -193,6 +195,7 @@ class RandomState(Callback):
         checkpoint["rng_states"] = states
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        # here, not at import: loads lightning only when this runs
         from lightning.fabric.utilities.seed import _set_rng_states
 
         # only a resumed fit continues the generators; testing a checkpoint leaves them alone

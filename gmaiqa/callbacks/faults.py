@@ -101,6 +101,7 @@ class SignalWatch:
     def installed(self):
         """The handlers for the life of a job (Lightning adds its own around each fit and calls these
         from them); the previous ones come back afterwards."""
+        # here, not at import: loads lightning only when this runs
         from lightning.fabric.plugins.environments import SLURMEnvironment
 
         names = [signal.SIGTERM]
@@ -117,6 +118,7 @@ class SignalWatch:
     @contextlib.contextmanager
     def fitting(self, trainer, stage: str):
         """Around ``trainer.fit``: a signal stops the loops cleanly; a stop becomes :class:`Preempted`."""
+        # here, not at import: loads lightning only when this runs
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
         self.trainer, self.where = trainer, {"stage": stage}

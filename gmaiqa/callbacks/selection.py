@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -143,7 +144,6 @@ def rule_from_config(stage: Mapping, key: str) -> SelectionRule:
                 "the stage has no selection rule",
                 "add selection: {monitor: val/loss, mode: min} (see conf/selection/)",
             )
-        import warnings
 
         warnings.warn(
             f"{key.rsplit('.', 1)[0]}.monitor is deprecated and will be removed in the next release: "

@@ -14,6 +14,7 @@ from pathlib import Path
 import lightning as L
 
 from gmaiqa.callbacks.wandb_reports import log_evaluation, wandb_loggers
+from gmaiqa.reporting import write_per_group
 
 
 def test_metrics(trainer: L.Trainer) -> dict[str, float]:
@@ -53,7 +54,6 @@ class PerGroupReport(TestReport):
     paper's Fig. 7, attention maps)."""
 
     def write(self, task, metrics, loggers):
-        from gmaiqa.reporting import write_per_group
 
         rows = task.group_results["test"]
         write_per_group(self.out_dir / "per_group.csv", rows)
@@ -65,9 +65,11 @@ class DefocusReport(TestReport):
     seed's y = 0.59 + 1.157x figure), as PNG and in W&B."""
 
     def write(self, task, metrics, loggers):
+        # here, not at import: loads matplotlib only when this runs
         import matplotlib
 
         matplotlib.use("Agg")
+        # here, not at import: loads matplotlib only when this runs
         import matplotlib.pyplot as plt
 
         rows = task.rows["test"]
@@ -87,6 +89,7 @@ class DefocusReport(TestReport):
         fig.tight_layout()
         fig.savefig(self.out_dir / "predicted_vs_true.png")
         if loggers:
+            # here, not at import: loads wandb only when this runs
             import wandb
 
             for lg in loggers:
@@ -103,6 +106,7 @@ class MOSReport(TestReport):
         write_rows(self.out_dir / "per_image.csv", rows, ["image", "domain", "mos", "target", "predicted"])
         if not loggers:
             return
+        # here, not at import: loads wandb only when this runs
         import wandb
 
         domains = sorted({r["domain"] for r in rows})

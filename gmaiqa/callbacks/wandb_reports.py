@@ -7,9 +7,11 @@ import numpy as np
 
 
 def score_curve_figure(row: dict, title: str | None = None):
+    # here, not at import: loads matplotlib only when this runs
     import matplotlib
 
     matplotlib.use("Agg")
+    # here, not at import: loads matplotlib only when this runs
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
@@ -40,6 +42,7 @@ def _to_uint8(x) -> np.ndarray:
 
 def attention_panel(preview: dict) -> np.ndarray:
     """The (z-scored) clearest image beside its attention map, as one uint8 RGB panel."""
+    # here, not at import: loads matplotlib only when this runs
     import matplotlib
 
     image = _to_uint8(preview["image"].numpy().transpose(1, 2, 0))
@@ -51,6 +54,7 @@ def attention_panel(preview: dict) -> np.ndarray:
 
 def wandb_loggers(loggers) -> list:
     """The W&B loggers among a stage's loggers (importing Lightning's W&B logger, not wandb itself)."""
+    # here, not at import: loads lightning only when this runs
     from lightning.pytorch.loggers import WandbLogger
 
     return [lg for lg in loggers if isinstance(lg, WandbLogger)]
@@ -62,6 +66,7 @@ def log_evaluation(loggers, rows: list[dict], prefix: str = "test", curves: int 
     loggers = wandb_loggers(loggers)
     if not loggers:
         return
+    # here, not at import: loads wandb, matplotlib only when this runs
     import matplotlib.pyplot as plt
     import wandb
 

@@ -3,13 +3,18 @@ A manifest with a ``mos`` column and no ``group`` column is checked against the 
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
+from collections import Counter
+from pathlib import Path
 
 from omegaconf import DictConfig
 
+from gmaiqa.commands.scoring import check_reading_choices
 from gmaiqa.data.dataset import inspect_dataset
-from gmaiqa.data.report import format_report
+from gmaiqa.data.mos import load_mos_dataset
+from gmaiqa.data.report import DatasetError, format_report
 from gmaiqa.errors import ConfigError, is_count
 
 
@@ -37,8 +42,6 @@ def run(cfg: DictConfig) -> int:
 
 
 def is_mos_dataset(root) -> bool:
-    import csv
-    from pathlib import Path
 
     manifest = Path(root) / "manifest.csv"
     if not manifest.is_file():
@@ -49,10 +52,6 @@ def is_mos_dataset(root) -> bool:
 
 
 def check_mos(root, validate: str) -> int:
-    from collections import Counter
-
-    from gmaiqa.data.mos import load_mos_dataset
-    from gmaiqa.data.report import DatasetError
 
     try:
         items = load_mos_dataset(root, validate=validate)
@@ -73,7 +72,6 @@ def check_mos(root, validate: str) -> int:
 
 def check(cfg: DictConfig) -> None:
     """Before anything is read (``gmaiqa.config_check.precheck``)."""
-    from gmaiqa.commands.scoring import check_reading_choices
 
     check_reading_choices(cfg, "")
     if cfg.workers is not None and not is_count(cfg.workers, 1):

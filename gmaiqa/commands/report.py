@@ -7,6 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from gmaiqa.errors import ConfigError
+from gmaiqa.study.html import render_html
 from gmaiqa.study.spec import ReportSpec, build_spec
 
 MODES = ("offline", "online")
@@ -19,7 +20,6 @@ def run(cfg: DictConfig) -> int:
     spec = build_spec(dirs, cfg.title)
     if cfg.mode == "online":
         return run_online(spec, cfg)
-    from gmaiqa.study.html import render_html
 
     out = Path(cfg.out) if cfg.out else Path(dirs[0]) / "report"
     index = render_html(spec, out)
@@ -56,6 +56,7 @@ def run_online(spec: ReportSpec, cfg: DictConfig) -> int:
 
 
 def default_entity() -> str:
+    # here, not at import: loads wandb only when this runs
     import wandb
 
     try:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from gmaiqa.data.pixels import size_pair
 from gmaiqa.data.splits import check_split
+from gmaiqa.default_scorer import checked_method
 from gmaiqa.errors import ConfigError, is_count
 from gmaiqa.methods import check_methods, expand_methods, predict_measure
 from gmaiqa.outputs import OUTPUTS, check_out
@@ -16,6 +18,7 @@ from gmaiqa.outputs import OUTPUTS, check_out
 
 def check_dataset_root(key: str, root) -> None:
     """A dataset given to a command is a folder or a single stack file (``gmaiqa.data.dataset``)."""
+    # here, not at import: loads cv2, tifffile only when this runs
     from gmaiqa.data.dataset import root_problem
 
     if root and (bad := root_problem(str(root))) is not None:
@@ -26,6 +29,7 @@ def check_dataset_root(key: str, root) -> None:
 def check_scoring(command: str, cfg: DictConfig) -> None:
     """eval, predict, benchmark: the output folder, the split, the checkpoint(s), the method names and the
     data folder, before the scoring machinery (Lightning: seconds to import) is loaded."""
+    # here, not at import: loads torch only when this runs
     from gmaiqa.checkpoints import read_checkpoint
 
     check_out(cfg.out, cfg.overwrite, OUTPUTS[command])
@@ -34,8 +38,6 @@ def check_scoring(command: str, cfg: DictConfig) -> None:
     if command == "predict" and cfg.get("method"):
         predict_measure(cfg)
     elif command == "predict" and cfg.get("ckpt") is None:
-        from gmaiqa.default_scorer import checked_method
-
         checked_method(read_checkpoint)
     elif command in ("eval", "predict"):
         read_checkpoint(cfg.ckpt)
@@ -61,6 +63,7 @@ def check_scoring_options(cfg: DictConfig, data_prefix: str) -> None:
     inside the data loader or the preprocessing, or an accelerator=gpu without a GPU ran on the CPU)."""
     # its choices: the schema (gmaiqa.schemas.commands.Accelerator), at composition
     if cfg.accelerator in ("gpu", "cuda"):
+        # here, not at import: loads torch only when this runs
         import torch
 
         if not torch.cuda.is_available():
@@ -72,7 +75,6 @@ def check_scoring_options(cfg: DictConfig, data_prefix: str) -> None:
     workers = cfg.num_workers
     if not is_count(workers, 0):
         raise ConfigError("num_workers", f"{workers!r}", "give a number of worker processes, 0 for none")
-    from gmaiqa.data.pixels import size_pair
 
     if cfg.get("resize") != "native":
         size_pair(
@@ -94,6 +96,7 @@ def check_scoring_options(cfg: DictConfig, data_prefix: str) -> None:
 def check_reading_choices(cfg: DictConfig, prefix: str) -> None:
     """``validate`` and ``uniform_sizes`` of a command that reads a dataset, named as that command
     spells them (``data.validate`` for eval and benchmark, ``validate`` for check and predict)."""
+    # here, not at import: loads cv2, tifffile only when this runs
     from gmaiqa.data.dataset import check_reading
 
     check_reading(

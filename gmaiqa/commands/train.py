@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from gmaiqa.commands.scoring import check_dataset_root
-from gmaiqa.errors import ConfigError, Preempted
+from gmaiqa.data.dataset_root import synthetic_configs
+from gmaiqa.errors import ConfigError, Preempted, instantiate
+from gmaiqa.tasks.optimizer import check_task_settings
+from gmaiqa.trainer_settings import check_trainer
 
 
 def run(cfg: DictConfig) -> tuple[int, float | None]:
@@ -29,8 +34,6 @@ def run(cfg: DictConfig) -> tuple[int, float | None]:
 def resume_advice(run_dir: Path) -> str:
     """How to run the same job again: the same command names the same folder when it gave ``run_id``
     (or Hydra's folder) itself; otherwise the generated ``run_id`` must be added."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
     named = False
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
@@ -64,8 +67,6 @@ def check_sweep(cfg: DictConfig) -> None:
 def check(cfg: DictConfig) -> None:
     """What train can check before its run folder exists (nothing here reads images); the cheapest
     first, so a wrong data.root is reported before Lightning is imported."""
-    from gmaiqa.tasks.optimizer import check_task_settings
-    from gmaiqa.trainer_settings import check_trainer
 
     # first the light checks, before anything imports torch or Lightning
     check_trainer(cfg.trainer)
@@ -76,12 +77,11 @@ def check(cfg: DictConfig) -> None:
     check_dataset_root("data.root", cfg.data.get("root"))
     stacks = str(cfg.data.get("_target_", "")).endswith(".FocusStackDataModule")
     if stacks and cfg.data.get("root") is None and cfg.data.get("synthetic"):
-        from gmaiqa.data.dataset_root import synthetic_configs
-
         synthetic_configs(cfg.data.synthetic)  # before the run folder, not when the data is made
     stages = list(cfg.stages or [])
     if not stages:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
+    # here, not at import: loads torch, lightning, torchvision only when this runs
     from gmaiqa.checkpoints import resolve_init_from
     from gmaiqa.stages import stage_rules, stage_task
 
@@ -90,6 +90,7 @@ def check(cfg: DictConfig) -> None:
         stage_task(cfg, stage)
     init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
     if init_from:
+        # here, not at import: loads torch only when this runs
         from gmaiqa.exported import exported_format
 
         fmt = exported_format(init_from)
@@ -101,10 +102,10 @@ def check(cfg: DictConfig) -> None:
             )
     model = cfg.get("model")
     if isinstance(model, DictConfig) and model.get("family"):
+        # here, not at import: loads torch, torchvision only when this runs
         from gmaiqa.models.registry import get_family
 
         get_family(str(model.family), key="model.family")  # an unknown family, with its suggestion
-    from gmaiqa.errors import instantiate
 
     instantiate(
         cfg.data

@@ -64,6 +64,7 @@ class ResizedImageCache:
         """What an entry's key hashes: the file's bytes; for a plane of a stack file (``stack.tif#z3``),
         the stack's path, size and modification time with the plane, since hashing the whole stack for
         each plane would read it once per plane."""
+        # here, not at import: loads tifffile, numpy only when this runs
         from gmaiqa.data.stackfile import file_version, parse_reference
 
         plane = parse_reference(path)
@@ -73,9 +74,11 @@ class ResizedImageCache:
 
     def read(self, path: Path, crop_to: tuple[int, int] | None):
         """The image at ``path`` as float RGB (H, W, 3) at the training size, from the cache when there."""
+        # here, not at import: loads cv2, numpy only when this runs
         import cv2
         import numpy as np
 
+        # here, not at import: loads cv2, tifffile only when this runs; tests replace read_raw
         from gmaiqa.data.io import read_raw, to_float_rgb
 
         path = Path(path)

@@ -15,6 +15,7 @@ shards groups over ranks itself.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
@@ -55,7 +56,6 @@ def loader_workers(setting: int | str, processes: int = 1) -> int:
                 "data.num_workers", f"{setting!r}", "give a number of workers (0: none) or auto"
             )
         return int(setting)
-    import os
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     local = int(os.environ.get("LOCAL_WORLD_SIZE", processes))

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omegaconf import OmegaConf
+from tqdm import tqdm
+
+from gmaiqa.data.cache import build_once, cached_dir
 from gmaiqa.errors import ConfigError
 
 
@@ -27,7 +31,6 @@ def synthetic_members(synthetic: dict) -> list[dict] | None:
 
 
 def synthetic_root(cache_dir: str | Path, spec: dict) -> Path:
-    from gmaiqa.data.cache import cached_dir
 
     members = synthetic_members(spec)
     if members:
@@ -52,8 +55,6 @@ def dataset_root(
     synthetic = plain(synthetic)
     path = synthetic_root(cache_dir, synthetic)
     if generate_now:
-        from gmaiqa.data.cache import build_once
-
         configs = synthetic_configs(synthetic)
         workers = synthetic.get("workers", -1)
         spec = configs if synthetic_members(synthetic) else configs[0]
@@ -64,6 +65,7 @@ def dataset_root(
 def synthetic_configs(synthetic: dict, key: str = "data.synthetic") -> list:
     """The ``SynthConfig`` of a ``data.synthetic`` node (one per member of a mixture), each option
     checked; a mistake names its full key (``data.synthetic.mixture.2.exposure_drift``)."""
+    # here, not at import: loads scipy, cv2, numpy only when this runs
     from gmaiqa.data.synthetic import config_from
 
     synthetic = plain(synthetic)
@@ -83,15 +85,14 @@ def synthetic_configs(synthetic: dict, key: str = "data.synthetic") -> list:
 
 def plain(value):
     """An OmegaConf node as plain dicts and lists (anything else as it is)."""
-    from omegaconf import OmegaConf
 
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def _generate_with_progress(spec, folder: Path, final: Path, workers: int) -> None:
     """First use of a synthetic set: say what is made, where, and show the images as they are written."""
-    from tqdm import tqdm
 
+    # here, not at import: loads scipy, cv2, tifffile ... only when this runs
     from gmaiqa.data.synthetic_dataset import generate, generate_mixture, image_progress
 
     members = spec if isinstance(spec, list) else [spec]

@@ -25,7 +25,9 @@ import torch
 from scipy import ndimage
 from torch.utils.data import DataLoader, Dataset
 
+from gmaiqa.data.cache import build_once, cached_dir
 from gmaiqa.data.dataset import load_dataset
+from gmaiqa.data.dataset_root import dataset_root
 from gmaiqa.data.io import read_image, write_png
 from gmaiqa.data.splits import seeded_split
 from gmaiqa.errors import ConfigError
@@ -205,7 +207,6 @@ class DefocusLevelDataModule(L.LightningDataModule):
         self.rows: dict[str, list[dict]] | None = None
 
     def _cached_root(self) -> Path:
-        from gmaiqa.data.cache import cached_dir
 
         recipe = {"stacks": self.stacks_root, "synthetic": self.stacks_synthetic, "spec": asdict(self.spec)}
         return cached_dir(self.cache_dir, "defocus_levels", "levels", recipe)
@@ -213,8 +214,6 @@ class DefocusLevelDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         if (self.root / "manifest.csv").is_file() or self.stacks_root is None and not self.stacks_synthetic:
             return
-        from gmaiqa.data.cache import build_once
-        from gmaiqa.data.dataset_root import dataset_root
 
         stacks = dataset_root(self.stacks_root, self.stacks_synthetic, self.cache_dir)
         build_once(self.root, lambda folder: build_levels(stacks, folder, self.spec, self.validate))

@@ -207,6 +207,7 @@ def _read_plane(file: Path, z: int, channel: int | None, t: int | None, scene: i
 
 def image_size(path: str | Path) -> tuple[int, int]:
     """(height, width) from the file header without decoding the pixels."""
+    # here, not at import: loads PIL only when this runs
     from PIL import Image
 
     path = Path(path)

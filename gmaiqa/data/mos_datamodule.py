@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gmaiqa.data.cache import cached_dir
+from gmaiqa.data.cache import build_once, cached_dir
 from gmaiqa.data.io import read_image
 from gmaiqa.data.mos import RatedImage, load_mos_dataset, normalise_mos, split_rated
 from gmaiqa.errors import ConfigError
@@ -158,7 +158,7 @@ class MOSDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         if self.synthetic:
-            from gmaiqa.data.cache import build_once
+            # here, not at import: loads scipy only when this runs
             from gmaiqa.data.synthetic_mos import generate_mos_pair
 
             build_once(self.root, lambda folder: generate_mos_pair(folder, **self.synthetic))

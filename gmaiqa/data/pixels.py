@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gmaiqa.data.stack import FocusStack
+from gmaiqa.errors import ConfigError
 
 # scoring within this factor of the trained range is not worth a note (resampling is not exact either)
 TOLERANCE = 1.1
@@ -36,8 +37,6 @@ def pixel_size(value, key: str) -> float | None:
     except (TypeError, ValueError):
         number = math.nan
     if not number > 0:
-        from gmaiqa.errors import ConfigError
-
         raise ConfigError(key, f"{value!r} is not a positive number", f"give the size in µm, e.g. {key}=0.2")
     return number
 
@@ -56,8 +55,6 @@ def size_pair(
     except (TypeError, ValueError):
         pair, whole = (), False
     if len(pair) != 2 or not whole or min(int(v) for v in pair) < smallest:
-        from gmaiqa.errors import ConfigError
-
         shown = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else value
         raise ConfigError(key, f"{shown!r} {what}", fix or f"write e.g. {key}=[512,768]")
     return int(pair[0]), int(pair[1])
@@ -72,8 +69,6 @@ def zoom_range(value, key: str) -> tuple[float, float] | None:
     except (TypeError, ValueError):
         low = high = math.nan
     if not 0 < low <= high:
-        from gmaiqa.errors import ConfigError
-
         raise ConfigError(
             key,
             f"{value!r} is not [low, high] with 0 < low <= high",
@@ -90,6 +85,7 @@ def source_size(stack: FocusStack) -> tuple[int, int]:
 @functools.lru_cache(maxsize=65536)
 def _stored_size(path: str) -> tuple[int, int]:
     """Once per file and command: a stack file's plane is decoded to learn its size."""
+    # here, not at import: loads cv2, tifffile only when this runs
     from gmaiqa.data.io import image_size
 
     return tuple(image_size(path))

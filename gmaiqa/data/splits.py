@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gmaiqa.data.stack import FocusStack
-from gmaiqa.errors import GmaiqaError
+from gmaiqa.errors import ConfigError, GmaiqaError, did_you_mean
 from gmaiqa.schemas.commands import Split
 
 SPLITS = ("train", "val", "test")
@@ -91,7 +91,6 @@ SPLIT_CHOICES = tuple(s.value for s in Split)  # the schema's choices (gmaiqa.sc
 
 def check_split(split: str) -> None:
     """A command's ``split=``: all groups, or one split as training makes it."""
-    from gmaiqa.errors import ConfigError, did_you_mean
 
     if split not in SPLIT_CHOICES:
         raise ConfigError(

@@ -48,6 +48,7 @@ class FocusStack:
 
     def read(self, index: int) -> np.ndarray:
         """Image ``index`` in capture order as float RGB (H, W, 3), centre-cropped to ``crop_to``."""
+        # here, not at import: loads cv2, tifffile only when this runs
         from gmaiqa.data.io import read_image
 
         image = read_image(self.paths[index])

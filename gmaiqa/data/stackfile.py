@@ -43,6 +43,7 @@ import tifffile
 from gmaiqa.data.stack_info import StackInfo, StackReader
 from gmaiqa.data.tiff_stack import PLANE_AXES, TIFF
 from gmaiqa.data.vendor import VENDOR, VENDOR_FORMATS
+from gmaiqa.errors import ImageReadError
 from gmaiqa.registry import Registry
 
 # suffix -> reader: a new format is a module with its StackReader and a line here
@@ -221,7 +222,6 @@ _ranges_lock = threading.Lock()
 def check_finite_plane(plane: np.ndarray, reference: str | Path) -> None:
     """Raise ``ImageReadError`` (naming the stack file and the plane) for a float plane holding NaN or
     infinite values, which leave the stack's range, hence its scaling, undefined."""
-    from gmaiqa.errors import ImageReadError
 
     if plane.dtype.kind == "f" and not np.isfinite(plane).all():
         file, *_ = parse_reference(reference)

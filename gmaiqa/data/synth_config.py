@@ -7,6 +7,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
+
 from gmaiqa.data.imaging import BIT_DEPTHS, PSF_SHAPES, DefocusPSF
 from gmaiqa.data.presets import PRESETS, REFERENCE_PIXEL_UM, REFERENCE_SIZE
 from gmaiqa.data.splits import PAPER_RATIOS, valid_ratios
@@ -184,8 +187,6 @@ def config_from(**overrides) -> SynthConfig:
     merges them onto the dataclass's own fields as a structured config, so a wrong type is named by its
     key (``groups=abc``: 'abc' is not a whole number) before the ranges of ``__post_init__`` are checked.
     ``images`` and ``split_ratios`` also take one number (``images=12``: every group 12 images)."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import ConfigKeyError, ValidationError
 
     known = set(SynthConfig.__dataclass_fields__)
     unknown = sorted(set(overrides) - known)

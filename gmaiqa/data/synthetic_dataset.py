@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -17,6 +18,7 @@ from pathlib import Path
 from gmaiqa.data.io import write_png
 from gmaiqa.data.manifest import MANIFEST
 from gmaiqa.data.specimen import PRESETS
+from gmaiqa.data.splits import seeded_split
 from gmaiqa.data.synthetic import SynthConfig, images_in_group, render_group
 from gmaiqa.errors import ConfigError
 
@@ -75,8 +77,6 @@ def generate(
     out = Path(out)
     _check_output(out, overwrite)
     if overwrite and out.exists():
-        import shutil
-
         previous = json.loads((out / "synth.json").read_text())
         for meta in previous.get("groups", []):
             shutil.rmtree(out / meta["group"], ignore_errors=True)
@@ -103,8 +103,6 @@ def generate(
 
     split_of = {}
     if cfg.split:
-        from gmaiqa.data.splits import seeded_split
-
         names = [m["group"] for m in metas]
         for name, groups in seeded_split(names, cfg.split_ratios, seed=cfg.seed).items():
             split_of.update({g: name for g in groups})

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gmaiqa.errors import ConfigError, did_you_mean
 from gmaiqa.focus.gradient import (
     ZSCORE_EPS,
     local_max_gradient_map,
@@ -41,7 +42,6 @@ NORMALIZATIONS = tuple(choice.value for choice in Normalization)  # image | stac
 
 def normalization(value: str, key: str) -> str:
     """``data.normalize`` checked: one of :data:`NORMALIZATIONS`."""
-    from gmaiqa.errors import ConfigError, did_you_mean
 
     if value not in NORMALIZATIONS:
         raise ConfigError(

@@ -74,6 +74,7 @@ def checked_method(read_checkpoint) -> str:
     """The recorded default scorer, checked as a named one would be before a command runs: a measure
     that resolves, or a checkpoint that ``read_checkpoint`` (``gmaiqa.checkpoints``'s, passed in so this
     light module imports no checkpoint machinery) can read."""
+    # here, not at import: loads torch only when this runs
     from gmaiqa.focus import get_measure
 
     chosen = method()

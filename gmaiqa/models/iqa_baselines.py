@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gmaiqa.focus.gradient import tenengrad_map, to_gray
 from gmaiqa.models.registry import register_model
 
 PATCH = 32
@@ -80,7 +81,6 @@ def gaussian_blur(image: torch.Tensor, kernel: int = 21, sigma: float = 3.5) -> 
 
 def gradient_image(image: torch.Tensor) -> torch.Tensor:
     """Sobel magnitude of the luma, z-scored per image, as 3 equal channels (the gradient stream's input)."""
-    from gmaiqa.focus.gradient import tenengrad_map, to_gray
 
     g = tenengrad_map(to_gray(image))
     mean, std = g.mean(dim=(1, 2, 3), keepdim=True), g.std(dim=(1, 2, 3), keepdim=True)

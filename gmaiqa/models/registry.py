@@ -28,6 +28,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hydra.utils import get_object
 from torch import nn
 
 from gmaiqa.errors import ConfigError
@@ -70,6 +71,7 @@ def register_model(
 def _discover() -> None:
     global _DISCOVERED
     if not _DISCOVERED:
+        # here, not at import: gmaiqa.models imports this module
         import gmaiqa.models as package
 
         for module in pkgutil.iter_modules(package.__path__):
@@ -100,7 +102,6 @@ def family_of_config(model: dict) -> ModelFamily:
     registry name their builder directly as ``_target_``; that object is looked up among the builders."""
     if model.get("family"):
         return get_family(str(model["family"]), key="ckpt")
-    from hydra.utils import get_object
 
     target = model.get("_target_")
     try:

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gmaiqa.errors import ConfigError
+from gmaiqa.inference import extract_patches
 from gmaiqa.models.registry import register_model
 
 PATCH = 32
@@ -157,7 +158,6 @@ class SAQM(nn.Module):
 
     def image_scores(self, image: torch.Tensor, max_patches: int = 256) -> torch.Tensor:
         """Mean patch score (sigmoid) over sliding 32x32 windows: (B, 3, H, W) -> (B,) in [0, 1]."""
-        from gmaiqa.inference import extract_patches
 
         patches = extract_patches(image, (PATCH, PATCH), (self.patch_step, self.patch_step))
         b, p = patches.shape[:2]

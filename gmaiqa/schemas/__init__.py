@@ -13,6 +13,8 @@ their builders' signatures and by the builders themselves.
 
 from __future__ import annotations
 
+from hydra.core.config_store import ConfigStore
+
 from gmaiqa.schemas.commands import COMMAND_SCHEMAS
 from gmaiqa.schemas.data import FocusStackData
 from gmaiqa.schemas.logger import TrainLogger
@@ -25,7 +27,6 @@ def register() -> None:
     if _registered:
         return
     # here: a module that only reads a schema's choices (gmaiqa.data.splits) need not import Hydra
-    from hydra.core.config_store import ConfigStore
 
     store = ConfigStore.instance()
     store.store(group="logger", name="schema", node=TrainLogger)

@@ -87,9 +87,11 @@ def _section(section: Section, out: Path, figures: Path) -> list[str]:
 
 
 def draw(chart: Chart, path: Path) -> None:
+    # here, not at import: loads matplotlib only when this runs
     import matplotlib
 
     matplotlib.use("Agg")
+    # here, not at import: loads matplotlib only when this runs
     import matplotlib.pyplot as plt
 
     if chart.kind == "bars":

@@ -18,6 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from gmaiqa.errors import ConfigError
 from gmaiqa.job import DONE
 from gmaiqa.summarize import OWN_TEST, _overrides, collect, find_jobs, split_statement, table_rows
@@ -173,8 +175,6 @@ class Job:
         config = self.path / "config.yaml"
         wandb = {}
         if config.is_file():
-            from omegaconf import OmegaConf
-
             wandb = OmegaConf.to_container(OmegaConf.load(config)).get("logger", {}).get("wandb") or {}
         return wandb.get("project") or "gmaiqa", wandb.get("entity")
 
@@ -244,7 +244,6 @@ def search_table(folder: Path, jobs: list[Job]) -> Table | None:
     results = folder / "optimization_results.yaml"
     if not results.is_file():
         return None
-    from omegaconf import OmegaConf
 
     best = OmegaConf.to_container(OmegaConf.load(results))
     keys = list(best.get("best_params") or {})

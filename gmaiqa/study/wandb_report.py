@@ -18,6 +18,7 @@ labels) and that stage's job type; jobs that recorded no group are found by thei
 
 from __future__ import annotations
 
+from gmaiqa.errors import ConfigError
 from gmaiqa.study.spec import Chart, ReportSpec, RunSet, Section, Table
 
 SCORE_MEDIA = ("test/score_curves", "test/attention_maps")
@@ -25,6 +26,7 @@ SCORE_MEDIA = ("test/score_curves", "test/attention_maps")
 
 def build_report(spec: ReportSpec, project: str, entity: str | None):
     """The ``wandb_workspaces`` Report object (nothing is sent: ``publish`` saves it)."""
+    # here, not at import: loads wandb_workspaces only when this runs
     import wandb_workspaces.reports.v2 as wr
 
     blocks = [
@@ -43,7 +45,6 @@ def build_report(spec: ReportSpec, project: str, entity: str | None):
 
 def publish(report) -> str:
     """Saves the report to W&B and returns its URL."""
-    from gmaiqa.errors import ConfigError
 
     try:
         report.save()

@@ -20,6 +20,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from gmaiqa.checkpoints import META_KEY
 from gmaiqa.data.transforms import with_attention
 from gmaiqa.distributed import gather_rows
 from gmaiqa.inference import InferenceSettings, predict_scores
@@ -71,7 +72,6 @@ class FocusQualityTask(L.LightningModule):
         return with_attention(batch)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from gmaiqa.checkpoints import META_KEY
 
         checkpoint[META_KEY] = self.meta
 

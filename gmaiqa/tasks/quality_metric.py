@@ -127,6 +127,7 @@ class SAQMTask(RowEvaluatedTask):
         ]
 
     def report(self, stage: str, rows: list[dict]) -> None:
+        # here, not at import: loads cv2, tifffile, numpy only when this runs
         from gmaiqa.data.mos_datamodule import label_domains
 
         used = label_domains(self.mode, self.source, self.target)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import lightning as L
 import torch
 
+from gmaiqa.checkpoints import META_KEY
 from gmaiqa.distributed import gather_rows
 from gmaiqa.tasks.optimizer import check_optimizer_factory
 
@@ -33,7 +34,6 @@ class RowEvaluatedTask(L.LightningModule):
 
     # ---- shared plumbing
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        from gmaiqa.checkpoints import META_KEY
 
         checkpoint[META_KEY] = self.meta
 
