@@ -95,7 +95,8 @@ def test_the_synth_schema_keeps_the_generators_fields_and_defaults():
         default = spec.default if spec.default_factory is dataclasses.MISSING else spec.default_factory()
         made = generator[spec.name]
         expected = made.default if made.default_factory is dataclasses.MISSING else made.default_factory()
-        assert list(default) == list(expected) if isinstance(default, list) else default == expected, spec.name
+        same = list(default) == list(expected) if isinstance(default, list) else default == expected
+        assert same, spec.name
 
 
 def test_the_schemas_type_the_shipped_defaults():
