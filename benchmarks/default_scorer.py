@@ -86,6 +86,25 @@ def measure_set(name: str, root: Path, classical: list[str], checkpoints: dict[s
     ]
 
 
+def full_markdown(rows: list[dict]) -> str:
+    """Every candidate on every set, ranked as the rule ranks them; each cell ``acc / t0 / SROCC / ms``
+    (SROCC ``-`` where the set has no scores, ms per image measured in that set's pass)."""
+    ranked = default_scorer.ranked(default_scorer.summarise(rows))
+    sets = list(dict.fromkeys(r["set"] for r in rows))
+    lines = [
+        "| candidate | " + " | ".join(f"{name}: acc / t0 / SROCC / ms" for name in sets) + " |",
+        "|---|" + "---|" * len(sets),
+    ]
+    for c in ranked:
+        cells = []
+        for name in sets:
+            (r,) = [r for r in rows if r["candidate"] == c and r["set"] == name]
+            srocc = "-" if r["srocc"] is None or r["srocc"] != r["srocc"] else f"{r['srocc']:.2f}"
+            cells.append(f"{r['acc']:.2f} / {r['t0']} / {srocc} / {r['ms_per_image']:.0f}")
+        lines.append(f"| {c} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown(rows: list[dict], top: int | None = None) -> str:
     """The table as Markdown, best first under the rule: per set acc (t0 / groups), then the worst
     cases and the mean ms per image; ``top``: the first N candidates, Tenengrad, LMG, the fusion and every
@@ -137,9 +156,13 @@ def main() -> None:
         "--markdown", type=Path, help="print this table (a JSON it wrote) as Markdown and stop"
     )
     parser.add_argument("--top", type=int, help="with --markdown: the best N and every checkpoint")
+    parser.add_argument(
+        "--full", action="store_true", help="with --markdown: every candidate x set, SROCC and ms too"
+    )
     args = parser.parse_args()
     if args.markdown:
-        print(markdown(json.loads(args.markdown.read_text())["rows"], args.top))
+        rows = json.loads(args.markdown.read_text())["rows"]
+        print(full_markdown(rows) if args.full else markdown(rows, args.top))
         return
     assert set(PRESET_ORDER) == set(PRESETS), "a preset was added: measure it too"
     if args.dev is None:
