@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigTypeError, ValidationError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ConfigTypeError, ValidationError
 
 from gmaiqa.errors import ConfigError, did_you_mean
 from gmaiqa.paths import conf_dir
@@ -140,7 +140,7 @@ def hydra_error(command: str, exc: Exception, overrides: list[str]) -> ConfigErr
                 f"choose one of {options}" if options else f"see the files under conf/{group}/",
             )
         return ConfigError("defaults", text.splitlines()[0], "check the config name")
-    unknown = _cause_with_key(exc, "ConfigAttributeError", "ConfigKeyError")
+    unknown = _cause_with_key(exc, ConfigAttributeError, ConfigKeyError)
     override = unknown is None and re.search(r"Could not override '([^']+)'", text)
     if unknown is not None or override:
         key = str(unknown.full_key) if unknown is not None else override.group(1)
@@ -172,11 +172,12 @@ def hydra_error(command: str, exc: Exception, overrides: list[str]) -> ConfigErr
     return ConfigError("overrides", first, f"see `gmaiqa {command} --help`")
 
 
-def _cause_with_key(exc: BaseException, *kinds: str):
-    """The first exception in ``exc``'s chain of one of OmegaConf's ``kinds`` that names its key."""
-    cause = exc.__cause__ or exc.__context__
+def _cause_with_key(exc: BaseException, *kinds: type[BaseException]):
+    """The first exception in ``exc``'s chain (``exc`` included) of one of OmegaConf's ``kinds`` that
+    names its key (``full_key``), or None."""
+    cause = exc
     while cause is not None:
-        if type(cause).__name__ in kinds and getattr(cause, "full_key", ""):
+        if isinstance(cause, kinds) and getattr(cause, "full_key", ""):
             return cause
         cause = cause.__cause__ or cause.__context__
     return None
@@ -186,11 +187,7 @@ def schema_error(command: str, exc: Exception, overrides: list[str]) -> ConfigEr
     """A value its schema (``gmaiqa.schemas``) refuses, named by the ``full_key`` OmegaConf gives, with
     the choices of an enum and the closest of them; None for any other error."""
 
-    cause = exc
-    while cause is not None and not (
-        isinstance(cause, ValidationError | ConfigTypeError) and getattr(cause, "full_key", "")
-    ):
-        cause = cause.__cause__ or cause.__context__
+    cause = _cause_with_key(exc, ValidationError, ConfigTypeError)
     if cause is None:
         return None
     key, value = cause.full_key, cause.value
