@@ -432,6 +432,34 @@ def test_the_gpu_recipe_is_the_cpu_recipe_scaled(tmp_path):
     )
 
 
+def test_the_thick_recipe_adds_only_feces_members_and_a_calmer_l1(tmp_path):
+    """conf/experiment/default_model_mobile_thick.yaml is default_model_mobile with what its header
+    lists and nothing else: its 18 members unchanged and first, four more feces members at the preset's
+    own optics (seeds no held-out set uses: benchmarks/default_scorer.py draws 2000-2005), and L1 at a
+    quarter of the rate for 10 epochs."""
+    from omegaconf import OmegaConf
+
+    def flat(name):
+        cfg = compose_train(name, [f"paths.run_dir={tmp_path}"], one_epoch=False)
+        return {
+            k: v
+            for k, v in _flatten(OmegaConf.to_container(cfg, resolve=True)).items()
+            if not k.startswith(("hydra", "paths", "run_name", "run_id"))
+        }
+
+    mobile, thick = flat("default_model_mobile"), flat("default_model_mobile_thick")
+    changed = {k for k in mobile.keys() | thick.keys() if mobile.get(k) != thick.get(k)}
+    added = {k for k in changed if k.startswith("data.synthetic.mixture.")}
+    assert changed - added == {"stages.1.task.optimizer.lr", "stages.1.max_epochs"}
+    assert not added & mobile.keys(), "the first 18 members changed"
+    assert {k.rsplit(".", 1)[0] for k in added} == {f"data.synthetic.mixture.{i}" for i in range(18, 22)}
+    assert {thick[f"data.synthetic.mixture.{i}.preset"] for i in range(18, 22)} == {"feces"}
+    assert {k.rsplit(".", 1)[1] for k in added} == {"preset", "seed"}  # the preset's own optics
+    assert all(1218 <= thick[f"data.synthetic.mixture.{i}.seed"] < 2000 for i in range(18, 22))
+    assert thick["stages.1.task.optimizer.lr"] == thick["task.optimizer.lr"] / 4
+    assert thick["stages.1.max_epochs"] == 10
+
+
 def _flatten(tree, prefix=""):
     if isinstance(tree, dict):
         items = tree.items()
