@@ -164,6 +164,19 @@ def test_improved_global_average_pooling():
     torch.testing.assert_close(improved_global_average_pool(m), torch.tensor([3.0, 0.0]))
 
 
+def test_improved_global_average_pooling_keeps_a_bf16_maps_small_differences():
+    """Under bf16 autocast the score map is bf16 and the pool must not be: two 32x48 maps whose means
+    differ by 0.125 near 50 (a bf16 sum of either rounds to 76,800) keep their order, in float32."""
+    maps = torch.full((2, 1, 32, 48), 50.0, dtype=torch.bfloat16)
+    maps[1, 0, :16] = 50.25
+    scores = improved_global_average_pool(maps)
+    assert scores.dtype == torch.float32
+    assert scores.tolist() == [50.0, 50.125]
+    net = build_gmanet(backbone={"name": "mobilenet_v3_large"}, mask_attention_depth=0).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert net.output1(torch.randn(2, 3, 64, 96)).dtype == torch.float32
+
+
 def test_weights_from_a_local_torchvision_file(tmp_path):
     reference = torchvision.models.resnet50(weights=None)
     path = tmp_path / "resnet50.pth"

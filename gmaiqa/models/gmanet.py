@@ -34,8 +34,13 @@ from gmaiqa.models.registry import register_model
 
 
 def improved_global_average_pool(score_map: torch.Tensor) -> torch.Tensor:
-    """Mean of the non-zero values of each map (B, 1, H, W) -> (B,); 0 where all are zero."""
-    flat = score_map.flatten(1)
+    """Mean of the non-zero values of each map (B, 1, H, W) -> (B,) float32; 0 where all are zero.
+
+    Summed in float32 whatever the map's dtype. Under bf16 autocast (how ``gmaiqa train`` trains and
+    validates with ``trainer.precision=bf16-mixed``) the map is bf16, and a bf16 sum of a 32x48 map near
+    the scale's middle (about 77,000) is a multiple of 512: images of a stack whose mean scores differ by
+    less than a third of a point tied, and a tied stack's pick fell to its first image."""
+    flat = score_map.flatten(1).float()
     count = (flat != 0).sum(dim=1).clamp_min(1)
     return flat.sum(dim=1) / count
 
