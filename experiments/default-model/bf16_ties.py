@@ -16,13 +16,13 @@ from omegaconf import OmegaConf
 
 from gmaiqa.checkpoints import load_net
 from gmaiqa.data.dataset import load_dataset
-from gmaiqa.scoring import GroupMetrics, clarity, score_groups
+from gmaiqa.scoring import test_checkpoint
 
 torch.set_num_threads(2)
 val = [s for s in load_dataset(sys.argv[1]) if s.split == "val"]
 
 for ckpt in sys.argv[2:]:
-    net, meta = load_net(ckpt)
+    net, meta = load_net(ckpt)  # a GMANet: higher raw scores are clearer
     for precision in ("fp32", "bf16"):
         started = time.time()
         options = OmegaConf.create(
@@ -34,12 +34,9 @@ for ckpt in sys.argv[2:]:
                 "inference": {"precision": precision},
             }
         )
-        metrics, tied = GroupMetrics(), 0
-        for index, raw in score_groups(net, meta, val, options, torch.device("cpu"), desc=precision):
-            scores = clarity(raw, meta)
-            metrics.update(val[index], scores, raw)
-            tied += int((torch.as_tensor(scores) == torch.as_tensor(scores).max()).sum() > 1)
-        figures = {k: round(float(v), 3) for k, v in metrics.compute().items()}
+        metrics, rows = test_checkpoint(net, meta, val, options)
+        tied = sum(r["predicted_scores"].count(max(r["predicted_scores"])) > 1 for r in rows)
+        figures = {k: round(float(v), 3) for k, v in metrics.items()}
         print(
             f"{ckpt} {precision}: {figures}, top score tied in {tied} of {len(val)} groups, "
             f"{time.time() - started:.0f} s",
