@@ -406,17 +406,7 @@ def test_the_gpu_recipe_is_the_cpu_recipe_scaled(tmp_path):
     """conf/experiment/default_model_gpu.yaml changes only what its header lists: 3x the groups per
     preset, the loader's workers, the epochs and a max_time guard; the data, protocol, selection and
     scoring stay default_model's, so the two models differ by training length alone."""
-    from omegaconf import OmegaConf
-
-    def flat(name):
-        cfg = compose_train(name, [f"paths.run_dir={tmp_path}"], one_epoch=False)
-        return {
-            k: v
-            for k, v in _flatten(OmegaConf.to_container(cfg, resolve=False)).items()
-            if not k.startswith(("hydra", "paths", "run_name"))
-        }
-
-    cpu, gpu = flat("default_model"), flat("default_model_gpu")
+    cpu, gpu = _recipe_keys("default_model", tmp_path), _recipe_keys("default_model_gpu", tmp_path)
     changed = {k for k in cpu.keys() | gpu.keys() if cpu.get(k) != gpu.get(k)}
     assert changed == {
         "data.synthetic.groups",
@@ -437,17 +427,8 @@ def test_the_thick_recipe_adds_only_feces_members_and_a_calmer_l1(tmp_path):
     lists and nothing else: its 18 members unchanged and first, four more feces members at the preset's
     own optics (seeds no held-out set uses: benchmarks/default_scorer.py draws 2000-2005), and L1 at a
     quarter of the rate for 10 epochs."""
-    from omegaconf import OmegaConf
-
-    def flat(name):
-        cfg = compose_train(name, [f"paths.run_dir={tmp_path}"], one_epoch=False)
-        return {
-            k: v
-            for k, v in _flatten(OmegaConf.to_container(cfg, resolve=True)).items()
-            if not k.startswith(("hydra", "paths", "run_name", "run_id"))
-        }
-
-    mobile, thick = flat("default_model_mobile"), flat("default_model_mobile_thick")
+    mobile = _recipe_keys("default_model_mobile", tmp_path, resolve=True)
+    thick = _recipe_keys("default_model_mobile_thick", tmp_path, resolve=True)
     changed = {k for k in mobile.keys() | thick.keys() if mobile.get(k) != thick.get(k)}
     added = {k for k in changed if k.startswith("data.synthetic.mixture.")}
     assert changed - added == {"stages.1.task.optimizer.lr", "stages.1.max_epochs"}
@@ -458,6 +439,18 @@ def test_the_thick_recipe_adds_only_feces_members_and_a_calmer_l1(tmp_path):
     assert all(1218 <= thick[f"data.synthetic.mixture.{i}.seed"] < 2000 for i in range(18, 22))
     assert thick["stages.1.task.optimizer.lr"] == thick["task.optimizer.lr"] / 4
     assert thick["stages.1.max_epochs"] == 10
+
+
+def _recipe_keys(name: str, run_dir, resolve: bool = False) -> dict:
+    """An experiment's composed config as flat dotted keys, without what names or places the run."""
+    from omegaconf import OmegaConf
+
+    cfg = compose_train(name, [f"paths.run_dir={run_dir}"], one_epoch=False)
+    return {
+        k: v
+        for k, v in _flatten(OmegaConf.to_container(cfg, resolve=resolve)).items()
+        if not k.startswith(("hydra", "paths", "run_name", "run_id"))
+    }
 
 
 def _flatten(tree, prefix=""):
