@@ -41,7 +41,7 @@ from gmaiqa.errors import ConfigError, GmaiqaError, Preempted, RunFailed, instan
 from gmaiqa.job import DONE, JOB
 from gmaiqa.reporting import print_metrics
 from gmaiqa.runs import claim_run_dir, holding, mark_failed, mark_interrupted, withdraw
-from gmaiqa.stages import run_stage, stage_rules
+from gmaiqa.stages import check_extra_callbacks, run_stage, stage_rules
 
 
 def compare_with_classical(cfg: DictConfig, datamodule, checkpoint: str, run_dir: Path) -> None:
@@ -63,6 +63,7 @@ def train(cfg: DictConfig) -> dict:
     if not stages:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
     rules = stage_rules(stages)
+    check_extra_callbacks(cfg)
     fresh = not (run_dir / JOB).is_file()
     with holding(run_dir), signals.installed():
         finished = claim_run_dir(cfg, run_dir)

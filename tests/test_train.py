@@ -12,7 +12,7 @@ import pytest
 
 from gmaiqa.cli import main
 from gmaiqa.paths import conf_dir
-from helpers.tiny import compose_train, tiny_data, tiny_overrides
+from helpers.tiny import SMALL_GMANET, compose_train, tiny_data, tiny_overrides
 
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
 
@@ -364,6 +364,59 @@ def test_wandb_mode_disabled_turns_the_logger_off_and_a_typo_is_named():
     assert caught.value.__cause__.full_key == "logger.wandb.mode"
 
 
+def test_weight_averaging_selects_and_keeps_the_averaged_weights(tiny_feces, tmp_path):
+    """With a weight averaging callback (Lightning's EMAWeightAveraging, as default_model_mobile_ema
+    has it) validation measures the average, so the selected checkpoint, written with weights only,
+    holds the average too, not the raw weights of that step: eval of it reproduces the validation
+    figures the selection chose by, and last.ckpt keeps the raw weights for resume."""
+    import torch
+
+    from gmaiqa.train import train
+
+    ema = "{_target_: lightning.pytorch.callbacks.EMAWeightAveraging, decay: 0.5}"
+    options = [
+        "+trainer.limit_train_batches=2",
+        "logger.wandb.enabled=false",
+        f"+callbacks.weight_average={ema}",
+    ]
+    run_dir = tmp_path / "run"
+    cfg = compose_train(
+        "gmanet_l1_direct", tiny_data(tiny_feces) + SMALL_GMANET + options + [f"paths.run_dir={run_dir}"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stage = train(cfg)["stages"][0]
+    selected = torch.load(stage["checkpoint"], map_location="cpu", weights_only=False)["state_dict"]
+    last = torch.load(
+        run_dir / "l1_direct" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False
+    )
+    # one epoch of two steps: the selected and the last checkpoint were written after the same step
+    assert selected.keys() == last["state_dict"].keys()
+    assert all(torch.equal(selected[k], last["state_dict"][k]) for k in selected)
+    raw = last["current_model_state"]
+    assert any(not torch.equal(raw[k], selected[k]) for k in selected if selected[k].is_floating_point())
+
+    out = tmp_path / "eval"
+    common = [f"data.root={tiny_feces}", f"out={out}", "split=val", "accelerator=cpu", "num_workers=0"]
+    assert main(["eval", f"ckpt={stage['checkpoint']}", *common]) == 0
+    evaluated = json.loads((out / "metrics.json").read_text())
+    with open(run_dir / "l1_direct" / "csv" / "metrics.csv") as f:
+        validated = next(row for row in csv.DictReader(f) if row.get("val/srocc"))
+    assert evaluated["srocc"] == pytest.approx(float(validated["val/srocc"]), abs=1e-6)
+    assert evaluated["acc"] == pytest.approx(float(validated["val/acc"]), abs=1e-6)
+
+    # two averages would swap into the same weights: refused before anything is created
+    refused = tmp_path / "refused"
+    two = [f"+callbacks.weight_average={ema}", f"+callbacks.swa={ema}"]
+    assert (
+        main(
+            ["train", "experiment=gmanet_l1_direct", *tiny_data(tiny_feces), *two, f"paths.run_dir={refused}"]
+        )
+        == 2
+    )
+    assert not refused.exists()
+
+
 def _one_step_epochs(root, run_dir, max_epochs: int, *trainer_options: str) -> dict:
     """gmanet_l1_direct for ``max_epochs`` epochs of one step each; the stage's selection record."""
     from gmaiqa.train import train
@@ -439,6 +492,18 @@ def test_the_thick_recipe_adds_only_feces_members_and_a_calmer_l1(tmp_path):
     assert all(1218 <= thick[f"data.synthetic.mixture.{i}.seed"] < 2000 for i in range(18, 22))
     assert thick["stages.1.task.optimizer.lr"] == thick["task.optimizer.lr"] / 4
     assert thick["stages.1.max_epochs"] == 10
+
+
+def test_the_ema_recipe_is_the_thick_recipe_with_averaged_weights(tmp_path):
+    """conf/experiment/default_model_mobile_ema.yaml changes one thing of default_model_mobile_thick,
+    as its header says: a weight averaging callback (EMA, decay 0.998: about 500 steps, under two of the
+    mixture's 308-step epochs); data, stages and rates stay the thick recipe's."""
+    thick = _recipe_keys("default_model_mobile_thick", tmp_path, resolve=True)
+    ema = _recipe_keys("default_model_mobile_ema", tmp_path, resolve=True)
+    changed = {k for k in thick.keys() | ema.keys() if thick.get(k) != ema.get(k)}
+    assert changed == {"callbacks.weight_average._target_", "callbacks.weight_average.decay"}
+    assert ema["callbacks.weight_average._target_"].endswith("EMAWeightAveraging")
+    assert 1 / (1 - ema["callbacks.weight_average.decay"]) == pytest.approx(500)
 
 
 def _recipe_keys(name: str, run_dir, resolve: bool = False) -> dict:

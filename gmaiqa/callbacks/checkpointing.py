@@ -3,7 +3,11 @@
 * :func:`save_atomically` - a file appears under its final name only once complete: written to
   ``NAME.tmp``, then renamed (``os.replace`` is atomic on POSIX). A kill during a write leaves the
   previous file intact. The selected checkpoint (``gmaiqa.callbacks.selection``) is written this way,
-  with weights and metadata only (what eval, predict, benchmark and ``init_from`` read).
+  with weights and metadata only (what eval, predict, benchmark and ``init_from`` read). Under weight
+  averaging (a Lightning ``WeightAveraging`` callback in ``callbacks:``, e.g. ``EMAWeightAveraging``)
+  those weights are the average, the ones validation measured and the selection chose by
+  (:func:`averaged_weights`); Lightning writes the average into full checkpoints itself, but not into
+  weights-only ones.
 * :class:`ResumeCheckpoint` - ``last.ckpt``, written the same way every ``every_n_train_steps``
   optimiser steps, at the end of every epoch and when a signal stops the stage. It holds everything
   ``resume=auto`` restores: weights, optimiser, LR schedule, loop counters (epoch, step, batches done),
@@ -22,6 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +87,29 @@ def write_failed(path: str, exc: OSError, needed: int | None) -> WriteFailed:
     )
 
 
+@contextmanager
+def averaged_weights(trainer):
+    """The module holds the weight averaging callback's average while inside (Lightning swaps it in
+    the same way for validation), its own weights again after; nothing happens without one, or before
+    the average exists (outside fit)."""
+    # here, not at import: loads lightning only when this runs
+    from lightning.pytorch.callbacks import WeightAveraging
+
+    averaging = [
+        cb
+        for cb in trainer.callbacks
+        if isinstance(cb, WeightAveraging) and getattr(cb, "_average_model", None) is not None
+    ]
+    if not averaging:
+        yield
+        return
+    averaging[0]._swap_models(trainer.lightning_module)
+    try:
+        yield
+    finally:
+        averaging[0]._swap_models(trainer.lightning_module)
+
+
 def save_atomically(
     trainer, path: str | Path, weights_only: bool = False, keep_previous: str | None = None
 ) -> None:
@@ -98,7 +126,11 @@ def save_atomically(
             {"epoch": int(trainer.current_epoch), "step": int(trainer.global_step), "cause": "weights"},
         )
     try:
-        trainer.save_checkpoint(tmp, weights_only)  # every rank takes part; rank 0 writes
+        if weights_only:
+            with averaged_weights(trainer):
+                trainer.save_checkpoint(tmp, weights_only)  # every rank takes part; rank 0 writes
+        else:
+            trainer.save_checkpoint(tmp, weights_only)
         if trainer.is_global_zero:
             if keep_previous and os.path.isfile(path):
                 os.replace(path, os.path.join(os.path.dirname(path), keep_previous))
