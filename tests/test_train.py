@@ -373,7 +373,7 @@ def test_weight_averaging_selects_and_keeps_the_averaged_weights(tiny_feces, tmp
 
     from gmaiqa.train import train
 
-    ema = "{_target_: lightning.pytorch.callbacks.EMAWeightAveraging, decay: 0.5}"
+    ema = "{_target_: gmaiqa.callbacks.weight_averaging.EMAWeightAveraging, decay: 0.5}"
     options = [
         "+trainer.limit_train_batches=2",
         "logger.wandb.enabled=false",
@@ -496,13 +496,13 @@ def test_the_thick_recipe_adds_only_feces_members_and_a_calmer_l1(tmp_path):
 
 def test_the_ema_recipe_is_the_thick_recipe_with_averaged_weights(tmp_path):
     """conf/experiment/default_model_mobile_ema.yaml changes one thing of default_model_mobile_thick,
-    as its header says: a weight averaging callback (EMA, decay 0.998: about 500 steps, under two of the
-    mixture's 308-step epochs); data, stages and rates stay the thick recipe's."""
+    as its header says: a weight averaging callback (an EMA warmed up to at most decay 0.998: 500 steps,
+    under two of the mixture's 308-step epochs); data, stages and rates stay the thick recipe's."""
     thick = _recipe_keys("default_model_mobile_thick", tmp_path, resolve=True)
     ema = _recipe_keys("default_model_mobile_ema", tmp_path, resolve=True)
     changed = {k for k in thick.keys() | ema.keys() if thick.get(k) != ema.get(k)}
     assert changed == {"callbacks.weight_average._target_", "callbacks.weight_average.decay"}
-    assert ema["callbacks.weight_average._target_"].endswith("EMAWeightAveraging")
+    assert ema["callbacks.weight_average._target_"] == "gmaiqa.callbacks.weight_averaging.EMAWeightAveraging"
     assert 1 / (1 - ema["callbacks.weight_average.decay"]) == pytest.approx(500)
 
 
