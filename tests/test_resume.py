@@ -1,6 +1,7 @@
 """Long runs survive interruption: a 2-process DDP job (gloo, CPU) killed with SIGKILL mid-epoch and
-relaunched with resume=auto ends with the same weights and metrics as an uninterrupted run; a killed
-multirun relaunched skips its finished jobs and resumes the unfinished one."""
+relaunched with resume=auto ends with the same weights and metrics as an uninterrupted run, and so does
+a job averaging its weights; a killed multirun relaunched skips its finished jobs and resumes the
+unfinished one."""
 
 from __future__ import annotations
 
@@ -50,6 +51,37 @@ def test_ddp_job_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(feces_
     assert (resumed / "l0" / "csv" / "metrics.csv").is_file() and (
         resumed / "l0" / "csv" / "resumed-0" / "metrics.csv"
     ).is_file()
+
+
+def test_a_job_averaging_its_weights_killed_mid_epoch_resumes_to_the_same_average(feces_12, tmp_path):
+    """Under weight averaging last.ckpt holds the average as its weights and the raw weights beside it
+    (Lightning's current_model_state): a relaunch continues both, and the warm-up where it stopped,
+    so the job ends with the same average, raw weights and selected checkpoint as one never killed."""
+    ema = "{_target_: gmaiqa.callbacks.weight_averaging.EMAWeightAveraging, decay: 0.9}"
+    base = job_overrides(feces_12) + [f"+callbacks.weight_average={ema}", "logger=none", "evaluate=false"]
+    reference, resumed, marker = tmp_path / "reference", tmp_path / "resumed", tmp_path / "stalled"
+    finish(launch(base + [f"hydra.run.dir={reference}"]))
+    args = base + [f"hydra.run.dir={resumed}"]
+    proc = launch(args, stall_at=4, marker=marker)  # mid-epoch: 7 steps an epoch on one process
+    kill_when(proc, marker)
+    assert "resuming from" in finish(launch(args))
+
+    def load(run, name):
+        return torch.load(run / "l0" / "checkpoints" / name, map_location="cpu", weights_only=False)
+
+    ref, res = load(reference, "last.ckpt"), load(resumed, "last.ckpt")
+    for part in ("state_dict", "current_model_state"):
+        assert ref[part].keys() == res[part].keys()
+        for key in ref[part]:
+            torch.testing.assert_close(res[part][key], ref[part][key], rtol=1e-4, atol=1e-6, msg=key)
+    updates = [int(run["averaging_state"]["n_averaged"]) for run in (ref, res)]
+    assert updates == [ref["global_step"]] * 2  # one update per step, none lost or repeated by the kill
+    [ref_best], [res_best] = (
+        sorted((run / "l0" / "checkpoints").glob("best-*.ckpt")) for run in (reference, resumed)
+    )
+    assert ref_best.name == res_best.name
+    for key, value in weights(ref_best).items():
+        torch.testing.assert_close(weights(res_best)[key], value, rtol=1e-4, atol=1e-6, msg=key)
 
 
 def test_killed_multirun_relaunch_skips_finished_jobs_and_resumes_the_rest(feces_12, tmp_path):

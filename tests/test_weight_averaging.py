@@ -34,7 +34,7 @@ def _share_of_the_start(avg_fn, updates: int) -> float:
     net.weight.data.fill_(1.0)
     for _ in range(updates):
         averaged.update_parameters(net)
-    return 1.0 - float(averaged.module.weight)
+    return 1.0 - averaged.module.weight.detach().item()
 
 
 def test_the_start_fades_within_a_short_stage():
