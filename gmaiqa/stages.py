@@ -32,6 +32,7 @@ from gmaiqa.callbacks.data_wait import DataWaitMonitor
 from gmaiqa.callbacks.faults import FiniteTraining, signals
 from gmaiqa.callbacks.selection import SelectCheckpoint, rule_from_config
 from gmaiqa.callbacks.wandb_reports import wandb_loggers
+from gmaiqa.callbacks.weight_averaging import extra_callbacks
 from gmaiqa.checkpoints import init_weights_from
 from gmaiqa.distributed import is_rank_zero
 from gmaiqa.errors import ConfigError, instantiate, is_count
@@ -130,35 +131,8 @@ def _callbacks(cfg: DictConfig, stage: str, rule, stage_dir: Path, logging: bool
     ]
     if logging:
         callbacks.insert(0, LearningRateMonitor(logging_interval="step"))
-    callbacks += [instantiate(extra) for extra in _extra_callbacks(cfg).values()]
+    callbacks += [instantiate(extra) for extra in extra_callbacks(cfg).values()]
     return selector, callbacks
-
-
-def _extra_callbacks(cfg: DictConfig) -> dict:
-    return {name: extra for name, extra in (cfg.get("callbacks") or {}).items() if extra is not None}
-
-
-def check_extra_callbacks(cfg: DictConfig) -> None:
-    """Before anything runs: at most one of ``callbacks:`` averages the weights (each would swap its
-    own average into the same weights for validation and for the selected checkpoint)."""
-    # here, not at import: loads lightning only when this runs
-    from hydra.utils import get_class
-    from lightning.pytorch.callbacks import WeightAveraging
-
-    averaging = []
-    for name, extra in _extra_callbacks(cfg).items():
-        try:
-            target = get_class(extra.get("_target_", ""))
-        except (ImportError, ValueError, AttributeError):  # instantiate() reports a bad target later
-            continue
-        if isinstance(target, type) and issubclass(target, WeightAveraging):
-            averaging.append(f"callbacks.{name}")
-    if len(averaging) > 1:
-        raise ConfigError(
-            averaging[1],
-            f"{' and '.join(averaging)} both average the weights",
-            "keep one weight averaging callback (set the other to null)",
-        )
 
 
 def stage_rules(stages) -> list:

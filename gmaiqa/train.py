@@ -34,6 +34,7 @@ import lightning as L
 from omegaconf import DictConfig
 
 from gmaiqa.callbacks.faults import signals
+from gmaiqa.callbacks.weight_averaging import check_one_weight_averaging
 from gmaiqa.checkpoints import resolve_init_from
 from gmaiqa.cross_eval import evaluate_elsewhere, log_eval_table
 from gmaiqa.distributed import is_rank_zero, job_scope
@@ -41,7 +42,7 @@ from gmaiqa.errors import ConfigError, GmaiqaError, Preempted, RunFailed, instan
 from gmaiqa.job import DONE, JOB
 from gmaiqa.reporting import print_metrics
 from gmaiqa.runs import claim_run_dir, holding, mark_failed, mark_interrupted, withdraw
-from gmaiqa.stages import check_extra_callbacks, run_stage, stage_rules
+from gmaiqa.stages import run_stage, stage_rules
 
 
 def compare_with_classical(cfg: DictConfig, datamodule, checkpoint: str, run_dir: Path) -> None:
@@ -63,7 +64,7 @@ def train(cfg: DictConfig) -> dict:
     if not stages:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
     rules = stage_rules(stages)
-    check_extra_callbacks(cfg)
+    check_one_weight_averaging(cfg)
     fresh = not (run_dir / JOB).is_file()
     with holding(run_dir), signals.installed():
         finished = claim_run_dir(cfg, run_dir)

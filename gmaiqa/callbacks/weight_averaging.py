@@ -13,6 +13,8 @@ SROCC 0 after two epochs while the raw weights' earlier runs validated at 0.75).
 spans about the last ninth of the stage's steps until that exceeds ``1 / (1 - decay)`` steps. Everything
 else (validation and selection on the average, checkpoints, resume) is Lightning's ``WeightAveraging``
 with ``gmaiqa.callbacks.checkpointing`` writing the average into the selected checkpoint.
+:func:`check_one_weight_averaging` refuses a job with two averaging callbacks before its run folder
+exists.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from functools import partial
 
 import torch
 from lightning.pytorch.callbacks import WeightAveraging
+
+from gmaiqa.errors import ConfigError
 
 
 def warmed_up_decay(decay: float, updates: int | torch.Tensor) -> float:
@@ -45,3 +49,30 @@ class EMAWeightAveraging(WeightAveraging):
             raise ValueError(f"decay={decay}: use a number between 0 and 1 (e.g. 0.998)")
         self.decay = float(decay)
         super().__init__(device=device, use_buffers=use_buffers, avg_fn=partial(_ema_step, decay=self.decay))
+
+
+def extra_callbacks(cfg) -> dict:
+    """The job's ``callbacks:`` (name -> config), those set to null left out."""
+    return {name: extra for name, extra in (cfg.get("callbacks") or {}).items() if extra is not None}
+
+
+def check_one_weight_averaging(cfg) -> None:
+    """Before anything runs: at most one of ``callbacks:`` averages the weights (each would swap its
+    own average into the same weights for validation and for the selected checkpoint)."""
+    # here, not at import: loads hydra's instantiation helpers only when this runs
+    from hydra.utils import get_class
+
+    averaging = []
+    for name, extra in extra_callbacks(cfg).items():
+        try:
+            target = get_class(extra.get("_target_", ""))
+        except (ImportError, ValueError, AttributeError):  # instantiate() reports a bad target later
+            continue
+        if isinstance(target, type) and issubclass(target, WeightAveraging):
+            averaging.append(f"callbacks.{name}")
+    if len(averaging) > 1:
+        raise ConfigError(
+            averaging[1],
+            f"{' and '.join(averaging)} both average the weights",
+            "keep one weight averaging callback (set the other to null)",
+        )

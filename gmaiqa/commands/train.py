@@ -82,11 +82,12 @@ def check(cfg: DictConfig) -> None:
     if not stages:
         raise ConfigError("stages", "no training stage", "list at least one stage (see conf/train.yaml)")
     # here, not at import: loads torch, lightning, torchvision only when this runs
+    from gmaiqa.callbacks.weight_averaging import check_one_weight_averaging
     from gmaiqa.checkpoints import resolve_init_from
-    from gmaiqa.stages import check_extra_callbacks, stage_rules, stage_task
+    from gmaiqa.stages import stage_rules, stage_task
 
     stage_rules(stages)
-    check_extra_callbacks(cfg)
+    check_one_weight_averaging(cfg)
     for stage in stages:
         stage_task(cfg, stage)
     init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
