@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 import zipfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -126,11 +126,9 @@ def save_atomically(
             {"epoch": int(trainer.current_epoch), "step": int(trainer.global_step), "cause": "weights"},
         )
     try:
-        if weights_only:
-            with averaged_weights(trainer):
-                trainer.save_checkpoint(tmp, weights_only)  # every rank takes part; rank 0 writes
-        else:
-            trainer.save_checkpoint(tmp, weights_only)
+        # a full checkpoint gets the average from the averaging callback's own hook
+        with averaged_weights(trainer) if weights_only else nullcontext():
+            trainer.save_checkpoint(tmp, weights_only)  # every rank takes part; rank 0 writes
         if trainer.is_global_zero:
             if keep_previous and os.path.isfile(path):
                 os.replace(path, os.path.join(os.path.dirname(path), keep_previous))
