@@ -41,7 +41,7 @@ from gmaiqa.job import DONE
 from gmaiqa.models.registry import family_of_config
 from gmaiqa.runs import environment, job_label, job_overrides
 from gmaiqa.summarize import variant_key
-from gmaiqa.trainer_settings import check_trainer
+from gmaiqa.trainer_settings import check_trainer, resolve_precision
 
 
 def wandb_active(cfg: DictConfig) -> bool:
@@ -293,8 +293,10 @@ def run_stage(
     if report and cfg.evaluate:
         callbacks.append(instantiate(report, out_dir=stage_dir))
     check_trainer(cfg.trainer)
+    precision, precision_note = resolve_precision(cfg.trainer)
     trainer = instantiate(
         cfg.trainer,
+        precision=precision,
         max_epochs=stage.max_epochs,
         logger=loggers or False,
         callbacks=callbacks,
@@ -306,6 +308,8 @@ def run_stage(
         trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
         size = f"{total / 1e6:.1f} M parameters ({trainable / 1e6:.1f} M trainable)"
         print(f"stage {stage.name}: {family.name}, {size}")
+        if precision_note:
+            print(f"stage {stage.name}: {precision_note}")
     if resume_from:
         print(f"stage {stage.name}: resuming from {resume_from}")
     else:
@@ -314,6 +318,7 @@ def run_stage(
                 {
                     "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
                     "stage": stage.name,
+                    "trainer_precision": precision,
                     "variant": variant_key(job_overrides() or []),
                     "environment": environment(),
                 }

@@ -3,7 +3,13 @@ checked before a run folder exists and again where the stage builds its Trainer 
 
 Lightning checks them itself, but only once ``lightning`` is imported and the run folder, its log and
 its W&B run exist; a wrong value then ended in Hydra's "Error executing job" (exit 1). This module
-imports nothing heavy, so ``train trainer.devices=abc`` is refused in the precheck's time.
+imports nothing heavy at import, so ``train trainer.devices=abc`` is refused in the precheck's time.
+
+``trainer.precision=auto`` is ours (Lightning has no such value): bf16 autocast where the hardware runs
+bf16 natively, fp32 elsewhere, resolved by :func:`resolve_precision` where the stage builds its Trainer.
+bf16 autocast halves a training step on a CPU with AVX512-BF16 or AMX and on a GPU with bf16; on a CPU
+without them PyTorch emulates bf16 and a step takes many times longer
+(``benchmarks/bench_train_step.py``), so a recipe that asked for bf16 for speed was a trap there.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ PRECISIONS = (
     "16",
     "bf16",
 )
+AUTO_PRECISION = "auto"
+BF16_MIXED = ("bf16-mixed", "bf16")
 
 
 def _is_whole(value, least: int) -> bool:
@@ -77,9 +85,62 @@ def check_trainer(trainer: Mapping, key: str = "trainer") -> None:
             f"choose one of {list(ACCELERATORS)}",
         )
     precision = trainer.get("precision", "32-true")
-    if str(precision) not in PRECISIONS:
+    known = (AUTO_PRECISION, *PRECISIONS)
+    if str(precision) not in known:
         raise ConfigError(
             f"{key}.precision",
-            f"{precision!r} is not a precision Lightning knows{did_you_mean(str(precision), PRECISIONS)}",
-            "e.g. 32-true (the paper), 16-mixed or bf16-mixed (AMP on a GPU)",
+            f"{precision!r} is not a precision Lightning knows{did_you_mean(str(precision), known)}",
+            "e.g. 32-true (the paper), bf16-mixed (AMP), or auto (bf16-mixed where the hardware runs bf16 "
+            "natively, else 32-true)",
         )
+
+
+def native_bf16(device_type: str) -> bool:
+    """Whether ``device_type`` (cpu, cuda) runs bf16 arithmetic in hardware rather than emulating it."""
+    import torch  # here: the precheck imports this module and must not wait for torch
+
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device_type == "cpu":
+        # oneDNN's own test of AVX512-BF16 / AMX; torch has no public spelling of it (2.14)
+        probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        return bool(probe()) if probe is not None else False
+    return False
+
+
+def training_device_type(accelerator: str) -> str:
+    """The device kind Lightning's ``accelerator`` setting trains on here: cpu, cuda, or another."""
+    import torch
+
+    accelerator = str(accelerator).lower()
+    if accelerator in ("gpu", "cuda"):
+        return "cuda"
+    if accelerator == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    return accelerator
+
+
+def resolve_precision(trainer: Mapping, key: str = "trainer") -> tuple[str, str | None]:
+    """The precision to give Lightning and a line for the log (None: nothing to say).
+
+    ``auto``: bf16-mixed where the training device runs bf16 natively, else 32-true. A bf16-mixed the user
+    chose is kept, with a warning where it is emulated."""
+    precision = str(trainer.get("precision", "32-true"))
+    if precision != AUTO_PRECISION and precision not in BF16_MIXED:
+        return precision, None
+    device = training_device_type(trainer.get("accelerator", "auto"))
+    native = native_bf16(device)
+    if precision == AUTO_PRECISION:
+        chosen = "bf16-mixed" if native else "32-true"
+        why = "runs bf16 natively" if native else "has no native bf16, which autocast would emulate"
+        return chosen, f"{key}.precision=auto: {chosen} (the {device} {why})"
+    if native:
+        return precision, None
+    return precision, (
+        f"WARNING {key}.precision={precision}: the {device} has no native bf16, so autocast emulates it and "
+        f"a training step takes many times longer than in fp32 (benchmarks/bench_train_step.py); "
+        f"{key}.precision=auto or 32-true trains in fp32"
+    )

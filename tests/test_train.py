@@ -177,14 +177,17 @@ def test_l1_direct_and_the_two_stage_protocol(tiny_feces, tmp_path):
     assert int(mine["groups"]) == protocol["groups"] and float(mine["acc"]) == pytest.approx(protocol["acc"])
 
 
-def test_bf16_mixed_training_with_single_pass_validation(tiny_feces, tmp_path):
+@pytest.mark.parametrize("precision", ["bf16-mixed", "auto"])
+def test_bf16_mixed_training_with_single_pass_validation(tiny_feces, tmp_path, capsys, precision):
     """The GPU-ready options run on the CPU: bf16 autocast in training (Lightning's precision plugin),
-    validation and test scored in one pass per image; the checkpoint records the mode it was scored in."""
+    validation and test scored in one pass per image; the checkpoint records the mode it was scored in.
+    The stage says what precision=auto became on this CPU, and warns of a chosen bf16 it emulates."""
     import torch
 
     from gmaiqa.train import train
+    from gmaiqa.trainer_settings import native_bf16
 
-    options = ["trainer.precision=bf16-mixed", "inference.mode=full", "logger=none"]
+    options = [f"trainer.precision={precision}", "inference.mode=full", "logger=none"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         summary = train(compose_train("gmanet_l1_direct", tiny_overrides(tiny_feces, tmp_path) + options))
@@ -192,6 +195,13 @@ def test_bf16_mixed_training_with_single_pass_validation(tiny_feces, tmp_path):
     assert ckpt["gmaiqa"]["inference"]["mode"] == "full"
     assert all(v.dtype == torch.float32 for v in ckpt["state_dict"].values() if v.is_floating_point())
     assert 0 <= summary["acc"] <= 1 and summary["groups"] > 0
+    printed = capsys.readouterr().out
+    native = native_bf16("cpu")
+    if precision == "auto":
+        chosen = "bf16-mixed" if native else "32-true"
+        assert f"stage l1_direct: trainer.precision=auto: {chosen} (the cpu " in printed
+    else:
+        assert ("WARNING trainer.precision=bf16-mixed: the cpu has no native bf16" in printed) is not native
 
 
 def test_eval_reproduces_the_training_test_figures(l0_run, tiny_feces, tmp_path):
