@@ -89,7 +89,7 @@ def check_trainer(trainer: Mapping, key: str = "trainer") -> None:
     if str(precision) not in known:
         raise ConfigError(
             f"{key}.precision",
-            f"{precision!r} is not a precision Lightning knows{did_you_mean(str(precision), known)}",
+            f"{precision!r} is not a precision gmaiqa knows{did_you_mean(str(precision), known)}",
             "e.g. 32-true (the paper), bf16-mixed (AMP), or auto (bf16-mixed where the hardware runs bf16 "
             "natively, else 32-true)",
         )
