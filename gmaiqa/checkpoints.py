@@ -123,22 +123,22 @@ def load_net(path: str | Path, key: str = "ckpt") -> tuple[nn.Module, dict]:
 
 
 def init_weights_from(net: nn.Module, path: str | Path) -> dict:
-    """``init_from``: start a new stage from earlier weights, strictly (GMANet §3.4: L1 from L0)."""
+    """``init_from``: start a new stage from earlier weights (GMANet §3.4: L1 from L0). A checkpoint
+    loads strictly; a ``weights`` file (``gmaiqa export format=weights``, the shipped default model
+    included) holds Output1's path alone, which loads strictly into that path while the auxiliary
+    outputs (aggregation module, heads 2 and 3) start fresh: fine-tuning an exported model on one's
+    own stacks. TorchScript and ONNX graphs hold no trainable weights and are refused."""
     ckpt = read_checkpoint(path, "init_from")
+    if ckpt.get("exported") == "weights":
+        return _init_output1_from_weights(net, Path(path), ckpt[META_KEY])
     if "exported" in ckpt:
         raise ConfigError(
             "init_from",
-            f"{path} is an exported {ckpt['exported']} model (Output1 only, no training state)",
-            "start from the .ckpt it was exported from",
+            f"{path} is an exported {ckpt['exported']} model (a graph, no trainable weights)",
+            "start from the .ckpt it was exported from, or a file `gmaiqa export format=weights` wrote",
         )
     state = net_state(ckpt)
-    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
-    if broken:
-        raise ConfigError(
-            "init_from",
-            f"{path} holds non-finite weights ({len(broken)} of {len(state)} tensors, e.g. {broken[0]})",
-            "start from a checkpoint of a stage that trained without NaN (its selected best-EEE.ckpt)",
-        )
+    _refuse_non_finite(state, path)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -150,13 +150,53 @@ def init_weights_from(net: nn.Module, path: str | Path) -> dict:
     return ckpt[META_KEY]
 
 
+def _refuse_non_finite(state: dict, path: str | Path) -> None:
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise ConfigError(
+            "init_from",
+            f"{path} holds non-finite weights ({len(broken)} of {len(state)} tensors, e.g. {broken[0]})",
+            "start from a checkpoint of a stage that trained without NaN (its selected best-EEE.ckpt)",
+        )
+
+
+def _init_output1_from_weights(net: nn.Module, path: Path, meta: dict) -> dict:
+    from gmaiqa.exported import weights_state
+
+    state = {k: v.float() if v.is_floating_point() else v for k, v in weights_state(path).items()}
+    _refuse_non_finite(state, path)
+    output1 = net.without_auxiliary_outputs() if hasattr(net, "without_auxiliary_outputs") else net
+    wanted = output1.state_dict()
+    wrong = sorted(set(state) ^ set(wanted)) + sorted(
+        k for k in set(state) & set(wanted) if state[k].shape != wanted[k].shape
+    )
+    if wrong:
+        trained = meta.get("model", {}).get("backbone")
+        raise ConfigError(
+            "init_from",
+            f"{path} does not fit this model's Output1 path ({len(wrong)} tensors differ, e.g. "
+            f"{wrong[0]}; the file's model: {trained})",
+            "give the model config the weights were trained with (backbone, heads, attention depth)",
+        )
+    net.load_state_dict(state, strict=False)
+    fresh = len(net.state_dict()) - len(state)
+    print(
+        f"init_from: Output1's {len(state)} tensors from {path}"
+        + (f"; the auxiliary outputs' {fresh} start fresh" if fresh else "")
+    )
+    return meta
+
+
 def resolve_init_from(path: str | Path | None, seed: int) -> str | None:
-    """``init_from`` may name a checkpoint, a finished run directory (its final best checkpoint) or a
-    finished multirun directory, where the job with the same ``seed`` is taken - so a sweep over seeds
-    reuses the L0 of its own round, as the paper's ablations do."""
+    """``init_from`` may name a checkpoint, ``default`` (the shipped model's weights file), a finished
+    run directory (its final best checkpoint) or a finished multirun directory, where the job with the
+    same ``seed`` is taken - so a sweep over seeds reuses the L0 of its own round, as the paper's
+    ablations do."""
 
     if not path:
         return None
+    if str(path) == default_model.NAME:
+        return str(default_model.default_model_path("init_from"))
     path = Path(path)
     if path.is_file():
         return str(path)

@@ -122,6 +122,11 @@ def read_exported_meta(path: Path, fmt: str) -> dict:
         return json.loads(archive.read(name))
 
 
+def weights_state(path: Path) -> dict:
+    """A weights file's state dict as stored (fp16 where the export found it exact enough)."""
+    return _read_weights(path)[WEIGHTS_KEY]
+
+
 def load_weights(path: Path) -> tuple[nn.Module, dict]:
     """A ``weights`` file as the network it came from (Output1's path; fp32 on every device)."""
 

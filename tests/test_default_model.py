@@ -145,6 +145,26 @@ def test_an_installed_wheel_predicts_tiff_stacks_with_the_default_model(tmp_path
     assert picked == {group: f"{group}.tif#z{SHARPEST}" for group in clearest}
 
 
+def test_init_from_default_fine_tunes_the_shipped_model(capsys):
+    """``init_from=default`` names the shipped weights, and its Output1 path loads into a training
+    network of the recipe's model (heads 2-3 fresh): the way to fine-tune it on one's own stacks."""
+    import warnings
+
+    from gmaiqa.checkpoints import init_weights_from, resolve_init_from
+    from gmaiqa.errors import instantiate
+
+    assert resolve_init_from("default", seed=0) == str(default_model_path())
+    _, meta = load_net("default")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = instantiate({**meta["model"], "aux_outputs": True})
+    init_weights_from(net, resolve_init_from("default", seed=0))
+    assert "the auxiliary outputs'" in capsys.readouterr().out
+    stored = torch.load(default_model_path(), weights_only=True)["gmaiqa_weights"]
+    name = next(k for k, v in stored.items() if v.is_floating_point() and v.ndim == 4)
+    torch.testing.assert_close(net.state_dict()[name], stored[name].float(), rtol=0, atol=0)
+
+
 def test_a_missing_default_model_is_one_clear_error(monkeypatch, tmp_path, capsys):
     import gmaiqa.default_model
 

@@ -91,6 +91,43 @@ def test_export_refuses_what_it_cannot_do(trained_run, exported, tmp_path, capsy
     assert meta["format"] == "torchscript" and meta["outputs"] == ["score", "score_map"]
 
 
+def test_a_weights_file_starts_a_training_stage_output1_loaded_and_the_auxiliary_outputs_fresh(
+    trained_run, tmp_path, capsys
+):
+    """Fine-tuning an exported model (the shipped default one included) on one's own stacks: its
+    Output1 path loads into the stage's network, which has the aggregation module and heads 2-3 too."""
+    from gmaiqa.checkpoints import init_weights_from
+    from gmaiqa.errors import ConfigError, instantiate
+
+    out = tmp_path / "model.pt"
+    assert main(["export", f"ckpt={trained_run}", f"out={out}", "format=weights"]) == 0
+    stored = torch.load(out, weights_only=True)[WEIGHTS_KEY]
+    _, meta = load_net(trained_run)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net = instantiate(dict(meta["model"]))
+    fresh = {k: v.clone() for k, v in net.state_dict().items()}
+    capsys.readouterr()
+    init_weights_from(net, out)
+    assert f"Output1's {len(stored)} tensors from {out}" in capsys.readouterr().out
+    loaded = net.state_dict()
+    assert net.aux_outputs and set(stored) < set(loaded)
+    for name, value in loaded.items():
+        if name in stored:  # fp16 in the file, fp32 in the network
+            assert value.dtype == fresh[name].dtype
+            torch.testing.assert_close(value, stored[name].to(value.dtype), rtol=0, atol=0)
+        else:
+            assert name.startswith(("deconv", "head2", "head3")), name
+            torch.testing.assert_close(value, fresh[name], rtol=0, atol=0)
+    assert any(not torch.equal(loaded[k], fresh[k]) for k in stored if fresh[k].is_floating_point())
+    # a network whose Output1 path differs is refused, naming the key and a differing tensor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wider = instantiate({**meta["model"], "head_channels": 32})
+    with pytest.raises(ConfigError, match="init_from.*does not fit this model's Output1 path.*head1"):
+        init_weights_from(wider, out)
+
+
 def test_weights_file_holds_output1_in_half_precision_and_scores_as_the_checkpoint(
     trained_run, tiny_feces, tmp_path, capsys
 ):

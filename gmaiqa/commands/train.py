@@ -99,8 +99,8 @@ def check(cfg: DictConfig) -> None:
         if fmt in ("onnx", "torchscript"):
             raise ConfigError(
                 "init_from",
-                f"{init_from} is an exported {fmt} model (Output1 only, no training state)",
-                "start from the .ckpt it was exported from",
+                f"{init_from} is an exported {fmt} model (a graph, no trainable weights)",
+                "start from the .ckpt it was exported from, or a file `gmaiqa export format=weights` wrote",
             )
     model = cfg.get("model")
     if isinstance(model, DictConfig) and model.get("family"):
