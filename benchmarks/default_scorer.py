@@ -218,6 +218,13 @@ def main() -> None:
     }
     args.out.write_text(json.dumps({**record, "measured": measured}, indent=1))
     print(f"winner under the rule ({default_scorer.RULE}): {winner}")
+    leader = default_scorer.leader(rows)
+    if leader != winner:
+        print(
+            f"{leader} leads the table but is a trial, not shipped: export it over "
+            "gmaiqa/default_model/gmanet_default.pt (experiments/default-model/run.sh, RUN=... WEIGHTS=...) "
+            "and measure again (--reuse this table without its ckpt:default rows) as ckpt:default"
+        )
     if args.write_choice:
         choice = {
             "method": winner,

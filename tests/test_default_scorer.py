@@ -64,6 +64,18 @@ def test_the_rule_takes_the_best_worst_case_then_exact_picks_then_speed():
     assert default_scorer.choose(rows) == "B"
 
 
+def test_a_trial_that_leads_the_table_is_not_recorded_as_the_default():
+    """A ``trial:`` row is a checkpoint outside the package: ``predict`` could not load it, so the
+    choice stays with the best shipped candidate until the trial is exported and measured as
+    ``ckpt:default``."""
+    rows = rows_of("trial:better", [0.9, 0.9], [8, 8]) + rows_of("ckpt:default", [0.7, 0.9], [7, 7])
+    rows += rows_of("TENG", [0.6, 1.0], [6, 9])
+    assert default_scorer.leader(rows) == "trial:better"
+    assert default_scorer.choose(rows) == "ckpt:default"
+    with pytest.raises(ValueError, match="no candidate was measured on every set"):
+        default_scorer.choose(rows_of("trial:only", [1.0], [1]))
+
+
 @pytest.fixture
 def record_of(tmp_path, monkeypatch):
     """Point the default scorer at a record naming ``method``."""
