@@ -107,13 +107,15 @@ def full_markdown(rows: list[dict]) -> str:
 
 def markdown(rows: list[dict], top: int | None = None) -> str:
     """The table as Markdown, best first under the rule: per set acc (t0 / groups), then the worst
-    cases and the mean ms per image; ``top``: the first N candidates, Tenengrad, LMG, the fusion and every
-    checkpoint."""
+    cases and the mean ms per image; ``top``: the first N candidates, the best single classical measure
+    (the issue's first target is set against it), Tenengrad, LMG, the fusion and every checkpoint."""
     summary = default_scorer.summarise(rows)
     sets = list(dict.fromkeys(r["set"] for r in rows))
     ranked = default_scorer.ranked(summary)
     if top is not None:
-        always = ("TENG", "LMG", "rank:", "ckpt:", "trial:")  # the references and every non-single measure
+        compound = ("rank:", "ckpt:", "trial:")  # every candidate that is not a single measure
+        best_single = next(c for c in ranked if not c.startswith(compound))
+        always = (best_single, "TENG", "LMG", *compound)
         ranked = [c for i, c in enumerate(ranked) if i < top or c.startswith(always)]
     lines = [
         "| candidate | " + " | ".join(sets) + " | worst acc | worst t0 share | ms / image |",

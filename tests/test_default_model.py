@@ -39,6 +39,8 @@ def test_the_default_model_ships_in_the_package_with_how_it_was_trained():
     members = [m["preset"] for m in meta["data"]["synthetic"]["mixture"]]
     assert sorted(members) == ["blood", "dense", "feces", "fluorescence", "leucorrhea", "reflected"]
     assert meta["data"]["resize"] is None and meta["inference"]["mode"] == "full"  # native resolution
+    # scored as it was trained: the normalisation of its training data is the one scoring applies
+    assert meta["preprocessing"]["normalize"] == meta["data"]["normalize"]
     assert 0 < meta["pixel_um"]["min"] < meta["pixel_um"]["max"]
 
 

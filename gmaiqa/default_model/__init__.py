@@ -1,8 +1,11 @@
-"""gmaiqa's shipped default model (issue 18): GMANet trained by ``experiment=default_model`` on a
-mixture of every synthetic preset at native resolution, stored as ``gmaiqa export format=weights``
-writes it (Output1's trunk and head, fp16 where exact enough) inside the package, so ``gmaiqa predict
-input=DIR`` works without a checkpoint. ``ckpt=default`` names it wherever a checkpoint is accepted.
-How it was trained and how it compares with the classical measures: experiments/default-model/README.md.
+"""gmaiqa's shipped default model (issue 18, replaced by measurement in issue 32): GMANet trained by
+``experiment=default_model`` on a mixture of every synthetic preset at native resolution, then
+fine-tuned from those weights with stack-relative normalisation by
+``experiment=default_model_finetune_stack`` (the file's metadata records the command, commit and
+``data.normalize=stack``, which scoring applies). Stored as ``gmaiqa export format=weights`` writes it
+(Output1's trunk and head, fp16 where exact enough) inside the package, so ``gmaiqa predict input=DIR``
+works without a checkpoint. ``ckpt=default`` names it wherever a checkpoint is accepted. How it was
+trained and how it compares with the classical measures: experiments/default-model/README.md.
 """
 
 from __future__ import annotations
