@@ -36,6 +36,7 @@ from gmaiqa.benchmark import run_checkpoint, run_classical  # noqa: E402
 from gmaiqa.data.specimen import PRESETS  # noqa: E402
 from gmaiqa.data.synthetic import SynthConfig  # noqa: E402
 from gmaiqa.data.synthetic_dataset import generate  # noqa: E402
+from gmaiqa.default_model import default_model_path  # noqa: E402
 from gmaiqa.focus import classical_names  # noqa: E402
 from gmaiqa.focus.fusion import CANDIDATE_MEMBERS, PREFIX, SEPARATOR  # noqa: E402
 from gmaiqa.runs import git_commit  # noqa: E402
@@ -113,7 +114,7 @@ def markdown(rows: list[dict], top: int | None = None) -> str:
     sets = list(dict.fromkeys(r["set"] for r in rows))
     ranked = default_scorer.ranked(summary)
     if top is not None:
-        compound = ("rank:", "ckpt:", "trial:")  # every candidate that is not a single measure
+        compound = (PREFIX, "ckpt:", default_scorer.TRIAL)  # every candidate that is not a single measure
         best_single = next(c for c in ranked if not c.startswith(compound))
         always = (best_single, "TENG", "LMG", *compound)
         ranked = [c for i, c in enumerate(ranked) if i < top or c.startswith(always)]
@@ -223,9 +224,10 @@ def main() -> None:
     leader = default_scorer.leader(rows)
     if leader != winner:
         print(
-            f"{leader} leads the table but is a trial, not shipped: export it over "
-            "gmaiqa/default_model/gmanet_default.pt (experiments/default-model/run.sh, RUN=... WEIGHTS=...) "
-            "and measure again (--reuse this table without its ckpt:default rows) as ckpt:default"
+            f"{leader} leads the table but is a trial, not shipped: `gmaiqa export "
+            f"ckpt={checkpoints.get(leader, 'RUN')} out={default_model_path()} format=weights "
+            "overwrite=true`, "
+            "then measure again with --reuse of this table without its ckpt:default rows"
         )
     if args.write_choice:
         choice = {

@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from omegaconf import DictConfig
 
 from gmaiqa.checkpoints import load_net
 from gmaiqa.default_model import WEIGHTS_FILE, default_model_path
 from gmaiqa.export import half_check_scores, half_check_stacks
+from gmaiqa.scoring import preprocess_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,8 +41,8 @@ def test_the_default_model_ships_in_the_package_with_how_it_was_trained():
     members = [m["preset"] for m in meta["data"]["synthetic"]["mixture"]]
     assert sorted(members) == ["blood", "dense", "feces", "fluorescence", "leucorrhea", "reflected"]
     assert meta["data"]["resize"] is None and meta["inference"]["mode"] == "full"  # native resolution
-    # scored as it was trained: the normalisation of its training data is the one scoring applies
-    assert meta["preprocessing"]["normalize"] == meta["data"]["normalize"]
+    # scored as it was trained, with the stack normalisation the README's "The shipped model" names
+    assert preprocess_of(meta, DictConfig({})).normalize == meta["data"]["normalize"] == "stack"
     assert 0 < meta["pixel_um"]["min"] < meta["pixel_um"]["max"]
 
 

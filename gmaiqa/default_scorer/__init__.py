@@ -77,7 +77,7 @@ def choose(rows: list[dict]) -> str:
     """The default scorer a table supports: :func:`leader` among what gmaiqa ships (measures, the
     fusion, ``ckpt:default``). A ``trial:`` row cannot be recorded, as ``predict`` could not load it;
     when one leads, exporting it over the shipped weights and measuring again is how it wins."""
-    return leader([r for r in rows if not str(r["candidate"]).startswith(TRIAL)])
+    return leader([r for r in rows if not r["candidate"].startswith(TRIAL)])
 
 
 def checked_method(read_checkpoint) -> str:
