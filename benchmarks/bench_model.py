@@ -13,7 +13,8 @@ RTX 3090, 210 ms of it inference, §5.3.1):
 Output1 in one pass over the whole image as ``predict`` scores with a checkpoint (``prepare_model``:
 BatchNorm folded, channels-last; fp32), its attention map included (``attention_ms``: the map alone);
 ``x_vgg16_bn`` is the speed-up over VGG16-BN and ``x_teng`` the time over Tenengrad's on the same image,
-in this run.
+in this run. Each light trunk is measured twice: ``top_reduction`` 16 (the paper's 1/16 top stage,
+dilated) and 32 (torchvision's own last stride, ``model.backbone.top_reduction=32``).
 
 CPU always (fp32); on a GPU also bf16 and fp16 autocast, channels-last, and ``torch.compile`` on and
 off. ``speedup`` is against ``all outputs, window`` on the same device and precision, in this run.
@@ -103,16 +104,18 @@ def main() -> None:
     report("bench_model", rows, args.out)
 
 
-def fresh_gmanet(backbone: str = "vgg16_bn") -> torch.nn.Module:
+def fresh_gmanet(backbone: str = "vgg16_bn", **trunk_options) -> torch.nn.Module:
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return build_gmanet(backbone=backbone, mask_attention_depth=1).eval()
+        spec = {"name": backbone, **trunk_options}
+        return build_gmanet(backbone=spec, mask_attention_depth=1).eval()
 
 
 def bench_trunks(args) -> None:
     from gmaiqa.focus import get_measure
     from gmaiqa.models.gmanet import TRUNKS
+    from gmaiqa.models.light_trunks import LIGHT_TRUNKS, TOP_REDUCTIONS
 
     scale = 2 if args.quick else 1
     size, block = (1024 // scale, 1536 // scale), (32 // scale, 32 // scale)
@@ -129,8 +132,14 @@ def bench_trunks(args) -> None:
             torch.cuda.get_device_name(0) if device == "cuda" else f"cpu, {torch.get_num_threads()} threads"
         )
         vgg = None
-        for trunk in ["vgg16_bn", *sorted(set(TRUNKS) - {"vgg16_bn"})]:
-            net = fresh_gmanet(trunk)
+        # the heavy trunks at the paper's 1/16; a light one also at torchvision's own 1/32 top stage
+        variants = [("vgg16_bn", 16)] + [
+            (trunk, top)
+            for trunk in sorted(set(TRUNKS) - {"vgg16_bn"})
+            for top in (TOP_REDUCTIONS if trunk in LIGHT_TRUNKS else (16,))
+        ]
+        for trunk, top in variants:
+            net = fresh_gmanet(trunk, **({"top_reduction": top} if trunk in LIGHT_TRUNKS else {}))
             params = sum(p.numel() for p in net.backbone.parameters()) + sum(
                 p.numel() for p in net.head1.parameters()
             )
@@ -144,6 +153,7 @@ def bench_trunks(args) -> None:
                 {
                     "device": name,
                     "trunk": trunk,
+                    "top_reduction": top,
                     "output1_params_m": params / 1e6,
                     "image": f"{size[0]}x{size[1]}",
                     "ms_per_image": 1000 * seconds,
@@ -156,6 +166,7 @@ def bench_trunks(args) -> None:
             {
                 "device": name,
                 "trunk": "TENG (no network)",
+                "top_reduction": None,
                 "output1_params_m": 0.0,
                 "image": f"{size[0]}x{size[1]}",
                 "ms_per_image": 1000 * teng_seconds,

@@ -213,3 +213,24 @@ def test_prepare_model_folds_batch_norm_and_scores_as_before(trunk):
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == len(batch_norms)
     assert not torch.equal(before, torch.full_like(before, before[0]))  # the scores tell images apart
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-3)
+
+
+def test_tiles_follow_a_32_px_grid_when_the_trunk_keeps_its_own_last_stride():
+    """``model.backbone.top_reduction=32``: one score cell per 32 px, and tiled whole-image scoring still
+    reproduces the one-pass map (ResNet-18: no squeeze-excitation, so exactly)."""
+    torch.manual_seed(0)
+    net = build_gmanet(
+        backbone={"name": "resnet18", "top_reduction": 32},
+        mask_attention_depth=1,
+        head_channels=32,
+        aggregation_channels=32,
+    ).eval()
+    g = torch.Generator().manual_seed(2)
+    image, amap = torch.randn(1, 3, 704, 960, generator=g), torch.rand(1, 1, 704, 960, generator=g)
+    assert net.reduction == 32 and halo_of(net, InferenceSettings()) % 32 == 0
+    settings = InferenceSettings(mode="full", max_pixels=576 * 576)
+    with torch.no_grad():
+        whole = net.output1_map(image, amap)
+        tiled = tiled_score_map(net, image, amap, settings)
+    assert whole.shape == (1, 1, 22, 30) and whole.std() > 0.1  # a map that tells places apart
+    torch.testing.assert_close(tiled, whole, rtol=1e-4, atol=1e-3)

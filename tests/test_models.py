@@ -200,3 +200,53 @@ def test_random_init_warns_and_unknown_backbone_suggests():
 def test_missing_attention_map_is_a_clear_error(x):
     with pytest.raises(ValueError, match="attention map"):
         build_gmanet(mask_attention_depth=1)(x[0])
+
+
+@pytest.mark.parametrize("backbone", sorted(LIGHT_TRUNKS))
+def test_a_light_trunk_with_top_reduction_32_keeps_torchvisions_stride(x, backbone):
+    """``top_reduction=32``: the top stage at torchvision's own 1/32 (a 16x24 map for 512x768, one cell
+    per φ = 32x32 block); the aggregated maps keep the paper's 1/8 and 1/4 sizes (Deconv4 upsamples 4x),
+    the ImageNet weights load unchanged, and Output1 alone still equals the forward pass."""
+    net = build_gmanet(backbone={"name": backbone, "top_reduction": 32}, mask_attention_depth=1).eval()
+    paper = build_gmanet(backbone=backbone, mask_attention_depth=1)
+    # the same tensors (names and shapes) except Deconv4's upsampling kernel, 8x8 instead of 4x4
+    shapes = {k: v.shape for k, v in net.state_dict().items()}
+    differing = [k for k, v in paper.state_dict().items() if shapes[k] != v.shape]
+    assert shapes.keys() == paper.state_dict().keys() and differing == ["deconv4.up.weight"]
+    assert net.reduction == 32 and net.backbone.feature_info[-1]["reduction"] == 32
+    with torch.no_grad():
+        features = net.forward_features(*x)
+        out = net(*x)
+        assert features["layer5"].shape[-2:] == (2, 3)  # 64x96 / 32
+        assert features["deconv4"].shape[-2:] == (8, 12) and features["deconv3"].shape[-2:] == (16, 24)
+        assert out["score_map"].shape == (2, 1, 2, 3)
+        torch.testing.assert_close(net.output1(*x), out["output1"])
+
+
+@pytest.mark.parametrize("backbone", ["mobilenet_v3_large", "efficientnet_b0"])
+def test_the_mobile_trunks_at_top_reduction_32_compute_torchvisions_own_features(backbone):
+    """With nothing changed but the split into stages (these two keep their own activations), the top
+    features are torchvision's ``features`` output for the same weights: the stride is torchvision's."""
+    reference = getattr(torchvision.models, backbone)(weights=None).eval()
+    path = f"/tmp/gmaiqa_test_top32_{backbone}.pth"
+    torch.save(reference.state_dict(), path)
+    trunk = LIGHT_TRUNKS[backbone](weights_path=path, top_reduction=32).eval()
+    image = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.testing.assert_close(trunk(image)[-1], reference.features(image), rtol=1e-4, atol=1e-5)
+        # the paper's 1/16 top stage (dilated) computes something else from the same weights
+        dilated = LIGHT_TRUNKS[backbone](weights_path=path).eval()(image)[-1]
+    assert dilated.shape[-2:] == (4, 6)
+
+
+@pytest.mark.parametrize("top", [8, 64, "32"])
+def test_a_top_reduction_a_light_trunk_does_not_offer_names_the_key(top):
+    with pytest.raises(ConfigError, match="model.backbone.top_reduction"):
+        build_gmanet(backbone={"name": "resnet18", "top_reduction": top})
+
+
+def test_only_the_light_trunks_take_a_top_reduction():
+    with pytest.raises(ConfigError, match=r"model.backbone.top_reduction.*vgg16_bn trunk takes no"):
+        build_gmanet(backbone={"name": "vgg16_bn", "top_reduction": 32})
+    with pytest.raises(ConfigError, match="did you mean 'top_reduction'"):
+        build_gmanet(backbone={"name": "resnet18", "top_reducton": 32})

@@ -11,6 +11,9 @@ low-level feature maps with a high-level feature map". We build them top-down, a
 where Layer4 / Layer3 are the last feature maps before those stages' max-pooling (64x96x512 and
 128x192x256 for VGG16-BN) and ConvT2x a stride-2 transposed convolution ("Deconv"). The names then say
 which backbone layer each map is fused with, and the sizes match the paper.
+A light trunk built with ``top_reduction=32`` (``gmaiqa.models.light_trunks``) puts Layer5 at 1/32; its
+Deconv4 then upsamples 4x (ConvT4x: kernel 8, stride 4) to meet Layer4 at 1/8, and the maps the
+auxiliary outputs score keep their sizes.
 
 Heads: every 1x1x512 feature vector of Layer5 is an independent patch sample; two 1x1 convolutions
 (512 -> 256, LeakyReLU, 256 -> 1) and a ReLU give a non-negative 32x48 score map; Output1 is the mean
@@ -23,6 +26,7 @@ Deconv4 and only serve training (loss weights 1.0 / 0.8 / 0.6). New layers are X
 from __future__ import annotations
 
 import copy
+import inspect
 
 import torch
 from torch import nn
@@ -63,11 +67,12 @@ class ScoreHead(nn.Module):
 
 
 class _Fuse(nn.Module):
-    """Upsample the coarser map 2x with a transposed convolution, concatenate, 3x3 conv-BN-LReLU."""
+    """Upsample the coarser map ``scale``x with a transposed convolution (kernel 2 x scale, the
+    paper's 2x "Deconv" at scale 2), concatenate, 3x3 conv-BN-LReLU."""
 
-    def __init__(self, coarse: int, lateral: int, out: int, negative_slope: float):
+    def __init__(self, coarse: int, lateral: int, out: int, negative_slope: float, scale: int = 2):
         super().__init__()
-        self.up = nn.ConvTranspose2d(coarse, out, kernel_size=4, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(coarse, out, kernel_size=2 * scale, stride=scale, padding=scale // 2)
         self.conv = nn.Conv2d(out + lateral, out, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(out)
         self.act = nn.LeakyReLU(negative_slope)
@@ -112,7 +117,13 @@ class GMANet(nn.Module):
         self.head1 = ScoreHead(top, head_channels, negative_slope, init_score)
         if aux_outputs:
             self._i8, self._i4 = _last_stage_at(info, 8), _last_stage_at(info, 4)
-            self.deconv4 = _Fuse(top, info[self._i8]["channels"], aggregation_channels, negative_slope)
+            self.deconv4 = _Fuse(
+                top,
+                info[self._i8]["channels"],
+                aggregation_channels,
+                negative_slope,
+                scale=info[-1]["reduction"] // 8,
+            )
             self.deconv3 = _Fuse(
                 aggregation_channels, info[self._i4]["channels"], aggregation_channels, negative_slope
             )
@@ -156,7 +167,7 @@ class GMANet(nn.Module):
         return out
 
     def forward(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """-> {"output1": (B,), ["output2", "output3": (B,)], "score_map": (B, 1, H/16, W/16)}"""
+        """-> {"output1": (B,), ["output2", "output3": (B,)], "score_map": (B, 1, H/r, W/r)}, r: reduction"""
         return self.forward_head(self.forward_features(image, attention))
 
     # ---- inference: Output1 only (§3.4), without the aggregation module and auxiliary heads
@@ -166,11 +177,11 @@ class GMANet(nn.Module):
 
     @property
     def reduction(self) -> int:
-        """Input pixels per score-map cell (16: Layer5 of VGG16-BN)."""
+        """Input pixels per score-map cell (16: Layer5 of VGG16-BN; 32: a light trunk's own stride)."""
         return self.backbone.feature_info[-1]["reduction"]
 
     def output1_map(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> torch.Tensor:
-        """Output1's score map (B, 1, H/16, W/16), computing nothing the auxiliary outputs need."""
+        """Output1's score map (B, 1, H/r, W/r), computing nothing the auxiliary outputs need."""
         if self.attention_depth > 0 and attention is None:
             raise ValueError("this GMANet uses mask attention: pass the attention map (B, 1, H, W)")
         return self.head1(self.backbone(image, attention)[-1])
@@ -212,7 +223,16 @@ def build_gmanet(
             f"unknown backbone {name!r}{did_you_mean(name, TRUNKS)}",
             f"choose one of {sorted(TRUNKS)}",
         )
-    trunk = TRUNKS[name](negative_slope=negative_slope, **spec)
+    builder = TRUNKS[name]
+    takes = set(inspect.signature(builder).parameters) - {"negative_slope"}
+    for key in spec:
+        if key not in takes:  # a key another trunk takes (top_reduction of a light one), or a typo
+            raise ConfigError(
+                f"model.backbone.{key}",
+                f"the {name} trunk takes no {key!r}{did_you_mean(key, takes)}",
+                f"its keys: name, {', '.join(sorted(takes))}",
+            )
+    trunk = builder(negative_slope=negative_slope, **spec)
     net = GMANet(
         backbone=trunk,
         mask_attention_depth=mask_attention_depth,

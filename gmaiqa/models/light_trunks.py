@@ -17,6 +17,12 @@ block's stride becomes 1 and the later blocks' spatial convolutions are dilated 
 torchvision's ``replace_stride_with_dilation`` for ResNet, which its BasicBlock refuses, and of its
 ``dilated`` MobileNetV3, which EfficientNet does not offer); ImageNet weights load unchanged.
 
+``top_reduction=32`` (``model.backbone.top_reduction``, a departure from §3.2) keeps torchvision's own
+last stride instead: the top stage then runs on a quarter of the pixels, a 16x24 score map for 512x768
+(one cell per φ = 32x32 block of the attention map). The dilated top stage is where a light trunk
+spends much of its CPU time (``benchmarks/bench_model.py --trunks`` measures both), so this is the lever
+for a light model many times faster than VGG16-BN; the paper's 1/16 stays the default.
+
 Mask attention (Eq. 7) acts as in the heavy trunks, on every convolution of the first stage at depth 1
 (L1) and also of the second at depth 2 (L2): a convolution-BN pair of a residual or inverted-residual
 block becomes a :class:`~gmaiqa.models.mask_attention.MaskAttentionConv`, whose map is pooled with that
@@ -32,6 +38,7 @@ import torchvision
 from torch import nn
 from torchvision.ops.misc import Conv2dNormActivation
 
+from gmaiqa.errors import ConfigError
 from gmaiqa.models.backbones import Backbone, _load_torchvision, _Sequential
 from gmaiqa.models.mask_attention import MaskAttentionConv, MaskMaxPool
 
@@ -58,6 +65,20 @@ def conv_path_receptive_field(stages: list[list[nn.Module]]) -> int:
             field += (dilation[0] * (kernel[0] - 1)) * jump
             jump *= stride[0]
     return field
+
+
+TOP_REDUCTIONS = (16, 32)
+
+
+def _top_is_dilated(top_reduction: int) -> bool:
+    """16: the paper's 1/16 top stage (dilated); 32: torchvision's own stride."""
+    if top_reduction not in TOP_REDUCTIONS:
+        raise ConfigError(
+            "model.backbone.top_reduction",
+            f"{top_reduction!r} is not a reduction a light trunk offers",
+            "use 16 (the paper's 32x48 map for 512x768, §3.2) or 32 (torchvision's own last stride)",
+        )
+    return top_reduction == 16
 
 
 def _dilate(blocks: list[nn.Module]) -> None:
@@ -120,10 +141,16 @@ def _info(names_channels_reductions) -> list[dict]:
 
 
 def resnet18(
-    *, weights_path: str | None = None, download: bool = False, negative_slope: float = 0.01
+    *,
+    weights_path: str | None = None,
+    download: bool = False,
+    negative_slope: float = 0.01,
+    top_reduction: int = 16,
 ) -> Backbone:
+    dilated = _top_is_dilated(top_reduction)
     net = _load_torchvision("resnet18", weights_path=weights_path, download=download)
-    _dilate(list(net.layer4))
+    if dilated:
+        _dilate(list(net.layer4))
     stages = [
         [MaskAttentionConv(net.conv1, net.bn1, nn.LeakyReLU(negative_slope))],
         [MaskMaxPool(net.maxpool), *(_ResNetBasicBlock(b, negative_slope) for b in net.layer1)],
@@ -133,33 +160,56 @@ def resnet18(
         ),
     ]
     info = _info(
-        [("stem", 64, 2), ("layer1", 64, 4), ("layer2", 128, 8), ("layer3", 256, 16), ("layer4", 512, 16)]
+        [
+            ("stem", 64, 2),
+            ("layer1", 64, 4),
+            ("layer2", 128, 8),
+            ("layer3", 256, 16),
+            ("layer4", 512, top_reduction),
+        ]
     )
     return Backbone(stages, info, receptive_field=conv_path_receptive_field(stages))
 
 
 def mobilenet_v3_large(
-    *, weights_path: str | None = None, download: bool = False, negative_slope: float = 0.01
+    *,
+    weights_path: str | None = None,
+    download: bool = False,
+    negative_slope: float = 0.01,
+    top_reduction: int = 16,
 ) -> Backbone:
     """``negative_slope`` is accepted for the common builder signature; MobileNetV3 keeps its own
     activations (its ImageNet weights were trained with them)."""
+    dilated = _top_is_dilated(top_reduction)
     features = _load_torchvision(
-        "mobilenet_v3_large", weights_path=weights_path, download=download, dilated=True
+        "mobilenet_v3_large", weights_path=weights_path, download=download, dilated=dilated
     ).features
     blocks = [_masked(features[0]), *(_InvertedResidual(b) for b in features[1:16]), _masked(features[16])]
     stages = [blocks[0:2], blocks[2:4], blocks[4:7], blocks[7:13], blocks[13:17]]
     info = _info(
-        [("stem", 16, 2), ("stage2", 24, 4), ("stage3", 40, 8), ("stage4", 112, 16), ("stage5", 960, 16)]
+        [
+            ("stem", 16, 2),
+            ("stage2", 24, 4),
+            ("stage3", 40, 8),
+            ("stage4", 112, 16),
+            ("stage5", 960, top_reduction),
+        ]
     )
     return Backbone(stages, info, receptive_field=conv_path_receptive_field(stages))
 
 
 def efficientnet_b0(
-    *, weights_path: str | None = None, download: bool = False, negative_slope: float = 0.01
+    *,
+    weights_path: str | None = None,
+    download: bool = False,
+    negative_slope: float = 0.01,
+    top_reduction: int = 16,
 ) -> Backbone:
     """``negative_slope`` as for :func:`mobilenet_v3_large`: EfficientNet keeps its SiLU."""
+    dilated = _top_is_dilated(top_reduction)
     features = _load_torchvision("efficientnet_b0", weights_path=weights_path, download=download).features
-    _dilate([*features[6], *features[7]])
+    if dilated:
+        _dilate([*features[6], *features[7]])
     stage = [[_InvertedResidual(b) for b in features[i]] for i in range(1, 8)]
     stages = [
         [_masked(features[0]), *stage[0]],
@@ -169,7 +219,13 @@ def efficientnet_b0(
         [*stage[5], *stage[6], _masked(features[8])],
     ]
     info = _info(
-        [("stem", 16, 2), ("stage2", 24, 4), ("stage3", 40, 8), ("stage4", 112, 16), ("stage5", 1280, 16)]
+        [
+            ("stem", 16, 2),
+            ("stage2", 24, 4),
+            ("stage3", 40, 8),
+            ("stage4", 112, 16),
+            ("stage5", 1280, top_reduction),
+        ]
     )
     return Backbone(stages, info, receptive_field=conv_path_receptive_field(stages))
 
