@@ -139,7 +139,7 @@ def bench_trunks(args) -> None:
             for top in (TOP_REDUCTIONS if trunk in LIGHT_TRUNKS else (16,))
         ]
         for trunk, top in variants:
-            net = fresh_gmanet(trunk, **({"top_reduction": top} if trunk in LIGHT_TRUNKS else {}))
+            net = fresh_gmanet(trunk, top_reduction=top) if trunk in LIGHT_TRUNKS else fresh_gmanet(trunk)
             params = sum(p.numel() for p in net.backbone.parameters()) + sum(
                 p.numel() for p in net.head1.parameters()
             )

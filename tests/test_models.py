@@ -234,7 +234,7 @@ def test_the_mobile_trunks_at_top_reduction_32_compute_torchvisions_own_features
     image = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         torch.testing.assert_close(trunk(image)[-1], reference.features(image), rtol=1e-4, atol=1e-5)
-        # the paper's 1/16 top stage (dilated) computes something else from the same weights
+        # the same weights at the paper's 1/16 (dilated) keep twice the resolution: the option is what differs
         dilated = LIGHT_TRUNKS[backbone](weights_path=path).eval()(image)[-1]
     assert dilated.shape[-2:] == (4, 6)
 
