@@ -239,11 +239,13 @@ def mark_interrupted(run_dir: Path, record: dict) -> None:
             (run_dir / INTERRUPTED).write_text(json.dumps(entry, indent=1))
 
 
-def withdraw(run_dir: Path, stages: list[str]) -> bool:
+def withdraw(run_dir: Path, stages: list[str], output_root: Path | None = None) -> bool:
     """Remove what this launch created in ``run_dir`` when its command line was refused before any
     stage ran (``init_from`` of an exported model, ``data.batch_size=0``): a refused job leaves no folder
     that would then block the corrected relaunch ("holds a different job"). Only the files gmaiqa and
-    Hydra write there are removed; the folder goes only once empty. Returns whether it went."""
+    Hydra write there are removed; the folder goes only once empty, and so do its parents below
+    ``output_root`` (``output_root/run_name``, which Hydra made for it), each only once empty. Returns
+    whether ``run_dir`` went."""
 
     if not is_rank_zero() or any((run_dir / s).exists() for s in stages):
         return False
@@ -255,10 +257,20 @@ def withdraw(run_dir: Path, stages: list[str]) -> bool:
             shutil.rmtree(target, ignore_errors=True)
         else:
             target.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
+    try:
         run_dir.rmdir()
-        return True
-    return False
+    except OSError:
+        return False
+    if output_root is not None and run_dir.resolve().is_relative_to(Path(output_root).resolve()):
+        root = Path(output_root).resolve()
+        for parent in run_dir.resolve().parents:
+            if parent == root:
+                break
+            try:
+                parent.rmdir()
+            except OSError:  # not empty: another job's runs, a multirun's own files
+                break
+    return True
 
 
 def job_label(cfg: DictConfig, run_dir: Path) -> str:

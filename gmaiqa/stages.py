@@ -182,6 +182,17 @@ def report_selection(
         )
 
 
+def check_requires_init(stages: list, init_from: str | None) -> None:
+    """A protocol whose first stage continues earlier weights (``requires_init``: GMANet's L1 after L0,
+    a fine-tune) needs ``init_from``."""
+    if stages and stages[0].get("requires_init", False) and not init_from:
+        raise ConfigError(
+            "init_from",
+            f"stage {stages[0].name} starts from earlier weights (the paper's two-stage training)",
+            "pass init_from=PATH/TO/L0.ckpt (or its run or multirun directory), or run the whole protocol",
+        )
+
+
 def stage_model(cfg: DictConfig, stage: DictConfig) -> dict:
     """The job's model config with the stage's own overrides (``stages[i].model``: e.g. GMANet's
     ``mask_attention_depth``, 0 in L0 and 1 in L1, §3.4)."""

@@ -42,7 +42,7 @@ from gmaiqa.errors import ConfigError, GmaiqaError, Preempted, RunFailed, instan
 from gmaiqa.job import DONE, JOB
 from gmaiqa.reporting import print_metrics
 from gmaiqa.runs import claim_run_dir, holding, mark_failed, mark_interrupted, withdraw
-from gmaiqa.stages import run_stage, stage_rules
+from gmaiqa.stages import check_requires_init, run_stage, stage_rules
 
 
 def compare_with_classical(cfg: DictConfig, datamodule, checkpoint: str, run_dir: Path) -> None:
@@ -75,7 +75,7 @@ def train(cfg: DictConfig) -> dict:
             return _run_stages(cfg, run_dir, stages, rules)
         except GmaiqaError as exc:
             # refused before any stage ran (a fresh folder): nothing is left behind; else the folder says why
-            if not (fresh and withdraw(run_dir, [s.name for s in stages])):
+            if not (fresh and withdraw(run_dir, [s.name for s in stages], Path(cfg.paths.output_root))):
                 mark_failed(run_dir, exc)
             raise
         except Preempted as exc:
@@ -99,12 +99,7 @@ def train(cfg: DictConfig) -> dict:
 
 def _run_stages(cfg: DictConfig, run_dir: Path, stages: list, rules: list) -> dict:
     init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
-    if stages[0].get("requires_init", False) and not init_from:
-        raise ConfigError(
-            "init_from",
-            f"stage {stages[0].name} starts from earlier weights (the paper's two-stage training)",
-            "pass init_from=PATH/TO/L0.ckpt (or its run or multirun directory), or run the whole protocol",
-        )
+    check_requires_init(stages, init_from)
     L.seed_everything(cfg.seed, workers=True)
     with job_scope():
         datamodule = instantiate(cfg.data)

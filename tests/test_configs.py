@@ -44,8 +44,14 @@ def required(command: str, tmp_path, run=None) -> list[str]:
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_experiment_composes_passes_the_precheck_and_builds(name, tmp_path):
-    assert precheck("train", [f"experiment={name}"]) == 1
     cfg = compose_train(name, ["paths.run_dir=/tmp/unused"], one_epoch=False)
+    given = []
+    if cfg.stages[0].get("requires_init"):
+        # a protocol that continues earlier weights is refused without them, before any folder exists
+        with pytest.raises(ConfigError, match="config `init_from`"):
+            precheck("train", [f"experiment={name}"])
+        given = ["init_from=default"]  # a file that exists; whether it fits the network is the run's check
+    assert precheck("train", [f"experiment={name}", *given]) == 1
     datamodule = instantiate(cfg.data)  # reads nothing: the data are made or read in setup()
     assert isinstance(datamodule, LightningDataModule), type(datamodule)
     inference = InferenceSettings.from_mapping(OmegaConf.to_container(cfg.inference, resolve=True)).record()

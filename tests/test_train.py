@@ -427,6 +427,23 @@ def test_weight_averaging_selects_and_keeps_the_averaged_weights(tiny_feces, tmp
     assert not refused.exists()
 
 
+def test_a_refused_job_leaves_no_folder_of_its_own(tiny_feces, tmp_path, capsys):
+    """Exit 2 and nothing of the job left in output_root, whether the precheck refuses it (an L1 protocol
+    without init_from: before Hydra makes a folder) or the run does once Hydra has made
+    output_root/run_name/run_id (a backbone key the trunk does not take, found when the network is
+    built): both folders are taken back, and output_root's other runs stay."""
+    output_root = tmp_path / "outputs"
+    (output_root / "other_run").mkdir(parents=True)
+    common = [*tiny_data(tiny_feces), "logger=none", "run_id=bad", f"paths.output_root={output_root}"]
+    assert main(["train", "experiment=gmanet_l1", *common]) == 2
+    assert "config `init_from`: stage l1 starts from earlier weights" in capsys.readouterr().err
+    assert sorted(p.name for p in output_root.iterdir()) == ["other_run"]
+
+    assert main(["train", "experiment=gmanet_l1_direct", *common, "+model.backbone.top_reduction=32"]) == 2
+    assert "config `model.backbone.top_reduction`" in capsys.readouterr().err
+    assert sorted(p.name for p in output_root.iterdir()) == ["other_run"]
+
+
 def _one_step_epochs(root, run_dir, max_epochs: int, *trainer_options: str) -> dict:
     """gmanet_l1_direct for ``max_epochs`` epochs of one step each; the stage's selection record."""
     from gmaiqa.train import train

@@ -84,13 +84,14 @@ def check(cfg: DictConfig) -> None:
     # here, not at import: loads torch, lightning, torchvision only when this runs
     from gmaiqa.callbacks.weight_averaging import check_one_weight_averaging
     from gmaiqa.checkpoints import resolve_init_from
-    from gmaiqa.stages import stage_rules, stage_task
+    from gmaiqa.stages import check_requires_init, stage_rules, stage_task
 
     stage_rules(stages)
     check_one_weight_averaging(cfg)
     for stage in stages:
         stage_task(cfg, stage)
     init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
+    check_requires_init(stages, init_from)
     if init_from:
         # here, not at import: loads torch only when this runs
         from gmaiqa.exported import exported_format
