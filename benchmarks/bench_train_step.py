@@ -8,7 +8,11 @@ crops, the three outputs, their sum's backward and an Adam update, L0 (no mask a
 aggregation and head widths (512/256), and the light recipes' (128/128; ``--widths``).
 
     uv run python benchmarks/bench_train_step.py [--trunks mobilenet_v3_large,vgg16_bn] [--repeats N]
-        [--widths 512/256,128/128]
+        [--widths 512/256,128/128] [--teacher default]
+
+``--teacher``: also time a ranking-distillation teacher's forward pass on the same batch
+(``task.distill.teacher``, ``gmaiqa.tasks.distillation``: fp32, no gradient, with the attention maps its
+mask attention reads), the cost it adds to every step, as a ratio to each row's fp32 step.
 
 Prints a table and writes ``benchmarks/results/bench_train_step.json`` with the CPU's capability and
 whether it runs bf16 natively. Times are best-of-N wall clock after one warm-up step.
@@ -27,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import best_of, report  # noqa: E402
 
 from gmaiqa.models import build_gmanet  # noqa: E402
+from gmaiqa.tasks.distillation import Teacher  # noqa: E402
 from gmaiqa.trainer_settings import native_bf16  # noqa: E402
 
 
@@ -39,6 +44,13 @@ def train_step(net: torch.nn.Module, optimizer, batch: torch.Tensor, bf16: bool)
     optimizer.step()
 
 
+def _recorded_meta(teacher: str) -> dict:
+    # here, not at import: the checkpoint reader loads the exported runtimes
+    from gmaiqa.checkpoints import META_KEY, read_checkpoint
+
+    return read_checkpoint(teacher, "--teacher")[META_KEY]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -48,12 +60,20 @@ def main() -> None:
     parser.add_argument("--crop", type=int, nargs=2, default=(128, 192))
     parser.add_argument("--batch", type=int, default=7)
     parser.add_argument("--widths", default="512/256,128/128", help="aggregation/head channels, a,b,...")
+    parser.add_argument("--teacher", default=None, help="a task.distill.teacher to time too (e.g. default)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "bench_train_step.json"))
     args = parser.parse_args()
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     rows = []
     widths = [tuple(int(n) for n in pair.split("/")) for pair in args.widths.split(",")]
+    teacher_s = None
+    if args.teacher:
+        # the teacher's own record stands in for the student's: this times it, not its fit
+        teacher = Teacher.load(args.teacher, 1.0, student_meta=_recorded_meta(args.teacher))
+        image = torch.randn(args.batch, 3, *args.crop, device=device)
+        attention = torch.rand(args.batch, 1, *args.crop, device=device)
+        teacher_s = best_of(lambda: teacher.scores(image, attention), args.repeats)
     for trunk in args.trunks.split(","):
         for aggregation, head in widths:
             torch.manual_seed(0)
@@ -84,6 +104,15 @@ def main() -> None:
                     "fp32_s_per_step": seconds["fp32"],
                     "bf16_s_per_step": seconds["bf16"],
                     "bf16_over_fp32": seconds["bf16"] / seconds["fp32"],
+                    **(
+                        {
+                            "teacher": args.teacher,
+                            "teacher_fp32_s": teacher_s,
+                            "teacher_over_fp32_step": teacher_s / seconds["fp32"],
+                        }
+                        if teacher_s is not None
+                        else {}
+                    ),
                 }
             )
     report("bench_train_step", rows, args.out)

@@ -55,12 +55,14 @@ def test_every_experiment_composes_passes_the_precheck_and_builds(name, tmp_path
     datamodule = instantiate(cfg.data)  # reads nothing: the data are made or read in setup()
     assert isinstance(datamodule, LightningDataModule), type(datamodule)
     inference = InferenceSettings.from_mapping(OmegaConf.to_container(cfg.inference, resolve=True)).record()
+    data = OmegaConf.to_container(cfg.data, resolve=True)
     for stage in cfg.stages:
         with torch.device("meta"):  # the architecture without its memory or ImageNet weights
             net = instantiate(stage_model(cfg, stage))
         task_cfg = stage_task(cfg, stage)  # as gmaiqa.stages.run_stage builds it
         report = task_cfg.pop("report", None)
-        task = instantiate(task_cfg)(net, inference=inference, meta={})
+        meta = {"model": stage_model(cfg, stage), "data": data}  # what a teacher's fit is checked against
+        task = instantiate(task_cfg)(net, inference=inference, meta=meta)
         assert sum(p.numel() for p in net.parameters()) > 0 and hasattr(task, "training_step"), stage.name
         if report:
             assert hasattr(instantiate(report, out_dir=tmp_path), "on_test_epoch_end"), stage.name

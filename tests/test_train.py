@@ -427,6 +427,49 @@ def test_weight_averaging_selects_and_keeps_the_averaged_weights(tiny_feces, tmp
     assert not refused.exists()
 
 
+def test_a_distilled_fit_keeps_its_teacher_out_of_the_ckpt(l0_run, tiny_feces, tmp_path):
+    """task.distill with the L0 run as teacher (same inputs): the step logs the distillation term and the
+    loss includes it, the selected checkpoint holds the student alone (the keys of a run without a teacher)
+    and records its teacher, and weight averaging (a deep copy of the task) runs beside it."""
+    import torch
+
+    from gmaiqa.train import train
+
+    ema = "{_target_: gmaiqa.callbacks.weight_averaging.EMAWeightAveraging, decay: 0.5}"
+    teacher = l0_run["checkpoint"]
+    common = (
+        tiny_data(tiny_feces)
+        + SMALL_GMANET
+        + ["+trainer.limit_train_batches=2", "logger.wandb.enabled=false"]
+    )
+    runs = {}
+    for name, extra in {"plain": [], "taught": [f"task.distill={{teacher: {teacher}, weight: 2.0}}"]}.items():
+        cfg = compose_train(
+            "gmanet_l1_direct",
+            common + extra + [f"+callbacks.weight_average={ema}", f"paths.run_dir={tmp_path / name}"],
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            runs[name] = train(cfg)["stages"][0]["checkpoint"]
+    plain, taught = (torch.load(runs[n], map_location="cpu", weights_only=False) for n in ("plain", "taught"))
+    assert plain["state_dict"].keys() == taught["state_dict"].keys()
+    assert taught["gmaiqa"]["distill"] == {"teacher": teacher, "weight": 2.0}
+    assert "distill" not in plain["gmaiqa"]
+
+    with open(tmp_path / "taught" / "l1_direct" / "csv" / "metrics.csv") as f:
+        steps = [row for row in csv.DictReader(f) if row.get("train/distill_step")]
+    assert len(steps) == 2
+    for row in steps:
+        labels = sum(
+            w * float(row[f"train/{o}/loss_step"])
+            for o, w in zip(("output1", "output2", "output3"), (1.0, 0.8, 0.6))
+        )
+        distill = float(row["train/distill_step"])
+        assert distill > 0 and float(row["train/loss_step"]) == pytest.approx(
+            labels + 2.0 * distill, rel=1e-5
+        )
+
+
 def test_a_refused_job_leaves_no_folder_of_its_own(tiny_feces, tmp_path, capsys):
     """Exit 2 and nothing of the job left in output_root, whether the precheck refuses it (an L1 protocol
     without init_from: before Hydra makes a folder) or the run does once Hydra has made
@@ -437,6 +480,17 @@ def test_a_refused_job_leaves_no_folder_of_its_own(tiny_feces, tmp_path, capsys)
     common = [*tiny_data(tiny_feces), "logger=none", "run_id=bad", f"paths.output_root={output_root}"]
     assert main(["train", "experiment=gmanet_l1", *common]) == 2
     assert "config `init_from`: stage l1 starts from earlier weights" in capsys.readouterr().err
+    assert sorted(p.name for p in output_root.iterdir()) == ["other_run"]
+
+    not_a_checkpoint = tmp_path / "teacher.ckpt"
+    not_a_checkpoint.write_text("not a checkpoint")
+    assert (
+        main(
+            ["train", "experiment=gmanet_l1_direct", *common, f"task.distill={{teacher: {not_a_checkpoint}}}"]
+        )
+        == 2
+    )
+    assert "config `task.distill.teacher`" in capsys.readouterr().err
     assert sorted(p.name for p in output_root.iterdir()) == ["other_run"]
 
     assert main(["train", "experiment=gmanet_l1_direct", *common, "+model.backbone.top_reduction=32"]) == 2
@@ -531,6 +585,24 @@ def test_the_ema_recipe_is_the_thick_recipe_with_averaged_weights(tmp_path):
     assert changed == {"callbacks.weight_average._target_", "callbacks.weight_average.decay"}
     assert ema["callbacks.weight_average._target_"] == "gmaiqa.callbacks.weight_averaging.EMAWeightAveraging"
     assert 1 / (1 - ema["callbacks.weight_average.decay"]) == pytest.approx(500)
+
+
+def test_the_distill_recipe_fine_tunes_the_ema_recipe_toward_the_shipped_model(tmp_path):
+    """conf/experiment/default_model_mobile_distill.yaml keeps default_model_mobile_ema's data, model,
+    averaging and L1 stage, and changes what its header lists: the shipped model as teacher, L1 alone
+    for two epochs from given weights."""
+    ema = _recipe_keys("default_model_mobile_ema", tmp_path, resolve=True)
+    distill = _recipe_keys("default_model_mobile_distill", tmp_path, resolve=True)
+    changed = {k for k in ema.keys() | distill.keys() if ema.get(k) != distill.get(k)}
+    assert {k for k in changed if not k.startswith("stages.")} == {
+        "task.distill.teacher",
+        "task.distill.weight",
+    }
+    assert (distill["task.distill.teacher"], distill["task.distill.weight"]) == ("default", 1.0)
+    l1 = {k.split(".", 2)[2]: v for k, v in ema.items() if k.startswith("stages.1.")}
+    tuned = {k.split(".", 2)[2]: v for k, v in distill.items() if k.startswith("stages.0.")}
+    assert tuned == {**l1, "max_epochs": 2, "requires_init": True}
+    assert not any(k.startswith("stages.1.") for k in distill)
 
 
 def _recipe_keys(name: str, run_dir, resolve: bool = False) -> dict:

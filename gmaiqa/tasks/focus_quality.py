@@ -6,7 +6,9 @@
   (``gmaiqa.inference``); val/loss_score and val/loss_diff are Eq. 9 and Eq. 11 on those image scores
   (Output1, the inference output); t0, t1, acc, SROCC and z-error as in §4.2;
 * optimiser: Adam, lr 1e-5, time-based decay lr / (1 + 5e-5 · step) (§3.4: halves near epoch 32 with
-  621 groups an epoch).
+  621 groups an epoch);
+* ours, off by default: ``distill`` adds a trained scorer's within-stack ranking of the same crops as a
+  second target for Output1 (``gmaiqa.tasks.distillation``).
 
 Per-group results of the last evaluation are kept in ``group_results[stage]`` for tables and plots.
 """
@@ -26,6 +28,7 @@ from gmaiqa.distributed import gather_rows
 from gmaiqa.inference import InferenceSettings, predict_scores
 from gmaiqa.losses import GMANetLoss
 from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
+from gmaiqa.tasks.distillation import Teacher, distill_settings, ranking_distillation_loss
 from gmaiqa.tasks.optimizer import check_optimizer_factory, check_optimizer_settings
 
 
@@ -44,6 +47,7 @@ class FocusQualityTask(L.LightningModule):
         lr_decay: float = 5e-5,
         inference: dict | None = None,
         meta: dict | None = None,
+        distill: dict | None = None,
     ):
         super().__init__()
         self.meta = dict(meta or {})
@@ -60,6 +64,10 @@ class FocusQualityTask(L.LightningModule):
         self.selection = nn.ModuleDict({s: ClearestSelection() for s in ("val", "test")})
         self.srocc = nn.ModuleDict({s: GroupSROCC() for s in ("val", "test")})
         self.group_results: dict[str, list[dict]] = {"val": [], "test": []}
+        settings = distill_settings(distill)
+        self.teacher = Teacher.load(*settings, student_meta=self.meta) if settings else None
+        if self.teacher is not None:
+            self.meta["distill"] = self.teacher.record()
 
     def forward(self, image: torch.Tensor, attention: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         return self.net(image, attention)
@@ -86,6 +94,10 @@ class FocusQualityTask(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         outputs = self.net(batch["image"], batch["attention"])
         terms = self.loss(outputs, batch["score"], batch["clearest"])
+        if self.teacher is not None:
+            taught = self.teacher.scores(batch["image"], batch["attention"])
+            terms["distill"] = ranking_distillation_loss(outputs["output1"].float(), taught)
+            terms["loss"] = terms["loss"] + self.teacher.weight * terms["distill"]
         self.log_dict(
             {f"train/{k}": v for k, v in terms.items() if k != "loss"},
             on_step=True,

@@ -1,0 +1,160 @@
+"""Ranking distillation: a trained scorer's within-stack ranking as a second training target.
+
+``task.distill={teacher: default, weight: 1.0}`` adds to the GMANet loss (§3.3, which stays as it is)
+a term that asks the student's Output1 to order the images of each group batch as the teacher orders
+the same crops:
+
+    L_distill = 1/|P| · Σ_{(i,j) ∈ P} smoothL1((ŝ_i - ŝ_j) - (t_i - t_j)),    P = every pair i < j
+
+ŝ the student's Output1 scores, t the teacher's, both on the paper's 0-100 scale. It is Eq. 11 of the
+paper with the teacher's gaps in place of the labels' and every pair in place of "clearest against the
+others": the synthetic labels say only how far each plane is from focus, and a teacher that learnt a
+cue they do not spell out (issue 32: the shipped VGG16-BN's picks on thick specimens, which no light
+trunk has learnt from the labels) passes it on through the order it gives every pair. Gaps, not the
+scores themselves, so that a student is free to keep its own offset, as the ranking metrics are.
+
+Only Output1 learns from the teacher: a ``weights`` file (the shipped default model) holds Output1's
+path alone, and Output1 is what scoring uses. The teacher must have been trained on the same inputs
+(normalisation, attention map kind and φ); :func:`check_teacher` refuses any other before the run
+folder exists. Its forward pass runs under ``torch.no_grad`` in eval mode on every training step (the
+shipped VGG16-BN costs more than a MobileNetV3 training step per batch on a 2-core CPU,
+``benchmarks/bench_train_step.py --teacher default``), which is why the recipe that uses it
+(``experiment=default_model_mobile_distill``) fine-tunes a trained light model rather than training one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gmaiqa.errors import ConfigError, did_you_mean
+
+KEY = "task.distill"
+SETTINGS = ("teacher", "weight")
+
+
+def ranking_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Mean smooth-L1 distance between the student's and the teacher's score gap over every pair."""
+    if student.shape != teacher.shape or student.ndim != 1 or student.numel() < 2:
+        raise ValueError(
+            f"ranking distillation needs two equal 1-D score vectors of >= 2 images, got "
+            f"{tuple(student.shape)} and {tuple(teacher.shape)}"
+        )
+    i, j = torch.triu_indices(student.numel(), student.numel(), offset=1, device=student.device)
+    return F.smooth_l1_loss(student[i] - student[j], (teacher[i] - teacher[j]).to(student.dtype), beta=1.0)
+
+
+def distill_settings(distill: Mapping | None, key: str = KEY) -> tuple[str, float] | None:
+    """``(teacher, weight)`` of a ``task.distill`` node, or None where it is off (null or absent)."""
+    if distill is None:
+        return None
+    if not isinstance(distill, Mapping):
+        raise ConfigError(
+            key, f"{distill!r} is not a mapping", f"e.g. '{key}={{teacher: default, weight: 1.0}}'"
+        )
+    unknown = sorted(set(distill) - set(SETTINGS))
+    if unknown:
+        raise ConfigError(
+            f"{key}.{unknown[0]}",
+            "is not a distillation setting" + did_you_mean(unknown[0], SETTINGS),
+            f"its keys: {', '.join(SETTINGS)}",
+        )
+    teacher = distill.get("teacher")
+    if not teacher:
+        raise ConfigError(
+            f"{key}.teacher",
+            "is missing",
+            "name a checkpoint, a finished run folder, or default (the shipped model)",
+        )
+    weight = distill.get("weight", 1.0)
+    try:
+        weight = float(weight)
+    except (TypeError, ValueError):
+        weight = float("nan")
+    if not weight > 0 or weight == float("inf"):
+        raise ConfigError(f"{key}.weight", f"{distill.get('weight')!r} is not a positive number", "e.g. 1.0")
+    return str(teacher), weight
+
+
+def _inputs(meta: Mapping) -> dict:
+    """What a scorer's inputs depend on, from its recorded config: the normalisation and the attention
+    map (kind and φ), as ``gmaiqa.scoring.preprocess_of`` reads them."""
+    data, model = meta.get("data") or {}, meta.get("model") or {}
+    amap = model.get("attention_map") or {"kind": "local_max", "block": [32, 32]}
+    return {
+        "data.normalize": data.get("normalize") or "image",
+        "attention kind": data.get("attention") or amap.get("kind"),
+        "attention block": list(data.get("block") or amap.get("block")),
+    }
+
+
+def check_teacher(teacher_meta: Mapping, student_meta: Mapping, teacher: str, key: str = KEY) -> None:
+    """The teacher scores Output1, higher for clearer, on the inputs the student trains on."""
+    if teacher_meta.get("family", "gmanet") != "gmanet" or not teacher_meta.get("higher_is_better", True):
+        raise ConfigError(
+            f"{key}.teacher",
+            f"{teacher} is a {teacher_meta.get('family')} model, not a GMANet focus scorer",
+            "name a GMANet checkpoint or weights file (default: the shipped model)",
+        )
+    theirs, ours = _inputs(teacher_meta), _inputs(student_meta)
+    differ = [k for k in ours if theirs[k] != ours[k]]
+    if differ:
+        raise ConfigError(
+            f"{key}.teacher",
+            f"{teacher} was trained on other inputs: "
+            + ", ".join(f"{k} {theirs[k]} (here {ours[k]})" for k in differ),
+            "train the student with the teacher's settings, or name a teacher trained with these",
+        )
+
+
+def check_distillation(task: Mapping, student_meta: Mapping, key: str = KEY) -> None:
+    """Before the run folder exists: a ``task.distill`` node's settings, and a teacher that can be read
+    and was trained on the student's inputs (its metadata only; the weights load when training starts)."""
+    settings = distill_settings(task.get("distill"), key)
+    if settings is None:
+        return
+    # here, not at import: gmaiqa.checkpoints loads torch
+    from gmaiqa.checkpoints import META_KEY, read_checkpoint
+
+    teacher = settings[0]
+    check_teacher(read_checkpoint(teacher, f"{key}.teacher")[META_KEY], student_meta, teacher, key)
+
+
+@dataclass(eq=False)
+class Teacher:
+    """A frozen scorer outside the student's module tree: not a parameter, not in the student's
+    checkpoints or state dict, not averaged by weight averaging (a deep copy shares it), moved to the
+    batch's device on first use."""
+
+    net: nn.Module
+    source: str
+    weight: float
+
+    @classmethod
+    def load(cls, teacher: str, weight: float, student_meta: Mapping, key: str = KEY) -> Teacher:
+        # here, not at import: gmaiqa.checkpoints imports the exported runtimes
+        from gmaiqa.checkpoints import load_net
+
+        net, meta = load_net(teacher, key=f"{key}.teacher")
+        check_teacher(meta, student_meta, teacher, key)
+        for p in net.parameters():
+            p.requires_grad_(False)
+        return cls(net.eval(), teacher, weight)
+
+    def __deepcopy__(self, memo: dict) -> Teacher:
+        return self
+
+    @torch.no_grad()
+    def scores(self, image: torch.Tensor, attention: torch.Tensor | None) -> torch.Tensor:
+        parameter = next(self.net.parameters(), None)
+        if parameter is not None and parameter.device != image.device:
+            self.net.to(image.device)
+        self.net.eval()
+        return self.net(image, attention)["output1"].float()
+
+    def record(self) -> dict:
+        return {"teacher": self.source, "weight": self.weight}
