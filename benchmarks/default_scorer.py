@@ -221,14 +221,16 @@ def main() -> None:
     }
     args.out.write_text(json.dumps({**record, "measured": measured}, indent=1))
     print(f"winner under the rule ({default_scorer.RULE}): {winner}")
+    note = default_scorer.trial_note(rows, winner)
     leader = default_scorer.leader(rows)
-    if leader != winner:
-        print(
-            f"{leader} leads the table but is a trial, not shipped: `gmaiqa export "
-            f"ckpt={checkpoints.get(leader, 'RUN')} out={default_model_path()} format=weights "
-            "overwrite=true`, "
+    if note and default_scorer.better_picks(rows, leader, winner):
+        note += (
+            f": `gmaiqa export ckpt={checkpoints.get(leader, 'RUN')} out={default_model_path()} "
+            "format=weights overwrite=true`, "
             "then measure again with --reuse of this table without its ckpt:default rows"
         )
+    if note:
+        print(note)
     if args.write_choice:
         choice = {
             "method": winner,

@@ -76,6 +76,26 @@ def test_a_trial_that_leads_the_table_is_not_recorded_as_the_default():
         default_scorer.choose(rows_of("trial:only", [1.0], [1]))
 
 
+def test_a_trial_ahead_only_on_milliseconds_is_not_said_to_lead():
+    """The benchmark's note on a leading trial: 'export it' when its picks are better than the winner's;
+    when they tie and the trial is ahead only on ms per image (measured in another run), it says so and
+    that the winner stays."""
+    shipped = rows_of("ckpt:default", [0.8, 0.9], [7, 7], ms=2700)
+    assert (
+        default_scorer.trial_note(shipped + rows_of("trial:x", [0.8, 0.8], [7, 7], ms=2900), "ckpt:default")
+        is None
+    )
+    note = default_scorer.trial_note(
+        shipped + rows_of("trial:x", [0.9, 0.9], [7, 7], ms=2900), "ckpt:default"
+    )
+    assert note == "trial:x leads the table on its picks but is a trial, not shipped"
+    note = default_scorer.trial_note(
+        shipped + rows_of("trial:x", [0.8, 1.0], [7, 8], ms=2600), "ckpt:default"
+    )
+    assert note.startswith("trial:x ties ckpt:default on worst-case acc and t0 share and is ahead only on ms")
+    assert "(2600 against 2700" in note and note.endswith("ckpt:default stays")
+
+
 @pytest.fixture
 def record_of(tmp_path, monkeypatch):
     """Point the default scorer at a record naming ``method``."""
