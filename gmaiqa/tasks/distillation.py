@@ -17,8 +17,9 @@ Only Output1 learns from the teacher: a ``weights`` file (the shipped default mo
 path alone, and Output1 is what scoring uses. The teacher must have been trained on the same inputs
 (normalisation, attention map kind and φ); :func:`check_teacher` refuses any other before the run
 folder exists. Its forward pass runs under ``torch.no_grad`` in eval mode on every training step (the
-shipped VGG16-BN costs more than a MobileNetV3 training step per batch on a 2-core CPU,
-``benchmarks/bench_train_step.py --teacher default``), which is why the recipe that uses it
+shipped VGG16-BN's costs 1.7x a whole MobileNetV3 training step on a 7x128x192 batch on a 2-core CPU,
+one run of ``benchmarks/bench_train_step.py --teacher default``, so a distilled step costs about 2.7
+plain ones), which is why the recipe that uses it
 (``experiment=default_model_mobile_distill``) fine-tunes a trained light model rather than training one.
 """
 
