@@ -14,6 +14,9 @@ model, scored as ``predict`` scores it). Prints the table and writes it to
 candidate (``trial:LABEL``; experiments/default-model/light.sh), ``--reuse TABLE`` keeps the rows an
 earlier run measured (acc and t0 are deterministic; their ms were measured then). ``ms_per_image`` is
 measured on the CPU, one set after another: compare candidates within a set, not across sets or machines.
+Each row keeps its per-group pick offsets (the JSON's ``group_order`` names the groups);
+``--markdown TABLE --compare A B`` sets two candidates side by side group by group, with a sign test of
+the groups only one of them gets right, which says whether a lead of a group or two is one.
 """
 
 from __future__ import annotations
@@ -61,17 +64,26 @@ def synthetic_sets(work: Path, groups: int) -> dict[str, Path]:
     return sets
 
 
+def set_groups(root: Path) -> list[str]:
+    """A set's groups in the order every candidate scores them (the order of its rows' ``offsets``)."""
+    return [s.group for s in labelled_stacks(root, "headers", "all", (0.6, 0.2, 0.2), 0)]
+
+
 def measure_set(name: str, root: Path, classical: list[str], checkpoints: dict[str, str]) -> list[dict]:
     """Rows for one set: the classical candidates (measures and fusions) in one pass over its images,
-    then each checkpoint candidate (label -> what ``ckpt=`` takes) scored as ``predict`` scores it."""
+    then each checkpoint candidate (label -> what ``ckpt=`` takes) scored as ``predict`` scores it.
+    Each row keeps its per-group pick offsets, in :func:`set_groups`' order, for ``--compare``."""
     stacks = labelled_stacks(root, "headers", "all", (0.6, 0.2, 0.2), 0)
     device = torch.device("cpu")
-    rows = run_classical(stacks, classical, device) if classical else []
+    offsets: dict[str, list[int]] = {}
+    rows = run_classical(stacks, classical, device, offsets=offsets) if classical else []
     options = OmegaConf.create(
         {"resize": None, "block": None, "inference": {}, "num_workers": 0, "pixel_um": None}
     )
     for label, path in checkpoints.items():
-        rows.append({**run_checkpoint(stacks, path, device, options), "method": label})
+        row = run_checkpoint(stacks, path, device, options, offsets=offsets)
+        offsets[label] = offsets.pop(row["method"])
+        rows.append({**row, "method": label})
     return [
         {
             "set": name,
@@ -82,9 +94,31 @@ def measure_set(name: str, root: Path, classical: list[str], checkpoints: dict[s
             "srocc": r["srocc"],
             "z_error_um": r["z_error_um"],
             "ms_per_image": r["ms_per_image"],
+            "offsets": offsets[r["method"]],
         }
         for r in rows
     ]
+
+
+def compare_markdown(rows: list[dict], first: str, second: str) -> str:
+    """Two candidates group by group (``gmaiqa.default_scorer.paired``): per set their acc, then for
+    picks within one image and for exact picks the groups only each gets right and the sign test's p."""
+    acc = {(r["candidate"], r["set"]): r["acc"] for r in rows}
+    lines = [
+        f"| set | {first} acc | {second} acc | within 1: only {first} / only {second} / p "
+        f"| exact: only {first} / only {second} / p |",
+        "|---|---|---|---|---|",
+    ]
+    for e in default_scorer.paired(rows, first, second):
+        cells = [
+            f"{e[s]['only_first']} / {e[s]['only_second']} / {e[s]['p']:.2f}" for s in ("within_1", "exact")
+        ]
+        lines.append(
+            f"| {e['set']} ({e['groups']}) | {acc[first, e['set']]:.2f} | {acc[second, e['set']]:.2f} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines)
 
 
 def full_markdown(rows: list[dict]) -> str:
@@ -162,10 +196,19 @@ def main() -> None:
     parser.add_argument(
         "--full", action="store_true", help="with --markdown: every candidate x set, SROCC and ms too"
     )
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("FIRST", "SECOND"),
+        help="with --markdown: two candidates group by group, with a sign test per set",
+    )
     args = parser.parse_args()
     if args.markdown:
         rows = json.loads(args.markdown.read_text())["rows"]
-        print(full_markdown(rows) if args.full else markdown(rows, args.top))
+        if args.compare:
+            print(compare_markdown(rows, *args.compare))
+        else:
+            print(full_markdown(rows) if args.full else markdown(rows, args.top))
         return
     assert set(PRESET_ORDER) == set(PRESETS), "a preset was added: measure it too"
     if args.dev is None:
@@ -206,6 +249,7 @@ def main() -> None:
     report("default_scorer", table, args.out)
     record = json.loads(args.out.read_text())
     record["rows"], record["winner"] = rows, winner
+    record["group_order"] = {name: set_groups(root) for name, root in sets.items()}
     measured = {
         "script": "benchmarks/default_scorer.py",
         "command": " ".join(["benchmarks/default_scorer.py", *sys.argv[1:]]),

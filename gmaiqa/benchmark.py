@@ -65,15 +65,23 @@ def _result(method: str, metrics: GroupMetrics, seconds: float, images: int) -> 
     }
 
 
+def pick_offsets(metrics: GroupMetrics) -> list[int]:
+    """Per scored group, in the order scored: |picked - annotated clearest| in images (0 an exact pick,
+    at most 1 counted by acc), what a paired comparison of two methods on the same groups needs."""
+    return [int(row["offset"]) for row in metrics.rows]
+
+
 def run_classical(
     stacks: list[FocusStack],
     names: list[str],
     device: torch.device,
     curves: dict[str, dict[int, np.ndarray]] | None = None,
     curve_of: frozenset[int] = frozenset(),
+    offsets: dict[str, list[int]] | None = None,
 ) -> list[dict]:
     """Every measure on every group; ``curves`` (method -> group index -> clarity per image) receives
-    the score curves of the groups in ``curve_of``."""
+    the score curves of the groups in ``curve_of``, ``offsets`` (method -> one entry per group, in
+    ``stacks``' order) how far each pick lands from the annotated clearest image."""
     measures = [get_measure(n) for n in names]
     state = {m.name: (GroupMetrics(), [0.0]) for m in measures}
     images = 0
@@ -94,6 +102,8 @@ def run_classical(
             metrics.update(stack, clarity.cpu())
             if curves is not None and index in curve_of:
                 curves.setdefault(m.name, {})[index] = clarity.cpu().numpy()
+    if offsets is not None:
+        offsets.update({m.name: pick_offsets(state[m.name][0]) for m in measures})
     return [_result(m.name, state[m.name][0], state[m.name][1][0], images) for m in measures]
 
 
@@ -104,8 +114,10 @@ def run_checkpoint(
     cfg: DictConfig,
     curves: dict[str, dict[int, np.ndarray]] | None = None,
     curve_of: frozenset[int] = frozenset(),
+    offsets: dict[str, list[int]] | None = None,
 ) -> dict:
-
+    """One checkpoint on every group, scored as ``predict`` scores it; ``curves`` and ``offsets`` as
+    for :func:`run_classical`, under the method name ``ckpt:PATH``."""
     net, meta = load_net(path)
     net.to(device)
     metrics, images = GroupMetrics(), 0
@@ -117,6 +129,8 @@ def run_checkpoint(
         if curves is not None and index in curve_of:
             curves.setdefault(f"ckpt:{path}", {})[index] = clear.numpy()
     seconds = time.perf_counter() - start
+    if offsets is not None:
+        offsets[f"ckpt:{path}"] = pick_offsets(metrics)
     return _result(f"ckpt:{path}", metrics, seconds, images)
 
 

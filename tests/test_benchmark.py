@@ -84,3 +84,36 @@ def test_stacks_with_only_a_clearest_flag_leave_srocc_empty(feces_copy, tmp_path
     result = list(csv.DictReader(open(out / "benchmark.csv")))
     assert len(result) == len(FOCUS_MEASURES)  # listed twice, run once
     assert all(r["srocc"] == "" and r["z_error_um"] == "" for r in result) and all(r["acc"] for r in result)
+
+
+def test_per_group_offsets_agree_with_the_figures_they_make(tiny_feces, trained_run):
+    """The offsets a paired comparison reads (``--compare`` of benchmarks/default_scorer.py) are the
+    picks the figures count: one per group in scoring order, t0 of them 0 and acc's share at most 1,
+    for a measure and for a checkpoint alike (under the checkpoint's ``ckpt:PATH`` name)."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from gmaiqa.benchmark import run_checkpoint, run_classical
+    from gmaiqa.scoring import labelled_stacks
+
+    stacks = labelled_stacks(tiny_feces, "headers", "all", (0.6, 0.2, 0.2), 0)
+    offsets: dict[str, list[int]] = {}
+    rows = run_classical(stacks, ["TENG", "LAPV"], torch.device("cpu"), offsets=offsets)
+    options = OmegaConf.create({"resize": None, "block": None, "inference": {}, "num_workers": 0})
+    rows.append(run_checkpoint(stacks, str(trained_run), torch.device("cpu"), options, offsets=offsets))
+    assert set(offsets) == {r["method"] for r in rows}
+    for row in rows:
+        picks = offsets[row["method"]]
+        assert len(picks) == row["groups"] == len(stacks) and all(p >= 0 for p in picks)
+        assert sum(p == 0 for p in picks) == row["t0"] and sum(p == 1 for p in picks) == row["t1"]
+        assert sum(p <= 1 for p in picks) / len(picks) == row["acc"]
+    # known picks: the group's scores point at one image, its offset is the distance to the clearest
+    from gmaiqa.benchmark import pick_offsets
+    from gmaiqa.scoring import GroupMetrics
+
+    metrics = GroupMetrics()
+    for stack in stacks[:3]:
+        scores = torch.zeros(len(stack))
+        scores[0] = 1.0  # always the first image
+        metrics.update(stack, scores)
+    assert pick_offsets(metrics) == [s.clearest for s in stacks[:3]]

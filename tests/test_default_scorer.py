@@ -96,6 +96,48 @@ def test_a_trial_ahead_only_on_milliseconds_is_not_said_to_lead():
     assert "(2600 against 2700" in note and note.endswith("ckpt:default stays")
 
 
+def test_the_sign_test_has_the_binomial_tails():
+    # no disagreement, or an even split: no evidence either way
+    assert default_scorer.sign_test_p(0, 0) == 1.0 and default_scorer.sign_test_p(3, 3) == 1.0
+    # 5 groups only one candidate gets right, none the other way: 2 * (1/2)^5
+    assert default_scorer.sign_test_p(5, 0) == default_scorer.sign_test_p(0, 5) == pytest.approx(1 / 16)
+    # 9 against 1: 2 * (1 + 10) / 2^10
+    assert default_scorer.sign_test_p(9, 1) == pytest.approx(22 / 1024)
+    # two groups ahead on 24 alike is what a coin does (the table's usual margin)
+    assert default_scorer.sign_test_p(2, 0) == 0.5
+
+
+def test_paired_counts_the_groups_only_one_candidate_gets_right():
+    def row(candidate, name, offsets):
+        right = sum(o <= 1 for o in offsets)
+        return {
+            "candidate": candidate,
+            "set": name,
+            "acc": right / len(offsets),
+            "t0": sum(o == 0 for o in offsets),
+            "groups": len(offsets),
+            "ms_per_image": 1.0,
+            "offsets": offsets,
+        }
+
+    rows = [row("A", "s0", [0, 1, 2, 3, 0]), row("B", "s0", [0, 0, 0, 2, 2]), row("C", "s1", [0])]
+    (entry,) = default_scorer.paired(rows, "A", "B")  # s1 has only C: not a shared set
+    assert entry["set"] == "s0" and entry["groups"] == 5
+    # within one image: A alone on group 4, B alone on group 2
+    assert entry["within_1"] == {"only_first": 1, "only_second": 1, "p": 1.0}
+    # exact: A alone on group 4; B alone on groups 1 and 2
+    assert entry["exact"] == {"only_first": 1, "only_second": 2, "p": 1.0}
+    swapped = default_scorer.paired(rows, "B", "A")[0]["exact"]
+    assert (swapped["only_first"], swapped["only_second"]) == (2, 1)
+    old = [{k: v for k, v in rows[1].items() if k != "offsets"}]
+    with pytest.raises(ValueError, match="B on s0 was measured without per-group offsets"):
+        default_scorer.paired(rows[:1] + old, "A", "B")
+    with pytest.raises(ValueError, match="different groups of s0"):
+        default_scorer.paired(rows[:1] + [row("B", "s0", [0, 0])], "A", "B")
+    with pytest.raises(ValueError, match="share no measured set"):
+        default_scorer.paired(rows, "A", "C")
+
+
 @pytest.fixture
 def record_of(tmp_path, monkeypatch):
     """Point the default scorer at a record naming ``method``."""

@@ -98,6 +98,52 @@ def trial_note(rows: list[dict], winner: str) -> str | None:
     )
 
 
+def sign_test_p(wins: int, losses: int) -> float:
+    """Two-sided exact sign test on the groups where two candidates disagree (one right, one wrong): the
+    chance of a split at least this uneven if neither were the better one (binomial, p = 1/2)."""
+    n = wins + losses
+    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired(rows: list[dict], first: str, second: str) -> list[dict]:
+    """Two candidates group by group on every set both were measured on: for acc's sense of right (the
+    pick within one image of the clearest) and for exact picks, how many groups only ``first`` gets
+    right, how many only ``second`` does, and :func:`sign_test_p` of that split. On 24 groups a lead of
+    one or two is a coin's work (p >= 0.5); the table's rule ranks on it all the same, and this says
+    which of its differences a reviewer may read as one."""
+    by_set: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        if row["candidate"] in (first, second):
+            by_set.setdefault(row["set"], {})[row["candidate"]] = row
+    out = []
+    for name, pair in by_set.items():
+        if len(pair) < 2:
+            continue
+        for row in pair.values():
+            if "offsets" not in row:
+                raise ValueError(
+                    f"{row['candidate']} on {name} was measured without per-group offsets; measure it "
+                    "again (leave its rows out of --reuse)"
+                )
+        a, b = pair[first]["offsets"], pair[second]["offsets"]
+        if len(a) != len(b):
+            raise ValueError(f"{first} and {second} were measured on different groups of {name}")
+        entry = {"set": name, "groups": len(a)}
+        for sense, right in (("within_1", lambda o: o <= 1), ("exact", lambda o: o == 0)):
+            only_first = sum(right(x) and not right(y) for x, y in zip(a, b))
+            only_second = sum(right(y) and not right(x) for x, y in zip(a, b))
+            entry[sense] = {
+                "only_first": only_first,
+                "only_second": only_second,
+                "p": sign_test_p(only_first, only_second),
+            }
+        out.append(entry)
+    if not out:
+        raise ValueError(f"{first} and {second} share no measured set")
+    return out
+
+
 def choose(rows: list[dict]) -> str:
     """The default scorer a table supports: :func:`leader` among what gmaiqa ships (measures, the
     fusion, ``ckpt:default``). A ``trial:`` row cannot be recorded, as ``predict`` could not load it;
