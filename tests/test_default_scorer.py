@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +36,21 @@ def test_the_recorded_choice_is_the_rule_applied_to_its_table():
     for candidate in candidates:  # each measured on every set, once
         assert sorted(r["set"] for r in rows if r["candidate"] == candidate) == sorted(sets)
     assert record["measured"]["commit"] != "unknown" and record["measured"]["heldout"]["groups"] >= 20
+
+
+def test_the_readme_table_is_the_committed_trials_table():
+    """The README quotes the default-scorer table as ``--markdown TABLE --top 3`` prints it from the
+    committed trials JSON, so a re-measured table cannot leave stale figures in the README."""
+    root = Path(__file__).resolve().parents[1]
+    script, table = root / "benchmarks" / "default_scorer.py", "benchmarks/results/default_scorer_trials.json"
+    printed = subprocess.run(
+        [sys.executable, str(script), "--markdown", str(root / table), "--top", "3"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert printed.count("\n") >= 5 and "| VOLA |" in printed
+    assert printed in (root / "README.md").read_text(), f"README's table differs from {table} --top 3"
 
 
 def rows_of(
