@@ -38,6 +38,16 @@ def test_the_recorded_choice_is_the_rule_applied_to_its_table():
     assert record["measured"]["commit"] != "unknown" and record["measured"]["heldout"]["groups"] >= 20
 
 
+def test_the_recorded_choice_was_made_on_the_committed_trials_table():
+    """``predict`` reads the choice; the README and experiments/default-model quote the trials table.
+    Recording the choice from that table (``--reuse TABLE --write-choice``) keeps the two one table:
+    a table measured again and not recorded would leave predict's record on figures no page shows."""
+    root = Path(__file__).resolve().parents[1]
+    trials = json.loads((root / "benchmarks" / "results" / "default_scorer_trials.json").read_text())
+    key = lambda row: (row["set"], row["candidate"])  # noqa: E731
+    assert sorted(default_scorer.recorded()["rows"], key=key) == sorted(trials["rows"], key=key)
+
+
 def test_the_readme_table_is_the_committed_trials_table():
     """The README quotes the default-scorer table as ``--markdown TABLE --top 3`` prints it from the
     committed trials JSON, so a re-measured table cannot leave stale figures in the README."""
