@@ -5,15 +5,17 @@ rule of ``gmaiqa.default_scorer`` applied to the table.
 
 Sets: the six synthetic presets rendered as the shipped model's held-out groups were
 (experiments/default-model/run.sh: 24 groups of 256x384 frames, objects at half size, 10-16 images,
-seeds 2000-2005; the model never saw them), and ``--dev``, a real set in the dataset contract
+seeds 2000-2005; the model never saw them; ``--first-seed 3000 --groups 48`` with a ``--work`` of its own
+renders the second draw, which no choice has used), and ``--dev``, a real set in the dataset contract
 (benchmarks/real_dev_set.py makes one; it is measured, never tuned on). Candidates: every classical
 measure, the rank fusion of ``gmaiqa.focus.fusion.CANDIDATE_MEMBERS``, and ``ckpt:default`` (the shipped
 model, scored as ``predict`` scores it). Prints the table and writes it to
 ``benchmarks/results/default_scorer.json``; ``--write-choice`` also records the winner and its table in
 ``gmaiqa/default_scorer/choice.json``, what ``predict`` reads. ``--model LABEL=RUN`` adds a trained
-candidate (``trial:LABEL``; experiments/default-model/light.sh), ``--reuse TABLE`` keeps the rows an
-earlier run measured (acc and t0 are deterministic; their ms were measured then). ``ms_per_image`` is
-measured on the CPU, one set after another: compare candidates within a set, not across sets or machines.
+candidate (``trial:LABEL``; experiments/default-model/light.sh), ``--reuse TABLE`` (repeatable) keeps
+the rows an earlier run measured (acc and t0 are deterministic; their ms were measured then; rows of
+another draw are refused). ``ms_per_image`` is measured on the CPU, one set after another: compare
+candidates within a set, not across sets or machines.
 Each row keeps its per-group pick offsets (the JSON's ``group_order`` names the groups);
 ``--markdown TABLE --compare A B`` sets two candidates side by side group by group, with a sign test of
 the groups only one of them gets right, which says whether a lead of a group or two is one.
@@ -53,12 +55,25 @@ FUSION = PREFIX + SEPARATOR.join(CANDIDATE_MEMBERS)
 MODEL = "ckpt:default"
 
 
-def synthetic_sets(work: Path, groups: int) -> dict[str, Path]:
+FIRST_SEED = 2000  # the held-out draw every table so far was measured on (preset i: seed 2000 + i)
+
+
+def synthetic_sets(work: Path, groups: int, first_seed: int = FIRST_SEED) -> dict[str, Path]:
+    """The six held-out presets under ``work``, rendered once; a folder rendered with other settings
+    (another seed or group count) is refused rather than measured as if it were this draw."""
     sets = {}
     for i, preset in enumerate(PRESET_ORDER):
         folder = work / preset
-        if not (folder / "synth.json").is_file():
-            cfg = SynthConfig(preset=preset, groups=groups, seed=2000 + i, **HELDOUT)
+        cfg = SynthConfig(preset=preset, groups=groups, seed=first_seed + i, **HELDOUT)
+        record = folder / "synth.json"
+        if record.is_file():
+            rendered = json.loads(record.read_text())["config"]
+            if (rendered["seed"], rendered["groups"]) != (cfg.seed, cfg.groups):
+                raise SystemExit(
+                    f"{folder} holds seed {rendered['seed']} with {rendered['groups']} groups, not seed "
+                    f"{cfg.seed} with {cfg.groups}: give another --work for this draw"
+                )
+        else:
             generate(cfg, folder, workers=2)
         sets[preset] = folder
     return sets
@@ -98,6 +113,26 @@ def measure_set(name: str, root: Path, classical: list[str], checkpoints: dict[s
         }
         for r in rows
     ]
+
+
+def reused_rows(tables: list[Path], classical: list[str], groups: int) -> list[dict]:
+    """The rows of earlier tables this run keeps: only candidates this script measures (model_vote.py's
+    combinations are left out), the first table's row where several have one, and a synthetic set's row
+    only where it was measured on as many groups as this draw has (another draw's rows are refused)."""
+    kept: dict[tuple[str, str], dict] = {}
+    for table in tables:
+        for row in json.loads(table.read_text())["rows"]:
+            candidate = row["candidate"]
+            measured_here = candidate in classical or candidate == MODEL
+            if not (measured_here or candidate.startswith(default_scorer.TRIAL)):
+                continue
+            if row["set"] in PRESET_ORDER and row["groups"] != groups:
+                raise SystemExit(
+                    f"{table}: {candidate} on {row['set']} was measured on {row['groups']} groups, "
+                    f"this draw has {groups}: reuse a table of the same draw"
+                )
+            kept.setdefault((row["set"], candidate), row)
+    return list(kept.values())
 
 
 def compare_markdown(rows: list[dict], first: str, second: str) -> str:
@@ -176,6 +211,12 @@ def main() -> None:
     parser.add_argument("--dev", type=Path, help="a real set in the dataset contract (required to measure)")
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "default-scorer")
     parser.add_argument("--groups", type=int, default=24, help="held-out groups per preset")
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=FIRST_SEED,
+        help="preset i is rendered from this seed + i (another draw: a --work of its own)",
+    )
     parser.add_argument("--no-model", action="store_true", help="leave ckpt:default out (a quick look)")
     parser.add_argument(
         "--model",
@@ -185,7 +226,11 @@ def main() -> None:
         help="a trial checkpoint (run folder, .ckpt or export) as candidate trial:LABEL; repeatable",
     )
     parser.add_argument(
-        "--reuse", type=Path, help="a table this script wrote: its rows are not measured again"
+        "--reuse",
+        type=Path,
+        action="append",
+        default=[],
+        help="a table this script (or model_vote.py) wrote: its rows are not measured again; repeatable",
     )
     parser.add_argument("--write-choice", action="store_true", help="record the winner for predict")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "default_scorer.json")
@@ -216,11 +261,13 @@ def main() -> None:
     if args.write_choice and args.no_model:
         parser.error("--write-choice needs every candidate, the shipped model included")
     started = time.perf_counter()
-    sets = {**synthetic_sets(args.work, args.groups), "dev": args.dev}
+    if args.write_choice and args.first_seed != FIRST_SEED:
+        parser.error("--write-choice records the draw every table was measured on: leave --first-seed out")
+    sets = {**synthetic_sets(args.work, args.groups, args.first_seed), "dev": args.dev}
     checkpoints = {} if args.no_model else {MODEL: default_scorer.NAME}
     checkpoints.update({f"trial:{m.split('=', 1)[0]}": m.split("=", 1)[1] for m in args.model})
     classical = [*classical_names(), FUSION]
-    reused = json.loads(args.reuse.read_text())["rows"] if args.reuse else []
+    reused = reused_rows(args.reuse, classical, args.groups)
     rows = []
     for name, root in sets.items():
         have = {r["candidate"] for r in reused if r["set"] == name}
@@ -258,10 +305,11 @@ def main() -> None:
         "dev_set": "evanmacbride/microscope-autofocus sample_data (benchmarks/real_dev_set.py)",
         "heldout": {
             "groups": args.groups,
+            "first_seed": args.first_seed,
             **{k: list(v) if isinstance(v, tuple) else v for k, v in HELDOUT.items()},
         },
         "seconds": round(time.perf_counter() - started),
-        "reused": str(args.reuse) if args.reuse else None,
+        "reused": [str(table) for table in args.reuse] or None,
     }
     args.out.write_text(json.dumps({**record, "measured": measured}, indent=1))
     print(f"winner under the rule ({default_scorer.RULE}): {winner}")

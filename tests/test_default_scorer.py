@@ -238,3 +238,42 @@ def test_a_measure_and_a_checkpoint_together_and_a_missing_record_are_one_messag
     assert main(["benchmark", f"data.root={tiny_feces}", f"out={out}", "methods=[default]"]) == 2
     assert "default scorer record is missing" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_held_out_folder_of_another_draw_is_refused_not_measured(tmp_path, monkeypatch):
+    """benchmarks/default_scorer.py renders each draw once under --work; a folder holding another
+    seed or group count must not be scored as if it were the draw asked for."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from default_scorer import PRESET_ORDER, synthetic_sets
+
+    for i, preset in enumerate(PRESET_ORDER):
+        (tmp_path / preset).mkdir()
+        config = {"seed": 2000 + i, "groups": 24}
+        (tmp_path / preset / "synth.json").write_text(json.dumps({"config": config}))
+    assert set(synthetic_sets(tmp_path, 24)) == set(PRESET_ORDER)  # the draw asked for: reused
+    with pytest.raises(SystemExit, match="holds seed 2000 with 24 groups, not seed 3000 with 48"):
+        synthetic_sets(tmp_path, 48, first_seed=3000)
+    with pytest.raises(SystemExit, match="not seed 2000 with 48"):
+        synthetic_sets(tmp_path, 48)
+
+
+def test_reused_rows_keep_the_scripts_own_candidates_the_first_table_first_and_refuse_another_draw(
+    tmp_path, monkeypatch
+):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from default_scorer import reused_rows
+
+    def table(name: str, rows: list[tuple[str, str, int, float]]) -> Path:
+        keys = ("set", "candidate", "groups", "acc")
+        path = tmp_path / name
+        path.write_text(json.dumps({"rows": [dict(zip(keys, row, strict=True)) for row in rows]}))
+        return path
+
+    first = table("a.json", [("feces", "VOLA", 48, 0.5), ("feces", "vote:default+VOLA", 48, 0.9)])
+    second = table(
+        "b.json", [("feces", "VOLA", 48, 0.1), ("dev", "TENG", 10, 1.0), ("dev", "trial:x", 10, 0.7)]
+    )
+    kept = {(r["set"], r["candidate"]): r["acc"] for r in reused_rows([first, second], ["VOLA", "TENG"], 48)}
+    assert kept == {("feces", "VOLA"): 0.5, ("dev", "TENG"): 1.0, ("dev", "trial:x"): 0.7}
+    with pytest.raises(SystemExit, match="VOLA on feces was measured on 48 groups, this draw has 24"):
+        reused_rows([first], ["VOLA"], 24)

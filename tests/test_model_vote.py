@@ -12,7 +12,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from model_vote import best_single, vote  # noqa: E402
+from model_vote import CLEAR_BAND, best_single, combiner, shortlist, vote  # noqa: E402
 
 
 def test_two_voters_that_agree_pick_their_common_favourite():
@@ -36,6 +36,39 @@ def test_an_even_split_goes_to_the_image_both_score_well():
     assert int(vote([model, measure]).argmax()) == 1
 
 
+def test_the_clear_band_is_the_papers_gap_between_the_clearest_image_and_the_other_clear_ones():
+    """§4.1: the clearest image 100, the other clear images 95-99."""
+    assert CLEAR_BAND == 5.0
+
+
+def test_the_measure_chooses_among_the_images_the_model_calls_clear():
+    model = torch.tensor([60.0, 97.0, 99.0, 96.5, 80.0])  # 1, 2 and 3 within 5 points of the top
+    measure = torch.tensor([9.0, 1.0, 2.0, 3.0, 8.0])  # prefers 0 and 4, which the model calls blurred
+    fused = shortlist([model, measure])
+    assert fused.argsort(descending=True).tolist() == [3, 2, 1, 4, 0]
+
+
+def test_a_model_sure_of_its_pick_is_not_overturned():
+    model = torch.tensor([70.0, 99.0, 90.0, 40.0])  # the next image 9 points below the top
+    measure = torch.tensor([5.0, 1.0, 9.0, 2.0])
+    fused = shortlist([model, measure])
+    assert int(fused.argmax()) == 1
+    assert fused.argsort(descending=True).tolist() == model.argsort(descending=True).tolist()
+
+
+def test_the_shortlist_is_invariant_to_the_measures_scale_and_to_a_shift_of_the_models_scores():
+    model = torch.tensor([50.0, 98.0, 95.5, 99.0, 10.0])
+    measure = torch.tensor([0.2, 0.9, 0.1, 0.3, 0.8])
+    order = shortlist([model, measure]).argsort().tolist()
+    assert shortlist([model - 40.0, measure * 1e4 + 3]).argsort().tolist() == order
+    assert order[-1] == 1  # the measure's favourite among the clear images 1, 2 and 3
+
+
+def test_labels_name_their_way_of_combining():
+    assert combiner("vote:default+VOLA") is vote
+    assert combiner("shortlist:default+VOLA") is shortlist
+
+
 def test_the_committed_vote_table_was_measured_beside_the_trials_table():
     """Its members are the trials table's best single measure, the classical fusion and the shipped
     model, and they repeat that table's acc on every set (the sets are rendered from the same seeds),
@@ -45,7 +78,7 @@ def test_the_committed_vote_table_was_measured_beside_the_trials_table():
     trials = {(r["set"], r["candidate"]): r for r in json.loads(trials_path.read_text())["rows"]}
     best = best_single(trials_path)
     assert best == "VOLA"  # the docstring and experiments/default-model name it
-    members = {m for pair in record["votes"].values() for m in pair}
+    members = {m for pair in record["combined"].values() for m in pair}
     assert members == {"ckpt:default", best, "rank:TENG+LAPM+GLVN+WAVS"}
     sets = {r["set"] for r in record["rows"]}
     assert len(sets) == 7
@@ -53,5 +86,6 @@ def test_the_committed_vote_table_was_measured_beside_the_trials_table():
         if row["candidate"] in members:
             assert abs(row["acc"] - trials[row["set"], row["candidate"]]["acc"]) < 1e-9, row
         assert len(row["offsets"]) == row["groups"]
-    for label in record["votes"]:
+    assert {label.split(":")[0] for label in record["combined"]} == {"vote", "shortlist"}
+    for label in record["combined"]:
         assert {r["set"] for r in record["rows"] if r["candidate"] == label} == sets
