@@ -260,9 +260,9 @@ def main() -> None:
         parser.error("--dev is required: the real dev set (benchmarks/real_dev_set.py)")
     if args.write_choice and args.no_model:
         parser.error("--write-choice needs every candidate, the shipped model included")
-    started = time.perf_counter()
     if args.write_choice and args.first_seed != FIRST_SEED:
         parser.error("--write-choice records the draw every table was measured on: leave --first-seed out")
+    started = time.perf_counter()
     sets = {**synthetic_sets(args.work, args.groups, args.first_seed), "dev": args.dev}
     checkpoints = {} if args.no_model else {MODEL: default_scorer.NAME}
     checkpoints.update({f"trial:{m.split('=', 1)[0]}": m.split("=", 1)[1] for m in args.model})

@@ -57,6 +57,7 @@ from default_scorer import (  # noqa: E402
 
 from gmaiqa import default_scorer  # noqa: E402
 from gmaiqa.benchmark import _result, pick_offsets, run_checkpoint, run_classical  # noqa: E402
+from gmaiqa.data.stack import CLEAR_FLOOR, SCORE_SCALE  # noqa: E402
 from gmaiqa.focus.fusion import PREFIX, RankFusion  # noqa: E402
 from gmaiqa.runs import git_commit  # noqa: E402
 from gmaiqa.scoring import GroupMetrics, labelled_stacks  # noqa: E402
@@ -64,10 +65,10 @@ from gmaiqa.scoring import GroupMetrics, labelled_stacks  # noqa: E402
 TRIALS = ROOT / "benchmarks" / "results" / "default_scorer_trials.json"
 VOTE = "vote:"
 SHORTLIST = "shortlist:"
-# GMANet §4.1: the clearest image scores 100 and the other clear images 95-99 (gmaiqa.data.synthetic's
-# _score writes the same), and L_diff (Eq. 11) trains the model's score differences on that scale, so
-# two images less than 5 points apart are both clear by the model's own measure
-CLEAR_BAND = 100.0 - 95.0
+# GMANet §4.1: the clearest image scores 100 and the other clear images 95-99 (the labels the synthetic
+# data carry), and L_diff (Eq. 11) trains the model's score differences on that scale, so two images
+# less than 5 points apart are both clear by the model's own measure
+CLEAR_BAND = SCORE_SCALE - CLEAR_FLOOR
 
 
 def best_single(table: Path) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 SCORE_SCALE = 100.0  # the paper's clarity scale (§4.1): the clearest image 100, the most blurred 0
+CLEAR_FLOOR = 95.0  # §4.1: the other clear images score 95-99, the blurred ones 94 down to 0
 
 
 @dataclass(frozen=True)

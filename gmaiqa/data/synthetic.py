@@ -46,6 +46,7 @@ from gmaiqa.data.imaging import (
 )
 from gmaiqa.data.presets import KINDS, PRESETS
 from gmaiqa.data.specimen import place_objects, smooth_noise, surface_layers
+from gmaiqa.data.stack import CLEAR_FLOOR, SCORE_SCALE
 
 # the settings live in their own module; imported from here by older code
 from gmaiqa.data.synth_config import CAMERA_KEYS, SynthConfig, config_from  # noqa: F401
@@ -59,10 +60,11 @@ def _score(defocus_um: np.ndarray, cfg: SynthConfig) -> np.ndarray:
     d = np.abs(defocus_um)
     best = int(np.argmin(d))
     depth = cfg.clear_depth_um
-    clear = np.clip(np.rint(99 - 4 * d / depth), 95, 99)
-    blurred = np.rint(94 * np.clip(1 - (d - depth) / cfg.blur_range_um, 0, 1) ** 1.5)
+    top_clear = SCORE_SCALE - 1  # the clearest image alone scores SCORE_SCALE
+    clear = np.clip(np.rint(top_clear - (top_clear - CLEAR_FLOOR) * d / depth), CLEAR_FLOOR, top_clear)
+    blurred = np.rint((CLEAR_FLOOR - 1) * np.clip(1 - (d - depth) / cfg.blur_range_um, 0, 1) ** 1.5)
     scores = np.where(d <= depth, clear, blurred)
-    scores[best] = 100
+    scores[best] = SCORE_SCALE
     return scores.astype(np.float32)
 
 
