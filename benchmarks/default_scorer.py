@@ -13,9 +13,9 @@ model, scored as ``predict`` scores it). Prints the table and writes it to
 ``benchmarks/results/default_scorer.json``; ``--write-choice`` also records the winner and its table in
 ``gmaiqa/default_scorer/choice.json``, what ``predict`` reads. ``--model LABEL=RUN`` adds a trained
 candidate (``trial:LABEL``; experiments/default-model/light.sh), ``--reuse TABLE`` (repeatable) keeps
-the rows an earlier run measured (acc and t0 are deterministic; their ms were measured then; rows of
-another draw are refused). ``ms_per_image`` is measured on the CPU, one set after another: compare
-candidates within a set, not across sets or machines.
+the rows an earlier run measured (acc and t0 are deterministic; their ms were measured then): a table of
+another draw lends only its dev rows, a table of another dev set none. ``ms_per_image`` is measured on
+the CPU, one set after another: compare candidates within a set, not across sets or machines.
 Each row keeps its per-group pick offsets (the JSON's ``group_order`` names the groups);
 ``--markdown TABLE --compare A B`` sets two candidates side by side group by group, with a sign test of
 the groups only one of them gets right, which says whether a lead of a group or two is one.
@@ -55,7 +55,8 @@ FUSION = PREFIX + SEPARATOR.join(CANDIDATE_MEMBERS)
 MODEL = "ckpt:default"
 
 
-FIRST_SEED = 2000  # the held-out draw every table so far was measured on (preset i: seed 2000 + i)
+FIRST_SEED = 2000  # the held-out draw every choice was made on (preset i: seed 2000 + i) ...
+FIRST_DRAW_GROUPS = 24  # ... with this many groups per preset
 
 
 def synthetic_sets(work: Path, groups: int, first_seed: int = FIRST_SEED) -> dict[str, Path]:
@@ -115,23 +116,56 @@ def measure_set(name: str, root: Path, classical: list[str], checkpoints: dict[s
     ]
 
 
-def reused_rows(tables: list[Path], classical: list[str], groups: int) -> list[dict]:
+def heldout_record(groups: int, first_seed: int) -> dict:
+    """How a table's presets were rendered (its ``measured.heldout``), which ``--reuse`` reads to tell
+    one draw from another."""
+    rendering = {k: list(v) if isinstance(v, tuple) else v for k, v in HELDOUT.items()}
+    return {"groups": groups, "first_seed": first_seed, **rendering}
+
+
+def table_draw(record: dict) -> tuple[int, int] | None:
+    """(first seed, groups per preset) of the draw a table's preset rows were measured on; None when it
+    cannot be told. A table that records no seed was written before ``--first-seed`` existed: of the
+    first draw when its presets have the first draw's group count, else of a draw it does not name."""
+    heldout = record.get("measured", {}).get("heldout") or {}
+    if "first_seed" in heldout:
+        return int(heldout["first_seed"]), int(heldout["groups"])
+    counts = {int(r["groups"]) for r in record["rows"] if r["set"] in PRESET_ORDER}
+    return (FIRST_SEED, FIRST_DRAW_GROUPS) if counts == {FIRST_DRAW_GROUPS} else None
+
+
+def reused_rows(
+    tables: list[Path], classical: list[str], draw: tuple[int, int], group_order: dict[str, list[str]]
+) -> list[dict]:
     """The rows of earlier tables this run keeps: only candidates this script measures (model_vote.py's
-    combinations are left out), the first table's row where several have one, and a synthetic set's row
-    only where it was measured on as many groups as this draw has (another draw's rows are refused)."""
+    combinations are left out), the first table's row where several have one, a preset's rows only from
+    a table of this ``draw`` (first seed, groups), and any set's rows only where the table names the same
+    groups for it as ``group_order`` (this run's). So a table of another draw lends its dev rows (the real
+    set does not depend on the draw) and a table of another dev set is refused."""
     kept: dict[tuple[str, str], dict] = {}
     for table in tables:
-        for row in json.loads(table.read_text())["rows"]:
-            candidate = row["candidate"]
+        record = json.loads(table.read_text())
+        their_draw, their_order = table_draw(record), record.get("group_order", {})
+        left_out = set()
+        for row in record["rows"]:
+            candidate, name = row["candidate"], row["set"]
             measured_here = candidate in classical or candidate == MODEL
-            if not (measured_here or candidate.startswith(default_scorer.TRIAL)):
+            if not (measured_here or candidate.startswith(default_scorer.TRIAL)) or name not in group_order:
                 continue
-            if row["set"] in PRESET_ORDER and row["groups"] != groups:
+            if (name in PRESET_ORDER and their_draw != draw) or name not in their_order:
+                left_out.add(name)
+                continue
+            if their_order[name] != group_order[name]:
                 raise SystemExit(
-                    f"{table}: {candidate} on {row['set']} was measured on {row['groups']} groups, "
-                    f"this draw has {groups}: reuse a table of the same draw"
+                    f"{table}: its {name} set holds other groups than this run's {name}: reuse a table "
+                    "measured on the same sets"
                 )
-            kept.setdefault((row["set"], candidate), row)
+            kept.setdefault((name, candidate), row)
+        if left_out:
+            print(
+                f"{table}: its rows on {', '.join(sorted(left_out))} are measured again (another draw: "
+                f"{their_draw}, this one {draw}, or no group order recorded)"
+            )
     return list(kept.values())
 
 
@@ -210,7 +244,7 @@ def main() -> None:
     )
     parser.add_argument("--dev", type=Path, help="a real set in the dataset contract (required to measure)")
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "default-scorer")
-    parser.add_argument("--groups", type=int, default=24, help="held-out groups per preset")
+    parser.add_argument("--groups", type=int, default=FIRST_DRAW_GROUPS, help="held-out groups per preset")
     parser.add_argument(
         "--first-seed",
         type=int,
@@ -267,7 +301,8 @@ def main() -> None:
     checkpoints = {} if args.no_model else {MODEL: default_scorer.NAME}
     checkpoints.update({f"trial:{m.split('=', 1)[0]}": m.split("=", 1)[1] for m in args.model})
     classical = [*classical_names(), FUSION]
-    reused = reused_rows(args.reuse, classical, args.groups)
+    group_order = {name: set_groups(root) for name, root in sets.items()}
+    reused = reused_rows(args.reuse, classical, (args.first_seed, args.groups), group_order)
     rows = []
     for name, root in sets.items():
         have = {r["candidate"] for r in reused if r["set"] == name}
@@ -296,18 +331,14 @@ def main() -> None:
     report("default_scorer", table, args.out)
     record = json.loads(args.out.read_text())
     record["rows"], record["winner"] = rows, winner
-    record["group_order"] = {name: set_groups(root) for name, root in sets.items()}
+    record["group_order"] = group_order
     measured = {
         "script": "benchmarks/default_scorer.py",
         "command": " ".join(["benchmarks/default_scorer.py", *sys.argv[1:]]),
         "commit": git_commit() or "unknown",
         "date": datetime.date.today().isoformat(),
         "dev_set": "evanmacbride/microscope-autofocus sample_data (benchmarks/real_dev_set.py)",
-        "heldout": {
-            "groups": args.groups,
-            "first_seed": args.first_seed,
-            **{k: list(v) if isinstance(v, tuple) else v for k, v in HELDOUT.items()},
-        },
+        "heldout": heldout_record(args.groups, args.first_seed),
         "seconds": round(time.perf_counter() - started),
         "reused": [str(table) for table in args.reuse] or None,
     }

@@ -45,11 +45,13 @@ from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).parent))
 from default_scorer import (  # noqa: E402
+    FIRST_DRAW_GROUPS,
     FIRST_SEED,
     FUSION,
     MODEL,
     PRESET_ORDER,
     ROOT,
+    heldout_record,
     markdown,
     set_groups,
     synthetic_sets,
@@ -155,7 +157,7 @@ def main() -> None:
     )
     parser.add_argument("--dev", type=Path, help="the real dev set (real_dev_set.py); left out: presets only")
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "default-scorer")
-    parser.add_argument("--groups", type=int, default=24, help="held-out groups per preset")
+    parser.add_argument("--groups", type=int, default=FIRST_DRAW_GROUPS, help="held-out groups per preset")
     parser.add_argument(
         "--first-seed", type=int, default=FIRST_SEED, help="preset i is rendered from this seed + i"
     )
@@ -186,6 +188,7 @@ def main() -> None:
             "commit": git_commit() or "unknown",
             "date": datetime.date.today().isoformat(),
             "presets": list(PRESET_ORDER),
+            "heldout": heldout_record(args.groups, args.first_seed),
             "seconds": round(time.perf_counter() - started),
         },
     }

@@ -257,23 +257,44 @@ def test_a_held_out_folder_of_another_draw_is_refused_not_measured(tmp_path, mon
         synthetic_sets(tmp_path, 48)
 
 
-def test_reused_rows_keep_the_scripts_own_candidates_the_first_table_first_and_refuse_another_draw(
-    tmp_path, monkeypatch
+def test_reused_rows_keep_own_candidates_first_table_first_and_only_the_dev_rows_of_another_draw(
+    tmp_path, monkeypatch, capsys
 ):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from default_scorer import reused_rows
+    from default_scorer import reused_rows, table_draw
 
-    def table(name: str, rows: list[tuple[str, str, int, float]]) -> Path:
+    order = {"feces": ["g0", "g1"], "dev": ["tile0"]}
+
+    def table(name: str, rows: list[tuple], seed: int | None = 3000, dev=("tile0",)) -> Path:
         keys = ("set", "candidate", "groups", "acc")
+        record = {
+            "rows": [dict(zip(keys, row, strict=True)) for row in rows],
+            "group_order": {"feces": order["feces"], "dev": list(dev)},
+        }
+        if seed is not None:
+            record["measured"] = {"heldout": {"first_seed": seed, "groups": 48}}
         path = tmp_path / name
-        path.write_text(json.dumps({"rows": [dict(zip(keys, row, strict=True)) for row in rows]}))
+        path.write_text(json.dumps(record))
         return path
 
     first = table("a.json", [("feces", "VOLA", 48, 0.5), ("feces", "vote:default+VOLA", 48, 0.9)])
     second = table(
         "b.json", [("feces", "VOLA", 48, 0.1), ("dev", "TENG", 10, 1.0), ("dev", "trial:x", 10, 0.7)]
     )
-    kept = {(r["set"], r["candidate"]): r["acc"] for r in reused_rows([first, second], ["VOLA", "TENG"], 48)}
-    assert kept == {("feces", "VOLA"): 0.5, ("dev", "TENG"): 1.0, ("dev", "trial:x"): 0.7}
-    with pytest.raises(SystemExit, match="VOLA on feces was measured on 48 groups, this draw has 24"):
-        reused_rows([first], ["VOLA"], 24)
+    kept = reused_rows([first, second], ["VOLA", "TENG"], (3000, 48), order)
+    assert {(r["set"], r["candidate"]): r["acc"] for r in kept} == {
+        ("feces", "VOLA"): 0.5,  # the first table's
+        ("dev", "TENG"): 1.0,
+        ("dev", "trial:x"): 0.7,
+    }
+    # the first draw asked for: the 48-group tables of seed 3000 lend their dev rows only
+    kept = reused_rows([first, second], ["VOLA", "TENG"], (2000, 24), order)
+    assert {(r["set"], r["candidate"]) for r in kept} == {("dev", "TENG"), ("dev", "trial:x")}
+    assert "rows on feces are measured again" in capsys.readouterr().out
+    # a table written before --first-seed existed: 24 groups were the first draw, 48 an unnamed one
+    old = {"rows": [{"set": "feces", "groups": 24}, {"set": "dev", "groups": 10}]}
+    assert table_draw(old) == (2000, 24)
+    assert table_draw({"rows": [{"set": "feces", "groups": 48}]}) is None
+    other_dev = table("c.json", [("dev", "TENG", 10, 0.2)], dev=("another",))
+    with pytest.raises(SystemExit, match="its dev set holds other groups than this run's dev"):
+        reused_rows([other_dev], ["TENG"], (3000, 48), order)
