@@ -169,6 +169,19 @@ def reused_rows(
     return list(kept.values())
 
 
+def complete_rows(rows: list[dict], sets: list[str]) -> list[dict]:
+    """The rows of candidates measured on every set: a reused ``trial:`` of another draw has only its dev
+    row here (this run does not measure it without ``--model``), and a table is one row per candidate
+    and set. What is left out stays in the table it came from."""
+    measured_on: dict[str, set[str]] = {}
+    for row in rows:
+        measured_on.setdefault(row["candidate"], set()).add(row["set"])
+    partial = sorted(c for c, on in measured_on.items() if on != set(sets))
+    if partial:
+        print(f"left out, not measured on every set: {', '.join(partial)}")
+    return [r for r in rows if r["candidate"] not in partial]
+
+
 def compare_markdown(rows: list[dict], first: str, second: str) -> str:
     """Two candidates group by group (``gmaiqa.default_scorer.paired``): per set their acc, then for
     picks within one image and for exact picks the groups only each gets right and the sign test's p."""
@@ -297,6 +310,7 @@ def main() -> None:
     if args.write_choice and args.first_seed != FIRST_SEED:
         parser.error("--write-choice records the draw every table was measured on: leave --first-seed out")
     started = time.perf_counter()
+    commit = git_commit() or "unknown"  # the code that measures, whatever lands while it runs
     sets = {**synthetic_sets(args.work, args.groups, args.first_seed), "dev": args.dev}
     checkpoints = {} if args.no_model else {MODEL: default_scorer.NAME}
     checkpoints.update({f"trial:{m.split('=', 1)[0]}": m.split("=", 1)[1] for m in args.model})
@@ -310,6 +324,7 @@ def main() -> None:
         todo = {label: path for label, path in checkpoints.items() if label not in have}
         rows += measure_set(name, root, [c for c in classical if c not in have], todo)
         print(f"{name}: measured ({time.perf_counter() - started:.0f} s so far)", flush=True)
+    rows = complete_rows(rows, list(sets))
     summary = default_scorer.summarise(rows)
     winner = default_scorer.choose(rows)
     ranked = default_scorer.ranked(summary)
@@ -335,7 +350,7 @@ def main() -> None:
     measured = {
         "script": "benchmarks/default_scorer.py",
         "command": " ".join(["benchmarks/default_scorer.py", *sys.argv[1:]]),
-        "commit": git_commit() or "unknown",
+        "commit": commit,
         "date": datetime.date.today().isoformat(),
         "dev_set": "evanmacbride/microscope-autofocus sample_data (benchmarks/real_dev_set.py)",
         "heldout": heldout_record(args.groups, args.first_seed),

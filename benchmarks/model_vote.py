@@ -165,6 +165,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "model_vote.json")
     args = parser.parse_args()
     started = time.perf_counter()
+    commit = git_commit() or "unknown"  # the code that measures, whatever lands while it runs
     best = best_single(args.trials)
     combined = {
         f"{kind}default+{measure}": (MODEL, measure) for kind in COMBINE for measure in (best, FUSION)
@@ -185,7 +186,7 @@ def main() -> None:
         "measured": {
             "script": "benchmarks/model_vote.py",
             "command": " ".join(["benchmarks/model_vote.py", *sys.argv[1:]]),
-            "commit": git_commit() or "unknown",
+            "commit": commit,
             "date": datetime.date.today().isoformat(),
             "presets": list(PRESET_ORDER),
             "heldout": heldout_record(args.groups, args.first_seed),

@@ -298,3 +298,18 @@ def test_reused_rows_keep_own_candidates_first_table_first_and_only_the_dev_rows
     other_dev = table("c.json", [("dev", "TENG", 10, 0.2)], dev=("another",))
     with pytest.raises(SystemExit, match="its dev set holds other groups than this run's dev"):
         reused_rows([other_dev], ["TENG"], (3000, 48), order)
+
+
+def test_a_candidate_reused_on_some_sets_only_is_left_out_of_the_table(monkeypatch, capsys):
+    """A trial reused from another draw's table brings its dev row alone; the table and the rule hold
+    candidates measured on every set, so it is left out and said to be."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from default_scorer import complete_rows
+
+    rows = [
+        {"candidate": "VOLA", "set": "feces"},
+        {"candidate": "VOLA", "set": "dev"},
+        {"candidate": "trial:x", "set": "dev"},
+    ]
+    assert complete_rows(rows, ["feces", "dev"]) == rows[:2]
+    assert "left out, not measured on every set: trial:x" in capsys.readouterr().out
