@@ -146,14 +146,17 @@ def reused_rows(
     for table in tables:
         record = json.loads(table.read_text())
         their_draw, their_order = table_draw(record), record.get("group_order", {})
-        left_out = set()
+        other_draw, unordered = set(), set()
         for row in record["rows"]:
             candidate, name = row["candidate"], row["set"]
             measured_here = candidate in classical or candidate == MODEL
             if not (measured_here or candidate.startswith(default_scorer.TRIAL)) or name not in group_order:
                 continue
-            if (name in PRESET_ORDER and their_draw != draw) or name not in their_order:
-                left_out.add(name)
+            if name in PRESET_ORDER and their_draw != draw:
+                other_draw.add(name)
+                continue
+            if name not in their_order:
+                unordered.add(name)
                 continue
             if their_order[name] != group_order[name]:
                 raise SystemExit(
@@ -161,10 +164,20 @@ def reused_rows(
                     "measured on the same sets"
                 )
             kept.setdefault((name, candidate), row)
-        if left_out:
+        if other_draw:
+            seeds = (
+                "a draw it does not record"
+                if their_draw is None
+                else f"seed {their_draw[0]}, {their_draw[1]} groups"
+            )
             print(
-                f"{table}: its rows on {', '.join(sorted(left_out))} are measured again (another draw: "
-                f"{their_draw}, this one {draw}, or no group order recorded)"
+                f"{table}: its rows on {', '.join(sorted(other_draw))} are measured again: {seeds}, "
+                f"not seed {draw[0]}, {draw[1]} groups"
+            )
+        if unordered:
+            print(
+                f"{table}: its rows on {', '.join(sorted(unordered))} are measured again: it records no "
+                "group order for them, so they cannot be told to be this run's sets"
             )
     return list(kept.values())
 

@@ -316,7 +316,13 @@ def test_reused_rows_keep_own_candidates_first_table_first_and_only_the_dev_rows
     # the first draw asked for: the 48-group tables of seed 3000 lend their dev rows only
     kept = reused_rows([first, second], ["VOLA", "TENG"], (2000, 24), order)
     assert {(r["set"], r["candidate"]) for r in kept} == {("dev", "TENG"), ("dev", "trial:x")}
-    assert "rows on feces are measured again" in capsys.readouterr().out
+    assert (
+        "rows on feces are measured again: seed 3000, 48 groups, not seed 2000, 24" in capsys.readouterr().out
+    )
+    unordered = tmp_path / "d.json"
+    unordered.write_text(json.dumps({"rows": [{"set": "dev", "candidate": "TENG", "groups": 10}]}))
+    assert reused_rows([unordered], ["TENG"], (3000, 48), order) == []
+    assert "records no group order for them" in capsys.readouterr().out
     # a table written before --first-seed existed: 24 groups were the first draw, 48 an unnamed one
     old = {"rows": [{"set": "feces", "groups": 24}, {"set": "dev", "groups": 10}]}
     assert table_draw(old) == (2000, 24)
