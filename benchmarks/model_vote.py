@@ -51,18 +51,20 @@ from default_scorer import (  # noqa: E402
     MODEL,
     PRESET_ORDER,
     ROOT,
+    best_single,
     heldout_record,
     markdown,
     set_groups,
+    set_stacks,
     synthetic_sets,
 )
 
 from gmaiqa import default_scorer  # noqa: E402
 from gmaiqa.benchmark import _result, pick_offsets, run_checkpoint, run_classical  # noqa: E402
 from gmaiqa.data.stack import CLEAR_FLOOR, SCORE_SCALE  # noqa: E402
-from gmaiqa.focus.fusion import PREFIX, RankFusion  # noqa: E402
+from gmaiqa.focus.fusion import RankFusion  # noqa: E402
 from gmaiqa.runs import git_commit  # noqa: E402
-from gmaiqa.scoring import GroupMetrics, labelled_stacks  # noqa: E402
+from gmaiqa.scoring import GroupMetrics  # noqa: E402
 
 TRIALS = ROOT / "benchmarks" / "results" / "default_scorer_trials.json"
 VOTE = "vote:"
@@ -71,15 +73,6 @@ SHORTLIST = "shortlist:"
 # data carry), and L_diff (Eq. 11) trains the model's score differences on that scale, so two images
 # less than 5 points apart are both clear by the model's own measure
 CLEAR_BAND = SCORE_SCALE - CLEAR_FLOOR
-
-
-def best_single(table: Path) -> str:
-    """The best single classical measure of a default_scorer.py table under the rule (what the first
-    target is set against)."""
-    rows = json.loads(table.read_text())["rows"]
-    compound = (PREFIX, "ckpt:", default_scorer.TRIAL)
-    ranked = default_scorer.ranked(default_scorer.summarise(rows))
-    return next(c for c in ranked if not c.startswith(compound))
 
 
 def vote(columns: list[torch.Tensor]) -> torch.Tensor:
@@ -104,11 +97,10 @@ def shortlist(columns: list[torch.Tensor], band: float = CLEAR_BAND) -> torch.Te
 COMBINE = {VOTE: vote, SHORTLIST: shortlist}
 
 
-def measure_members(root: Path, classical: list[str], cache: Path) -> dict:
+def measure_members(stacks: list, classical: list[str], cache: Path) -> dict:
     """Per-image clarity of every member on every group of one set (cached), with each member's row."""
     if cache.is_file():
         return json.loads(cache.read_text())
-    stacks = labelled_stacks(root, "headers", "all", (0.6, 0.2, 0.2), 0)
     every = frozenset(range(len(stacks)))
     curves: dict[str, dict[int, object]] = {}
     offsets: dict[str, list[int]] = {}
@@ -134,9 +126,8 @@ def combiner(label: str):
     return next(f for prefix, f in COMBINE.items() if label.startswith(prefix))
 
 
-def set_rows(name: str, root: Path, combined: dict[str, tuple[str, str]], measured: dict) -> list[dict]:
+def set_rows(name: str, stacks: list, combined: dict[str, tuple[str, str]], measured: dict) -> list[dict]:
     """The members' rows and each combination's row for one set."""
-    stacks = labelled_stacks(root, "headers", "all", (0.6, 0.2, 0.2), 0)
     rows = [{**r, "set": name, "candidate": r.pop("method")} for r in map(dict, measured["rows"])]
     ms = {r["candidate"]: r["ms_per_image"] for r in rows}
     images = sum(len(s) for s in stacks)
@@ -166,22 +157,23 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     commit = git_commit() or "unknown"  # the code that measures, whatever lands while it runs
-    best = best_single(args.trials)
+    best = best_single(json.loads(args.trials.read_text())["rows"])
     combined = {
         f"{kind}default+{measure}": (MODEL, measure) for kind in COMBINE for measure in (best, FUSION)
     }
     sets = synthetic_sets(args.work, args.groups, args.first_seed)
     if args.dev:
         sets["dev"] = args.dev
+    stacks = {name: set_stacks(root) for name, root in sets.items()}
     rows = []
-    for name, root in sets.items():
-        measured = measure_members(root, [best, FUSION], args.work / "model_vote" / f"{name}.json")
-        rows += set_rows(name, root, combined, measured)
+    for name, held in stacks.items():
+        measured = measure_members(held, [best, FUSION], args.work / "model_vote" / f"{name}.json")
+        rows += set_rows(name, held, combined, measured)
         print(f"{name}: measured ({time.perf_counter() - started:.0f} s so far)", flush=True)
     print(markdown(rows))
     record = {
         "rows": rows,
-        "group_order": {name: set_groups(root) for name, root in sets.items()},
+        "group_order": {name: set_groups(held) for name, held in stacks.items()},
         "combined": {label: list(members) for label, members in combined.items()},
         "measured": {
             "script": "benchmarks/model_vote.py",

@@ -12,7 +12,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from model_vote import CLEAR_BAND, best_single, combiner, shortlist, vote  # noqa: E402
+from default_scorer import best_single  # noqa: E402
+from model_vote import CLEAR_BAND, combiner, shortlist, vote  # noqa: E402
 
 
 def test_two_voters_that_agree_pick_their_common_favourite():
@@ -76,7 +77,7 @@ def test_the_committed_vote_table_was_measured_beside_the_trials_table():
     trials_path = ROOT / "benchmarks" / "results" / "default_scorer_trials.json"
     record = json.loads((ROOT / "benchmarks" / "results" / "model_vote.json").read_text())
     trials = {(r["set"], r["candidate"]): r for r in json.loads(trials_path.read_text())["rows"]}
-    best = best_single(trials_path)
+    best = best_single(json.loads(trials_path.read_text())["rows"])
     assert best == "VOLA"  # the docstring and experiments/default-model name it
     members = {m for pair in record["combined"].values() for m in pair}
     assert members == {"ckpt:default", best, "rank:TENG+LAPM+GLVN+WAVS"}
