@@ -177,17 +177,56 @@ def test_improved_global_average_pooling_keeps_a_bf16_maps_small_differences():
         assert net.output1(torch.randn(2, 3, 64, 96)).dtype == torch.float32
 
 
+def _conv_and_batch_norm_tensors(module: torch.nn.Module) -> list[torch.Tensor]:
+    layers = [m for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d))]
+    return [t for m in layers for t in m.state_dict().values()]
+
+
 def test_weights_from_a_local_torchvision_file(tmp_path):
-    reference = torchvision.models.resnet50(weights=None)
+    """Every tensor the trunk keeps is the file's, batch-norm statistics included (the network the file
+    is copied into is laid out uninitialised: a tensor the load missed would be whatever memory held)."""
+    reference = torchvision.models.resnet50(weights=None, replace_stride_with_dilation=[False, False, True])
+    generator = torch.Generator().manual_seed(1)
+    for m in reference.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(generator=generator)
+            m.running_var.uniform_(0.5, 2.0, generator=generator)
+            m.num_batches_tracked.fill_(7)
     path = tmp_path / "resnet50.pth"
     torch.save(reference.state_dict(), path)
     net = build_gmanet(backbone={"name": "resnet50", "weights_path": str(path)})
-    torch.testing.assert_close(net.backbone.stages[0][0].conv.weight, reference.conv1.weight)
+    kept, given = _conv_and_batch_norm_tensors(net.backbone), _conv_and_batch_norm_tensors(reference)
+    assert len(kept) == len(given) > 300
+    assert all(torch.equal(a, b) for a, b in zip(kept, given))
     torch.save({"not": torch.zeros(1)}, tmp_path / "bad.pth")
     with pytest.raises(ConfigError, match="not a torchvision resnet50 state dict"):
         build_gmanet(backbone={"name": "resnet50", "weights_path": str(tmp_path / "bad.pth")})
     with pytest.raises(ConfigError, match="does not exist"):
         build_gmanet(backbone={"name": "vgg16_bn", "weights_path": str(tmp_path / "missing.pth")})
+
+
+def test_vgg16_bn_random_init_is_torchvisions_without_building_its_classifier():
+    """The trunk's random init skips the ImageNet classifier GMANet drops (123 M weights, seconds on a
+    CPU) and keeps torchvision's init of the features: the same layers and shapes, He-normal fan-out
+    convolutions (std sqrt(2 / fan_out)) with zero bias, batch norms at 1 and 0 with fresh statistics."""
+    from gmaiqa.models.backbones import _vgg16_bn_random
+
+    torch.manual_seed(0)
+    built = _vgg16_bn_random()
+    assert all(p.is_meta for p in built.classifier.parameters())
+    ours = built.features.state_dict()
+    theirs = torchvision.models.vgg16_bn(weights=None).features.state_dict()
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+    for name, tensor in ours.items():
+        assert not tensor.is_meta, name
+        if name.endswith("weight") and tensor.dim() == 4:
+            expected = (2 / (tensor.shape[0] * tensor.shape[2] * tensor.shape[3])) ** 0.5
+            assert tensor.std().item() == pytest.approx(expected, rel=0.05), name
+            assert tensor.std().item() == pytest.approx(theirs[name].std().item(), rel=0.05), name
+        else:  # conv biases, batch-norm affine parameters and running statistics are constants
+            assert torch.equal(tensor, theirs[name]), name
+    # and the GMANet trunk built on it holds no tensor left on the meta device
+    assert not any(t.is_meta for t in vgg16_bn().state_dict().values())
 
 
 def test_random_init_warns_and_unknown_backbone_suggests():

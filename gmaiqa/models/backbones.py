@@ -16,6 +16,12 @@ Mask attention can be switched on in stages 1..depth (``set_attention_depth``).
 Weights: ``weights_path`` (a torchvision-format state dict of the full classifier, e.g. the file
 torchvision caches as ``vgg16_bn-6c64b313.pth``), else torchvision's ImageNet download when
 ``download=True`` and online, else random init with a warning. One private builder decides.
+
+Neither a weights file nor VGG16-BN's random init initialises weights that are thrown away: a file is
+loaded into a network laid out on the meta device (no init at all), and VGG16-BN's random init leaves
+the ImageNet classifier GMANet drops (123 M of its 138 M weights) on the meta device. On a 2-core CPU
+that classifier's init took 2-4 s of every GMANet built, the shipped model's load in ``predict`` and
+``autofocus`` included.
 """
 
 from __future__ import annotations
@@ -31,11 +37,44 @@ from gmaiqa.errors import ConfigError
 from gmaiqa.models.mask_attention import MaskAttentionConv, MaskMaxPool
 
 
+def _laid_out(builder, **kwargs) -> nn.Module:
+    """torchvision's network with uninitialised CPU weights, for a state dict to be copied into."""
+    with torch.device("meta"):
+        model = builder(weights=None, **kwargs)
+    return model.to_empty(device="cpu")
+
+
+def _vgg16_bn_random(**kwargs) -> nn.Module:
+    """torchvision's ``vgg16_bn`` at its own random init, with the classifier left on the meta device.
+
+    The features are initialised as torchvision does it: each layer's own default init in construction
+    order, then ``VGG.__init__``'s (He normal, fan-out, for the convolutions; batch norms at 1 and 0). The
+    random stream differs from ``vgg16_bn(weights=None)``'s, which draws the classifier's 123 M weights
+    between the two; the distribution does not (tests/test_models.py compares them).
+    """
+    with torch.device("meta"):
+        features = torchvision.models.vgg16_bn(weights=None, **kwargs).features
+    features = features.to_empty(device="cpu")
+    for module in features.modules():
+        if isinstance(module, (nn.Conv2d, nn.BatchNorm2d)):
+            module.reset_parameters()
+    with torch.device("meta"):
+        # VGG's own init loop runs over the given CPU features; the classifier it builds stays on meta
+        return torchvision.models.VGG(features, **kwargs)
+
+
+# networks whose random init builds large parts gmaiqa drops; the rest use torchvision's builder
+_RANDOM_INIT = {"vgg16_bn": _vgg16_bn_random}
+
+
 def _load_torchvision(
     name: str, *, weights_path: str | None, download: bool, key: str = "model.backbone.weights_path", **kwargs
 ) -> nn.Module:
-    """The one place that decides between a local weights file, torchvision's download and random init."""
+    """The one place that decides between a local weights file, torchvision's download and random init.
+
+    With random init, VGG16-BN's classifier is on the meta device: take ``.features`` only."""
     builder = getattr(torchvision.models, name)
+    random_init = _RANDOM_INIT.get(name, lambda **kw: builder(weights=None, **kw))
     if weights_path:
         path = Path(weights_path).expanduser()
         if not path.is_file():
@@ -44,7 +83,7 @@ def _load_torchvision(
                 f"{path} does not exist",
                 "give a torchvision state-dict file, or weights_path=null for download/random init",
             )
-        model = builder(weights=None, **kwargs)
+        model = _laid_out(builder, **kwargs)
         state = torch.load(path, map_location="cpu", weights_only=True)
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
@@ -67,13 +106,13 @@ def _load_torchvision(
                 f"continuing from random init. Set {key} to a local file.",
                 stacklevel=2,
             )
-            return builder(weights=None, **kwargs)
+            return random_init(**kwargs)
     warnings.warn(
         f"{name} starts from random init (no weights_path, download=false): the paper starts from "
         f"ImageNet weights; set {key} to reproduce it.",
         stacklevel=2,
     )
-    return builder(weights=None, **kwargs)
+    return random_init(**kwargs)
 
 
 class Backbone(nn.Module):
