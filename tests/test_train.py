@@ -174,7 +174,10 @@ def test_l1_direct_and_the_two_stage_protocol(tiny_feces, tmp_path):
     ranking = {r["method"]: r for r in csv.DictReader(open(Path(protocol["run_dir"]) / "comparison.csv"))}
     assert set(ranking) == {"TENG", "LMG", f"ckpt:{protocol['checkpoint']}"}
     mine = ranking[f"ckpt:{protocol['checkpoint']}"]
-    assert int(mine["groups"]) == protocol["groups"] and float(mine["acc"]) == pytest.approx(protocol["acc"])
+    assert int(mine["groups"]) == protocol["groups"] and float(mine["acc"]) == pytest.approx(
+        protocol["acc"],
+        abs=5e-5,  # comparison.csv's four decimals
+    )
 
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "auto"])
@@ -187,7 +190,14 @@ def test_bf16_mixed_training_with_single_pass_validation(tiny_feces, tmp_path, c
     from gmaiqa.train import train
     from gmaiqa.trainer_settings import native_bf16
 
-    options = [f"trainer.precision={precision}", "inference.mode=full", "logger=none"]
+    # ResNet-18: the precision plumbing is the same for every trunk, and emulated bf16 on VGG16-BN costs
+    # a minute of a 2-core CPU
+    options = [
+        f"trainer.precision={precision}",
+        "inference.mode=full",
+        "logger=none",
+        "model/backbone=resnet18",
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         summary = train(compose_train("gmanet_l1_direct", tiny_overrides(tiny_feces, tmp_path) + options))
