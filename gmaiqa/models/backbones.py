@@ -20,8 +20,8 @@ torchvision caches as ``vgg16_bn-6c64b313.pth``), else torchvision's ImageNet do
 Neither a weights file nor VGG16-BN's random init initialises weights that are thrown away: a file is
 loaded into a network laid out on the meta device (no init at all), and VGG16-BN's random init leaves
 the ImageNet classifier GMANet drops (123 M of its 138 M weights) on the meta device. On a 2-core CPU
-that classifier's init took 2-4 s of every GMANet built, the shipped model's load in ``predict`` and
-``autofocus`` included.
+that classifier's init took 1.2-2.1 s of every GMANet built, the shipped model's load in ``predict``
+and ``autofocus`` included (benchmarks/bench_model_build.py).
 """
 
 from __future__ import annotations
