@@ -20,6 +20,16 @@ committed trials table, VOLA when this was written, and the classical rank fusio
   are the paper's, not fitted: §4.1 scores the clearest image 100 and the other clear ones 95-99, and
   L_diff (Eq. 11) trains the model's score differences on that scale. A vote lets the measure overturn
   any pick of the model; the shortlist only a pick between images the model itself calls clear.
+* ``tilt:default+PARTNER`` (``--tilt``): per image, the model's clarity plus ``w`` times the natural
+  logarithm of the partner's value. Unlike the other two it needs no other image of the stack, so a
+  search (``gmaiqa autofocus``), which scores one frame at a time, could use it as it is: the logarithm
+  makes it blind to the partner's scale (a brighter or higher-gain camera multiplies a measure like
+  VOLA by a constant, which shifts every frame's log alike), as autofocus's frame-by-frame rank fusion
+  is. ``w`` is fitted, so not on a measured set: on the validation split of the shipped model's own
+  recipe (``experiment=default_model``'s mixture, 8 groups of each preset from seeds 1000-1005, the
+  groups its epochs were selected on), over the fixed grid ``TILT_WEIGHTS``, by the rule of
+  ``gmaiqa.default_scorer`` (acc, then exact picks), ties to the smaller weight, i.e. towards the model
+  alone. The model was selected on those groups, so they flatter it: the fit leans to small weights.
 
 The members are measured in the same run (their rows are in the output too, and must reproduce the
 trials table's picks: the sets are rendered from the same seeds); a combination's ms per image is its
@@ -35,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import sys
 import time
@@ -61,14 +72,23 @@ from default_scorer import (  # noqa: E402
 
 from gmaiqa import default_scorer  # noqa: E402
 from gmaiqa.benchmark import _result, pick_offsets, run_checkpoint, run_classical  # noqa: E402
+from gmaiqa.config_compose import compose_command  # noqa: E402
+from gmaiqa.data.dataset_root import dataset_root  # noqa: E402
 from gmaiqa.data.stack import CLEAR_FLOOR, SCORE_SCALE  # noqa: E402
 from gmaiqa.focus.fusion import RankFusion  # noqa: E402
 from gmaiqa.runs import git_commit  # noqa: E402
-from gmaiqa.scoring import GroupMetrics  # noqa: E402
+from gmaiqa.scoring import GroupMetrics, labelled_stacks  # noqa: E402
 
 TRIALS = ROOT / "benchmarks" / "results" / "default_scorer_trials.json"
 VOTE = "vote:"
 SHORTLIST = "shortlist:"
+TILT = "tilt:"
+# the weights a tilt may take, fixed before fitting: 0 (the model alone), then doublings wide enough
+# that the largest lets the partner decide nearly every pick (a 5-point clear band against a few
+# tenths of a unit of log VOLA between neighbouring planes)
+TILT_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0)
+TILT_FLOOR = 1e-30  # a partner value at or below 0 (VOLA of a flat, noisy plane) counts as the least clear
+RECIPE = "experiment=default_model"  # the shipped model's recipe, whose validation split fits a tilt
 # GMANet §4.1: the clearest image scores 100 and the other clear images 95-99 (the labels the synthetic
 # data carry), and L_diff (Eq. 11) trains the model's score differences on that scale, so two images
 # less than 5 points apart are both clear by the model's own measure
@@ -92,6 +112,13 @@ def shortlist(columns: list[torch.Tensor], band: float = CLEAR_BAND) -> torch.Te
     fused = model.clone()
     fused[clear] = top + 1 + within  # above every image outside the band, which all score < top - band
     return fused
+
+
+def tilt(columns: list[torch.Tensor], weight: float) -> torch.Tensor:
+    """(the model's clarities, a measure's) of one stack -> clarity + ``weight`` ln(measure), image by
+    image: no other image of the stack is used."""
+    model, measure = columns[0].double(), columns[1].double()
+    return model + weight * measure.clamp_min(TILT_FLOOR).log()
 
 
 COMBINE = {VOTE: vote, SHORTLIST: shortlist}
@@ -121,19 +148,51 @@ def measure_members(stacks: list, classical: list[str], cache: Path) -> dict:
     return measured
 
 
-def combiner(label: str):
-    """``vote:...`` or ``shortlist:...`` -> the function that combines its members' columns."""
+def combiner(label: str, weights: dict[str, float] | None = None):
+    """``vote:...``, ``shortlist:...`` or ``tilt:...`` (with its fitted weight from ``weights``) -> the
+    function that combines its members' columns."""
+    if label.startswith(TILT):
+        return functools.partial(tilt, weight=(weights or {})[label])
     return next(f for prefix, f in COMBINE.items() if label.startswith(prefix))
 
 
-def set_rows(name: str, stacks: list, combined: dict[str, tuple[str, str]], measured: dict) -> list[dict]:
+def recipe_validation() -> list:
+    """The validation groups of the shipped model's recipe (rendered into the cache on first use, as
+    training renders them)."""
+    cfg = compose_command("train", [RECIPE])
+    root = dataset_root(None, cfg.data.synthetic, cfg.paths.cache_dir)
+    return labelled_stacks(root, "headers", "val", tuple(cfg.data.split_ratios), int(cfg.data.split_seed))
+
+
+def fit_tilt(stacks: list, measured: dict, partner: str) -> tuple[float, list[dict]]:
+    """The weight of ``tilt:default+partner`` under the rule (acc, then exact picks; ties to the smaller
+    weight) on ``stacks``, and every weight's result there."""
+    grid = []
+    for weight in TILT_WEIGHTS:
+        metrics = GroupMetrics()
+        for i, stack in enumerate(stacks):
+            columns = [torch.tensor(measured["scores"][m][i]) for m in (MODEL, partner)]
+            metrics.update(stack, tilt(columns, weight))
+        r = metrics.compute()
+        grid.append({"weight": weight, **{k: r[k] for k in ("acc", "t0", "groups")}, "srocc": r.get("srocc")})
+    best = max(grid, key=lambda g: (g["acc"], g["t0"], -g["weight"]))
+    return best["weight"], grid
+
+
+def set_rows(
+    name: str,
+    stacks: list,
+    combined: dict[str, tuple[str, str]],
+    measured: dict,
+    weights: dict[str, float] | None = None,
+) -> list[dict]:
     """The members' rows and each combination's row for one set."""
     rows = [{**r, "set": name, "candidate": r.pop("method")} for r in map(dict, measured["rows"])]
     ms = {r["candidate"]: r["ms_per_image"] for r in rows}
     images = sum(len(s) for s in stacks)
     for label, members in combined.items():
         metrics = GroupMetrics()
-        combine = combiner(label)
+        combine = combiner(label, weights)
         for i, stack in enumerate(stacks):
             metrics.update(stack, combine([torch.tensor(measured["scores"][m][i]) for m in members]))
         row = _result(label, metrics, sum(ms[m] for m in members) * images / 1000, images)
@@ -154,6 +213,11 @@ def main() -> None:
     )
     parser.add_argument("--trials", type=Path, default=TRIALS, help="the table that names the best measure")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "model_vote.json")
+    parser.add_argument(
+        "--tilt",
+        action="store_true",
+        help=f"also tilt:default+PARTNER, its weight fitted on {RECIPE}'s validation split",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     commit = git_commit() or "unknown"  # the code that measures, whatever lands while it runs
@@ -161,6 +225,21 @@ def main() -> None:
     combined = {
         f"{kind}default+{measure}": (MODEL, measure) for kind in COMBINE for measure in (best, FUSION)
     }
+    weights, fits = {}, {}
+    if args.tilt:
+        label = f"{TILT}default+{best}"
+        validation = recipe_validation()
+        fitted = measure_members(validation, [best], args.work / "model_vote" / "recipe_val.json")
+        weights[label], grid = fit_tilt(validation, fitted, best)
+        combined[label] = (MODEL, best)
+        fits[label] = {
+            "fitted_on": f"{RECIPE}, split val ({len(validation)} groups)",
+            "weight": weights[label],
+            "grid": grid,
+        }
+        print(f"{label}: weight {weights[label]}, fitted on {RECIPE}'s validation split:")
+        for g in grid:
+            print(f"  w {g['weight']:>6}: acc {g['acc']:.3f}  t0 {g['t0']}/{g['groups']}")
     sets = synthetic_sets(args.work, args.groups, args.first_seed)
     if args.dev:
         sets["dev"] = args.dev
@@ -168,13 +247,14 @@ def main() -> None:
     rows = []
     for name, held in stacks.items():
         measured = measure_members(held, [best, FUSION], args.work / "model_vote" / f"{name}.json")
-        rows += set_rows(name, held, combined, measured)
+        rows += set_rows(name, held, combined, measured, weights)
         print(f"{name}: measured ({time.perf_counter() - started:.0f} s so far)", flush=True)
     print(markdown(rows))
     record = {
         "rows": rows,
         "group_order": {name: set_groups(held) for name, held in stacks.items()},
         "combined": {label: list(members) for label, members in combined.items()},
+        **({"tilt_fit": fits} if fits else {}),
         "measured": {
             "script": "benchmarks/model_vote.py",
             "command": " ".join(["benchmarks/model_vote.py", *sys.argv[1:]]),

@@ -1,5 +1,6 @@
-"""benchmarks/model_vote.py: the shipped model and a classical scorer as two rank votes, and its
-committed table tied to the default-scorer trials table it was measured beside."""
+"""benchmarks/model_vote.py: the shipped model and a classical scorer as two rank votes, a shortlist
+and a frame-by-frame tilt, and its committed table tied to the default-scorer trials table it was
+measured beside."""
 
 from __future__ import annotations
 
@@ -7,13 +8,24 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
+
+from gmaiqa.data.stack import FocusStack
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from default_scorer import best_single  # noqa: E402
-from model_vote import CLEAR_BAND, combiner, shortlist, vote  # noqa: E402
+from model_vote import (  # noqa: E402
+    CLEAR_BAND,
+    TILT_WEIGHTS,
+    combiner,
+    fit_tilt,
+    shortlist,
+    tilt,
+    vote,
+)
 
 
 def test_two_voters_that_agree_pick_their_common_favourite():
@@ -68,6 +80,84 @@ def test_the_shortlist_is_invariant_to_the_measures_scale_and_to_a_shift_of_the_
 def test_labels_name_their_way_of_combining():
     assert combiner("vote:default+VOLA") is vote
     assert combiner("shortlist:default+VOLA") is shortlist
+    tilted = combiner("tilt:default+VOLA", {"tilt:default+VOLA": 2.0})
+    model, measure = torch.tensor([90.0, 99.0]), torch.tensor([8.0, 1.0])
+    assert torch.equal(tilted([model, measure]), tilt([model, measure], 2.0))
+
+
+def test_a_tilt_of_weight_zero_is_the_model_and_a_heavy_one_the_measure():
+    model = torch.tensor([90.0, 99.0, 97.0, 60.0])
+    measure = torch.tensor([3.0, 1.0, 2.0, 9.0])
+    assert torch.equal(tilt([model, measure], 0.0), model.double())
+    assert tilt([model, measure], 1e3).argsort().tolist() == measure.argsort().tolist()
+
+
+def test_a_tilt_lets_the_measure_settle_a_near_tie_and_not_a_clear_lead():
+    """ln 2 = 0.69 of log measure at weight 2 is worth 1.4 points of the model's scale."""
+    near = tilt([torch.tensor([98.0, 99.0]), torch.tensor([2.0, 1.0])], 2.0)
+    assert int(near.argmax()) == 0
+    clear = tilt([torch.tensor([90.0, 99.0]), torch.tensor([2.0, 1.0])], 2.0)
+    assert int(clear.argmax()) == 1
+
+
+def test_a_tilt_scores_each_frame_alone_and_ignores_the_measures_scale():
+    """What lets a search use it: an image's score needs no other image, and multiplying the measure
+    by a constant (gain, exposure: VOLA is quadratic in intensity) shifts every image alike."""
+    model = torch.tensor([70.0, 96.0, 98.0, 55.0])
+    measure = torch.tensor([0.2, 3.0, 1.5, 0.1])
+    whole = tilt([model, measure], 4.0)
+    alone = torch.cat([tilt([model[i : i + 1], measure[i : i + 1]], 4.0) for i in range(4)])
+    assert torch.equal(whole, alone)
+    scaled = tilt([model, measure * 250.0], 4.0)
+    assert torch.allclose(scaled - whole, torch.full((4,), 4.0 * float(np.log(250.0)), dtype=torch.float64))
+
+
+def test_a_measure_at_or_below_zero_makes_an_image_the_least_clear_not_a_crash():
+    scored = tilt([torch.tensor([99.0, 98.0, 97.0]), torch.tensor([-0.5, 0.0, 1.0])], 1.0)
+    assert torch.isfinite(scored).all()
+    assert int(scored.argmax()) == 2
+
+
+def _stacks(clearest: list[int], images: int = 4) -> list[FocusStack]:
+    return [
+        FocusStack(
+            f"g{i}", tuple(Path(f"g{i}/z{z}.png") for z in range(images)), tuple(range(images)), clearest=c
+        )
+        for i, c in enumerate(clearest)
+    ]
+
+
+def test_the_fit_takes_the_smallest_weight_that_mends_the_models_picks():
+    """Group 0: the model's top two are 1 point apart, the measure knows better; group 1: the model is
+    right by 3 points and the measure wrong. ln 4 = 1.39: a weight of 1 (1.39 points) mends group 0;
+    a weight of 4 (5.5 points) would overturn group 1 as well."""
+    stacks = _stacks(
+        [2, 1, 0]
+    )  # image 2 is group 0's clearest: acc counts within one image, so 4 planes apart
+    measured = {
+        "scores": {
+            "ckpt:default": [[99.0, 60.0, 98.0, 50.0], [50.0, 99.0, 60.0, 96.0], [99.0, 80.0, 70.0, 60.0]],
+            "VOLA": [[1.0, 0.5, 4.0, 0.5], [1.0, 1.0, 1.0, 4.0], [2.0, 2.0, 2.0, 2.0]],
+        }
+    }
+    weight, grid = fit_tilt(stacks, measured, "VOLA")
+    assert [g["weight"] for g in grid] == list(TILT_WEIGHTS)
+    assert weight == 1.0
+    by_weight = {g["weight"]: g for g in grid}
+    assert by_weight[0.0]["t0"] == 2 and by_weight[1.0]["t0"] == 3 and by_weight[4.0]["t0"] == 2
+
+
+def test_when_no_weight_mends_a_pick_the_fit_keeps_the_model_alone():
+    stacks = _stacks([0, 1])
+    measured = {
+        "scores": {
+            "ckpt:default": [[99.0, 60.0, 50.0, 40.0], [50.0, 99.0, 60.0, 40.0]],
+            "VOLA": [[1.0, 9.0, 1.0, 1.0], [9.0, 1.0, 1.0, 1.0]],
+        }
+    }
+    weight, grid = fit_tilt(stacks, measured, "VOLA")
+    assert weight == 0.0
+    assert grid[0]["t0"] == 2 and grid[-1]["t0"] == 0
 
 
 def test_the_committed_vote_table_was_measured_beside_the_trials_table():
