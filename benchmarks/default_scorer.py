@@ -90,11 +90,17 @@ def set_groups(stacks: list) -> list[str]:
     return [s.group for s in stacks]
 
 
+def ranked_singles(rows: list[dict]) -> list[str]:
+    """The single classical measures of a table, best first under the rule: fusions, checkpoints,
+    trials and model_vote.py's combinations are not single measures."""
+    single = set(classical_names())
+    return [c for c in default_scorer.ranked(default_scorer.summarise(rows)) if c in single]
+
+
 def best_single(rows: list[dict]) -> str:
     """The best single classical measure of a table under the rule (the issue's first target is set
-    against it): fusions, checkpoints, trials and model_vote.py's combinations are not single measures."""
-    single = set(classical_names())
-    return next(c for c in default_scorer.ranked(default_scorer.summarise(rows)) if c in single)
+    against it)."""
+    return ranked_singles(rows)[0]
 
 
 def measure_set(name: str, stacks: list, classical: list[str], checkpoints: dict[str, str]) -> list[dict]:

@@ -23,13 +23,15 @@ committed trials table, VOLA when this was written, and the classical rank fusio
 * ``tilt:default+PARTNER`` (``--tilt``): per image, the model's clarity plus ``w`` times the natural
   logarithm of the partner's value. Unlike the other two it needs no other image of the stack, so a
   search (``gmaiqa autofocus``), which scores one frame at a time, could use it as it is: the logarithm
-  makes it blind to the partner's scale (a brighter or higher-gain camera multiplies a measure like
-  VOLA by a constant, which shifts every frame's log alike), as autofocus's frame-by-frame rank fusion
-  is. ``w`` is fitted, so not on a measured set: on the validation split of the shipped model's own
-  recipe (``experiment=default_model``'s mixture, 8 groups of each preset from seeds 1000-1005, the
-  groups its epochs were selected on), over the fixed grid ``TILT_WEIGHTS``, by the rule of
-  ``gmaiqa.default_scorer`` (acc, then exact picks), ties to the smaller weight, i.e. towards the model
-  alone. The model was selected on those groups, so they flatter it: the fit leans to small weights.
+  makes it blind to the partner's scale (a brighter or higher-gain camera multiplies a gradient or
+  autocorrelation measure by a constant, which shifts every frame's log alike), as autofocus's
+  frame-by-frame rank fusion is. ``w`` is fitted, so not on a measured set: on the validation split of
+  the shipped model's own recipe (``experiment=default_model``'s mixture, 8 groups of each preset from
+  seeds 1000-1005, the groups its epochs were selected on), over the fixed grid ``TILT_WEIGHTS``, by the
+  rule of ``gmaiqa.default_scorer`` (acc, then exact picks), ties to the smaller weight. The model was
+  selected on those groups, so they flatter it. Two partners: the best single measure (VOLA), and the
+  best single measure that is above 0 on every image of the fit set (:func:`positive_partner`; the
+  logarithm of a measure that crosses 0 floors those images whatever ``w``).
 
 The members are measured in the same run (their rows are in the output too, and must reproduce the
 trials table's picks: the sets are rendered from the same seeds); a combination's ms per image is its
@@ -65,6 +67,7 @@ from default_scorer import (  # noqa: E402
     best_single,
     heldout_record,
     markdown,
+    ranked_singles,
     set_groups,
     set_stacks,
     synthetic_sets,
@@ -125,12 +128,21 @@ COMBINE = {VOTE: vote, SHORTLIST: shortlist}
 
 
 def measure_members(stacks: list, classical: list[str], cache: Path) -> dict:
-    """Per-image clarity of every member on every group of one set (cached), with each member's row."""
-    if cache.is_file():
-        return json.loads(cache.read_text())
+    """Per-image clarity of every member on every group of one set (cached), with each member's row; a
+    cache that lacks a measure of ``classical`` gains it (the model pass, most of the time, is kept)."""
     every = frozenset(range(len(stacks)))
     curves: dict[str, dict[int, object]] = {}
     offsets: dict[str, list[int]] = {}
+    if cache.is_file():
+        measured = json.loads(cache.read_text())
+        missing = [c for c in classical if c not in measured["scores"]]
+        if not missing:
+            return measured
+        rows = run_classical(stacks, missing, torch.device("cpu"), curves, every, offsets)
+        measured["rows"] += [{**r, "offsets": offsets[r["method"]]} for r in rows]
+        measured["scores"].update({m: [curves[m][i].tolist() for i in range(len(stacks))] for m in curves})
+        cache.write_text(json.dumps(measured))
+        return measured
     rows = run_classical(stacks, classical, torch.device("cpu"), curves, every, offsets)
     options = OmegaConf.create(
         {"resize": None, "block": None, "inference": {}, "num_workers": 0, "pixel_um": None}
@@ -146,6 +158,18 @@ def measure_members(stacks: list, classical: list[str], cache: Path) -> dict:
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(measured))
     return measured
+
+
+def positive_partner(ranked: list[str], validation: list, cache: Path) -> str:
+    """The first measure of ``ranked`` whose value is above 0 on every image of the fit set: a tilt
+    takes the measure's logarithm, which for a measure that crosses 0 (VOLA, a difference of two
+    autocorrelations, is at or below 0 on a third of the fit set's images) is no small nudge but a
+    veto, every such image floored far below the rest whatever the weight."""
+    for name in ranked:
+        values = measure_members(validation, [name], cache)["scores"][name]
+        if min(min(group) for group in values) > 0:
+            return name
+    raise SystemExit("no measure of the table is above 0 on every image of the fit set")
 
 
 def combiner(label: str, weights: dict[str, float] | None = None):
@@ -221,32 +245,40 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     commit = git_commit() or "unknown"  # the code that measures, whatever lands while it runs
-    best = best_single(json.loads(args.trials.read_text())["rows"])
+    trials = json.loads(args.trials.read_text())["rows"]
+    best = best_single(trials)
     combined = {
         f"{kind}default+{measure}": (MODEL, measure) for kind in COMBINE for measure in (best, FUSION)
     }
-    weights, fits = {}, {}
+    weights, fits, partners = {}, {}, [best]
     if args.tilt:
-        label = f"{TILT}default+{best}"
         validation = recipe_validation()
-        fitted = measure_members(validation, [best], args.work / "model_vote" / "recipe_val.json")
-        weights[label], grid = fit_tilt(validation, fitted, best)
-        combined[label] = (MODEL, best)
-        fits[label] = {
-            "fitted_on": f"{RECIPE}, split val ({len(validation)} groups)",
-            "weight": weights[label],
-            "grid": grid,
-        }
-        print(f"{label}: weight {weights[label]}, fitted on {RECIPE}'s validation split:")
-        for g in grid:
-            print(f"  w {g['weight']:>6}: acc {g['acc']:.3f}  t0 {g['t0']}/{g['groups']}")
+        fit_cache = args.work / "model_vote" / "recipe_val.json"
+        positive = positive_partner(ranked_singles(trials), validation, fit_cache)
+        partners = list(dict.fromkeys([best, positive]))
+        fitted = measure_members(validation, partners, fit_cache)
+        for partner in partners:
+            label = f"{TILT}default+{partner}"
+            weights[label], grid = fit_tilt(validation, fitted, partner)
+            combined[label] = (MODEL, partner)
+            fits[label] = {
+                "fitted_on": f"{RECIPE}, split val ({len(validation)} groups)",
+                "weight": weights[label],
+                "grid": grid,
+                "partner_at_or_below_0": sum(v <= 0 for group in fitted["scores"][partner] for v in group),
+                "images": sum(len(group) for group in fitted["scores"][partner]),
+            }
+            print(f"{label}: weight {weights[label]}, fitted on {RECIPE}'s validation split:")
+            for g in grid:
+                print(f"  w {g['weight']:>6}: acc {g['acc']:.3f}  t0 {g['t0']}/{g['groups']}")
     sets = synthetic_sets(args.work, args.groups, args.first_seed)
     if args.dev:
         sets["dev"] = args.dev
     stacks = {name: set_stacks(root) for name, root in sets.items()}
     rows = []
     for name, held in stacks.items():
-        measured = measure_members(held, [best, FUSION], args.work / "model_vote" / f"{name}.json")
+        members = [best, FUSION, *partners[1:]]
+        measured = measure_members(held, members, args.work / "model_vote" / f"{name}.json")
         rows += set_rows(name, held, combined, measured, weights)
         print(f"{name}: measured ({time.perf_counter() - started:.0f} s so far)", flush=True)
     print(markdown(rows))
