@@ -248,6 +248,7 @@ def test_autofocus_on_recorded_stacks_scores_each_group(tiny_feces, tmp_path):
         ("synthetic.psf=gausian", "synthetic.psf"),
         ("preset=feses", "preset"),
         ("method=TENGG", "did you mean TENG"),
+        ("method=rank:TENG+VOLA", "leave VOLA out of the fusion"),
     ],
 )
 def test_autofocus_refuses_bad_options_with_one_message_and_creates_nothing(option, key, tmp_path, capsys):

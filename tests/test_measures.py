@@ -216,6 +216,24 @@ def test_cpu_and_gpu_agree():
         )
 
 
+def test_only_a_signed_measure_falls_below_zero():
+    """``signed`` says which values can be negative (a frame-by-frame fusion takes logarithms): VOLA of
+    rows alternating a, b, a, ... is exactly -(a - b)^2 / 2 (each pair of rows adds a(b - a) + b(a - b));
+    every other measure stays at or above 0 on that image, on flat, noisy and blurred-noise planes too."""
+    a, b = 0.2, 0.8
+    rows = np.where(np.arange(64)[:, None] % 2 == 0, a, b) * np.ones((64, 96))
+    assert run(P.vola, rows) == pytest.approx(-((a - b) ** 2) / 2)
+    rng = np.random.default_rng(3)
+    noise = np.clip(0.5 + 0.05 * rng.standard_normal((64, 96)), 0, 1)
+    planes = [rows, np.full((64, 96), 0.5), noise, ndimage.gaussian_filter(noise, 2.0)]
+    batch = torch.from_numpy(np.stack(planes)).float()[:, None].expand(-1, 3, -1, -1)
+    signed = {name for name, measure in FOCUS_MEASURES.items() if measure.signed}
+    assert signed == {"VOLA"}
+    for name, measure in FOCUS_MEASURES.items():
+        if name not in signed:
+            assert (measure(batch) >= 0).all(), name
+
+
 def test_registry_holds_the_pertuz_set_and_suggests_names():
     assert set(PERTUZ_28) <= set(FOCUS_MEASURES) and "LMG" in FOCUS_MEASURES
     assert classical_names() == list(FOCUS_MEASURES)

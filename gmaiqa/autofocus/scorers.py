@@ -8,7 +8,10 @@ crop is faster and ignores the field's edges, where vignetting and tilt are wors
 A rank fusion ranks the images of a whole stack, which a search does not have: it acquires one frame at
 a time and must compare each with the next. Frame by frame, a fusion scores the mean of the logarithms
 of its members' values, which orders frames like a rank would in that it is unchanged when any member's
-scale changes (log(c v) = log c + log v shifts every frame alike), and needs no other frame.
+scale changes (log(c v) = log c + log v shifts every frame alike), and needs no other frame. A member
+whose value can fall below 0 (VOLA) is refused: its logarithm would be floored on exactly the frames it
+finds no detail in, a veto on them rather than one member's vote. A member at 0 (a perfectly flat frame:
+no gradient, no variance) scores that frame as the least clear, which it is.
 """
 
 from __future__ import annotations
@@ -67,6 +70,15 @@ def _measure_scorer(name: str) -> Callable[[np.ndarray], float]:
 
     if isinstance(measure, RankFusion):
         members = measure.members
+        signed = [m.name for m in members if m.signed]
+        if signed:
+            alone = " or ".join(f"method={n}" for n in signed)
+            raise ConfigError(
+                "method",
+                f"{name}: {', '.join(signed)} can be below 0, and a search fuses a frame's members by the "
+                "mean of their logarithms",
+                f"leave {', '.join(signed)} out of the fusion, or search with {alone} alone",
+            )
         return lambda frame: float(
             np.mean([math.log(max(float(m.clarity(rgb(frame))[0]), 1e-30)) for m in members])
         )

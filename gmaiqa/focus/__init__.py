@@ -10,7 +10,7 @@ from __future__ import annotations
 from gmaiqa.errors import GmaiqaError
 from gmaiqa.focus.fusion import RankFusion, is_fusion, member_names
 from gmaiqa.focus.measures import FocusMeasure, local_max_gradient
-from gmaiqa.focus.pertuz import PERTUZ
+from gmaiqa.focus.pertuz import PERTUZ, SIGNED
 from gmaiqa.registry import Registry
 
 # names as users type them: `method=teng ` is TENG
@@ -47,7 +47,7 @@ def get_fusion(name: str) -> RankFusion:
 
 
 for _name, (_fn, _source) in PERTUZ.items():
-    register(FocusMeasure(_name, _fn, True, f"{_source}; Pertuz et al. 2013"))
+    register(FocusMeasure(_name, _fn, True, f"{_source}; Pertuz et al. 2013", signed=_name in SIGNED))
 register(FocusMeasure("LMG", local_max_gradient, True, "GMANet §3.1, Eq. 1-6"))
 # what `methods=all_classical` runs: the whole registry, in registration order
 ALL_CLASSICAL = "all_classical"

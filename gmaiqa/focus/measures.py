@@ -22,6 +22,10 @@ class FocusMeasure:
     fn: Callable[[torch.Tensor], torch.Tensor]
     higher_is_better: bool
     reference: str
+    # True for a measure whose value can fall below 0 on a real image: a difference of two terms (VOLA)
+    # rather than a sum of magnitudes. Its order of a stack is sound; its logarithm is not, so a
+    # frame-by-frame fusion (gmaiqa.autofocus.scorers) refuses it as a member
+    signed: bool = False
 
     def __call__(self, rgb: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B,) raw values."""
