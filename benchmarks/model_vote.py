@@ -198,9 +198,9 @@ def recipe_validation() -> list:
     return labelled_stacks(root, "headers", "val", tuple(cfg.data.split_ratios), int(cfg.data.split_seed))
 
 
-def fit_tilt(stacks: list, measured: dict, partner: str) -> tuple[float, list[dict]]:
-    """The weight of ``tilt:default+partner`` under the rule (acc, then exact picks; ties to the smaller
-    weight) on ``stacks``, and every weight's result there."""
+def tilt_grid(stacks: list, measured: dict, partner: str) -> list[dict]:
+    """Every weight of ``TILT_WEIGHTS``: ``tilt:default+partner``'s acc, exact picks and SROCC on
+    ``stacks``, from the members' cached per-image scores ``measured``."""
     grid = []
     for weight in TILT_WEIGHTS:
         metrics = GroupMetrics()
@@ -209,6 +209,13 @@ def fit_tilt(stacks: list, measured: dict, partner: str) -> tuple[float, list[di
             metrics.update(stack, tilt(columns, weight))
         r = metrics.compute()
         grid.append({"weight": weight, **{k: r[k] for k in ("acc", "t0", "groups")}, "srocc": r.get("srocc")})
+    return grid
+
+
+def fit_tilt(stacks: list, measured: dict, partner: str) -> tuple[float, list[dict]]:
+    """The weight of ``tilt:default+partner`` under the rule (acc, then exact picks; ties to the smaller
+    weight) on ``stacks``, and every weight's result there."""
+    grid = tilt_grid(stacks, measured, partner)
     best = max(grid, key=lambda g: (g["acc"], g["t0"], -g["weight"]))
     return best["weight"], grid
 

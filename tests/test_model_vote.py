@@ -233,3 +233,50 @@ def test_the_positive_partner_is_the_first_measure_above_zero_on_every_image_of_
     cache.write_text(json.dumps({"rows": [], "scores": {"ckpt:default": [[1, 2], [3, 4]], **scores}}))
     assert positive_partner(["VOLA", "LMG", "TENG"], _stacks([0, 1], images=2), cache) == "LMG"
     assert positive_partner(["TENG", "LMG"], _stacks([0, 1], images=2), cache) == "TENG"
+
+
+def test_the_bound_scores_every_weight_on_every_set_and_names_the_worst():
+    """tilt_bound.py: w = 0 is the model alone on each set, a weight's worst acc is the least of its
+    sets', and the gain is the best weight's worst case over the model's."""
+    from tilt_bound import draw_bound, gain
+
+    model = [[99.0, 60.0, 98.0, 50.0], [50.0, 99.0, 60.0, 96.0]]
+    sets = {"mended": _stacks([3, 3]), "kept": _stacks([0, 1])}
+    measured = {
+        # the model misses both groups by two planes or more; a measure that prefers plane 3 mends them
+        "mended": {"scores": {"ckpt:default": model, "LMG": [[1.0, 1.0, 1.0, 50.0], [1.0, 1.0, 1.0, 50.0]]}},
+        # the model is right on both and the measure wrong on both, by the same factor
+        "kept": {"scores": {"ckpt:default": model, "LMG": [[1.0, 1.0, 1.0, 50.0], [1.0, 1.0, 1.0, 50.0]]}},
+    }
+    rows = draw_bound(sets, measured, "LMG")
+    assert [r["weight"] for r in rows] == list(TILT_WEIGHTS)
+    assert rows[0]["sets"]["mended"]["acc"] == 0.0 and rows[0]["sets"]["kept"]["acc"] == 1.0
+    heavy = rows[-1]  # 128 ln 50 = 500 points: the measure decides
+    assert heavy["sets"]["mended"]["t0"] == 2 and heavy["sets"]["kept"]["acc"] == 0.0
+    for r in rows:
+        assert r["worst_acc"] == min(s["acc"] for s in r["sets"].values())
+    assert gain(rows) == max(r["worst_acc"] for r in rows) - rows[0]["worst_acc"]
+
+
+@pytest.mark.parametrize(
+    "draw, table", [(0, "model_tilt.json"), (1, "model_tilt_confirm.json")], ids=["first", "second"]
+)
+def test_the_committed_bound_repeats_the_tilt_tables(draw, table):
+    """benchmarks/results/tilt_bound.json scored the same cached per-image scores as the tilt tables:
+    its w = 0 rows are the model's rows there and its fitted weights' rows the tilts' rows, set by set,
+    and its draws are theirs."""
+    results = ROOT / "benchmarks" / "results"
+    bound = json.loads((results / "tilt_bound.json").read_text())["draws"][draw]
+    record = json.loads((results / table).read_text())
+    assert bound["heldout"] == record["measured"]["heldout"]
+    rows = {(r["set"], r["candidate"]): r for r in record["rows"]}
+    for label, fit in record["tilt_fit"].items():
+        grid = {g["weight"]: g for g in bound["bounds"][label.split("+", 1)[1]]}
+        for weight, candidate in ((0.0, "ckpt:default"), (fit["weight"], label)):
+            for name, result in grid[weight]["sets"].items():
+                measured = rows[name, candidate]
+                assert (result["acc"], result["t0"], result["groups"]) == (
+                    pytest.approx(measured["acc"]),
+                    measured["t0"],
+                    measured["groups"],
+                ), (label, weight, name)
