@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from default_scorer import PRESET_ORDER, ROOT, heldout_record, set_stacks, synthetic_sets  # noqa: E402
-from model_vote import MODEL, TILT, TILT_WEIGHTS, measure_members, tilt_grid  # noqa: E402
+from model_vote import TILT, TILT_WEIGHTS, measure_members, tilt_grid  # noqa: E402
 
 from gmaiqa.runs import git_commit  # noqa: E402
 
@@ -94,7 +94,7 @@ def main() -> None:
         draws.append({"heldout": heldout_record(groups, first_seed), "bounds": bounds})
         for partner, rows in bounds.items():
             print(
-                f"\n{TILT}{MODEL}+{partner}, seeds {first_seed}+, {groups} groups a preset: the oracle "
+                f"\n{TILT}default+{partner}, seeds {first_seed}+, {groups} groups a preset: the oracle "
                 f"gains {gain(rows):+.2f} in worst acc over the model alone"
             )
             print(markdown(rows))
