@@ -140,6 +140,19 @@ def heldout_record(groups: int, first_seed: int) -> dict:
     return {"groups": groups, "first_seed": first_seed, **rendering}
 
 
+def provenance(script: str, commit: str, started: float, **details) -> dict:
+    """A results table's ``measured`` block: the script and the command line that wrote it, the commit,
+    the date, ``details`` (its draw, its presets ...) and the seconds since ``started``."""
+    return {
+        "script": f"benchmarks/{script}",
+        "command": " ".join([f"benchmarks/{script}", *sys.argv[1:]]),
+        "commit": commit,
+        "date": datetime.date.today().isoformat(),
+        **details,
+        "seconds": round(time.perf_counter() - started),
+    }
+
+
 def table_draw(record: dict) -> tuple[int, int] | None:
     """(first seed, groups per preset) of the draw a table's preset rows were measured on; None when it
     cannot be told. A table that records no seed was written before ``--first-seed`` existed: of the
@@ -377,16 +390,14 @@ def main() -> None:
     record = json.loads(args.out.read_text())
     record["rows"], record["winner"] = rows, winner
     record["group_order"] = group_order
-    measured = {
-        "script": "benchmarks/default_scorer.py",
-        "command": " ".join(["benchmarks/default_scorer.py", *sys.argv[1:]]),
-        "commit": commit,
-        "date": datetime.date.today().isoformat(),
-        "dev_set": "evanmacbride/microscope-autofocus sample_data (benchmarks/real_dev_set.py)",
-        "heldout": heldout_record(args.groups, args.first_seed),
-        "seconds": round(time.perf_counter() - started),
-        "reused": [str(table) for table in args.reuse] or None,
-    }
+    measured = provenance(
+        "default_scorer.py",
+        commit,
+        started,
+        dev_set="evanmacbride/microscope-autofocus sample_data (benchmarks/real_dev_set.py)",
+        heldout=heldout_record(args.groups, args.first_seed),
+        reused=[str(table) for table in args.reuse] or None,
+    )
     args.out.write_text(json.dumps({**record, "measured": measured}, indent=1))
     print(f"winner under the rule ({default_scorer.RULE}): {winner}")
     note = default_scorer.trial_note(rows, winner)

@@ -46,7 +46,6 @@ most of the time).
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
 import json
 import sys
@@ -67,6 +66,7 @@ from default_scorer import (  # noqa: E402
     best_single,
     heldout_record,
     markdown,
+    provenance,
     ranked_singles,
     set_groups,
     set_stacks,
@@ -304,15 +304,13 @@ def main() -> None:
         "group_order": {name: set_groups(held) for name, held in stacks.items()},
         "combined": {label: list(members) for label, members in combined.items()},
         **({"tilt_fit": fits} if fits else {}),
-        "measured": {
-            "script": "benchmarks/model_vote.py",
-            "command": " ".join(["benchmarks/model_vote.py", *sys.argv[1:]]),
-            "commit": commit,
-            "date": datetime.date.today().isoformat(),
-            "presets": list(PRESET_ORDER),
-            "heldout": heldout_record(args.groups, args.first_seed),
-            "seconds": round(time.perf_counter() - started),
-        },
+        "measured": provenance(
+            "model_vote.py",
+            commit,
+            started,
+            presets=list(PRESET_ORDER),
+            heldout=heldout_record(args.groups, args.first_seed),
+        ),
     }
     args.out.write_text(json.dumps(record, indent=1))
     print(f"-> {args.out}")

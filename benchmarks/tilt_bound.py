@@ -20,14 +20,20 @@ added; a missing cache means the model's pass: 1,747 s for 24 groups a preset, 2
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from default_scorer import PRESET_ORDER, ROOT, heldout_record, set_stacks, synthetic_sets  # noqa: E402
+from default_scorer import (  # noqa: E402
+    PRESET_ORDER,
+    ROOT,
+    heldout_record,
+    provenance,
+    set_stacks,
+    synthetic_sets,
+)
 from model_vote import TILT, TILT_WEIGHTS, measure_members, tilt_grid  # noqa: E402
 
 from gmaiqa.runs import git_commit  # noqa: E402
@@ -100,15 +106,9 @@ def main() -> None:
             print(markdown(rows))
     record = {
         "draws": draws,
-        "measured": {
-            "script": "benchmarks/tilt_bound.py",
-            "command": " ".join(["benchmarks/tilt_bound.py", *sys.argv[1:]]),
-            "commit": commit,
-            "date": datetime.date.today().isoformat(),
-            "presets": list(PRESET_ORDER),
-            "weights": list(TILT_WEIGHTS),
-            "seconds": round(time.perf_counter() - started),
-        },
+        "measured": provenance(
+            "tilt_bound.py", commit, started, presets=list(PRESET_ORDER), weights=list(TILT_WEIGHTS)
+        ),
     }
     args.out.write_text(json.dumps(record, indent=1))
     print(f"-> {args.out}")
