@@ -64,8 +64,10 @@ def test_unequal_or_too_small_score_vectors_are_refused(student, teacher):
 
 def test_settings_default_weight_and_off():
     assert distill_settings(None) is None
-    assert distill_settings({"teacher": "default"}) == ("default", 1.0)
-    assert distill_settings({"teacher": "a.ckpt", "weight": "0.5"}) == ("a.ckpt", 0.5)
+    assert distill_settings({"teacher": "default"}) == ("default", 1.0, None)
+    assert distill_settings({"teacher": "a.ckpt", "weight": "0.5"}) == ("a.ckpt", 0.5, None)
+    assert distill_settings({"teacher": "default", "groups": "*-feces/*"}).groups == ("*-feces/*",)
+    assert distill_settings({"teacher": "default", "groups": ["a*", "b*"]}).groups == ("a*", "b*")
 
 
 @pytest.mark.parametrize(
@@ -77,6 +79,10 @@ def test_settings_default_weight_and_off():
         ({"teacher": "default", "weight": float("inf")}, "task.distill.weight"),
         ({"teacher": "default", "weigth": 1.0}, "task.distill.weigth"),
         ({"weight": 1.0}, "task.distill.teacher"),
+        ({"teacher": "default", "groups": []}, "task.distill.groups"),
+        ({"teacher": "default", "groups": ""}, "task.distill.groups"),
+        ({"teacher": "default", "groups": ["*-feces/*", 3]}, "task.distill.groups"),
+        ({"teacher": "default", "groups": {"feces": 1}}, "task.distill.groups"),
         ("default", "task.distill"),
     ],
 )
@@ -127,3 +133,79 @@ def test_the_teacher_stays_outside_the_student():
     task.train()
     scores = task.teacher.scores(image, None)
     assert scores.shape == (3,) and not scores.requires_grad and not teacher_net.training
+
+
+def _tiny_task_with_teacher(groups):
+    """A student and a teacher of the same small network; the teacher's weights differ so that its
+    order of a batch is not the student's."""
+    from gmaiqa.models import build_gmanet
+    from gmaiqa.tasks import FocusQualityTask
+
+    torch.manual_seed(0)
+    small = {"backbone": "resnet18", "mask_attention_depth": 0, "aggregation_channels": 8, "head_channels": 8}
+    with pytest.warns(UserWarning):  # no ImageNet weights here
+        student, teacher_net = build_gmanet(**small), build_gmanet(**small)
+    task = FocusQualityTask(student)
+    task.teacher = Teacher(teacher_net.eval(), "t.ckpt", 1.0, groups)
+    task.log = task.log_dict = lambda *args, **kwargs: None  # no trainer to log to here
+    return task
+
+
+def _group_batch(group_name):
+    torch.manual_seed(1)
+    return {
+        "image": torch.randn(3, 3, 64, 96),
+        "attention": torch.rand(3, 1, 64, 96),
+        "score": torch.tensor([100.0, 60.0, 20.0]),
+        "clearest": 0,
+        "group_name": group_name,
+    }
+
+
+def test_distillation_limited_to_groups_adds_the_term_on_matching_batches_only():
+    """task.distill.groups: a matching batch's loss is the GMANet loss plus weight x the ranking term
+    against the teacher; any other batch's is the GMANet loss alone, and the teacher is not run."""
+    task = _tiny_task_with_teacher(("*-feces/*",))
+    task.train()
+    taught, plain = _group_batch("00-feces/g0003"), _group_batch("08-fluorescence/g0003")
+    calls = []
+    scores = task.teacher.scores
+    task.teacher.scores = lambda *a: calls.append(1) or scores(*a)
+
+    with torch.no_grad():
+        outputs = task.net(taught["image"], taught["attention"])
+        gmanet = task.loss(outputs, taught["score"], taught["clearest"])["loss"]
+        teachers = scores(taught["image"], taught["attention"])
+        term = ranking_distillation_loss(outputs["output1"].float(), teachers)
+        assert term.item() > 0
+        assert task.training_step(taught, 0).item() == pytest.approx((gmanet + term).item(), rel=1e-5)
+        assert len(calls) == 1
+        assert task.training_step(plain, 0).item() == pytest.approx(gmanet.item(), rel=1e-5)
+        assert len(calls) == 1
+    assert task.teacher.record() == {"teacher": "t.ckpt", "weight": 1.0, "groups": ["*-feces/*"]}
+    everywhere = _tiny_task_with_teacher(None)
+    assert everywhere.teacher.teaches("08-fluorescence/g0003")
+    assert "groups" not in everywhere.teacher.record()
+
+
+def test_groups_that_match_no_training_group_are_refused_naming_some():
+    teacher = Teacher(torch.nn.Identity(), "t.ckpt", 1.0, ("*-feces/*", "*-blood/*"))
+    teacher.check_groups(["03-blood/g0001", "08-fluorescence/g0001"])
+    none = r"matches none of the 2 training groups \(e.g. 08-dense/g0001"
+    with pytest.raises(ConfigError, match=none) as refused:
+        teacher.check_groups(["08-dense/g0001", "09-dense/g0002"])
+    assert refused.value.key == "task.distill.groups"
+    assert not teacher.teaches("feces/g0001")  # a glob over the whole name, not a substring
+
+
+def test_the_task_checks_the_groups_against_its_training_split_when_fit_starts():
+    from types import SimpleNamespace
+
+    task = _tiny_task_with_teacher(("*-feces/*",))
+    stacks = lambda *names: [SimpleNamespace(group=n) for n in names]  # noqa: E731
+    datamodule = SimpleNamespace(splits={"train": stacks("00-feces/g0001"), "val": stacks("01-dense/g0002")})
+    task._trainer = SimpleNamespace(datamodule=datamodule)
+    task.on_fit_start()
+    datamodule.splits["train"] = stacks("01-dense/g0001")
+    with pytest.raises(ConfigError, match="matches none of the 1 training groups"):
+        task.on_fit_start()

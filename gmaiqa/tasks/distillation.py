@@ -13,6 +13,14 @@ cue they do not spell out (issue 32: the shipped VGG16-BN's picks on thick speci
 trunk has learnt from the labels) passes it on through the order it gives every pair. Gaps, not the
 scores themselves, so that a student is free to keep its own offset, as the ranking metrics are.
 
+``task.distill.groups`` (optional: a glob or a list of globs over group names, e.g. ``'*-feces/*'`` for
+a synthetic mixture's feces members, whose groups are named ``<i>-<preset>/<group>``) limits the term
+to the batches of the matching groups; the others train on the GMANet loss alone. It is for a teacher
+that is better than the student on some kinds of specimen only (issue 32: the shipped VGG16-BN leads
+on thick specimens and trails the light runs on fluorescence), so that the student keeps its own
+order where it is already the better one. A pattern that matches no training group is refused when
+training starts, naming a few of the groups there are.
+
 Only Output1 learns from the teacher: a ``weights`` file (the shipped default model) holds Output1's
 path alone, and Output1 is what scoring uses. The teacher must have been trained on the same inputs
 (normalisation, attention map kind and φ); :func:`check_teacher` refuses any other before the run
@@ -25,8 +33,10 @@ plain ones), which is why the recipe that uses it
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -35,7 +45,13 @@ from torch import nn
 from gmaiqa.errors import ConfigError, did_you_mean
 
 KEY = "task.distill"
-SETTINGS = ("teacher", "weight")
+SETTINGS = ("teacher", "weight", "groups")
+
+
+class DistillSettings(NamedTuple):
+    teacher: str
+    weight: float
+    groups: tuple[str, ...] | None = None  # globs over group names; None: every group
 
 
 def ranking_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -49,8 +65,8 @@ def ranking_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> t
     return F.smooth_l1_loss(student[i] - student[j], (teacher[i] - teacher[j]).to(student.dtype), beta=1.0)
 
 
-def distill_settings(distill: Mapping | None, key: str = KEY) -> tuple[str, float] | None:
-    """``(teacher, weight)`` of a ``task.distill`` node, or None where it is off (null or absent)."""
+def distill_settings(distill: Mapping | None, key: str = KEY) -> DistillSettings | None:
+    """The settings of a ``task.distill`` node, or None where it is off (null or absent)."""
     if distill is None:
         return None
     if not isinstance(distill, Mapping):
@@ -78,7 +94,24 @@ def distill_settings(distill: Mapping | None, key: str = KEY) -> tuple[str, floa
         weight = float("nan")
     if not weight > 0 or weight == float("inf"):
         raise ConfigError(f"{key}.weight", f"{distill.get('weight')!r} is not a positive number", "e.g. 1.0")
-    return str(teacher), weight
+    return DistillSettings(str(teacher), weight, _group_patterns(distill.get("groups"), f"{key}.groups"))
+
+
+def _group_patterns(groups: object, key: str) -> tuple[str, ...] | None:
+    if groups is None:
+        return None
+    patterns = [groups] if isinstance(groups, str) else groups
+    if (
+        isinstance(patterns, Sequence)
+        and patterns
+        and all(isinstance(p, str) and p.strip() for p in patterns)
+    ):
+        return tuple(patterns)
+    raise ConfigError(
+        key,
+        f"{groups!r} is not a group-name glob or a non-empty list of them",
+        f"e.g. '{key}=[\"*-feces/*\"]', or leave it out to distil on every group",
+    )
 
 
 def _inputs(meta: Mapping) -> dict:
@@ -134,9 +167,18 @@ class Teacher:
     net: nn.Module
     source: str
     weight: float
+    groups: tuple[str, ...] | None = None
 
     @classmethod
-    def load(cls, teacher: str, weight: float, student_meta: Mapping, key: str = KEY) -> Teacher:
+    def load(
+        cls,
+        teacher: str,
+        weight: float,
+        groups: tuple[str, ...] | None = None,
+        *,
+        student_meta: Mapping,
+        key: str = KEY,
+    ) -> Teacher:
         # here, not at import: gmaiqa.checkpoints imports the exported runtimes
         from gmaiqa.checkpoints import load_net
 
@@ -144,7 +186,23 @@ class Teacher:
         check_teacher(meta, student_meta, teacher, key)
         for p in net.parameters():
             p.requires_grad_(False)
-        return cls(net.eval(), teacher, weight)
+        return cls(net.eval(), teacher, weight, groups)
+
+    def teaches(self, group: str) -> bool:
+        """Whether the term applies to a batch of this group (``task.distill.groups``)."""
+        return self.groups is None or any(fnmatchcase(group, p) for p in self.groups)
+
+    def check_groups(self, training_groups: Sequence[str], key: str = KEY) -> None:
+        """Refuses patterns that match none of the training groups: the term would silently never
+        apply."""
+        if self.groups is None or any(self.teaches(g) for g in training_groups):
+            return
+        shown = ", ".join(list(training_groups)[:4]) or "none"
+        raise ConfigError(
+            f"{key}.groups",
+            f"{list(self.groups)} matches none of the {len(training_groups)} training groups (e.g. {shown})",
+            "write globs over those names (a mixture's are <i>-<preset>/<group>), or leave it out",
+        )
 
     def __deepcopy__(self, memo: dict) -> Teacher:
         return self
@@ -158,4 +216,5 @@ class Teacher:
         return self.net(image, attention)["output1"].float()
 
     def record(self) -> dict:
-        return {"teacher": self.source, "weight": self.weight}
+        groups = {} if self.groups is None else {"groups": list(self.groups)}
+        return {"teacher": self.source, "weight": self.weight, **groups}

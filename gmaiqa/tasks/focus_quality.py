@@ -89,12 +89,15 @@ class FocusQualityTask(L.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None)
         if hasattr(datamodule, "trained_pixel_um"):
             self.meta["pixel_um"] = datamodule.trained_pixel_um()
+        splits = getattr(datamodule, "splits", None)
+        if self.teacher is not None and splits:
+            self.teacher.check_groups([stack.group for stack in splits["train"]])
 
     # ------------------------------------------------------------------ training
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         outputs = self.net(batch["image"], batch["attention"])
         terms = self.loss(outputs, batch["score"], batch["clearest"])
-        if self.teacher is not None:
+        if self.teacher is not None and self.teacher.teaches(batch["group_name"]):
             taught = self.teacher.scores(batch["image"], batch["attention"])
             terms["distill"] = ranking_distillation_loss(outputs["output1"].float(), taught)
             terms["loss"] = terms["loss"] + self.teacher.weight * terms["distill"]
