@@ -147,7 +147,9 @@ def _tiny_task_with_teacher(groups):
         student, teacher_net = build_gmanet(**small), build_gmanet(**small)
     task = FocusQualityTask(student)
     task.teacher = Teacher(teacher_net.eval(), "t.ckpt", 1.0, groups)
-    task.log = task.log_dict = lambda *args, **kwargs: None  # no trainer to log to here
+    task.logged = []  # no trainer to log to here: (name, on_step) of what the step logs
+    task.log = lambda name, value, **kw: task.logged.append((name, kw.get("on_step")))
+    task.log_dict = lambda values, **kw: task.logged.extend((k, kw.get("on_step")) for k in values)
     return task
 
 
@@ -180,8 +182,14 @@ def test_distillation_limited_to_groups_adds_the_term_on_matching_batches_only()
         assert term.item() > 0
         assert task.training_step(taught, 0).item() == pytest.approx((gmanet + term).item(), rel=1e-5)
         assert len(calls) == 1
+        # the term of the taught batches is logged as their epoch mean only: a step value would repeat
+        # on the untaught steps (Lightning keeps a step metric's last value)
+        assert ("train/distill_epoch", False) in task.logged
+        assert not any(name.startswith("train/distill") and on_step for name, on_step in task.logged)
+        task.logged.clear()
         assert task.training_step(plain, 0).item() == pytest.approx(gmanet.item(), rel=1e-5)
         assert len(calls) == 1
+        assert not any(name.startswith("train/distill") for name, _ in task.logged)
     assert task.teacher.record() == {"teacher": "t.ckpt", "weight": 1.0, "groups": ["*-feces/*"]}
     everywhere = _tiny_task_with_teacher(None)
     assert everywhere.teacher.teaches("08-fluorescence/g0003")

@@ -99,8 +99,14 @@ class FocusQualityTask(L.LightningModule):
         terms = self.loss(outputs, batch["score"], batch["clearest"])
         if self.teacher is not None and self.teacher.teaches(batch["group_name"]):
             taught = self.teacher.scores(batch["image"], batch["attention"])
-            terms["distill"] = ranking_distillation_loss(outputs["output1"].float(), taught)
-            terms["loss"] = terms["loss"] + self.teacher.weight * terms["distill"]
+            distill = ranking_distillation_loss(outputs["output1"].float(), taught)
+            terms["loss"] = terms["loss"] + self.teacher.weight * distill
+            if self.teacher.groups is None:
+                terms["distill"] = distill
+            else:
+                # epoch mean over the taught batches only: Lightning repeats a step metric's last value
+                # on the steps that do not log it, which would show a term the untaught batches lack
+                self.log("train/distill_epoch", distill, on_step=False, on_epoch=True, batch_size=1)
         self.log_dict(
             {f"train/{k}": v for k, v in terms.items() if k != "loss"},
             on_step=True,
