@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import best_of, report  # noqa: E402
 
 from gmaiqa.models import build_gmanet  # noqa: E402
-from gmaiqa.tasks.distillation import Teacher  # noqa: E402
+from gmaiqa.tasks.distillation import DistillSettings, Teacher  # noqa: E402
 from gmaiqa.trainer_settings import native_bf16  # noqa: E402
 
 
@@ -70,7 +70,7 @@ def main() -> None:
     teacher_s = None
     if args.teacher:
         # the teacher's own record stands in for the student's: this times it, not its fit
-        teacher = Teacher.load(args.teacher, 1.0, student_meta=_recorded_meta(args.teacher))
+        teacher = Teacher.load(DistillSettings(args.teacher, 1.0), student_meta=_recorded_meta(args.teacher))
         image = torch.randn(args.batch, 3, *args.crop, device=device)
         attention = torch.rand(args.batch, 1, *args.crop, device=device)
         teacher_s = best_of(lambda: teacher.scores(image, attention), args.repeats)

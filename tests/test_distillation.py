@@ -11,6 +11,7 @@ import torch
 
 from gmaiqa.errors import ConfigError
 from gmaiqa.tasks.distillation import (
+    DistillSettings,
     Teacher,
     check_teacher,
     distill_settings,
@@ -124,7 +125,7 @@ def test_the_teacher_stays_outside_the_student():
         student, teacher_net = build_gmanet(**small), build_gmanet(**small)
     task = FocusQualityTask(student)
     bare = set(task.state_dict())
-    task.teacher = Teacher(teacher_net.eval(), "t.ckpt", 1.0)
+    task.teacher = Teacher(teacher_net.eval(), DistillSettings("t.ckpt", 1.0))
     assert set(task.state_dict()) == bare
     assert {id(p) for p in task.parameters()} == {id(p) for p in student.parameters()}
     assert copy.deepcopy(task).teacher is task.teacher
@@ -146,7 +147,7 @@ def _tiny_task_with_teacher(groups):
     with pytest.warns(UserWarning):  # no ImageNet weights here
         student, teacher_net = build_gmanet(**small), build_gmanet(**small)
     task = FocusQualityTask(student)
-    task.teacher = Teacher(teacher_net.eval(), "t.ckpt", 1.0, groups)
+    task.teacher = Teacher(teacher_net.eval(), DistillSettings("t.ckpt", 1.0, groups))
     task.logged = []  # no trainer to log to here: (name, on_step) of what the step logs
     task.log = lambda name, value, **kw: task.logged.append((name, kw.get("on_step")))
     task.log_dict = lambda values, **kw: task.logged.extend((k, kw.get("on_step")) for k in values)
@@ -197,7 +198,7 @@ def test_distillation_limited_to_groups_adds_the_term_on_matching_batches_only()
 
 
 def test_groups_that_match_no_training_group_are_refused_naming_some():
-    teacher = Teacher(torch.nn.Identity(), "t.ckpt", 1.0, ("*-feces/*", "*-blood/*"))
+    teacher = Teacher(torch.nn.Identity(), DistillSettings("t.ckpt", 1.0, ("*-feces/*", "*-blood/*")))
     teacher.check_groups(["03-blood/g0001", "08-fluorescence/g0001"])
     none = r"matches none of the 2 training groups \(e.g. 08-dense/g0001"
     with pytest.raises(ConfigError, match=none) as refused:

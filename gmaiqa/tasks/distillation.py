@@ -165,42 +165,34 @@ class Teacher:
     batch's device on first use."""
 
     net: nn.Module
-    source: str
-    weight: float
-    groups: tuple[str, ...] | None = None
+    settings: DistillSettings
 
     @classmethod
-    def load(
-        cls,
-        teacher: str,
-        weight: float,
-        groups: tuple[str, ...] | None = None,
-        *,
-        student_meta: Mapping,
-        key: str = KEY,
-    ) -> Teacher:
+    def load(cls, settings: DistillSettings, *, student_meta: Mapping, key: str = KEY) -> Teacher:
         # here, not at import: gmaiqa.checkpoints imports the exported runtimes
         from gmaiqa.checkpoints import load_net
 
-        net, meta = load_net(teacher, key=f"{key}.teacher")
-        check_teacher(meta, student_meta, teacher, key)
+        net, meta = load_net(settings.teacher, key=f"{key}.teacher")
+        check_teacher(meta, student_meta, settings.teacher, key)
         for p in net.parameters():
             p.requires_grad_(False)
-        return cls(net.eval(), teacher, weight, groups)
+        return cls(net.eval(), settings)
 
     def teaches(self, group: str) -> bool:
         """Whether the term applies to a batch of this group (``task.distill.groups``)."""
-        return self.groups is None or any(fnmatchcase(group, p) for p in self.groups)
+        groups = self.settings.groups
+        return groups is None or any(fnmatchcase(group, p) for p in groups)
 
     def check_groups(self, training_groups: Sequence[str], key: str = KEY) -> None:
         """Refuses patterns that match none of the training groups: the term would silently never
         apply."""
-        if self.groups is None or any(self.teaches(g) for g in training_groups):
+        groups = self.settings.groups
+        if groups is None or any(self.teaches(g) for g in training_groups):
             return
         shown = ", ".join(list(training_groups)[:4]) or "none"
         raise ConfigError(
             f"{key}.groups",
-            f"{list(self.groups)} matches none of the {len(training_groups)} training groups (e.g. {shown})",
+            f"{list(groups)} matches none of the {len(training_groups)} training groups (e.g. {shown})",
             "write globs over those names (a mixture's are <i>-<preset>/<group>), or leave it out",
         )
 
@@ -216,5 +208,6 @@ class Teacher:
         return self.net(image, attention)["output1"].float()
 
     def record(self) -> dict:
-        groups = {} if self.groups is None else {"groups": list(self.groups)}
-        return {"teacher": self.source, "weight": self.weight, **groups}
+        """What the checkpoint's metadata keeps (``distill``): the settings, ``groups`` only where set."""
+        teacher, weight, groups = self.settings
+        return {"teacher": teacher, "weight": weight, **({} if groups is None else {"groups": list(groups)})}

@@ -65,7 +65,7 @@ class FocusQualityTask(L.LightningModule):
         self.srocc = nn.ModuleDict({s: GroupSROCC() for s in ("val", "test")})
         self.group_results: dict[str, list[dict]] = {"val": [], "test": []}
         settings = distill_settings(distill)
-        self.teacher = Teacher.load(*settings, student_meta=self.meta) if settings else None
+        self.teacher = Teacher.load(settings, student_meta=self.meta) if settings else None
         if self.teacher is not None:
             self.meta["distill"] = self.teacher.record()
 
@@ -100,8 +100,8 @@ class FocusQualityTask(L.LightningModule):
         if self.teacher is not None and self.teacher.teaches(batch["group_name"]):
             taught = self.teacher.scores(batch["image"], batch["attention"])
             distill = ranking_distillation_loss(outputs["output1"].float(), taught)
-            terms["loss"] = terms["loss"] + self.teacher.weight * distill
-            if self.teacher.groups is None:
+            terms["loss"] = terms["loss"] + self.teacher.settings.weight * distill
+            if self.teacher.settings.groups is None:
                 terms["distill"] = distill
             else:
                 # epoch mean over the taught batches only: Lightning repeats a step metric's last value
