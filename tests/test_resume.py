@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from helpers.launch import finish, finish_code, job_overrides, kill_when, launch, two_seed_sweep, weights
-from helpers.tiny import SMALL_GMANET, tiny_data
+from helpers.tiny import LIGHT_GMANET, tiny_data
 
 
 def test_ddp_job_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(feces_12, tmp_path):
@@ -119,7 +119,7 @@ def test_ddp_ranks_find_an_experiment_of_the_users_own_config_dir(feces_12, tmp_
         str(tmp_path / "mine"),
         "experiment=my_l0",
         *tiny_data(feces_12),
-        *SMALL_GMANET,
+        *LIGHT_GMANET,
         "stages.0.max_epochs=1",
         "+trainer.limit_val_batches=1",
         "trainer=ddp",

@@ -13,17 +13,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.tiny import SMALL_GMANET, tiny_data
+from helpers.tiny import LIGHT_GMANET, tiny_data
 
 HELPERS = Path(__file__).parent
 
 
 def job_overrides(root: Path) -> list[str]:
-    """GMANet L0 on ``root`` for two tiny epochs, ``last.ckpt`` every step, and the stall callback."""
+    """GMANet L0 (light trunk) on ``root`` for two tiny epochs, ``last.ckpt`` every step, and the stall
+    callback."""
     return [
         "experiment=gmanet_l0",
         *tiny_data(root),
-        *SMALL_GMANET,
+        *LIGHT_GMANET,
         "stages.0.max_epochs=2",
         "checkpoint.every_n_train_steps=1",
         "+callbacks.stall._target_=stall.StallAtStep",
