@@ -41,6 +41,7 @@ from gmaiqa.job import DONE
 from gmaiqa.models.registry import family_of_config
 from gmaiqa.runs import environment, job_label, job_overrides
 from gmaiqa.summarize import variant_key
+from gmaiqa.tasks.distillation import KEY as DISTILL_KEY
 from gmaiqa.trainer_settings import check_trainer, resolve_precision
 
 
@@ -216,6 +217,15 @@ def stage_task(cfg: DictConfig, stage: DictConfig) -> dict:
     return _with_stage_overrides(cfg.task, overrides, f"stages.{stage.name}.task", "task")
 
 
+def distill_key(cfg: DictConfig, stage: DictConfig) -> str:
+    """Where a stage's distillation settings were written, as an override names them: the stage's own
+    ``stages.N.task.distill`` where it sets one, else the job's ``task.distill``."""
+    if "distill" not in (stage.get("task") or {}):
+        return DISTILL_KEY
+    index = next(i for i, other in enumerate(cfg.stages) if other.name == stage.name)
+    return f"stages.{index}.{DISTILL_KEY}"
+
+
 def _with_stage_overrides(node: DictConfig, overrides: dict, where: str, what: str) -> dict:
     """``node`` (resolved) with a stage's overrides merged in, nested keys included: a struct merge, so a
     key the node does not have is OmegaConf's ConfigKeyError, named here by its full key."""
@@ -299,7 +309,9 @@ def run_stage(
     # the report its test leaves in the stage folder (gmaiqa.callbacks.test_reports)
     task_cfg = stage_task(cfg, stage)
     report = task_cfg.pop("report", None)
-    task = instantiate(task_cfg)(net, inference=meta["inference"], meta=meta)
+    # only a task that can distil has the key; a refusal then names the key the user wrote
+    named = {"distill_key": distill_key(cfg, stage)} if "distill" in task_cfg else {}
+    task = instantiate(task_cfg)(net, inference=meta["inference"], meta=meta, **named)
     selector, callbacks = _callbacks(cfg, stage.name, rule, stage_dir, logging=bool(loggers))
     if report and cfg.evaluate:
         callbacks.append(instantiate(report, out_dir=stage_dir))

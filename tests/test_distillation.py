@@ -218,3 +218,41 @@ def test_the_task_checks_the_groups_against_its_training_split_when_fit_starts()
     datamodule.splits["train"] = stacks("01-dense/g0001")
     with pytest.raises(ConfigError, match="matches none of the 1 training groups"):
         task.on_fit_start()
+
+
+def test_a_stages_own_distillation_is_named_by_its_own_key(monkeypatch):
+    """A stage that sets its own ``stages.N.task.distill`` hears about it under that key, from the
+    task's teacher as from the settings check; a stage that inherits the job's hears ``task.distill``."""
+    from omegaconf import OmegaConf
+
+    from gmaiqa.stages import distill_key
+    from gmaiqa.tasks import FocusQualityTask, focus_quality
+
+    cfg = OmegaConf.create(
+        {"stages": [{"name": "l0"}, {"name": "l1", "task": {"distill": {"teacher": "t.ckpt"}}}]}
+    )
+    assert [distill_key(cfg, stage) for stage in cfg.stages] == ["task.distill", "stages.1.task.distill"]
+
+    loaded = {}
+
+    def load(settings, *, student_meta, key):
+        loaded["key"] = key
+        return Teacher(torch.nn.Identity(), settings, key)
+
+    monkeypatch.setattr(focus_quality.Teacher, "load", load)
+    task = FocusQualityTask(
+        torch.nn.Identity(),
+        distill={"teacher": "t.ckpt", "groups": "*-feces/*"},
+        distill_key="stages.1.task.distill",
+    )
+    assert loaded["key"] == "stages.1.task.distill"
+    with pytest.raises(ConfigError) as refused:
+        task.teacher.check_groups(["08-dense/g0001"])
+    assert refused.value.key == "stages.1.task.distill.groups"
+    with pytest.raises(ConfigError) as refused:
+        FocusQualityTask(
+            torch.nn.Identity(),
+            distill={"teacher": "t.ckpt", "weight": 0},
+            distill_key="stages.1.task.distill",
+        )
+    assert refused.value.key == "stages.1.task.distill.weight"

@@ -84,18 +84,15 @@ def check(cfg: DictConfig) -> None:
     # here, not at import: loads torch, lightning, torchvision only when this runs
     from gmaiqa.callbacks.weight_averaging import check_one_weight_averaging
     from gmaiqa.checkpoints import resolve_init_from
-    from gmaiqa.stages import check_requires_init, stage_model, stage_rules, stage_task
+    from gmaiqa.stages import check_requires_init, distill_key, stage_model, stage_rules, stage_task
     from gmaiqa.tasks.distillation import check_distillation
 
     stage_rules(stages)
     check_one_weight_averaging(cfg)
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    for i, stage in enumerate(stages):
-        own = "distill" in (stage.get("task") or {})
+    for stage in stages:
         check_distillation(
-            stage_task(cfg, stage),
-            {"data": data, "model": stage_model(cfg, stage)},
-            f"stages.{i}.task.distill" if own else "task.distill",
+            stage_task(cfg, stage), {"data": data, "model": stage_model(cfg, stage)}, distill_key(cfg, stage)
         )
     init_from = resolve_init_from(cfg.init_from, int(cfg.seed))
     check_requires_init(stages, init_from)

@@ -166,6 +166,7 @@ class Teacher:
 
     net: nn.Module
     settings: DistillSettings
+    key: str = KEY  # where the settings were written (a stage's own: stages.N.task.distill), for messages
 
     @classmethod
     def load(cls, settings: DistillSettings, *, student_meta: Mapping, key: str = KEY) -> Teacher:
@@ -176,14 +177,14 @@ class Teacher:
         check_teacher(meta, student_meta, settings.teacher, key)
         for p in net.parameters():
             p.requires_grad_(False)
-        return cls(net.eval(), settings)
+        return cls(net.eval(), settings, key)
 
     def teaches(self, group: str) -> bool:
         """Whether the term applies to a batch of this group (``task.distill.groups``)."""
         groups = self.settings.groups
         return groups is None or any(fnmatchcase(group, p) for p in groups)
 
-    def check_groups(self, training_groups: Sequence[str], key: str = KEY) -> None:
+    def check_groups(self, training_groups: Sequence[str]) -> None:
         """Refuses patterns that match none of the training groups: the term would silently never
         apply."""
         groups = self.settings.groups
@@ -191,7 +192,7 @@ class Teacher:
             return
         shown = ", ".join(list(training_groups)[:4]) or "none"
         raise ConfigError(
-            f"{key}.groups",
+            f"{self.key}.groups",
             f"{list(groups)} matches none of the {len(training_groups)} training groups (e.g. {shown})",
             "write globs over those names (a mixture's are <i>-<preset>/<group>), or leave it out",
         )

@@ -28,6 +28,7 @@ from gmaiqa.distributed import gather_rows
 from gmaiqa.inference import InferenceSettings, predict_scores
 from gmaiqa.losses import GMANetLoss
 from gmaiqa.metrics import ClearestSelection, GroupSROCC, group_outcome, spearman
+from gmaiqa.tasks.distillation import KEY as DISTILL_KEY
 from gmaiqa.tasks.distillation import Teacher, distill_settings, ranking_distillation_loss
 from gmaiqa.tasks.optimizer import check_optimizer_factory, check_optimizer_settings
 
@@ -48,6 +49,7 @@ class FocusQualityTask(L.LightningModule):
         inference: dict | None = None,
         meta: dict | None = None,
         distill: dict | None = None,
+        distill_key: str = DISTILL_KEY,
     ):
         super().__init__()
         self.meta = dict(meta or {})
@@ -64,8 +66,8 @@ class FocusQualityTask(L.LightningModule):
         self.selection = nn.ModuleDict({s: ClearestSelection() for s in ("val", "test")})
         self.srocc = nn.ModuleDict({s: GroupSROCC() for s in ("val", "test")})
         self.group_results: dict[str, list[dict]] = {"val": [], "test": []}
-        settings = distill_settings(distill)
-        self.teacher = Teacher.load(settings, student_meta=self.meta) if settings else None
+        settings = distill_settings(distill, distill_key)
+        self.teacher = Teacher.load(settings, student_meta=self.meta, key=distill_key) if settings else None
         if self.teacher is not None:
             self.meta["distill"] = self.teacher.record()
 
