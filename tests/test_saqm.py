@@ -284,3 +284,33 @@ def test_training_step_passes_the_scheduled_reversal_and_leaves_the_net_alone(mo
         task._trainer = SimpleNamespace(global_step=step, estimated_stepping_batches=100)
         assert torch.isfinite(task.training_step(batch, 0))
     assert seen == [0.0, 0.5] and net.reversal_scale == 0.5
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_quality_loss_is_logged_per_step_only_where_every_batch_has_labels(mode, monkeypatch):
+    """Under domain adaptation a batch may hold only unlabelled target images: Lightning would repeat a
+    step metric's last value on that step, so the quality term is then an epoch mean alone; without
+    adaptation every batch is labelled and the term is logged per step too."""
+    from types import SimpleNamespace
+
+    from gmaiqa.tasks.quality_metric import SAQMTask
+
+    task = SAQMTask(SAQM(channels=64, hidden=16, width=0.25), mode=mode)
+    task._trainer = SimpleNamespace(global_step=0, estimated_stepping_batches=100)
+    logged = []
+    monkeypatch.setattr(task, "log", lambda name, value, **kw: logged.append((name, kw.get("on_step"))))
+
+    def batch(labelled):
+        return {
+            "patches": torch.randn(2, 3, 32, 32),
+            "labelled": torch.tensor(labelled),
+            "target": torch.rand(2),
+            "domain": torch.tensor([0.0, 1.0]),
+        }
+
+    task.training_step(batch([True, False]), 0)
+    assert ("train/loss_quality", not mode.endswith("_da")) in logged
+    logged.clear()
+    task.training_step(batch([False, False]), 1)  # the target's unlabelled images only
+    assert not any(name == "train/loss_quality" for name, _ in logged)
+    assert ("train/loss", True) in logged

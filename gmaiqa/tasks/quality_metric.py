@@ -103,8 +103,15 @@ class SAQMTask(RowEvaluatedTask):
                 out["quality_logit"][labelled], batch["target"][labelled]
             )
             loss = loss + quality
+            # a domain-adaptation batch may hold only the target's unlabelled images; on such a step
+            # Lightning would repeat the last logged value, so there the term is logged as its mean
+            # over the epoch's labelled images alone
             self.log(
-                "train/loss_quality", quality, on_step=True, on_epoch=True, batch_size=int(labelled.sum())
+                "train/loss_quality",
+                quality,
+                on_step=not domain_adaptation,
+                on_epoch=True,
+                batch_size=int(labelled.sum()),
             )
         if domain_adaptation and "domain_logit" in out:
             domain = F.binary_cross_entropy_with_logits(out["domain_logit"], batch["domain"])
