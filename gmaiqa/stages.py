@@ -41,7 +41,7 @@ from gmaiqa.job import DONE
 from gmaiqa.models.registry import family_of_config
 from gmaiqa.runs import environment, job_label, job_overrides
 from gmaiqa.summarize import variant_key
-from gmaiqa.tasks.distillation import KEY as DISTILL_KEY
+from gmaiqa.tasks.distillation import distill_key
 from gmaiqa.trainer_settings import check_trainer, resolve_precision
 
 
@@ -215,15 +215,6 @@ def stage_task(cfg: DictConfig, stage: DictConfig) -> dict:
     task does not have is a ConfigError naming it."""
     overrides = OmegaConf.to_container(stage.task, resolve=True) if stage.get("task") else {}
     return _with_stage_overrides(cfg.task, overrides, f"stages.{stage.name}.task", "task")
-
-
-def distill_key(cfg: DictConfig, stage: DictConfig) -> str:
-    """Where a stage's distillation settings were written, as an override names them: the stage's own
-    ``stages.N.task.distill`` where it sets one, else the job's ``task.distill``."""
-    if "distill" not in (stage.get("task") or {}):
-        return DISTILL_KEY
-    index = next(i for i, other in enumerate(cfg.stages) if other.name == stage.name)
-    return f"stages.{index}.{DISTILL_KEY}"
 
 
 def _with_stage_overrides(node: DictConfig, overrides: dict, where: str, what: str) -> dict:

@@ -14,6 +14,7 @@ from gmaiqa.tasks.distillation import (
     DistillSettings,
     Teacher,
     check_teacher,
+    distill_key,
     distill_settings,
     ranking_distillation_loss,
 )
@@ -225,7 +226,6 @@ def test_a_stages_own_distillation_is_named_by_its_own_key(monkeypatch):
     task's teacher as from the settings check; a stage that inherits the job's hears ``task.distill``."""
     from omegaconf import OmegaConf
 
-    from gmaiqa.stages import distill_key
     from gmaiqa.tasks import FocusQualityTask, focus_quality
 
     cfg = OmegaConf.create(

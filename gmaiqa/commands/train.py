@@ -84,8 +84,8 @@ def check(cfg: DictConfig) -> None:
     # here, not at import: loads torch, lightning, torchvision only when this runs
     from gmaiqa.callbacks.weight_averaging import check_one_weight_averaging
     from gmaiqa.checkpoints import resolve_init_from
-    from gmaiqa.stages import check_requires_init, distill_key, stage_model, stage_rules, stage_task
-    from gmaiqa.tasks.distillation import check_distillation
+    from gmaiqa.stages import check_requires_init, stage_model, stage_rules, stage_task
+    from gmaiqa.tasks.distillation import check_distillation, distill_key
 
     stage_rules(stages)
     check_one_weight_averaging(cfg)

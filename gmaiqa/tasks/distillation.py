@@ -65,6 +65,15 @@ def ranking_distillation_loss(student: torch.Tensor, teacher: torch.Tensor) -> t
     return F.smooth_l1_loss(student[i] - student[j], (teacher[i] - teacher[j]).to(student.dtype), beta=1.0)
 
 
+def distill_key(cfg: Mapping, stage: Mapping) -> str:
+    """Where a stage's distillation settings were written, as an override names them: the stage's own
+    ``stages.N.task.distill`` where it sets one, else the job's ``task.distill``."""
+    if "distill" not in (stage.get("task") or {}):
+        return KEY
+    index = next(i for i, other in enumerate(cfg["stages"]) if other["name"] == stage["name"])
+    return f"stages.{index}.{KEY}"
+
+
 def distill_settings(distill: Mapping | None, key: str = KEY) -> DistillSettings | None:
     """The settings of a ``task.distill`` node, or None where it is off (null or absent)."""
     if distill is None:
