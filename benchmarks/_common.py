@@ -37,6 +37,7 @@ def report(name: str, rows: list[dict], out: str | Path) -> None:
         "benchmark": name,
         "machine": platform.platform(),
         "processor": platform.processor(),
+        "cpu": cpu_model(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -45,6 +46,18 @@ def report(name: str, rows: list[dict], out: str | Path) -> None:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(record, indent=1))
     print(f"-> {out}")
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name: ``platform.processor()`` is empty on Linux, and the same script's figures
+    differ by machine (AVX2 against AVX-512/AMX changes which precision is faster)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _fmt(value) -> str:

@@ -11,8 +11,9 @@ aggregation and head widths (512/256), and the light recipes' (128/128; ``--widt
         [--widths 512/256,128/128] [--teacher default]
 
 ``--teacher``: also time a ranking-distillation teacher's forward pass on the same batch
-(``task.distill.teacher``, ``gmaiqa.tasks.distillation``: fp32, no gradient, with the attention maps its
-mask attention reads), the cost it adds to every step, as a ratio to each row's fp32 step.
+(``task.distill.teacher``, ``gmaiqa.tasks.distillation``: no gradient, with the attention maps its mask
+attention reads) in fp32 and under bf16 autocast, as a distilled step runs it under each
+``trainer.precision``: the cost it adds to every step, as a ratio to the row's step in the same precision.
 
 Prints a table and writes ``benchmarks/results/bench_train_step.json`` with the CPU's capability and
 whether it runs bf16 natively. Times are best-of-N wall clock after one warm-up step.
@@ -44,6 +45,11 @@ def train_step(net: torch.nn.Module, optimizer, batch: torch.Tensor, bf16: bool)
     optimizer.step()
 
 
+def teacher_scores(teacher: Teacher, image: torch.Tensor, attention: torch.Tensor, bf16: bool) -> None:
+    with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=bf16):
+        teacher.scores(image, attention)
+
+
 def _recorded_meta(teacher: str) -> dict:
     # here, not at import: the checkpoint reader loads the exported runtimes
     from gmaiqa.checkpoints import META_KEY, read_checkpoint
@@ -73,7 +79,12 @@ def main() -> None:
         teacher = Teacher.load(DistillSettings(args.teacher, 1.0), student_meta=_recorded_meta(args.teacher))
         image = torch.randn(args.batch, 3, *args.crop, device=device)
         attention = torch.rand(args.batch, 1, *args.crop, device=device)
-        teacher_s = best_of(lambda: teacher.scores(image, attention), args.repeats)
+        teacher_s = {
+            precision: best_of(
+                lambda: teacher_scores(teacher, image, attention, precision == "bf16"), args.repeats
+            )
+            for precision in ("fp32", "bf16")
+        }
     for trunk in args.trunks.split(","):
         for aggregation, head in widths:
             torch.manual_seed(0)
@@ -107,8 +118,10 @@ def main() -> None:
                     **(
                         {
                             "teacher": args.teacher,
-                            "teacher_fp32_s": teacher_s,
-                            "teacher_over_fp32_step": teacher_s / seconds["fp32"],
+                            "teacher_fp32_s": teacher_s["fp32"],
+                            "teacher_over_fp32_step": teacher_s["fp32"] / seconds["fp32"],
+                            "teacher_bf16_s": teacher_s["bf16"],
+                            "teacher_over_bf16_step": teacher_s["bf16"] / seconds["bf16"],
                         }
                         if teacher_s is not None
                         else {}
