@@ -66,6 +66,39 @@ def test_the_readme_table_is_the_committed_table(table):
     assert printed in (root / "README.md").read_text(), f"README's table differs from {table} --top 3"
 
 
+def test_the_trials_on_the_second_draw_stand_beside_its_shipped_rows():
+    """default_scorer_trials_confirm.json adds trained candidates to the second draw: every row of a
+    shipped candidate is default_scorer_confirm.json's as it was (reused, not measured again), each trial
+    has a row on every set, and experiments/default-model quotes it as ``--markdown TABLE --top 1``
+    prints it."""
+    root = Path(__file__).resolve().parents[1]
+    results = root / "benchmarks" / "results"
+    trials = json.loads((results / "default_scorer_trials_confirm.json").read_text())
+    confirm = json.loads((results / "default_scorer_confirm.json").read_text())
+    assert trials["measured"]["heldout"] == confirm["measured"]["heldout"]
+    rows = {(r["set"], r["candidate"]): r for r in trials["rows"]}
+    shipped = {(r["set"], r["candidate"]): r for r in confirm["rows"]}
+    assert {k: rows[k] for k in shipped} == shipped
+    added = {c for _, c in rows.keys() - shipped.keys()}
+    assert added and all(c.startswith("trial:") for c in added)
+    assert all((name, c) in rows for c in added for name in PRESETS | {"dev"})
+    printed = subprocess.run(
+        [
+            sys.executable,
+            str(root / "benchmarks" / "default_scorer.py"),
+            "--markdown",
+            str(results / "default_scorer_trials_confirm.json"),
+            "--top",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    table = "\n".join(line for line in printed.splitlines() if line.startswith("|"))
+    assert table in (root / "experiments" / "default-model" / "README.md").read_text()
+
+
 def test_the_second_draw_table_measured_every_shipped_candidate_and_repeats_what_it_shares():
     """The second draw (seeds 3000-3005, 48 groups) with every candidate the rule may choose from: its
     model, VOLA and fusion rows are model_vote_confirm.json's (the same draw) and its dev rows the

@@ -24,11 +24,13 @@ training starts, naming a few of the groups there are.
 Only Output1 learns from the teacher: a ``weights`` file (the shipped default model) holds Output1's
 path alone, and Output1 is what scoring uses. The teacher must have been trained on the same inputs
 (normalisation, attention map kind and φ); :func:`check_teacher` refuses any other before the run
-folder exists. Its forward pass runs under ``torch.no_grad`` in eval mode on every training step (the
-shipped VGG16-BN's costs 1.7x a whole MobileNetV3 training step on a 7x128x192 batch on a 2-core CPU,
-one run of ``benchmarks/bench_train_step.py --teacher default``, so a distilled step costs about 2.7
-plain ones), which is why the recipe that uses it
-(``experiment=default_model_mobile_distill``) fine-tunes a trained light model rather than training one.
+folder exists. Its forward pass runs under ``torch.no_grad`` in eval mode on every training step, under
+the trainer's precision like the student's (Output1 is pooled in float32 either way: the scores are
+float32, the score map's rounding is bf16's under bf16-mixed). The shipped VGG16-BN's pass costs 1.5x
+a whole MobileNetV3 training step in fp32 on a 7x128x192 batch on a 2-core AMX Xeon and 1.7x on an
+AVX2 CPU (``benchmarks/bench_train_step.py --teacher default``), so a distilled step costs about 2.5
+plain ones, which is why the recipe that uses it (``experiment=default_model_mobile_distill``)
+fine-tunes a trained light model rather than training one.
 """
 
 from __future__ import annotations
