@@ -55,13 +55,7 @@ def test_the_readme_table_is_the_committed_table(table):
     """The README quotes the default-scorer tables of both draws as ``--markdown TABLE --top 3`` prints
     them from the committed JSON, so a re-measured table cannot leave stale figures in the README."""
     root = Path(__file__).resolve().parents[1]
-    script, table = root / "benchmarks" / "default_scorer.py", f"benchmarks/results/{table}"
-    printed = subprocess.run(
-        [sys.executable, str(script), "--markdown", str(root / table), "--top", "3"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    printed = _markdown(root / "benchmarks" / "results" / table, top=3).strip()
     assert printed.count("\n") >= 5 and "| ckpt:default |" in printed
     assert printed in (root / "README.md").read_text(), f"README's table differs from {table} --top 3"
 
@@ -82,21 +76,20 @@ def test_the_trials_on_the_second_draw_stand_beside_its_shipped_rows():
     added = {c for _, c in rows.keys() - shipped.keys()}
     assert added and all(c.startswith("trial:") for c in added)
     assert all((name, c) in rows for c in added for name in PRESETS | {"dev"})
-    printed = subprocess.run(
-        [
-            sys.executable,
-            str(root / "benchmarks" / "default_scorer.py"),
-            "--markdown",
-            str(results / "default_scorer_trials_confirm.json"),
-            "--top",
-            "1",
-        ],
+    printed = _markdown(results / "default_scorer_trials_confirm.json", top=1)
+    table = "\n".join(line for line in printed.splitlines() if line.startswith("|"))
+    assert table in (root / "experiments" / "default-model" / "README.md").read_text()
+
+
+def _markdown(table: Path, top: int) -> str:
+    """What ``benchmarks/default_scorer.py --markdown TABLE --top N`` prints: the pages quote it."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "default_scorer.py"
+    return subprocess.run(
+        [sys.executable, str(script), "--markdown", str(table), "--top", str(top)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    table = "\n".join(line for line in printed.splitlines() if line.startswith("|"))
-    assert table in (root / "experiments" / "default-model" / "README.md").read_text()
 
 
 def test_the_second_draw_table_measured_every_shipped_candidate_and_repeats_what_it_shares():
