@@ -34,32 +34,42 @@ def test_the_default_model_ships_in_the_package_with_how_it_was_trained():
     assert path.stat().st_size < 30 * 2**20  # the issue's bound for a file in the repository
     net, meta = load_net("default")
     assert meta["family"] == "gmanet" and meta["stage"] == "l1" and net.uses_attention_map
-    assert not net.aux_outputs and meta["weights_dtype"] == "float16"
+    assert not net.aux_outputs and meta["model"]["backbone"]["name"] == "mobilenet_v3_large"
     made = meta["provenance"]
     assert made["command"].startswith("gmaiqa train ") and "experiment=default_model" in made["command"]
     assert re.fullmatch(r"[0-9a-f]{40}", made["git_commit"]) and made["seed"] == meta["seed"]
     members = [m["preset"] for m in meta["data"]["synthetic"]["mixture"]]
-    assert sorted(members) == ["blood", "dense", "feces", "fluorescence", "leucorrhea", "reflected"]
+    assert set(members) == {"blood", "dense", "feces", "fluorescence", "leucorrhea", "reflected"}
+    own_optics = [m for m in meta["data"]["synthetic"]["mixture"] if "psf" not in m]
+    assert {m["preset"] for m in own_optics} == set(members)  # each preset at its reference microscope too
     assert meta["data"]["resize"] is None and meta["inference"]["mode"] == "full"  # native resolution
     # scored as it was trained, with the stack normalisation the README's "The shipped model" names
     assert preprocess_of(meta, DictConfig({})).normalize == meta["data"]["normalize"] == "stack"
     assert 0 < meta["pixel_um"]["min"] < meta["pixel_um"]["max"]
 
 
-def test_its_half_precision_scores_match_the_fp32_network_within_the_tolerance(tmp_path):
-    """The export's check, repeated from the shipped file alone: a group of every preset rendered at the
-    model's pixel size, scored with the fp16 weights, against the fp32 checkpoint's recorded scores."""
+def test_its_weights_score_as_the_fp32_network_did(tmp_path):
+    """The export's half-precision check, repeated from the shipped file alone: a group of every preset
+    rendered at the model's pixel size, scored with the shipped weights, against the fp32 checkpoint's
+    recorded scores. The export keeps fp16 only where that check passes (one point of 100, every pick
+    the same); the shipped MobileNetV3 failed it (a score 1.42 points away), so its weights are float32
+    and must repeat the checkpoint's scores to float rounding (0.05 of 100: another CPU's kernels sum in
+    another order)."""
     net, meta = load_net("default")
     check = meta["half_check"]
-    assert check["passed"] and check["tolerance"] == 0.01 and check["score_scale"] == 100
-    assert check["max_abs"] <= 1.0 and check["same_pick"] == check["groups"] == 6  # one point of 100
+    assert check["tolerance"] == 0.01 and check["score_scale"] == 100 and check["groups"] == 6
+    assert check["passed"] == (check["max_abs"] <= 1.0 and check["same_pick"] == check["groups"])
+    assert meta["weights_dtype"] == ("float16" if check["passed"] else "float32")
     assert check["inputs"]["object_scale"] == meta["data"]["synthetic"]["object_scale"]  # the trained pixels
     groups = half_check_scores(net, meta, half_check_stacks(check["inputs"], tmp_path))
     picks = [max(range(len(g)), key=g.__getitem__) for g in (*groups, *check["fp32_scores"])]
     assert picks[:6] == picks[6:]  # the clearest image of every group is the fp32 network's
     got, reference = torch.tensor(sum(groups, [])), torch.tensor(sum(check["fp32_scores"], []))
-    assert got.ne(reference).any()  # the weights really are rounded
-    torch.testing.assert_close(got, reference, rtol=0, atol=check["tolerance"] * check["score_scale"])
+    if check["passed"]:
+        assert got.ne(reference).any()  # the weights really are rounded
+        torch.testing.assert_close(got, reference, rtol=0, atol=check["tolerance"] * check["score_scale"])
+    else:
+        torch.testing.assert_close(got, reference, rtol=0, atol=0.05)
 
 
 SHARPEST, PLANES = 3, 7
@@ -126,7 +136,7 @@ def test_an_installed_wheel_predicts_tiff_stacks_with_the_default_model(tmp_path
     result = json.loads(done.stdout.strip().splitlines()[-1])
     # the package that ran is the wheel's, and so are the weights it says it used
     assert result["code"] == result["default_code"] == 0 and Path(result["package"]).is_relative_to(installed)
-    assert "model: gmaiqa default model (l1, float16 weights" in done.stdout
+    assert "model: gmaiqa default model (mobilenet_v3_large, l1, float32 weights" in done.stdout
     assert "gmaiqa's default scorer" in done.stdout
     assert str(installed / "gmaiqa" / "default_model" / WEIGHTS_FILE) in done.stdout
     with open(work / "out" / "clearest.csv", newline="") as handle:

@@ -18,6 +18,7 @@ from gmaiqa.focus import classical_names
 from gmaiqa.focus.fusion import CANDIDATE_MEMBERS
 
 PRESETS = {"feces", "blood", "leucorrhea", "dense", "fluorescence", "reflected"}
+VOTED_MODEL = "trial:vgg16bn_ft_stack"  # the shipped file when model_vote_confirm.json was measured
 
 
 def test_the_recorded_choice_is_the_rule_applied_to_its_table():
@@ -94,8 +95,9 @@ def _markdown(table: Path, top: int) -> str:
 
 def test_the_second_draw_table_measured_every_shipped_candidate_and_repeats_what_it_shares():
     """The second draw (seeds 3000-3005, 48 groups) with every candidate the rule may choose from: its
-    model, VOLA and fusion rows are model_vote_confirm.json's (the same draw) and its dev rows the
-    first table's (the same real set), group by group."""
+    VOLA and fusion rows are model_vote_confirm.json's (the same draw), as are the trials table's rows
+    of the VGG16-BN that table measured as the shipped model, and its dev rows the first table's (the
+    same real set), group by group."""
     results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
     confirm = json.loads((results / "default_scorer_confirm.json").read_text())
     assert confirm["measured"]["heldout"]["first_seed"] == 3000
@@ -107,12 +109,16 @@ def test_the_second_draw_table_measured_every_shipped_candidate_and_repeats_what
     assert len(rows) == len(shipped) * 7
     votes = json.loads((results / "model_vote_confirm.json").read_text())
     trials = json.loads((results / "default_scorer_trials.json").read_text())
-    shared = [r for r in votes["rows"] if r["candidate"] in shipped] + [
+    shared = [r for r in votes["rows"] if r["candidate"] in shipped - {"ckpt:default"}] + [
         r for r in trials["rows"] if r["set"] == "dev" and r["candidate"] in shipped
     ]
-    assert len(shared) == 3 * 6 + len(shipped)
+    assert len(shared) == 2 * 6 + len(shipped)
     for row in shared:
         assert rows[row["set"], row["candidate"]]["offsets"] == row["offsets"], row["candidate"]
+    second = json.loads((results / "default_scorer_trials_confirm.json").read_text())["rows"]
+    voted = {r["set"]: r for r in second if r["candidate"] == VOTED_MODEL}
+    for row in (r for r in votes["rows"] if r["candidate"] == "ckpt:default"):
+        assert voted[row["set"]]["offsets"] == row["offsets"], row["set"]
 
 
 def rows_of(

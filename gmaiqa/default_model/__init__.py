@@ -1,9 +1,10 @@
-"""gmaiqa's shipped default model (issue 18, replaced by measurement in issue 32): GMANet trained by
-``experiment=default_model`` on a mixture of every synthetic preset at native resolution, then
-fine-tuned from those weights with stack-relative normalisation by
-``experiment=default_model_finetune_stack`` (the file's metadata records the command, commit and
-``data.normalize=stack``, which scoring applies). Stored as ``gmaiqa export format=weights`` writes it
-(Output1's trunk and head, fp16 where exact enough) inside the package, so ``gmaiqa predict input=DIR``
+"""gmaiqa's shipped default model (issue 18, replaced by measurement in issue 32): GMANet on
+MobileNetV3-Large, trained on optics-randomised synthetic stacks with stack-relative normalisation and a
+moving average of the weights (``experiment=default_model_mobile_ema``), then fine-tuned toward the
+within-stack ranking of the VGG16-BN model it replaced (``experiment=default_model_mobile_distill``; the
+file's metadata records the command, commit and ``data.normalize=stack``, which scoring applies).
+Stored as ``gmaiqa export format=weights`` writes it (Output1's trunk and head; float32, since fp16
+moved a score by more than the export's tolerance) inside the package, so ``gmaiqa predict input=DIR``
 works without a checkpoint. ``ckpt=default`` names it wherever a checkpoint is accepted. How it was
 trained and how it compares with the classical measures: experiments/default-model/README.md.
 """
@@ -39,7 +40,9 @@ def describe(meta: dict, path: Path) -> str:
     size = path.stat().st_size / 2**20
     pixels = meta.get("pixel_um") or {}
     trained = f", trained at {pixels['min']:.2g}-{pixels['max']:.2g} µm/px" if "min" in pixels else ""
+    backbone = (meta.get("model") or {}).get("backbone")
+    trunk = f"{backbone['name']}, " if isinstance(backbone, dict) and backbone.get("name") else ""
     return (
-        f"gmaiqa default model ({meta.get('stage', '?')}, {meta.get('weights_dtype', '?')} weights, "
+        f"gmaiqa default model ({trunk}{meta.get('stage', '?')}, {meta.get('weights_dtype', '?')} weights, "
         f"{size:.1f} MiB{trained}; {command} at {commit}): {path}"
     )
