@@ -49,6 +49,19 @@ def test_the_recorded_choice_was_made_on_the_committed_trials_table():
     assert sorted(default_scorer.recorded()["rows"], key=key) == sorted(trials["rows"], key=key)
 
 
+def test_the_first_draw_table_of_shipped_candidates_is_the_trials_table_without_its_trials():
+    """default_scorer.json (the script's default --out, which experiments/default-model/light.sh reuses)
+    holds what predict can choose from on the first draw: the trials table's rows less its trials, so a
+    model shipped since cannot leave its predecessor's rows in it under ``ckpt:default``."""
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    shipped = json.loads((results / "default_scorer.json").read_text())
+    trials = json.loads((results / "default_scorer_trials.json").read_text())
+    key = lambda row: (row["set"], row["candidate"])  # noqa: E731
+    expected = [r for r in trials["rows"] if not r["candidate"].startswith("trial:")]
+    assert sorted(shipped["rows"], key=key) == sorted(expected, key=key)
+    assert shipped["group_order"] == trials["group_order"]
+
+
 @pytest.mark.parametrize(
     "table", ["default_scorer_trials.json", "default_scorer_confirm.json"], ids=["first", "second"]
 )

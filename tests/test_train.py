@@ -597,10 +597,11 @@ def test_the_ema_recipe_is_the_thick_recipe_with_averaged_weights(tmp_path):
     assert 1 / (1 - ema["callbacks.weight_average.decay"]) == pytest.approx(500)
 
 
-def test_the_distill_recipe_fine_tunes_the_ema_recipe_toward_the_shipped_model(tmp_path):
+def test_the_distill_recipe_fine_tunes_the_ema_recipe_toward_the_vgg16bn(tmp_path):
     """conf/experiment/default_model_mobile_distill.yaml keeps default_model_mobile_ema's data, model,
-    averaging and L1 stage, and changes what its header lists: the shipped model as teacher, L1 alone
-    for two epochs from given weights."""
+    averaging and L1 stage, and changes what its header lists: the VGG16-BN that shipped before its run
+    distill1e as teacher (by path: `default` names distill1e's export now), L1 alone for two epochs
+    from given weights."""
     ema = _recipe_keys("default_model_mobile_ema", tmp_path, resolve=True)
     distill = _recipe_keys("default_model_mobile_distill", tmp_path, resolve=True)
     changed = {k for k in ema.keys() | distill.keys() if ema.get(k) != distill.get(k)}
@@ -608,7 +609,26 @@ def test_the_distill_recipe_fine_tunes_the_ema_recipe_toward_the_shipped_model(t
         "task.distill.teacher",
         "task.distill.weight",
     }
-    assert (distill["task.distill.teacher"], distill["task.distill.weight"]) == ("default", 1.0)
+    teacher = distill["task.distill.teacher"]
+    assert (teacher, distill["task.distill.weight"]) == (
+        "experiments/default-model/candidates/vgg16bn_ft_stack.pt",
+        1.0,
+    )
+    from omegaconf import OmegaConf
+
+    from gmaiqa.checkpoints import META_KEY, read_checkpoint
+    from gmaiqa.tasks.distillation import check_teacher
+
+    root = Path(__file__).resolve().parents[1]  # the path is the checkout root's
+    meta = read_checkpoint(root / teacher)[META_KEY]
+    assert meta["model"]["backbone"]["name"] == "vgg16_bn"
+    student = OmegaConf.to_container(
+        compose_train("default_model_mobile_distill", [f"paths.run_dir={tmp_path}"], one_epoch=False),
+        resolve=True,
+    )
+    check_teacher(
+        meta, {"model": student["model"], "data": student["data"]}, teacher
+    )  # trained on its inputs
     l1 = {k.split(".", 2)[2]: v for k, v in ema.items() if k.startswith("stages.1.")}
     tuned = {k.split(".", 2)[2]: v for k, v in distill.items() if k.startswith("stages.0.")}
     assert tuned == {**l1, "max_epochs": 2, "requires_init": True}
