@@ -277,6 +277,34 @@ def test_the_default_scorer_scores_frames_when_nothing_is_named():
     assert sharp > score(sim.acquire())
 
 
+def test_a_stack_normalised_model_zscores_a_search_by_its_first_frame():
+    """The default model was trained with data.normalize=stack; a search has no stack, so every frame of
+    one search is z-scored by the first frame's statistics (gmaiqa.autofocus.scorers), and each Meter
+    (each search) takes its own first frame. Scored alone, each frame by its own statistics, a defocused
+    frame gets back the contrast defocus took and the model can no longer tell it from the focused one."""
+    from gmaiqa.autofocus.scorers import frame_scorer
+    from gmaiqa.data.io import to_float_rgb
+    from gmaiqa.data.transforms import stack_statistics
+
+    score, _ = frame_scorer(OmegaConf.create({"method": None, "ckpt": None, "crop": 1.0}))
+    assert score.reference  # the shipped model is stack-normalised
+    cfg = config_from(preset="blood", seed=1, **SMALL)
+    sim = SimulatedStage(cfg, 0, focus_um=0.0, z_limits=(-8, 8))
+    frames = {}
+    for z in (4.0, 0.0, -8.0):  # the search starts 4 µm off focus
+        sim.move_to(z)
+        frames[z] = sim.acquire()
+    search = score.for_search()
+    start, focus, far = (search(frames[z]) for z in (4.0, 0.0, -8.0))
+    assert focus > start > far and focus - far > 5  # points of the 0-100 scale
+    reference = stack_statistics([to_float_rgb(frames[4.0])])
+    assert far == pytest.approx(score.score(frames[-8.0], reference))  # the first frame's statistics
+    assert score.for_search()(frames[-8.0]) == pytest.approx(score.score(frames[-8.0], None))  # a new search
+    meter = Meter(sim, score, budget=5)
+    meter(-8.0)  # this search's first frame is its own reference, whatever an earlier search saw
+    assert meter.path[0].score == pytest.approx(score.score(frames[-8.0], None))
+
+
 def test_a_fusion_scores_frames_by_its_members_and_the_crop_scores_the_centre():
     from scipy import ndimage
 

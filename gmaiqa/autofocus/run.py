@@ -248,6 +248,7 @@ def score_curve(trial: Trial, score, planes: int = 41) -> tuple[np.ndarray, np.n
     zs = np.sort(zs) if zs is not None else np.linspace(trial.lower, trial.upper, planes)
     zs = zs[(zs >= trial.lower) & (zs <= trial.upper)]
     values = []
+    score = score.for_search() if hasattr(score, "for_search") else score  # a search's normaliser, as Meter's
     for z in zs:
         stage.move_to(float(z))
         values.append(score(stage.acquire()))

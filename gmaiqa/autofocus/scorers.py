@@ -5,6 +5,18 @@ default scorer (``gmaiqa.default_scorer``). Every scorer returns a clarity, high
 ``crop``: the share of each side scored, centred (Micro-Manager's OughtaFocus crop factor): a smaller
 crop is faster and ignores the field's edges, where vignetting and tilt are worst.
 
+A checkpoint trained with ``data.normalize=stack`` (the shipped default model among them) z-scores the
+images of a stack by the whole stack's statistics, so a defocused image keeps the contrast defocus took
+from it. A search has no stack: it acquires one frame at a time. Z-scored by its own statistics, as a
+lone image is, a far-defocused frame has its lost contrast restored and its noise magnified, and the
+model can score it above the focused one (the default model on the simulated stage: blood and
+leucorrhea full scans 4 and 3 of 8 trials within one depth of field, against 8 and 7 once fixed). So every
+frame of one search is z-scored by the statistics of the search's first frame: one affine normaliser for
+all of them, as a stack's is, known from the first acquisition on. Blur keeps a frame's mean, so the
+first frame's mean is the stack's; its scale differs from the pooled one by a factor common to every
+frame. :class:`FrameScorer` holds that reference for one search; :class:`gmaiqa.autofocus.stage.Meter`
+starts each search with a fresh one (``for_search``).
+
 A rank fusion ranks the images of a whole stack, which a search does not have: it acquires one frame at
 a time and must compare each with the next. Frame by frame, a fusion scores the mean of the logarithms
 of its members' values, which orders frames like a rank would in that it is unchanged when any member's
@@ -18,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -26,6 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 from gmaiqa import default_scorer
 from gmaiqa.checkpoints import load_net
 from gmaiqa.data.io import to_float_rgb
+from gmaiqa.data.transforms import Statistics, stack_statistics
 from gmaiqa.errors import ConfigError, GmaiqaError
 from gmaiqa.focus import RankFusion, get_measure
 
@@ -39,7 +53,31 @@ def centre_crop(frame: np.ndarray, share: float) -> np.ndarray:
     return frame[top : top + ch, left : left + cw]
 
 
-def frame_scorer(cfg: DictConfig) -> tuple[Callable[[np.ndarray], float], str]:
+@dataclass(frozen=True)
+class FrameScorer:
+    """A frame's clarity during one search: ``score(cropped frame, reference)``, where the reference is
+    the z-score statistics of the search's first frame for a stack-normalised checkpoint (``reference``
+    true; module docstring) and None otherwise. As made, it is ready for one search; ``for_search()`` is
+    the same scorer for a new one, its reference not yet taken."""
+
+    score: Callable[[np.ndarray, Statistics | None], float]
+    share: float = 1.0
+    reference: bool = False
+    _taken: list = field(default_factory=list)  # the search's reference, once its first frame is scored
+
+    def __call__(self, frame: np.ndarray) -> float:
+        frame = centre_crop(frame, self.share)
+        if not self.reference:
+            return self.score(frame, None)
+        if not self._taken:
+            self._taken.append(stack_statistics([to_float_rgb(frame)]))
+        return self.score(frame, self._taken[0])
+
+    def for_search(self) -> FrameScorer:
+        return replace(self, _taken=[])
+
+
+def frame_scorer(cfg: DictConfig) -> tuple[FrameScorer, str]:
     """(frame -> clarity, the scorer's name) from ``method`` / ``ckpt`` / the default, with ``crop``."""
 
     method, ckpt, share = cfg.get("method"), cfg.get("ckpt"), float(cfg.get("crop", 1.0))
@@ -52,8 +90,12 @@ def frame_scorer(cfg: DictConfig) -> tuple[Callable[[np.ndarray], float], str]:
         chosen = default_scorer.method()
         label = f"{default_scorer.NAME} ({chosen})"
         method, ckpt = (None, chosen[len("ckpt:") :]) if chosen.startswith("ckpt:") else (chosen, None)
-    score = _measure_scorer(method) if method else _checkpoint_scorer(ckpt, cfg)
-    return (lambda frame: score(centre_crop(frame, share))), label or str(method or f"ckpt:{ckpt}")
+    name = label or str(method or f"ckpt:{ckpt}")
+    if method:
+        measure = _measure_scorer(method)
+        return FrameScorer(lambda frame, _: measure(frame), share), name
+    score, stack_normalised = _checkpoint_scorer(ckpt, cfg)
+    return FrameScorer(score, share, reference=stack_normalised), name
 
 
 def _measure_scorer(name: str) -> Callable[[np.ndarray], float]:
@@ -85,7 +127,9 @@ def _measure_scorer(name: str) -> Callable[[np.ndarray], float]:
     return lambda frame: float(measure.clarity(rgb(frame))[0])
 
 
-def _checkpoint_scorer(ckpt: str, cfg: DictConfig) -> Callable[[np.ndarray], float]:
+def _checkpoint_scorer(
+    ckpt: str, cfg: DictConfig
+) -> tuple[Callable[[np.ndarray, Statistics | None], float], bool]:
     # here, not at import: loads lightning, torchvision, albumentations ... only when this runs
     from gmaiqa.inference import predict_scores, prepare_model
     from gmaiqa.scoring import clarity, device_for, inference_of, preprocess_of, scoring_of
@@ -101,11 +145,11 @@ def _checkpoint_scorer(ckpt: str, cfg: DictConfig) -> Callable[[np.ndarray], flo
     model = prepare_model(net, settings, device)
     preprocess = preprocess_of(meta, options)
 
-    def score(frame: np.ndarray) -> float:
-        image, amap = preprocess(to_float_rgb(frame))
+    def score(frame: np.ndarray, reference: Statistics | None) -> float:
+        image, amap = preprocess(to_float_rgb(frame), reference)
         attention = amap[None].to(device) if model.uses_attention_map else None
         with torch.no_grad():
             raw = predict_scores(model, image[None].to(device), attention, settings).cpu()
         return float(clarity(raw, meta)[0])
 
-    return score
+    return score, preprocess.normalize == "stack"

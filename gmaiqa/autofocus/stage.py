@@ -61,6 +61,11 @@ class Meter:
     _seen: dict[float, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
+    def __post_init__(self):
+        # a search of its own: a stack-normalised scorer takes its reference from this search's first frame
+        if hasattr(self.score, "for_search"):
+            self.score = self.score.for_search()
+
     def __call__(self, z: float) -> float:
         lower, upper = self.stage.z_limits
         z = float(min(max(z, lower), upper))
