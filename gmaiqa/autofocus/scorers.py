@@ -10,7 +10,8 @@ images of a stack by the whole stack's statistics, so a defocused image keeps th
 from it. A search has no stack: it acquires one frame at a time. Z-scored by its own statistics, as a
 lone image is, a far-defocused frame has its lost contrast restored and its noise magnified, and the
 model can score it above the focused one (the default model on the simulated stage: blood and
-leucorrhea full scans 4 and 3 of 8 trials within one depth of field, against 8 and 7 once fixed). So every
+leucorrhea full scans 4 and 3 of 8 trials within one depth of field, against 7 and 6 once fixed;
+experiments/autofocus). So every
 frame of one search is z-scored by the statistics of the search's first frame: one affine normaliser for
 all of them, as a stack's is, known from the first acquisition on. Blur keeps a frame's mean, so the
 first frame's mean is the stack's; its scale differs from the pooled one by a factor common to every
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -53,7 +54,7 @@ def centre_crop(frame: np.ndarray, share: float) -> np.ndarray:
     return frame[top : top + ch, left : left + cw]
 
 
-@dataclass(frozen=True)
+@dataclass
 class FrameScorer:
     """A frame's clarity during one search: ``score(cropped frame, reference)``, where the reference is
     the z-score statistics of the search's first frame for a stack-normalised checkpoint (``reference``
@@ -63,18 +64,16 @@ class FrameScorer:
     score: Callable[[np.ndarray, Statistics | None], float]
     share: float = 1.0
     reference: bool = False
-    _taken: list = field(default_factory=list)  # the search's reference, once its first frame is scored
+    _taken: Statistics | None = None  # the search's reference, once its first frame is scored
 
     def __call__(self, frame: np.ndarray) -> float:
         frame = centre_crop(frame, self.share)
-        if not self.reference:
-            return self.score(frame, None)
-        if not self._taken:
-            self._taken.append(stack_statistics([to_float_rgb(frame)]))
-        return self.score(frame, self._taken[0])
+        if self.reference and self._taken is None:
+            self._taken = stack_statistics([to_float_rgb(frame)])
+        return self.score(frame, self._taken)
 
     def for_search(self) -> FrameScorer:
-        return replace(self, _taken=[])
+        return replace(self, _taken=None)
 
 
 def frame_scorer(cfg: DictConfig) -> tuple[FrameScorer, str]:
