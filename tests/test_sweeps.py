@@ -107,6 +107,9 @@ RUN_ELSEWHERE = {
 }
 
 
+VGG16BN_WEIGHTS = "experiments/default-model/candidates/vgg16bn_ft_stack.pt"
+
+
 def test_every_experiment_is_run_by_some_test():
     assert set(RUN_ELSEWHERE) <= set(EXPERIMENTS)
     here = Path(__file__).parent
@@ -120,7 +123,12 @@ def test_every_experiment_is_run_by_some_test():
 def test_every_experiment_runs_a_fast_dev_run(name, tiny_feces, tmp_path):
     from gmaiqa.train import train
 
-    cfg = compose_train(name, one_step(tiny_feces) + [f"paths.run_dir={tmp_path / 'run'}"], one_epoch=False)
+    overrides = one_step(tiny_feces) + [f"paths.run_dir={tmp_path / 'run'}"]
+    if compose_train(name, overrides, one_epoch=False).stages[0].get("requires_init"):
+        # the VGG16-BN fine-tunes (default_model_finetune_stack*): the VGG16-BN weights file the
+        # repository keeps, which shipped before the MobileNetV3 that init_from=default names now
+        overrides.append(f"init_from={Path(__file__).resolve().parents[1] / VGG16BN_WEIGHTS}")
+    cfg = compose_train(name, overrides, one_epoch=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         summary = train(cfg)
