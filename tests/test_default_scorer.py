@@ -16,9 +16,9 @@ from gmaiqa import default_scorer
 from gmaiqa.cli import main
 from gmaiqa.focus import classical_names
 from gmaiqa.focus.fusion import CANDIDATE_MEMBERS
+from helpers import previous_default
 
 PRESETS = {"feces", "blood", "leucorrhea", "dense", "fluorescence", "reflected"}
-VOTED_MODEL = "trial:vgg16bn_ft_stack"  # the shipped file when model_vote_confirm.json was measured
 
 
 def test_the_recorded_choice_is_the_rule_applied_to_its_table():
@@ -129,7 +129,7 @@ def test_the_second_draw_table_measured_every_shipped_candidate_and_repeats_what
     for row in shared:
         assert rows[row["set"], row["candidate"]]["offsets"] == row["offsets"], row["candidate"]
     second = json.loads((results / "default_scorer_trials_confirm.json").read_text())["rows"]
-    voted = {r["set"]: r for r in second if r["candidate"] == VOTED_MODEL}
+    voted = {r["set"]: r for r in second if r["candidate"] == previous_default.ROWS}
     for row in (r for r in votes["rows"] if r["candidate"] == "ckpt:default"):
         assert voted[row["set"]]["offsets"] == row["offsets"], row["set"]
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from gmaiqa.data.stack import FocusStack
+from helpers import previous_default
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -163,12 +164,6 @@ def test_when_no_weight_mends_a_pick_the_fit_keeps_the_model_alone():
     assert grid[0]["t0"] == 2 and grid[-1]["t0"] == 0
 
 
-# The vote and tilt tables were measured while the shipped file was the VGG16-BN fine-tune (ft_stack's
-# export); since the MobileNetV3 replaced it, the trials tables keep that file's rows under this name
-# (its weights: experiments/default-model/candidates/vgg16bn_ft_stack.pt).
-VOTED_MODEL = "trial:vgg16bn_ft_stack"
-
-
 def test_the_committed_vote_table_was_measured_beside_the_trials_table():
     """Its members are the trials table's best single measure, the classical fusion and the model
     shipped when it was measured, and they repeat that table's acc on every set (the sets are rendered
@@ -184,7 +179,7 @@ def test_the_committed_vote_table_was_measured_beside_the_trials_table():
     assert len(sets) == 7
     for row in record["rows"]:
         if row["candidate"] in members:
-            same = VOTED_MODEL if row["candidate"] == "ckpt:default" else row["candidate"]
+            same = previous_default.ROWS if row["candidate"] == "ckpt:default" else row["candidate"]
             assert abs(row["acc"] - trials[row["set"], same]["acc"]) < 1e-9, row
         assert len(row["offsets"]) == row["groups"]
     assert {label.split(":")[0] for label in record["combined"]} == {"vote", "shortlist"}

@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 
 from gmaiqa.cli import _register_resolvers, main
 from gmaiqa.paths import conf_dir
+from helpers import previous_default
 from helpers.tiny import compose_train, one_step, tiny_saqm
 
 # the grid sweeps (Hydra's basic sweeper); sweep=search is Optuna's, run by tests/test_search.py
@@ -107,9 +108,6 @@ RUN_ELSEWHERE = {
 }
 
 
-VGG16BN_WEIGHTS = "experiments/default-model/candidates/vgg16bn_ft_stack.pt"
-
-
 def test_every_experiment_is_run_by_some_test():
     assert set(RUN_ELSEWHERE) <= set(EXPERIMENTS)
     here = Path(__file__).parent
@@ -127,7 +125,7 @@ def test_every_experiment_runs_a_fast_dev_run(name, tiny_feces, tmp_path):
     if compose_train(name, overrides, one_epoch=False).stages[0].get("requires_init"):
         # the VGG16-BN fine-tunes (default_model_finetune_stack*): the VGG16-BN weights file the
         # repository keeps, which shipped before the MobileNetV3 that init_from=default names now
-        overrides.append(f"init_from={Path(__file__).resolve().parents[1] / VGG16BN_WEIGHTS}")
+        overrides.append(f"init_from={previous_default.WEIGHTS_FILE}")
     cfg = compose_train(name, overrides, one_epoch=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

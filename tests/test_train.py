@@ -12,6 +12,7 @@ import pytest
 
 from gmaiqa.cli import main
 from gmaiqa.paths import conf_dir
+from helpers import previous_default
 from helpers.tiny import SMALL_GMANET, compose_train, tiny_data, tiny_overrides
 
 EXPERIMENTS = sorted(p.stem for p in (conf_dir() / "experiment").glob("*.yaml"))
@@ -610,25 +611,20 @@ def test_the_distill_recipe_fine_tunes_the_ema_recipe_toward_the_vgg16bn(tmp_pat
         "task.distill.weight",
     }
     teacher = distill["task.distill.teacher"]
-    assert (teacher, distill["task.distill.weight"]) == (
-        "experiments/default-model/candidates/vgg16bn_ft_stack.pt",
-        1.0,
-    )
+    assert (teacher, distill["task.distill.weight"]) == (previous_default.WEIGHTS, 1.0)
     from omegaconf import OmegaConf
 
     from gmaiqa.checkpoints import META_KEY, read_checkpoint
     from gmaiqa.tasks.distillation import check_teacher
 
-    root = Path(__file__).resolve().parents[1]  # the path is the checkout root's
-    meta = read_checkpoint(root / teacher)[META_KEY]
+    meta = read_checkpoint(previous_default.WEIGHTS_FILE)[META_KEY]
     assert meta["model"]["backbone"]["name"] == "vgg16_bn"
     student = OmegaConf.to_container(
         compose_train("default_model_mobile_distill", [f"paths.run_dir={tmp_path}"], one_epoch=False),
         resolve=True,
     )
-    check_teacher(
-        meta, {"model": student["model"], "data": student["data"]}, teacher
-    )  # trained on its inputs
+    # trained on the student's inputs (normalisation, attention map): check_teacher raises otherwise
+    check_teacher(meta, {"model": student["model"], "data": student["data"]}, teacher)
     l1 = {k.split(".", 2)[2]: v for k, v in ema.items() if k.startswith("stages.1.")}
     tuned = {k.split(".", 2)[2]: v for k, v in distill.items() if k.startswith("stages.0.")}
     assert tuned == {**l1, "max_epochs": 2, "requires_init": True}
