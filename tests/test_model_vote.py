@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from gmaiqa import default_scorer
 from gmaiqa.data.stack import FocusStack
 from helpers import previous_default
 
@@ -289,3 +290,44 @@ def test_the_committed_bound_repeats_the_tilt_tables(draw, table):
                     measured["t0"],
                     measured["groups"],
                 ), (label, weight, name)
+
+
+@pytest.mark.parametrize(
+    "table, trials",
+    [
+        ("model_vote_distill1e.json", "default_scorer_trials.json"),
+        ("model_vote_distill1e_confirm.json", "default_scorer_trials_confirm.json"),
+    ],
+    ids=["first", "second"],
+)
+def test_the_shipped_mobilenet_vote_tables_repeat_its_picks_and_it_leads_every_combination(table, trials):
+    """The same four combinations with the MobileNetV3 that ships (from d530e0e on): its rows
+    repeat the trials tables' ``ckpt:default`` picks group by group (the same model on the same draw),
+    and on both draws the rule ranks the model alone above every combination, as
+    experiments/default-model/README.md ("The model and a measure, with the MobileNetV3") says."""
+    results = ROOT / "benchmarks" / "results"
+    record = json.loads((results / table).read_text())
+    measured = {(r["set"], r["candidate"]): r for r in json.loads((results / trials).read_text())["rows"]}
+    model_rows = [r for r in record["rows"] if r["candidate"] == "ckpt:default"]
+    assert len(model_rows) == len({r["set"] for r in record["rows"]}) >= 6
+    for row in model_rows:
+        assert row["offsets"] == measured[row["set"], "ckpt:default"]["offsets"], row["set"]
+    # and not the VGG16-BN's, which the older vote tables measured as ckpt:default
+    assert any(row["offsets"] != measured[row["set"], previous_default.ROWS]["offsets"] for row in model_rows)
+    order = default_scorer.ranked(default_scorer.summarise(record["rows"]))
+    assert order[0] == "ckpt:default"
+    assert set(record["combined"]) < set(order)
+
+
+def test_the_clear_band_counts_the_images_within_the_shortlist_band_of_the_top():
+    """experiments/default-model/clear_band.py counts what ``shortlist`` hands the measure: the images
+    within CLEAR_BAND points of the stack's best, the best included."""
+    sys.path.insert(0, str(ROOT / "experiments" / "default-model"))
+    from clear_band import band_sizes
+
+    peaked = np.array([40.0, 70.0, 100.0, 70.0, 40.0])
+    flat = np.array([97.0, 98.0, 100.0, 96.0, 94.0])
+    edge = np.array([100.0, 100.0 - CLEAR_BAND, 100.0 - CLEAR_BAND - 0.01])
+    assert band_sizes([peaked, flat, edge]) == [1, 4, 2]
+    shortlisted = shortlist([torch.tensor(flat), torch.tensor([5.0, 1.0, 2.0, 9.0, 8.0])])
+    assert int(shortlisted.argmax()) == 3  # the measure orders the band: 96 is clear, 94 is not
