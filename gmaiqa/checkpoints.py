@@ -98,6 +98,16 @@ def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict:
     return ckpt
 
 
+def trained_precision(path: str | Path | None) -> str | None:
+    """The Lightning precision a stage's checkpoint was trained in (``gmaiqa.stages`` records it in its
+    meta), so a resumed stage can keep it; None for no checkpoint, or one written before it was kept.
+    The file was just tested whole (``resume_point``); mmap reads the meta without the tensors."""
+    if path is None:
+        return None
+    ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    return (ckpt.get(META_KEY) or {}).get("trainer_precision")
+
+
 def net_state(ckpt: dict) -> dict:
     return {k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
 

@@ -33,7 +33,7 @@ from gmaiqa.callbacks.faults import FiniteTraining, signals
 from gmaiqa.callbacks.selection import SelectCheckpoint, rule_from_config
 from gmaiqa.callbacks.wandb_reports import wandb_loggers
 from gmaiqa.callbacks.weight_averaging import extra_callbacks
-from gmaiqa.checkpoints import init_weights_from
+from gmaiqa.checkpoints import init_weights_from, trained_precision
 from gmaiqa.distributed import is_rank_zero
 from gmaiqa.errors import ConfigError, instantiate, is_count
 from gmaiqa.inference import InferenceSettings
@@ -278,6 +278,9 @@ def run_stage(
     resuming = resume_from is not None or bool(notes)
     loggers = _loggers(cfg, stage_dir, stage.name, wandb_group, resuming=resuming)
     wandb_id = next((lg.experiment.id for lg in wandb_loggers(loggers)), None) if is_rank_zero() else None
+    check_trainer(cfg.trainer)
+    # a resumed stage keeps the precision it was trained in (trainer_settings.resolve_precision)
+    precision, precision_note = resolve_precision(cfg.trainer, started_in=trained_precision(resume_from))
     meta = {
         "model": model_cfg,
         "data": OmegaConf.to_container(cfg.data, resolve=True, enum_to_str=True),
@@ -288,6 +291,7 @@ def run_stage(
         "selection": rule.as_dict(),
         "init_from": init_from,
         "seed": int(cfg.seed),
+        "trainer_precision": precision,
         "wandb_run_id": wandb_id,
         "git_commit": environment()["git_commit"],
         "task": cfg.task._target_,
@@ -306,8 +310,6 @@ def run_stage(
     selector, callbacks = _callbacks(cfg, stage.name, rule, stage_dir, logging=bool(loggers))
     if report and cfg.evaluate:
         callbacks.append(instantiate(report, out_dir=stage_dir))
-    check_trainer(cfg.trainer)
-    precision, precision_note = resolve_precision(cfg.trainer)
     trainer = instantiate(
         cfg.trainer,
         precision=precision,

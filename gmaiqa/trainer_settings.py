@@ -123,12 +123,22 @@ def training_device_type(accelerator: str) -> str:
     return accelerator
 
 
-def resolve_precision(trainer: Mapping, key: str = "trainer") -> tuple[str, str | None]:
+def resolve_precision(
+    trainer: Mapping, key: str = "trainer", started_in: str | None = None
+) -> tuple[str, str | None]:
     """The precision to give Lightning and a line for the log (None: nothing to say).
 
     ``auto``: bf16-mixed where the training device runs bf16 natively, else 32-true. A bf16-mixed the user
-    chose is kept, with a warning where it is emulated."""
+    chose is kept, with a warning where it is emulated.
+
+    ``started_in``: the precision a resumed stage was trained in so far (its checkpoint records it), for
+    a job requeued on another machine. Under ``auto`` the stage keeps it, never lowering its precision
+    half-way (fp32 stays fp32 on a machine with bf16), except that a bf16 stage moved to a device without
+    native bf16 continues in fp32 rather than emulate bf16, the trap ``auto`` exists to avoid; the line
+    says which. A precision the user names is part of the job's overrides, so a relaunch keeps it."""
     precision = str(trainer.get("precision", "32-true"))
+    if started_in is not None:
+        return _resumed_precision(trainer, key, precision, str(started_in))
     if precision != AUTO_PRECISION and precision not in BF16_MIXED:
         return precision, None
     device = training_device_type(trainer.get("accelerator", "auto"))
@@ -143,4 +153,23 @@ def resolve_precision(trainer: Mapping, key: str = "trainer") -> tuple[str, str 
         f"WARNING {key}.precision={precision}: the {device} has no native bf16, so autocast emulates it and "
         f"a training step takes many times longer than in fp32 (benchmarks/bench_train_step.py); "
         f"{key}.precision=auto or 32-true trains in fp32"
+    )
+
+
+def _resumed_precision(trainer: Mapping, key: str, precision: str, started_in: str) -> tuple[str, str | None]:
+    fresh, fresh_note = resolve_precision(trainer, key)
+    if precision != AUTO_PRECISION:
+        return fresh, fresh_note  # a named precision is part of the job: a relaunch cannot change it
+    if fresh == started_in:
+        return started_in, f"{key}.precision=auto: {started_in}, as the stage started"
+    device = training_device_type(trainer.get("accelerator", "auto"))
+    if started_in in BF16_MIXED:
+        return fresh, (
+            f"WARNING {key}.precision=auto: {fresh}; the stage started in {started_in} and continues in "
+            f"fp32, since the {device} has no native bf16 and would emulate it many times slower (fp32 "
+            f"is the more precise; the run is not bit-identical to one never moved)"
+        )
+    return started_in, (
+        f"{key}.precision=auto: {started_in}, as the stage started (the {device} runs bf16 natively, but "
+        f"a stage does not lower its precision half-way)"
     )

@@ -137,3 +137,36 @@ def test_ddp_ranks_find_an_experiment_of_the_users_own_config_dir(feces_12, tmp_
     # both ranks trained: the test groups were scored across them, every group once
     per_group = (run / "per_group.csv").read_text().strip().splitlines()[1:]
     assert len(per_group) == json.loads((run / "metrics.json").read_text())["groups"] == 3
+
+
+def test_a_job_requeued_on_another_machine_under_precision_auto_resumes_as_the_rule_says(feces_12, tmp_path):
+    """A job killed mid-epoch whose checkpoint says it was trained in the precision that ``auto`` does NOT
+    choose on this machine (as if it started on one with the other answer) is relaunched: the stage reads
+    the recorded precision, continues as gmaiqa.trainer_settings's rule says (fp32 stays fp32 where bf16 is
+    native; bf16 becomes fp32 where it is not), says so, and records what it continued in."""
+    from gmaiqa.trainer_settings import native_bf16
+
+    native = native_bf16("cpu")
+    here, elsewhere = ("bf16-mixed", "32-true") if native else ("32-true", "bf16-mixed")
+    args = job_overrides(feces_12) + ["logger=none", "evaluate=false", "trainer.precision=auto"]
+    args += [f"hydra.run.dir={tmp_path / 'run'}"]
+    marker = tmp_path / "stalled"
+    proc = launch(args, stall_at=3, marker=marker)
+    kill_when(proc, marker)
+    last = tmp_path / "run" / "l0" / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    assert ckpt["gmaiqa"]["trainer_precision"] == here
+    ckpt["gmaiqa"]["trainer_precision"] = elsewhere
+    torch.save(ckpt, last)
+    out = finish(launch(args))
+    assert f"resuming from {last}" in out
+    line = next(row for row in out.splitlines() if "trainer.precision=auto" in row)
+    finished = torch.load(last, map_location="cpu", weights_only=False)
+    assert finished["global_step"] > 3
+    # either way the stage continues in fp32: kept where this CPU would choose bf16, chosen where the
+    # bf16 it started in would be emulated
+    assert finished["gmaiqa"]["trainer_precision"] == "32-true"
+    if native:
+        assert "auto: 32-true, as the stage started (the cpu runs bf16 natively" in line
+    else:
+        assert line.startswith("stage l0: WARNING trainer.precision=auto: 32-true; the stage started in bf16")

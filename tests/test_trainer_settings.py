@@ -74,3 +74,36 @@ def test_auto_is_a_precision_the_check_accepts_and_suggests():
     check_trainer({"precision": "auto"})
     with pytest.raises(ConfigError, match="did you mean 'auto'"):
         check_trainer({"precision": "autoo"})
+
+
+def test_a_resumed_auto_stage_keeps_fp32_where_bf16_is_native_and_leaves_bf16_where_it_is_not(bf16_hardware):
+    """A job requeued on another machine, where auto would choose the other precision: a stage never lowers
+    its precision half-way, and never emulates bf16; the line says which, and why."""
+    auto = {"precision": "auto", "accelerator": "cpu"}
+    bf16_hardware(True)
+    precision, note = resolve_precision(auto, started_in="32-true")
+    assert precision == "32-true"
+    assert note == (
+        "trainer.precision=auto: 32-true, as the stage started (the cpu runs bf16 natively, but a stage "
+        "does not lower its precision half-way)"
+    )
+    bf16_hardware(False)
+    precision, note = resolve_precision(auto, started_in="bf16-mixed")
+    assert precision == "32-true"
+    assert note.startswith("WARNING trainer.precision=auto: 32-true; the stage started in bf16-mixed")
+    assert "the cpu has no native bf16" in note
+
+
+def test_a_resumed_stage_on_a_like_machine_or_with_a_named_precision_continues_as_it_started(bf16_hardware):
+    bf16_hardware(True)
+    auto = {"precision": "auto", "accelerator": "cpu"}
+    assert resolve_precision(auto, started_in="bf16-mixed") == (
+        "bf16-mixed",
+        "trainer.precision=auto: bf16-mixed, as the stage started",
+    )
+    named = {"precision": "32-true", "accelerator": "cpu"}
+    assert resolve_precision(named, started_in="32-true") == ("32-true", None)
+    bf16_hardware(False)
+    assert resolve_precision({"precision": "bf16-mixed"}, started_in="bf16-mixed")[1].startswith("WARNING")
+    # a checkpoint written before the precision was recorded: resolved afresh, as before
+    assert resolve_precision(auto, started_in=None) == resolve_precision(auto)
