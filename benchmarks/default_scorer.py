@@ -103,6 +103,14 @@ def best_single(rows: list[dict]) -> str:
     return ranked_singles(rows)[0]
 
 
+def scoring_options():
+    """``run_checkpoint``'s options for scoring as ``predict`` does: native size, the checkpoint's own
+    inference settings."""
+    return OmegaConf.create(
+        {"resize": None, "block": None, "inference": {}, "num_workers": 0, "pixel_um": None}
+    )
+
+
 def measure_set(name: str, stacks: list, classical: list[str], checkpoints: dict[str, str]) -> list[dict]:
     """Rows for one set: the classical candidates (measures and fusions) in one pass over its images,
     then each checkpoint candidate (label -> what ``ckpt=`` takes) scored as ``predict`` scores it.
@@ -110,11 +118,8 @@ def measure_set(name: str, stacks: list, classical: list[str], checkpoints: dict
     device = torch.device("cpu")
     offsets: dict[str, list[int]] = {}
     rows = run_classical(stacks, classical, device, offsets=offsets) if classical else []
-    options = OmegaConf.create(
-        {"resize": None, "block": None, "inference": {}, "num_workers": 0, "pixel_um": None}
-    )
     for label, path in checkpoints.items():
-        row = run_checkpoint(stacks, path, device, options, offsets=offsets)
+        row = run_checkpoint(stacks, path, device, scoring_options(), offsets=offsets)
         offsets[label] = offsets.pop(row["method"])
         rows.append({**row, "method": label})
     return [

@@ -53,7 +53,6 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).parent))
 from default_scorer import (  # noqa: E402
@@ -68,6 +67,7 @@ from default_scorer import (  # noqa: E402
     markdown,
     provenance,
     ranked_singles,
+    scoring_options,
     set_groups,
     set_stacks,
     synthetic_sets,
@@ -103,13 +103,18 @@ def vote(columns: list[torch.Tensor]) -> torch.Tensor:
     return RankFusion(members=()).of_stack(torch.stack([c.double() for c in columns], dim=1))
 
 
+def clear_images(model: torch.Tensor, band: float = CLEAR_BAND) -> torch.Tensor:
+    """The images of one stack the model calls clear: within ``band`` points of its top score."""
+    return model >= model.max() - band
+
+
 def shortlist(columns: list[torch.Tensor], band: float = CLEAR_BAND) -> torch.Tensor:
     """(the model's clarities, a measure's) of one stack -> the model's clear images, those within
     ``band`` points of its top score, ordered by the measure and placed above every other image, which
     keep the model's order. The measure only ever chooses among images the model calls clear."""
     model, measure = columns[0].double(), columns[1].double()
     top = model.max()
-    clear = model >= top - band
+    clear = clear_images(model, band)
     within = torch.empty(int(clear.sum()), dtype=torch.float64)
     within[measure[clear].argsort(stable=True)] = torch.arange(len(within), dtype=torch.float64)
     fused = model.clone()
@@ -157,10 +162,9 @@ def measure_members(stacks: list, classical: list[str], cache: Path) -> dict:
         cache.write_text(json.dumps(cached))
         return cached
     rows = run_classical(stacks, classical, torch.device("cpu"), curves, every, offsets)
-    options = OmegaConf.create(
-        {"resize": None, "block": None, "inference": {}, "num_workers": 0, "pixel_um": None}
+    row = run_checkpoint(
+        stacks, default_scorer.NAME, torch.device("cpu"), scoring_options(), curves, every, offsets
     )
-    row = run_checkpoint(stacks, default_scorer.NAME, torch.device("cpu"), options, curves, every, offsets)
     rows.append({**row, "method": MODEL})
     curves[MODEL] = curves.pop(row["method"])
     offsets[MODEL] = offsets.pop(row["method"])

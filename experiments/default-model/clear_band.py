@@ -16,12 +16,11 @@ import sys
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from default_scorer import set_stacks  # noqa: E402
-from model_vote import CLEAR_BAND  # noqa: E402
+from default_scorer import scoring_options, set_stacks  # noqa: E402
+from model_vote import clear_images  # noqa: E402
 
 from gmaiqa.benchmark import run_checkpoint  # noqa: E402
 
@@ -29,8 +28,8 @@ PREVIOUS = "experiments/default-model/candidates/vgg16bn_ft_stack.pt"
 
 
 def band_sizes(scores) -> list[int]:
-    """Per stack, the images scoring within CLEAR_BAND points of its best (the best included)."""
-    return [int((curve >= curve.max() - CLEAR_BAND).sum()) for curve in scores]
+    """Per stack, how many images ``shortlist`` hands the measure (the best included)."""
+    return [int(clear_images(torch.as_tensor(curve)).sum()) for curve in scores]
 
 
 def main() -> None:
@@ -43,13 +42,10 @@ def main() -> None:
     args = parser.parse_args()
     stacks = set_stacks(args.set_dir)
     every = frozenset(range(len(stacks)))
-    options = OmegaConf.create(
-        {"resize": None, "block": None, "inference": {}, "num_workers": 0, "pixel_um": None}
-    )
     record = {}
     for path in args.checkpoints:
         curves: dict = {}
-        row = run_checkpoint(stacks, path, torch.device("cpu"), options, curves, every, {})
+        row = run_checkpoint(stacks, path, torch.device("cpu"), scoring_options(), curves, every, {})
         sizes = band_sizes([curves[row["method"]][i] for i in range(len(stacks))])
         record[path] = {"acc": row["acc"], "mean_band": sum(sizes) / len(sizes), "bands": sizes}
         print(f"{path}: acc {row['acc']:.2f}, mean band {sum(sizes) / len(sizes):.1f} images, {sizes}")
