@@ -13,10 +13,6 @@ KNOWN_WARNINGS = (
     r".*overridden `on_after_batch_transfer` in `LightningModule`.*",
     # optuna 2 (hydra-optuna-sweeper's) imports SQLAlchemy 1 names
     r".*declarative_base\(\)`` function is now available.*",
-    # a run resumed mid-epoch restores where the sampler stood through the DataModule's state_dict
-    # (gmaiqa.data.sampling); Lightning's check looks only at the DataLoader, so it warns of unreliable
-    # results that do not happen (tests/test_resume.py resumes to the uninterrupted run's weights)
-    r".*your dataloader is not resumable.*",
 )
 
 

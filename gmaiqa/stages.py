@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lightning.pytorch.loggers import WandbLogger
@@ -238,6 +240,22 @@ def _with_stage_overrides(node: DictConfig, overrides: dict, where: str, what: s
         ) from None
 
 
+# Lightning's line when a fit resumes mid-epoch and its DataLoader is not itself stateful
+NOT_RESUMABLE_WARNING = r".*your dataloader is not resumable.*"
+
+
+@contextmanager
+def resume_warning_only_where_true(datamodule) -> Iterator[None]:
+    """Lightning judges a mid-epoch resume by the DataLoader alone and calls it unreliable. A DataModule
+    that restores its sampler's position (``restores_sampler_position``: FocusStackDataModule, via
+    gmaiqa.data.sampling) makes that false, so it is silenced for that fit. The other systems'
+    DataModules reshuffle on resume, and for them the warning is true and stays."""
+    with warnings.catch_warnings():
+        if getattr(datamodule, "restores_sampler_position", False):
+            warnings.filterwarnings("ignore", message=NOT_RESUMABLE_WARNING)
+        yield
+
+
 def run_stage(
     cfg: DictConfig, stage: DictConfig, rule, run_dir: Path, init_from: str | None, datamodule
 ) -> dict:
@@ -340,7 +358,7 @@ def run_stage(
                 }
             )
     try:
-        with signals.fitting(trainer, stage.name):
+        with signals.fitting(trainer, stage.name), resume_warning_only_where_true(datamodule):
             trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
         # read before testing: the selected checkpoint holds weights and metadata only, and the test
         # should not touch what the selector knows

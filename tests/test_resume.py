@@ -172,3 +172,41 @@ def test_a_job_requeued_on_another_machine_under_precision_auto_resumes_as_the_r
         assert "auto: 32-true, as the stage started (the cpu runs bf16 natively" in line
     else:
         assert line.startswith("stage l0: WARNING trainer.precision=auto: 32-true; the stage started in bf16")
+
+
+@pytest.mark.parametrize(
+    "module_path, silenced",
+    [
+        ("gmaiqa.data.datamodule:FocusStackDataModule", True),
+        ("gmaiqa.data.mos_datamodule:MOSDataModule", False),
+        ("gmaiqa.data.defocus_levels:DefocusLevelDataModule", False),
+    ],
+)
+def test_lightning_resume_warning_is_silenced_only_where_the_datamodule_restores_its_sampler(
+    module_path, silenced
+):
+    """Lightning's 'dataloader is not resumable' is false for GMANet's DataModule (the DDP test above
+    resumes to the uninterrupted run's weights and checks the line is gone) and true for the SAQM and
+    defocus-level DataModules, which reshuffle on resume: there it must still reach the user."""
+    import importlib
+    import warnings
+
+    from lightning.pytorch.utilities.warnings import PossibleUserWarning
+
+    from gmaiqa.stages import resume_warning_only_where_true
+
+    module_name, class_name = module_path.split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    lightning_line = (
+        "You're resuming from a checkpoint that ended before the epoch ended and your dataloader is"
+        " not resumable. This can cause unreliable results if further training is done."
+    )
+    other = "another warning, after the fit"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with resume_warning_only_where_true(cls.__new__(cls)):
+            warnings.warn(lightning_line, PossibleUserWarning, stacklevel=1)
+        warnings.warn(lightning_line, PossibleUserWarning, stacklevel=1)  # the silence ends with the fit
+        warnings.warn(other, UserWarning, stacklevel=1)
+    expected = [lightning_line, other] if silenced else [lightning_line, lightning_line, other]
+    assert [str(w.message) for w in caught] == expected

@@ -173,6 +173,9 @@ def collate_group(items: list[dict]) -> dict:
 
 
 class FocusStackDataModule(L.LightningDataModule):
+    # a fit resumed mid-epoch continues with the batches it had left (state_dict / load_state_dict below)
+    restores_sampler_position = True
+
     def __init__(
         self,
         *,
